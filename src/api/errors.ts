@@ -1,0 +1,189 @@
+/**
+ * Every error tasklane throws extends {@link TasklaneError} and carries a stable `code`.
+ * Callers branch on the class (`instanceof`) or on `code`; messages are for humans and may change.
+ */
+export type ErrorCode =
+  | 'INPUT_INVALID'
+  | 'INPUT_TOO_LARGE'
+  | 'INPUT_TOO_DEEP'
+  | 'OUTPUT_TOO_LARGE'
+  | 'UNKNOWN_DEFINITION'
+  | 'DUPLICATE_DEFINITION'
+  | 'DEFINITION_INVALID'
+  | 'DEFINITION_FAULT'
+  | 'TASK_NAME_INVALID'
+  | 'IDENTIFIER_INVALID'
+  | 'CRON_INVALID'
+  | 'TRIGGER_REFUSED'
+  | 'NO_ELIGIBLE_NODE'
+  | 'TASK_NOT_FOUND'
+  | 'TASK_TIMEOUT'
+  | 'TASK_FAILED'
+  | 'TASK_ABORTED'
+  | 'MAX_ITERATIONS'
+  | 'ITERATION_TIMEOUT'
+  | 'LEASE_LOST'
+  | 'CRASH_LOOP'
+  | 'NODE_LOST'
+  | 'SCHEMA_TOO_NEW'
+  | 'ENGINE_STATE'
+  | 'INVALID_ARGUMENT'
+  | 'PLUGIN_INVALID'
+  | 'STORAGE_ERROR'
+  | 'TASK_ERROR';
+
+const BRAND = Symbol.for('tasklane.error');
+
+export class TasklaneError extends Error {
+  readonly code: ErrorCode;
+  readonly data?: unknown;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; data?: unknown }) {
+    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    this.name = new.target.name;
+    this.code = code;
+    if (options?.data !== undefined) this.data = options.data;
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /** True for any tasklane error, even one thrown by another copy of this module. */
+  static is(value: unknown): value is TasklaneError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
+  }
+}
+
+/** One failing property of an input: its dotted path and the constraints it broke. */
+export interface ValidationIssue {
+  path: string;
+  constraints: Record<string, string>;
+}
+
+/** The input of a trigger (or of a `continue()` patch) was refused. Nothing was stored. */
+export class TaskValidationError extends TasklaneError {
+  readonly errors: ValidationIssue[];
+  constructor(
+    errors: ValidationIssue[],
+    code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' = 'INPUT_INVALID',
+    context = 'input',
+  ) {
+    const detail = errors
+      .map((e) => `${e.path || '(root)'}: ${Object.values(e.constraints).join('; ')}`)
+      .join(' | ');
+    super(code, `Invalid ${context}: ${detail}`);
+    this.errors = errors;
+  }
+}
+
+export class UnknownTaskDefinitionError extends TasklaneError {
+  constructor(readonly definitionId: string) {
+    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${String(definitionId).slice(0, 200)}". Register it with registerTasks() or a plugin first.`);
+  }
+}
+
+export class DuplicateTaskDefinitionError extends TasklaneError {
+  constructor(readonly definitionId: string) {
+    super('DUPLICATE_DEFINITION', `A task definition with id "${definitionId}" is already registered.`);
+  }
+}
+
+/** A definition's metadata is broken (bad id, input that is not a class, malformed cron, ...). */
+export class TaskDefinitionError extends TasklaneError {
+  constructor(message: string, code: 'DEFINITION_INVALID' | 'CRON_INVALID' | 'TASK_NAME_INVALID' = 'DEFINITION_INVALID', cause?: unknown) {
+    super(code, message, { cause });
+  }
+}
+
+/** The definition is registered in the `fault` state and cannot be triggered. */
+export class TaskDefinitionFaultError extends TasklaneError {
+  constructor(readonly definitionId: string, reason: string) {
+    super('DEFINITION_FAULT', `Task definition "${definitionId}" is in the fault state: ${reason}`);
+  }
+}
+
+export class InvalidIdentifierError extends TasklaneError {
+  constructor(what: string, reason: string) {
+    super('IDENTIFIER_INVALID', `Invalid ${what}: ${reason}`);
+  }
+}
+
+export class CronInvalidError extends TasklaneError {
+  constructor(readonly expression: string, reason: string) {
+    super('CRON_INVALID', `Invalid cron expression "${String(expression).slice(0, 80)}": ${reason}`);
+  }
+}
+
+/** `onBeforeTrigger` threw: the trigger is refused and nothing was stored. */
+export class TaskTriggerRefusedError extends TasklaneError {
+  constructor(definitionId: string, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super('TRIGGER_REFUSED', `Trigger of "${definitionId}" refused by onBeforeTrigger: ${reason}`, { cause });
+  }
+}
+
+export class NoEligibleNodeError extends TasklaneError {
+  constructor(readonly definitionId: string) {
+    super('NO_ELIGIBLE_NODE', `No live node accepts task definition "${definitionId}": check the nodes' accept rules.`);
+  }
+}
+
+export class TaskNotFoundError extends TasklaneError {
+  constructor(readonly runId: string) {
+    super('TASK_NOT_FOUND', `No run with id "${String(runId).slice(0, 200)}".`);
+  }
+}
+
+export class TaskTimeoutError extends TasklaneError {
+  constructor(readonly runId: string, timeoutMs: number) {
+    super('TASK_TIMEOUT', `Run ${runId} did not end within ${timeoutMs} ms.`);
+  }
+}
+
+export class TaskFailedError extends TasklaneError {
+  constructor(readonly runId: string, readonly runError: { message: string; code?: string; data?: unknown } | undefined) {
+    super('TASK_FAILED', `Run ${runId} failed: ${runError?.message ?? 'unknown error'}`, { data: runError });
+  }
+}
+
+export class TaskAbortedError extends TasklaneError {
+  constructor(readonly runId: string, reason?: string) {
+    super('TASK_ABORTED', `Run ${runId} was aborted${reason ? `: ${reason}` : '.'}`);
+  }
+}
+
+/** A state change was attempted under a lease that another node has since taken over. */
+export class LeaseLostError extends TasklaneError {
+  constructor(readonly runId: string) {
+    super('LEASE_LOST', `The lease on run ${runId} was lost: another node took it over, the change was refused.`);
+  }
+}
+
+export class SchemaTooNewError extends TasklaneError {
+  constructor(found: number, supported: number, where: string) {
+    super('SCHEMA_TOO_NEW', `The ${where} schema is at version ${found}, newer than this tasklane supports (${supported}). Upgrade tasklane before using this database.`);
+  }
+}
+
+/** A call was made in a state that does not allow it (e.g. engine stopped, run finished). */
+export class InvalidStateError extends TasklaneError {
+  constructor(message: string) {
+    super('ENGINE_STATE', message);
+  }
+}
+
+export class InvalidArgumentError extends TasklaneError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+export class PluginError extends TasklaneError {
+  constructor(message: string, cause?: unknown) {
+    super('PLUGIN_INVALID', message, { cause });
+  }
+}
+
+export class StorageError extends TasklaneError {
+  constructor(message: string, cause?: unknown) {
+    super('STORAGE_ERROR', message, { cause });
+  }
+}

@@ -1,0 +1,59 @@
+/** What `@Task({...})` and `createImplementation({ meta })` accept. */
+export interface ScheduleOptions {
+  /** node-cron expression: 5 fields, or 6 with seconds first */
+  cron: string;
+  /** input given to each scheduled run */
+  input?: Record<string, unknown>;
+  /** IANA time zone the expression is read in (default: the process's) */
+  timezone?: string;
+}
+
+export type InputClass<I = object> = new () => I;
+
+export interface TaskOptions<I = unknown> {
+  /** required, unique, /^[A-Za-z0-9][A-Za-z0-9._:-]*$/, at most 128 characters */
+  id: string;
+  title: string;
+  description?: string;
+  /** class-validator class; omitted = the task takes no input */
+  input?: InputClass<I>;
+  /** run() is called at most this many times (default 50) */
+  maxIterations?: number;
+  /** ms one iteration may take (default 15 min) */
+  iterationTimeout?: number;
+  /** runs of this definition at once, cluster-wide (default unlimited; 1 = one at a time, in order) */
+  concurrency?: number;
+  /** may execute on another node of the cluster (default true) */
+  distributable?: boolean;
+  /** hidden from listDefinitions() and the management API by default */
+  isPrivate?: boolean;
+  /** no persisted run logs */
+  disableLogs?: boolean;
+  /** optional recurring trigger */
+  schedule?: ScheduleOptions;
+  /** largest accepted input, serialized (default 1 MiB) */
+  maxInputBytes?: number;
+  /** largest accepted output, serialized (default 1 MiB) */
+  maxOutputBytes?: number;
+  /** persisted log lines kept per run (default 1000); later lines go to winston only */
+  maxLogsPerRun?: number;
+  /** times a run is taken up again after its node died before it fails with CRASH_LOOP (default 3) */
+  maxCrashRecoveries?: number;
+}
+
+/** The normalised options of a registered definition, as `listDefinitions()` reports them. */
+export interface DefinitionInfo {
+  id: string;
+  title: string;
+  description?: string;
+  hasInput: boolean;
+  maxIterations: number;
+  iterationTimeout: number;
+  concurrency?: number;
+  distributable: boolean;
+  isPrivate: boolean;
+  disableLogs: boolean;
+  schedule?: { cron: string; timezone?: string };
+  state: 'enabled' | 'disabled' | 'fault';
+  faultReason?: string;
+}

@@ -1,0 +1,106 @@
+/** Types of the public run model. Timestamps are ISO 8601 strings. */
+
+export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'aborted';
+
+export const FINISHED_STATUSES: readonly RunStatus[] = ['success', 'failed', 'aborted'];
+
+export function isFinished(status: RunStatus): boolean {
+  return status === 'success' || status === 'failed' || status === 'aborted';
+}
+
+/** Values that travel with a run (user, tenant, locale, ...). Must be JSON data. */
+export type TaskContext = Record<string, unknown>;
+
+/** How a run failed. Never a thrown object: always this plain shape. */
+export interface RunError {
+  message: string;
+  code?: string;
+  data?: unknown;
+  stack?: string;
+}
+
+export interface RunProgress {
+  info?: string;
+  current?: number;
+  total?: number;
+}
+
+export interface TaskRun<O = unknown> {
+  id: string;
+  definitionId: string;
+  name: string;
+  status: RunStatus;
+  input: unknown;
+  output?: O;
+  error?: RunError;
+  progress?: RunProgress;
+  /** calls of run() so far: 1 during the first */
+  iterations: number;
+  /** claims of this run: 2 once it was taken up again after its node died */
+  attempt: number;
+  parentId?: string;
+  key?: string;
+  context?: TaskContext;
+  /** the run this one waits for */
+  after?: string;
+  /** when the run (or its next iteration) may start, for delayed runs */
+  runAt?: string;
+  /** the schedule tick that triggered this run */
+  scheduledFor?: string;
+  createdOn: string;
+  startedOn?: string;
+  finishedOn?: string;
+  /** the node executing (or that last executed) the run */
+  nodeId?: string;
+}
+
+export type LogType = 'info' | 'warn' | 'error';
+
+export interface RunLog {
+  runId: string;
+  type: LogType;
+  message: string;
+  data?: unknown;
+  createdOn: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** pass back to get the next page; undefined when there is none */
+  cursor?: string;
+}
+
+export interface ListRunsQuery {
+  definition?: string;
+  status?: RunStatus | RunStatus[];
+  parentId?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface ListLogsQuery {
+  runId: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export type DefinitionStatus = 'idle' | 'pending' | 'running' | 'disabled' | 'fault';
+
+export interface DefinitionStats {
+  definitionId: string;
+  status: DefinitionStatus;
+  queueSize: number;
+  queuePeak: number;
+  evalNum: number;
+  errNum: number;
+  evalTotalTime: number;
+  evalAvgTime: number;
+  lastError?: RunError;
+}
+
+export interface AcceptRules {
+  /** ids or `prefix.*` patterns this node executes; omitted = all */
+  include?: string[];
+  /** ids or `prefix.*` patterns this node never executes */
+  exclude?: string[];
+}

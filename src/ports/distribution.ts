@@ -1,0 +1,77 @@
+import type { AcceptRules, RunStatus } from '../api/types';
+import type { ClaimRequest, RunStorage } from './storage';
+import type { RunRecord } from './run-record';
+
+export interface DistributionCapabilities {
+  /** several nodes (processes) cooperate: runs may execute away from where they were triggered */
+  multiNode: boolean;
+}
+
+export interface NodeDescriptor {
+  nodeId: string;
+  version: string;
+  accept: AcceptRules;
+  /** ISO */
+  startedOn: string;
+  /** ISO, last heartbeat */
+  heartbeatOn?: string;
+}
+
+/** A run that became claimable: new, delayed, continued, released, or unblocked. */
+export interface RunnableNotice {
+  id: string;
+  definitionId: string;
+  /** epoch ms */
+  dueAt: number;
+}
+
+export interface FinishedNotice {
+  id: string;
+  definitionId: string;
+  status: RunStatus;
+}
+
+/** What the engine hands the distribution when it starts. */
+export interface DistributionHost {
+  node: NodeDescriptor;
+  storage: RunStorage;
+  /** runnable work may exist now: claim */
+  wake(): void;
+  /** an abort was asked for this run somewhere in the cluster */
+  abortRequested(runId: string): void;
+  /** a run ended somewhere in the cluster (its record is in storage) */
+  finished(notice: FinishedNotice): void;
+  /** a fault the distribution recovered from (logged; never thrown at the host) */
+  error(error: Error): void;
+}
+
+/**
+ * Distribution: who runs what and when, and the signals between nodes.
+ *
+ * Every implementation guarantees:
+ * - `claim()` hands a node runs it may execute, under a lease, within the request's slots
+ *   (by default through `storage.claimRuns`).
+ * - `runnable()` leads to a `wake()` on some node that accepts the definition once `dueAt` has
+ *   come (a delayed run needs no per-run timer in the engine); a slow safety poll may back it up.
+ * - `publishAbort()` reaches `abortRequested()` on every node within 100 ms while the link is up;
+ *   the abort is also persisted by storage, so a node that missed it learns it at its next lease
+ *   renewal.
+ * - `publishFinished()` reaches `finished()` on every node (the publishing one included), so
+ *   `wait()`, `result()` and events work wherever they were called.
+ * - `liveNodes()` lists nodes with a recent heartbeat, this one included.
+ * - A lost connection is re-established by the distribution itself and reported through
+ *   `host.error`, never thrown at the host.
+ *
+ * Not required: exactly-once delivery of notices (the engine tolerates duplicates and misses:
+ * claims are atomic and a poll backs up wake-ups).
+ */
+export interface Distribution {
+  readonly capabilities: DistributionCapabilities;
+  start(host: DistributionHost): Promise<void>;
+  stop(): Promise<void>;
+  runnable(notices: RunnableNotice[]): void;
+  claim(request: ClaimRequest): Promise<RunRecord[]>;
+  publishAbort(runId: string): Promise<void>;
+  publishFinished(notices: FinishedNotice[]): Promise<void>;
+  liveNodes(): Promise<NodeDescriptor[]>;
+}

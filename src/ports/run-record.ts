@@ -1,0 +1,27 @@
+import type { TaskRun } from '../api/types';
+
+/**
+ * A run as storage keeps it: the public {@link TaskRun} plus the fields the engine and the
+ * distribution need. Adapters persist every field and give it back unchanged.
+ */
+export interface RunRecord extends TaskRun {
+  /** epoch ms from which the run (pending) or its next iteration (running, parked) may be claimed */
+  dueAt: number;
+  /** only this node may claim the run while it is pending (distributable: false, inline) */
+  targetNodeId?: string;
+  /** set while an iteration holds the run; every change made under a lease checks it */
+  leaseToken?: string;
+  /** epoch ms; a running run whose lease expired is taken up again by a live node */
+  leaseExpiresAt?: number;
+  /** an abort was asked while the run was running */
+  abortRequested: boolean;
+  /** times the run was taken up again after its lease expired */
+  recoveries: number;
+  /** persisted log lines of this run */
+  logCount: number;
+}
+
+/** A running run with no lease is parked between iterations (continue with delay). */
+export function isParked(run: RunRecord): boolean {
+  return run.status === 'running' && run.leaseToken === undefined;
+}

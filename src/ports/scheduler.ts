@@ -1,0 +1,21 @@
+/** A recurring trigger registered with the scheduler. */
+export interface ScheduledJob {
+  stop(): void;
+}
+
+/**
+ * Scheduler: when recurring work is due. It only computes ticks; the engine turns a tick into a
+ * trigger after storage recorded the tick first (once per tick across the cluster).
+ *
+ * Guarantees:
+ * - `validate()` refuses (CronInvalidError naming the field) any malformed expression, any
+ *   expression that can never fire, and does so quickly (no huge expansion).
+ * - `onTick` receives the tick's scheduled time truncated to the second, identical on every node
+ *   for the same tick, whatever each node's timer latency.
+ */
+export interface Scheduler {
+  validate(expression: string, timezone?: string): void;
+  schedule(id: string, expression: string, onTick: (tick: Date) => void, timezone?: string): ScheduledJob;
+  /** stops every job it started */
+  stopAll(): void;
+}

@@ -1,0 +1,156 @@
+import type { ListLogsQuery, ListRunsQuery, Page, RunError, RunLog, RunProgress, RunStatus } from '../api/types';
+import type { RunRecord } from './run-record';
+
+export interface StorageCapabilities {
+  /** survives a restart of the process */
+  durable: boolean;
+  /** several processes may share it (claims are atomic across processes) */
+  shared: boolean;
+}
+
+/** One definition in a claim: how many runs of it this node may take now. */
+export interface ClaimSlot {
+  definitionId: string;
+  /** at most this many runs of the definition in this claim */
+  max: number;
+  /** cluster-wide limit of running runs (parked ones included); undefined = unlimited */
+  concurrency?: number;
+}
+
+export interface ClaimRequest {
+  nodeId: string;
+  /** epoch ms, the engine's clock */
+  now: number;
+  leaseMs: number;
+  /** at most this many runs in all */
+  limit: number;
+  /** only these definitions; each with its cap */
+  slots: ClaimSlot[];
+}
+
+/** The result of one iteration (or a release), written under the iteration's lease. */
+export interface IterationUpdate {
+  id: string;
+  leaseToken: string;
+  /**
+   * `running`: parked for its next iteration at `dueAt` (lease released);
+   * `pending`: released unstarted-again (graceful stop), claimable at `dueAt`;
+   * `success` | `failed` | `aborted`: finished.
+   */
+  status: RunStatus;
+  dueAt?: number;
+  /** the new input (a continue() patch merged), when it changed */
+  input?: unknown;
+  output?: unknown;
+  error?: RunError;
+  progress?: RunProgress;
+  /** ISO, set with a final status */
+  finishedOn?: string;
+}
+
+export type UpdateResult = { ok: true; run: RunRecord } | { ok: false; reason: 'lease_lost' | 'not_found' };
+
+export interface LeaseRenewal {
+  id: string;
+  leaseToken: string;
+}
+
+export interface RenewResult {
+  /** runs whose lease is no longer this token's: the iteration must not write anything more */
+  lost: string[];
+  /** runs with a persisted abort request (a node that missed the broadcast learns it here) */
+  abortRequested: string[];
+}
+
+export type AbortResult =
+  | { kind: 'not_found' }
+  /** already finished: returned unchanged */
+  | { kind: 'finished'; run: RunRecord }
+  /** pending or parked: now `aborted` (the caller calls onAbort and announces) */
+  | { kind: 'aborted'; run: RunRecord }
+  /** running under a lease: the abort is recorded; the executing node ends it */
+  | { kind: 'requested'; run: RunRecord };
+
+export interface StorageListRunsQuery extends ListRunsQuery {
+  /** only runs triggered by a schedule (scheduledFor set) */
+  scheduled?: boolean;
+}
+
+/**
+ * Storage: the truth about runs. It never decides who runs what; it answers queries and applies
+ * state changes atomically.
+ *
+ * Every implementation guarantees:
+ * - **Atomic, checked transitions.** Status changes are compare-and-set: `updateIterations` applies
+ *   an update only while the run is `running` under that exact `leaseToken`; otherwise it answers
+ *   `lease_lost` and changes nothing. `requestAbort` and `claimRuns` race safely with each other
+ *   and with claims made by other processes sharing the store.
+ * - **Claims** (`claimRuns`) return at most `limit` runs, moved to `running` with a fresh lease
+ *   (`leaseToken`, `leaseExpiresAt = now + leaseMs`, `nodeId`), `iterations + 1`, and `startedOn`
+ *   set if it was not. Claimable are:
+ *   (a) `running` runs that are parked (no lease) with `dueAt <= now`: resumed, no concurrency check;
+ *   (b) `running` runs whose lease expired (`leaseExpiresAt < now`): `recoveries + 1`, `attempt + 1`;
+ *   (c) `pending` runs with `dueAt <= now`, whose `after` run (if any) is finished or missing,
+ *       whose definition is not disabled, while the definition's running count (parked included)
+ *       stays below the slot's `concurrency`: `attempt + 1`.
+ *   Only definitions named in `slots` are considered, each up to its `max`. A pending run with a
+ *   `targetNodeId` is claimed only by that node. Within a definition the oldest (`id` order) go
+ *   first, so `concurrency: 1` runs in trigger order; across definitions the batch is spread
+ *   round-robin, so a deep queue of one definition never starves another.
+ * - **Idempotency keys**: at most one unfinished run per `(definitionId, key)`. `insertRuns` returns
+ *   the existing unfinished run (`created: false`) instead of inserting a second one, even when
+ *   many processes insert the same key at once. A finished run frees its key.
+ * - **Ids** are given by the caller (time-ordered); `listRuns` is newest first (id descending),
+ *   `listLogs` oldest first; cursors are opaque strings; `limit` defaults to 50.
+ * - **Values** round-trip as JSON: what was stored is what is read (objects, arrays, numbers,
+ *   strings, booleans, null). Objects come back as plain objects.
+ * - **Batches**: the array methods apply each item independently and atomically; an adapter is
+ *   free (and encouraged) to group them in one transaction.
+ *
+ * Not required: ordering across definitions beyond round-robin, exactly-once anything (recovery is
+ * at-least-once), cross-process notifications (that is the distribution's job).
+ */
+export interface RunStorage {
+  readonly capabilities: StorageCapabilities;
+
+  /** connects and migrates; refuses a schema newer than the code with SchemaTooNewError */
+  init(): Promise<void>;
+  close(): Promise<void>;
+
+  insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>>;
+  getRun(id: string): Promise<RunRecord | null>;
+  getRuns(ids: string[]): Promise<RunRecord[]>;
+  listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>>;
+  findUnfinishedByKey(definitionId: string, key: string): Promise<RunRecord | null>;
+  /** pending runs per definition id */
+  countPending(): Promise<Map<string, number>>;
+
+  claimRuns(request: ClaimRequest): Promise<RunRecord[]>;
+  updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]>;
+  /** extends the leases held by `nodeId` to now + leaseMs */
+  renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult>;
+  /**
+   * Pending or parked: ends `aborted` at once (error `{ message, code: 'ABORTED' }`, finishedOn).
+   * Running under a lease: sets `abortRequested`. Finished: unchanged.
+   */
+  requestAbort(id: string, message: string, now: string): Promise<AbortResult>;
+  /** progress of a running run (last write wins; no lease check needed) */
+  saveProgress(id: string, progress: RunProgress): Promise<void>;
+
+  /** appends log lines; lines beyond `maxPerRun` for a run are dropped. Returns how many were kept. */
+  appendLogs(logs: RunLog[], maxPerRun: number): Promise<number>;
+  listLogs(query: ListLogsQuery): Promise<Page<RunLog>>;
+
+  getValue(runId: string, key: string): Promise<unknown | undefined>;
+  setValue(runId: string, key: string, value: unknown): Promise<void>;
+
+  /** ids of disabled definitions */
+  getDisabledDefinitions(): Promise<Set<string>>;
+  setDefinitionDisabled(definitionId: string, disabled: boolean): Promise<void>;
+
+  /** insert-if-absent of (scheduleId, tick): true for the one caller that recorded it first */
+  recordScheduleTick(scheduleId: string, tick: string): Promise<boolean>;
+
+  /** deletes finished runs (and their logs and values) finished before `before`; returns how many */
+  deleteFinishedBefore(before: string, limit: number): Promise<number>;
+}
