@@ -1,0 +1,49 @@
+import { MinHeap } from '../../util/min-heap';
+
+/**
+ * One timer for every delayed run: a heap of due times and a single setTimeout armed for the
+ * earliest. Duplicate due times are harmless (a wake-up only makes the pool claim).
+ */
+export class DueTimer {
+  private readonly heap = new MinHeap();
+  private timer?: NodeJS.Timeout;
+  private armedFor = Infinity;
+
+  constructor(private readonly onDue: () => void) {}
+
+  add(dueAt: number): void {
+    this.heap.push(dueAt);
+    this.arm();
+  }
+
+  private arm(): void {
+    const next = this.heap.peek();
+    if (next === undefined) return;
+    if (this.timer && this.armedFor <= next) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = next;
+    // timers are capped at 2^31-1 ms; a later due time re-arms when this one fires
+    const wait = Math.min(Math.max(0, next - Date.now()), 2_147_483_647);
+    this.timer = setTimeout(() => this.fire(), wait);
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = Date.now();
+    let due = false;
+    while (this.heap.size > 0 && this.heap.peek()! <= now) {
+      this.heap.pop();
+      due = true;
+    }
+    if (due) this.onDue();
+    this.arm();
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    this.heap.clear();
+  }
+}

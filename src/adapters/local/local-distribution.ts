@@ -1,0 +1,58 @@
+import type { Distribution, DistributionHost, FinishedNotice, NodeDescriptor, RunnableNotice } from '../../ports/distribution';
+import type { RunRecord } from '../../ports/run-record';
+import type { ClaimRequest } from '../../ports/storage';
+import { DueTimer } from './due-timer';
+
+/**
+ * One node, in process. Claims come from storage (over a durable storage, in batches), delayed
+ * runs are woken by one timer, aborts and finishes are delivered to this node only.
+ * Several processes may share one SQLite file with it (claims stay atomic), but wait() and
+ * events then only see runs that end in the same process: use a multi-node distribution for that.
+ */
+export class LocalDistribution implements Distribution {
+  readonly capabilities = { multiNode: false };
+  private host?: DistributionHost;
+  private readonly due = new DueTimer(() => this.host?.wake());
+
+  async start(host: DistributionHost): Promise<void> {
+    this.host = host;
+  }
+
+  async stop(): Promise<void> {
+    this.due.clear();
+    this.host = undefined;
+  }
+
+  runnable(notices: RunnableNotice[]): void {
+    const host = this.host;
+    if (!host) return; // not started: start() claims whatever is due
+    const now = Date.now();
+    let wake = false;
+    for (const n of notices) {
+      if (n.dueAt <= now) wake = true;
+      else this.due.add(n.dueAt);
+    }
+    if (wake) host.wake();
+  }
+
+  claim(request: ClaimRequest): Promise<RunRecord[]> {
+    if (!this.host) return Promise.resolve([]);
+    return this.host.storage.claimRuns(request);
+  }
+
+  async publishAbort(runId: string): Promise<void> {
+    this.host?.abortRequested(runId);
+  }
+
+  async publishFinished(notices: FinishedNotice[]): Promise<void> {
+    for (const n of notices) this.host?.finished(n);
+  }
+
+  async liveNodes(): Promise<NodeDescriptor[]> {
+    return this.host ? [{ ...this.host.node, heartbeatOn: new Date().toISOString() }] : [];
+  }
+}
+
+export function localDistribution(): LocalDistribution {
+  return new LocalDistribution();
+}

@@ -1,0 +1,139 @@
+import { Pool, types as pgTypes } from 'pg';
+import type { CustomTypesConfig, PoolClient, PoolConfig } from 'pg';
+
+/**
+ * Connection plumbing shared by the PostgreSQL storage and distribution: a pool that never crashes
+ * the process, type parsing that keeps JSON exact, and the classification of errors into "the
+ * connection broke" and "the statement was certainly not applied".
+ */
+
+const OID_INT8 = 20;
+const OID_JSON = 114;
+const OID_JSONB = 3802;
+
+/**
+ * JSON columns come back as their text (parsed by the adapter, so SQL NULL and JSON `null` stay
+ * distinct); int8 columns as numbers (epoch ms fit in a double).
+ */
+export const pgTypeParsers: CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === OID_JSON || oid === OID_JSONB) return (value: string) => value;
+    if (oid === OID_INT8) return (value: string) => Number(value);
+    return format === 'binary' ? pgTypes.getTypeParser(oid, 'binary') : pgTypes.getTypeParser(oid, 'text');
+  }) as CustomTypesConfig['getTypeParser'],
+};
+
+export interface ManagedPoolOptions {
+  connectionString: string;
+  max: number;
+  applicationName: string;
+  /** receives every error of an idle or checked-out client, and of the pool */
+  onError(error: Error): void;
+  connectionTimeoutMillis?: number;
+}
+
+/** A pg.Pool whose clients' errors are always listened to: a terminated backend never crashes. */
+export function createManagedPool(options: ManagedPoolOptions): Pool {
+  const config: PoolConfig = {
+    connectionString: options.connectionString,
+    max: options.max,
+    application_name: options.applicationName,
+    keepAlive: true,
+    connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
+    idleTimeoutMillis: 30_000,
+    types: pgTypeParsers,
+  };
+  const pool = new Pool(config);
+  pool.on('error', (err) => options.onError(err));
+  pool.on('connect', (client) => {
+    // A checked-out client has no pool listener: without this one an 'error' would be thrown.
+    client.on('error', (err) => options.onError(err));
+  });
+  return pool;
+}
+
+const CONNECTION_CODES = new Set([
+  '57P01', // admin_shutdown (pg_terminate_backend)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '53300', // too_many_connections
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The connection broke (or could not be made): another connection may well succeed. */
+export function isConnectionError(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code !== undefined && CONNECTION_CODES.has(code)) return true;
+  return /Connection terminated|connection error|Client has encountered a connection error|not queryable|timeout exceeded when trying to connect|Client was closed|socket hang up/i.test(
+    messageOf(err),
+  );
+}
+
+/**
+ * The server reported an error that guarantees the statement did not take effect and may be
+ * re-run: the backend was terminated while it worked (the transaction rolled back), it refused the
+ * connection, or it broke a deadlock / serialization conflict by rolling us back.
+ */
+export function isRetryableNotApplied(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === '57P01' || code === '57P02' || code === '57P03' || code === '53300' || code === 'ECONNREFUSED' || code === '40P01' || code === '40001';
+}
+
+export function isDeadlockOrSerialization(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === '40P01' || code === '40001';
+}
+
+/** Marks an error raised while getting a connection (nothing was sent: always safe to retry). */
+export class ConnectError extends Error {
+  constructor(readonly original: unknown) {
+    super(messageOf(original));
+    this.name = 'ConnectError';
+  }
+}
+
+export async function connect(pool: Pool): Promise<PoolClient> {
+  try {
+    return await pool.connect();
+  } catch (err) {
+    throw new ConnectError(err);
+  }
+}
+
+/** Destroys a client's socket at once (a half-open link would make `end()` hang). */
+export function destroySocket(client: object): void {
+  const connection = (client as { connection?: { stream?: { destroy?: () => void } } }).connection;
+  try {
+    connection?.stream?.destroy?.();
+  } catch {
+    // already gone
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,171 @@
+import type { ClientBase } from 'pg';
+import { InvalidArgumentError, SchemaTooNewError } from '../../api/errors';
+
+/**
+ * Versioned migrations of the PostgreSQL schema (tables `runs`, `logs`, `run_values`, `definitions`,
+ * `schedule_ticks`, `nodes`, `migrations`).
+ *
+ * `migrate()` runs in one transaction under `pg_advisory_xact_lock` keyed by the schema name, so
+ * any number of nodes may start at once: the first applies what is missing, the others wait and
+ * then find nothing to do. A schema whose recorded version is higher than {@link LATEST_SCHEMA_VERSION}
+ * is refused with {@link SchemaTooNewError} and left untouched.
+ *
+ * The schema name is the only identifier ever interpolated into SQL: it is checked against
+ * {@link SCHEMA_NAME_PATTERN} and double-quoted.
+ */
+
+export const SCHEMA_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** the SQL of the migration; `s` is the quoted schema name */
+  sql(s: string): string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'runs, logs, values, definitions, schedule ticks, nodes',
+    sql: (s) => `
+      create table ${s}.runs (
+        id text collate "C" primary key,
+        definition_id text not null,
+        name text not null,
+        status text not null,
+        input json,
+        output json,
+        error json,
+        progress json,
+        iterations integer not null default 0,
+        attempt integer not null default 0,
+        parent_id text collate "C",
+        key text,
+        context json,
+        after_id text collate "C",
+        run_at text,
+        scheduled_for text,
+        created_on text not null,
+        started_on text,
+        finished_on text,
+        finished_at bigint,
+        node_id text,
+        due_at bigint not null,
+        target_node_id text,
+        lease_token text,
+        lease_expires_at bigint,
+        abort_requested boolean not null default false,
+        recoveries integer not null default 0,
+        log_count integer not null default 0
+      );
+      create index runs_pending_idx on ${s}.runs (definition_id, id) where status = 'pending';
+      create index runs_running_idx on ${s}.runs (definition_id) where status = 'running';
+      create unique index runs_unfinished_key_idx on ${s}.runs (definition_id, key)
+        where key is not null and status in ('pending', 'running');
+      create index runs_definition_idx on ${s}.runs (definition_id, id);
+      create index runs_parent_idx on ${s}.runs (parent_id, id) where parent_id is not null;
+      create index runs_finished_idx on ${s}.runs (finished_at) where finished_at is not null;
+
+      create table ${s}.logs (
+        id bigserial primary key,
+        run_id text collate "C" not null,
+        type text not null,
+        message text not null,
+        data json,
+        created_on text not null
+      );
+      create index logs_run_idx on ${s}.logs (run_id, id);
+
+      create table ${s}.run_values (
+        run_id text collate "C" not null,
+        key text not null,
+        value json not null,
+        primary key (run_id, key)
+      );
+
+      create table ${s}.definitions (
+        definition_id text primary key,
+        disabled boolean not null default false,
+        updated_at timestamptz not null default now()
+      );
+
+      create table ${s}.schedule_ticks (
+        schedule_id text not null,
+        tick text not null,
+        recorded_at timestamptz not null default now(),
+        primary key (schedule_id, tick)
+      );
+
+      create table ${s}.nodes (
+        node_id text primary key,
+        version text not null,
+        accept json not null,
+        started_on text not null,
+        heartbeat_at timestamptz not null default now()
+      );
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/** Validates and double-quotes a schema name. */
+export function quoteSchema(schema: string): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME_PATTERN.test(schema)) {
+    throw new InvalidArgumentError(
+      `Invalid PostgreSQL schema name ${JSON.stringify(String(schema).slice(0, 80))}: it must match ${SCHEMA_NAME_PATTERN}.`,
+    );
+  }
+  return `"${schema}"`;
+}
+
+/** The version recorded in the schema: 0 when it has no migrations table. */
+export async function readSchemaVersion(client: ClientBase, schema: string): Promise<number> {
+  const s = quoteSchema(schema);
+  const exists = await client.query<{ ok: boolean }>(
+    `select to_regclass($1) is not null as ok`,
+    [`${s}.migrations`],
+  );
+  if (!exists.rows[0]?.ok) return 0;
+  const res = await client.query<{ v: number | null }>(`select max(version) as v from ${s}.migrations`);
+  return res.rows[0]?.v ?? 0;
+}
+
+/**
+ * Brings `schema` to {@link LATEST_SCHEMA_VERSION} on a connected client (which must not be in a
+ * transaction). Returns the versions it applied (empty when another node did it first).
+ */
+export async function migrate(client: ClientBase, schema: string, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const s = quoteSchema(schema);
+  const latest = migrations[migrations.length - 1]?.version ?? 0;
+  // Cheap check first, outside any lock: the common case (up to date) takes no lock at all.
+  const before = await readSchemaVersion(client, schema);
+  if (before > latest) throw new SchemaTooNewError(before, latest, `PostgreSQL "${schema}"`);
+  if (before === latest) return [];
+
+  await client.query('begin');
+  try {
+    await client.query('select pg_advisory_xact_lock(hashtextextended($1, 0))', [`tasklane:migrate:${schema}`]);
+    await client.query(`create schema if not exists ${s}`);
+    await client.query(`
+      create table if not exists ${s}.migrations (
+        version integer primary key,
+        name text not null,
+        applied_at timestamptz not null default now()
+      )`);
+    const current = await readSchemaVersion(client, schema);
+    if (current > latest) throw new SchemaTooNewError(current, latest, `PostgreSQL "${schema}"`);
+    const applied: number[] = [];
+    for (const m of migrations) {
+      if (m.version <= current) continue;
+      await client.query(m.sql(s));
+      await client.query(`insert into ${s}.migrations (version, name) values ($1, $2)`, [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('commit');
+    return applied;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+import type { RunProgress } from '../api/types';
+import type { RunRecord } from '../ports/run-record';
+import type { RegisteredDefinition } from './definition-registry';
+
+/** One iteration of one run being executed on this node. */
+export class Execution {
+  readonly controller = new AbortController();
+  readonly startedAt = performance.now();
+  /** an abort was asked for the run */
+  abortRequested: boolean;
+  abortMessage?: string;
+  /** the iteration's answer was taken (or replaced by a timeout): later answers are ignored */
+  settled = false;
+  /** released by a graceful stop, or its lease was lost: nothing more may be written */
+  detached = false;
+  progress?: RunProgress;
+  progressWrite?: Promise<void>;
+  progressDirty = false;
+  timers: NodeJS.Timeout[] = [];
+  private sleepers = new Set<() => void>();
+
+  constructor(
+    public run: RunRecord,
+    readonly def: RegisteredDefinition | undefined,
+  ) {
+    this.abortRequested = run.abortRequested;
+    this.progress = run.progress;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  fire(reason: Error): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    for (const wake of this.sleepers) wake();
+    this.sleepers.clear();
+  }
+
+  requestAbort(message?: string): void {
+    this.abortRequested = true;
+    if (message) this.abortMessage = message;
+    const err = new Error(message ? `Run aborted: ${message}` : 'Run aborted');
+    err.name = 'AbortError';
+    this.fire(err);
+  }
+
+  sleep(ms: number): Promise<boolean> {
+    if (this.abortRequested || this.detached) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      const timer = setTimeout(() => {
+        this.sleepers.delete(wake);
+        resolve(!this.abortRequested);
+      }, Math.max(0, ms));
+      this.sleepers.add(wake);
+    });
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers = [];
+  }
+}

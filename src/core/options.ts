@@ -1,0 +1,42 @@
+import type { Logger } from 'winston';
+import type { AcceptRules } from '../api/types';
+import type { Distribution } from '../ports/distribution';
+import type { Scheduler } from '../ports/scheduler';
+import type { RunStorage } from '../ports/storage';
+import type { Clock } from '../ports/clock';
+
+/** Options of `tasklane({...})`. Every field is optional. */
+export interface TasklaneOptions {
+  storage?: RunStorage;
+  distribution?: Distribution;
+  scheduler?: Scheduler;
+  logger?: Logger;
+  clock?: Clock;
+  /** this node's id (default `<hostname>-<pid>`) */
+  nodeId?: string;
+  /** the worker pool's size: iterations running at once on this node (default 50) */
+  concurrency?: number;
+  /** which distributable definitions this node executes */
+  accept?: AcceptRules;
+  /** how long a claimed run is held without renewal (default 30 s); renewed every third of it */
+  leaseMs?: number;
+  /** safety poll for due, released and expired runs (default 1 s) */
+  pollMs?: number;
+  /** how long after iterationTimeout a run that has not answered is failed (default 5 s) */
+  timeoutGraceMs?: number;
+  /** default for definitions that do not set it (1 MiB) */
+  maxInputBytes?: number;
+  /** default for definitions that do not set it (1 MiB) */
+  maxOutputBytes?: number;
+}
+
+export interface ResolvedOptions {
+  nodeId: string;
+  concurrency: number;
+  accept: AcceptRules;
+  leaseMs: number;
+  pollMs: number;
+  timeoutGraceMs: number;
+  maxInputBytes: number;
+  maxOutputBytes: number;
+}

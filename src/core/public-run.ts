@@ -1,0 +1,29 @@
+import type { TaskRun } from '../api/types';
+import type { RunRecord } from '../ports/run-record';
+
+/** The public view of a stored run: internal fields dropped, optional ones omitted when unset. */
+export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
+  const run: TaskRun<O> = {
+    id: r.id,
+    definitionId: r.definitionId,
+    name: r.name,
+    status: r.status,
+    input: r.input,
+    iterations: r.iterations,
+    attempt: r.attempt,
+    createdOn: r.createdOn,
+  };
+  if (r.output !== undefined) run.output = r.output as O;
+  if (r.error !== undefined) run.error = r.error;
+  if (r.progress !== undefined) run.progress = r.progress;
+  if (r.parentId !== undefined) run.parentId = r.parentId;
+  if (r.key !== undefined) run.key = r.key;
+  if (r.context !== undefined) run.context = r.context;
+  if (r.after !== undefined) run.after = r.after;
+  if (r.dueAt > Date.parse(r.createdOn) && (r.status === 'pending' || r.status === 'running')) run.runAt = new Date(r.dueAt).toISOString();
+  if (r.scheduledFor !== undefined) run.scheduledFor = r.scheduledFor;
+  if (r.startedOn !== undefined) run.startedOn = r.startedOn;
+  if (r.finishedOn !== undefined) run.finishedOn = r.finishedOn;
+  if (r.nodeId !== undefined) run.nodeId = r.nodeId;
+  return run;
+}

@@ -1,0 +1,265 @@
+import { plainToInstance } from 'class-transformer';
+import { isTaskResponse, responses, type TaskController, type TaskResponse } from '../api/controller';
+import type { TaskDefinition } from '../api/task-definition';
+import { TaskValidationError, TasklaneError } from '../api/errors';
+import type { RunError, RunProgress, TaskRun } from '../api/types';
+import type { RunRecord } from '../ports/run-record';
+import type { IterationUpdate } from '../ports/storage';
+import { coerceError, runError } from './coerce-error';
+import type { RegisteredDefinition } from './definition-registry';
+import { Execution } from './execution';
+import { toPublicRun } from './public-run';
+import { runWithContext } from './run-context';
+import type { FinishKind, Runtime } from './runtime';
+import { deepFreeze, validateInput, validateJsonData } from './validation/input-validator';
+import type { ChildTrigger } from './trigger-pipeline';
+
+const PROGRESS_WRITE_MS = 200;
+
+type Outcome = { update: Omit<IterationUpdate, 'id' | 'leaseToken'>; kind?: FinishKind };
+
+/**
+ * Runs one iteration of a claimed run: builds its controller, calls run(), maps the answer to a
+ * state change written under the iteration's lease, then finalises (hooks, stats, announcement)
+ * or parks the run for its next iteration.
+ */
+export class RunExecutor {
+  constructor(
+    private readonly rt: Runtime,
+    private readonly childTrigger: ChildTrigger,
+  ) {}
+
+  async execute(exec: Execution): Promise<void> {
+    const { rt } = this;
+    const run = exec.run;
+    const def = exec.def;
+    const now = rt.now();
+    if (run.iterations === 1 && rt.bus.has('started')) rt.bus.emit('started', { run: toPublicRun(run) });
+
+    // refusals decided before run() is called
+    if (run.definitionId === 'inline') {
+      if (!rt.inlineFunctions.has(run.id)) {
+        return this.end(exec, undefined, { update: this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST')), kind: 'error' });
+      }
+    } else if (!def || def.fault) {
+      return this.end(exec, undefined, { update: this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT')), kind: 'error' });
+    }
+    const maxRecoveries = def?.maxCrashRecoveries ?? 0;
+    if (run.recoveries > maxRecoveries) {
+      return this.end(exec, undefined, {
+        update: this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries })),
+        kind: 'error',
+      });
+    }
+    if (exec.abortRequested) return this.end(exec, undefined, { update: this.aborted(run), kind: 'abort' });
+    if (def && run.iterations > def.maxIterations) {
+      return this.end(exec, undefined, { update: this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS')), kind: 'maxIterations' });
+    }
+
+    const timeout = def?.iterationTimeout ?? 0;
+    if (timeout > 0) {
+      exec.timers.push(
+        setTimeout(() => {
+          const err = new Error(`Iteration exceeded its iterationTimeout of ${timeout} ms`);
+          err.name = 'TimeoutError';
+          exec.fire(err);
+        }, timeout),
+        setTimeout(() => {
+          if (exec.settled) return;
+          exec.settled = true;
+          void this.end(exec, undefined, {
+            update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
+            kind: 'error',
+          });
+        }, timeout + rt.options.timeoutGraceMs),
+      );
+    }
+
+    let instance: TaskDefinition<unknown, unknown> | undefined;
+    let answer: unknown;
+    let thrown: unknown;
+    let didThrow = false;
+    const deadline = now + timeout;
+    try {
+      if (run.definitionId === 'inline') {
+        const fn = rt.inlineFunctions.get(run.id)!;
+        answer = await runWithContext(run.context ?? {}, () => fn(run.input, exec.signal));
+        if (!isTaskResponse(answer)) answer = responses.done(answer);
+      } else {
+        instance = def!.create();
+        const input = def!.inputClass && run.input !== undefined ? deepFreeze(plainToInstance(def!.inputClass, run.input as object)) : undefined;
+        const controller = this.controller(exec, deadline, timeout);
+        const publicRun = toPublicRun(run);
+        answer = await runWithContext(run.context ?? {}, () =>
+          instance!.run({ input, controller, run: publicRun, context: run.context }),
+        );
+      }
+    } catch (err) {
+      didThrow = true;
+      thrown = err;
+    }
+    rt.stats.iteration(run.definitionId, performance.now() - exec.startedAt);
+    if (exec.settled || exec.detached) return; // timed out, released or lease lost meanwhile
+    exec.settled = true;
+    const outcome = didThrow ? { update: this.failed(coerceError(thrown)), kind: 'error' as const } : this.map(exec, answer);
+    await this.end(exec, instance as unknown as { [hook: string]: unknown }, outcome);
+  }
+
+  private controller(exec: Execution, deadline: number, timeout: number): TaskController<unknown, unknown> {
+    const { rt } = this;
+    const run = exec.run;
+    const def = exec.def!;
+    return {
+      response: responses as TaskController<unknown, unknown>['response'],
+      runtime: {
+        isAborted: () => exec.abortRequested,
+        isCloseToTimeout: (marginMs?: number) => {
+          if (timeout <= 0) return false;
+          const margin = typeof marginMs === 'number' && marginMs >= 0 ? marginMs : timeout / 10;
+          return deadline - rt.now() < margin;
+        },
+      },
+      signal: exec.signal,
+      progress: (progress: RunProgress) => this.progress(exec, progress),
+      log: {
+        info: (message, data) => rt.log(def, run, 'info', message, data),
+        warn: (message, data) => rt.log(def, run, 'warn', message, data),
+        error: (message, data) => rt.log(def, run, 'error', message, data),
+      },
+      store: {
+        get: async <T>(key: string) => (await rt.storage.getValue(run.id, checkStoreKey(key))) as T | undefined,
+        set: async <T>(key: string, value: T) => {
+          validateJsonData(value, { maxInputBytes: def.maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
+          if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${run.id} no longer holds its lease; store.set refused`);
+          await rt.storage.setValue(run.id, checkStoreKey(key), value);
+        },
+      },
+      sleep: (ms: number) => exec.sleep(ms),
+      trigger: (options) => this.childTrigger(options, run, exec.abortRequested),
+    };
+  }
+
+  private progress(exec: Execution, progress: RunProgress): void {
+    const clean: RunProgress = {};
+    if (progress && typeof progress === 'object') {
+      if (typeof progress.info === 'string') clean.info = progress.info.slice(0, 1000);
+      if (typeof progress.current === 'number' && Number.isFinite(progress.current)) clean.current = progress.current;
+      if (typeof progress.total === 'number' && Number.isFinite(progress.total)) clean.total = progress.total;
+    }
+    exec.progress = clean;
+    exec.run = { ...exec.run, progress: clean };
+    if (this.rt.bus.has('progress')) this.rt.bus.emit('progress', { run: toPublicRun(exec.run), progress: clean });
+    exec.progressDirty = true;
+    if (exec.progressWrite) return;
+    // at most one write per PROGRESS_WRITE_MS per run; the last value always lands
+    exec.progressWrite = (async () => {
+      while (exec.progressDirty && !exec.settled && !exec.detached) {
+        exec.progressDirty = false;
+        await this.rt.storage.saveProgress(exec.run.id, exec.progress!).catch(() => undefined);
+        await new Promise((r) => setTimeout(r, PROGRESS_WRITE_MS).unref());
+      }
+      exec.progressWrite = undefined;
+    })();
+  }
+
+  private map(exec: Execution, answer: unknown): Outcome {
+    const { rt } = this;
+    const run = exec.run;
+    const def = exec.def;
+    const response: TaskResponse = isTaskResponse(answer) ? answer : responses.done(answer);
+    switch (response.kind) {
+      case 'done': {
+        try {
+          validateJsonData(response.output, { maxInputBytes: def?.maxOutputBytes ?? rt.options.maxOutputBytes, maxDepth: 64 }, 'output');
+        } catch (err) {
+          const e = coerceError(err);
+          if (err instanceof TaskValidationError && err.code === 'INPUT_TOO_LARGE') e.code = 'OUTPUT_TOO_LARGE';
+          else if (err instanceof TaskValidationError) e.code = 'OUTPUT_INVALID';
+          return { update: this.failed(e), kind: 'error' };
+        }
+        return { update: { status: 'success', output: response.output, finishedOn: rt.nowIso(), progress: exec.progress }, kind: 'done' };
+      }
+      case 'error':
+        return { update: this.failed(coerceError(response.error)), kind: 'error' };
+      case 'aborted':
+        return { update: this.aborted(run, exec.abortMessage), kind: 'abort' };
+      case 'continue': {
+        if (exec.abortRequested) return { update: this.aborted(run, exec.abortMessage), kind: 'abort' };
+        const delay = response.delay ?? 0;
+        if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+          return { update: this.failed(runError(`continue(): delay must be a number of ms >= 0, got ${String(delay)}`, 'INVALID_ARGUMENT')), kind: 'error' };
+        }
+        let input = run.input;
+        if (response.patch !== undefined) {
+          const patch: unknown = response.patch;
+          if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+            return { update: this.failed(runError('continue(): the input patch must be an object', 'INPUT_INVALID')), kind: 'error' };
+          }
+          const merged = { ...((run.input as object | undefined) ?? {}), ...(patch as object) };
+          try {
+            validateInput(def?.inputClass, merged, { maxInputBytes: def?.maxInputBytes ?? rt.options.maxInputBytes, maxDepth: 64 }, 'continue() patch');
+          } catch (err) {
+            const e = coerceError(err);
+            e.code = 'INPUT_INVALID';
+            if (err instanceof TaskValidationError) e.data = err.errors;
+            return { update: this.failed(e), kind: 'error' };
+          }
+          input = merged;
+        }
+        if (def && run.iterations >= def.maxIterations) {
+          return {
+            update: { ...this.failed(runError(`run() was called ${def.maxIterations} times (maxIterations) and still answered continue()`, 'MAX_ITERATIONS')), input },
+            kind: 'maxIterations',
+          };
+        }
+        const update: Outcome['update'] = { status: 'running', dueAt: rt.now() + delay, progress: exec.progress };
+        if (input !== run.input) update.input = input;
+        return { update };
+      }
+    }
+  }
+
+  private failed(error: RunError): Outcome['update'] {
+    return { status: 'failed', error, finishedOn: this.rt.nowIso() };
+  }
+
+  private aborted(run: RunRecord, message?: string): Outcome['update'] {
+    return { status: 'aborted', error: { message: message ?? run.error?.message ?? 'aborted', code: 'ABORTED' }, finishedOn: this.rt.nowIso() };
+  }
+
+  /** writes the outcome under the lease, then finalises or parks the run */
+  private async end(exec: Execution, instance: { [hook: string]: unknown } | undefined, outcome: Outcome): Promise<void> {
+    const { rt } = this;
+    exec.settled = true;
+    exec.clearTimers();
+    if (exec.detached) return;
+    const run = exec.run;
+    if (outcome.update.progress === undefined && exec.progress) outcome.update.progress = exec.progress;
+    if (outcome.update.status === 'failed' && outcome.update.error) {
+      rt.log(exec.def, run, 'error', `failed: ${outcome.update.error.message}`, outcome.update.error.code ? { code: outcome.update.error.code } : undefined);
+    }
+    await rt.logs.drain(); // the run's log lines are readable once its end is announced
+    const result = await rt.updates.add({ id: run.id, leaseToken: run.leaseToken!, ...outcome.update });
+    if (!result.ok) {
+      rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
+      return;
+    }
+    const stored = result.run;
+    if (outcome.kind) {
+      rt.inlineFunctions.delete(run.id);
+      await rt.finalize(exec.def, stored, outcome.kind, instance);
+      return;
+    }
+    if (rt.bus.has('iteration')) rt.bus.emit('iteration', { run: toPublicRun(stored) });
+    rt.distribution.runnable([{ id: stored.id, definitionId: stored.definitionId, dueAt: stored.dueAt }]);
+  }
+}
+
+function checkStoreKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
+    throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
+  }
+  return key;
+}
+
+export type { TaskRun };

@@ -1,0 +1,208 @@
+import type { Logger } from 'winston';
+import type { RunError, RunLog } from '../api/types';
+import type { Clock } from '../ports/clock';
+import type { Distribution, FinishedNotice } from '../ports/distribution';
+import type { RunRecord } from '../ports/run-record';
+import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
+import type { Scheduler } from '../ports/scheduler';
+import { Batcher } from './batcher';
+import type { DefinitionRegistry, RegisteredDefinition } from './definition-registry';
+import { EventBus } from './event-bus';
+import type { ResolvedOptions } from './options';
+import { toPublicRun } from './public-run';
+import { RunWaiters } from './run-waiters';
+import { StatsTracker } from './stats-tracker';
+
+export type FinishKind = 'done' | 'error' | 'abort' | 'maxIterations';
+
+/** A function handed to runInline, kept on the node that called it. */
+export type InlineFunction = (input: unknown, signal: AbortSignal) => unknown;
+
+/**
+ * The state shared by TaskService, TaskEngine and the worker pool of one node: the adapters, the
+ * registry, the batchers that group storage writes, and the announcement of finished runs.
+ */
+export class Runtime {
+  readonly bus: EventBus;
+  readonly waiters = new RunWaiters();
+  readonly stats = new StatsTracker();
+  readonly inlineFunctions = new Map<string, InlineFunction>();
+  /** runs this node announced itself; their echo from the distribution is ignored */
+  private readonly announcedHere = new Map<string, number>();
+  private storageReady?: Promise<void>;
+  private disabledCache?: { at: number; ids: Set<string> };
+  /** set by the worker pool: asks it to claim again soon */
+  pump: () => void = () => undefined;
+
+  readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
+  readonly updates: Batcher<IterationUpdate, UpdateResult>;
+  readonly logs: Batcher<RunLog, void>;
+
+  constructor(
+    readonly options: ResolvedOptions,
+    readonly storage: RunStorage,
+    readonly distribution: Distribution,
+    readonly scheduler: Scheduler,
+    readonly logger: Logger,
+    readonly clock: Clock,
+    readonly registry: DefinitionRegistry,
+  ) {
+    this.bus = new EventBus(logger);
+    this.inserts = new Batcher(async (runs) => {
+      await this.ready();
+      return this.storage.insertRuns(runs);
+    });
+    this.updates = new Batcher(async (updates) => {
+      await this.ready();
+      return this.storage.updateIterations(updates);
+    });
+    this.logs = new Batcher(async (lines) => {
+      await this.ready();
+      // one cap for the batch: the tightest cap of the definitions involved is not needed, each
+      // definition's cap is applied by writing its lines separately when caps differ
+      const byCap = new Map<number, RunLog[]>();
+      for (const line of lines) {
+        const cap = this.logCapOf(line.runId);
+        let list = byCap.get(cap);
+        if (!list) byCap.set(cap, (list = []));
+        list.push(line);
+      }
+      for (const [cap, list] of byCap) await this.storage.appendLogs(list, cap);
+      return lines.map(() => undefined);
+    }, 1000);
+  }
+
+  private readonly logCaps = new Map<string, number>();
+  setLogCap(runId: string, cap: number): void {
+    this.logCaps.set(runId, cap);
+  }
+  clearLogCap(runId: string): void {
+    this.logCaps.delete(runId);
+  }
+  private logCapOf(runId: string): number {
+    return this.logCaps.get(runId) ?? 1000;
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  nowIso(): string {
+    return new Date(this.clock.now()).toISOString();
+  }
+
+  /** initialises storage once (trigger() works before start()) */
+  ready(): Promise<void> {
+    if (!this.storageReady) {
+      this.storageReady = this.storage.init().catch((err: unknown) => {
+        this.storageReady = undefined;
+        throw err;
+      });
+    }
+    return this.storageReady;
+  }
+
+  async closeStorage(): Promise<void> {
+    if (!this.storageReady) return;
+    await this.storageReady.catch(() => undefined);
+    this.storageReady = undefined;
+    await this.storage.close();
+  }
+
+  async disabledDefinitions(maxAgeMs = 250): Promise<Set<string>> {
+    const now = Date.now();
+    if (this.disabledCache && now - this.disabledCache.at < maxAgeMs) return this.disabledCache.ids;
+    await this.ready();
+    const ids = await this.storage.getDisabledDefinitions();
+    this.disabledCache = { at: now, ids };
+    return ids;
+  }
+
+  invalidateDisabled(): void {
+    this.disabledCache = undefined;
+  }
+
+  /** persists a run log line (unless the definition disables logs) and writes it to winston */
+  log(def: RegisteredDefinition | undefined, run: RunRecord, type: RunLog['type'], message: string, data?: unknown): void {
+    const meta: Record<string, unknown> = { runId: run.id, definitionId: run.definitionId };
+    if (data !== undefined) meta.data = data;
+    this.logger.log(type, message, meta);
+    if (def?.disableLogs) return;
+    const line: RunLog = { runId: run.id, type, message: String(message).slice(0, 10_000), createdOn: this.nowIso() };
+    const safe = jsonSafe(data);
+    if (safe !== undefined) line.data = safe;
+    this.logs.add(line).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, error: String(err) }));
+  }
+
+  /**
+   * The end of a run, after storage recorded it: hooks first, then stats, then the announcement
+   * (waiters, events, other nodes). A hook that throws is logged and changes nothing.
+   */
+  async finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> {
+    if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
+    if (def && !def.fault) {
+      const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
+      try {
+        const task = instance ?? (def.create() as unknown as { [hook: string]: unknown });
+        const hook = task[hookName];
+        if (typeof hook === 'function') {
+          const publicRun = toPublicRun(run);
+          const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
+          await (hook as (p: unknown) => unknown).call(task, params);
+        }
+      } catch (err) {
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    this.clearLogCap(run.id);
+    this.announce(run);
+    this.announcedHere.set(run.id, Date.now());
+    if (this.announcedHere.size > 10_000) this.sweepAnnounced();
+    this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status }]).catch((err: unknown) =>
+      this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: String(err) }),
+    );
+    this.pump();
+  }
+
+  /** resolves waiters and emits the end event on this node */
+  announce(run: RunRecord): void {
+    this.waiters.resolve(run);
+    const event = run.status === 'success' ? 'done' : run.status === 'failed' ? 'failed' : run.status === 'aborted' ? 'aborted' : undefined;
+    if (event && this.bus.has(event)) this.bus.emit(event, { run: toPublicRun(run) });
+  }
+
+  /** a run ended on some node: announce it here unless this node already did */
+  async finishedElsewhere(notices: FinishedNotice[]): Promise<void> {
+    const wanted: string[] = [];
+    for (const n of notices) {
+      if (this.announcedHere.delete(n.id)) continue;
+      const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
+      if (this.waiters.has(n.id) || this.bus.has(event)) wanted.push(n.id);
+    }
+    this.pump();
+    if (wanted.length === 0) return;
+    const runs = await this.storage.getRuns(wanted);
+    for (const run of runs) this.announce(run);
+  }
+
+  private sweepAnnounced(): void {
+    const cutoff = Date.now() - 60_000;
+    for (const [id, at] of this.announcedHere) {
+      if (at < cutoff) this.announcedHere.delete(id);
+      else break;
+    }
+  }
+}
+
+/** a JSON copy of log data, or a string when it cannot be serialised */
+function jsonSafe(data: unknown): unknown {
+  if (data === undefined) return undefined;
+  try {
+    const text = JSON.stringify(data);
+    if (text === undefined) return undefined;
+    if (text.length > 64 * 1024) return '[data larger than 64 KiB omitted]';
+    return JSON.parse(text) as unknown;
+  } catch {
+    return String(data);
+  }
+}

@@ -1,0 +1,122 @@
+import { hostname } from 'node:os';
+import { ContainerModule, type Container } from 'inversify';
+import type { Logger } from 'winston';
+import { InvalidArgumentError, InvalidStateError } from '../api/errors';
+import type { TaskClass, TaskDefinition } from '../api/task-definition';
+import { getTaskDependencies } from '../api/task-metadata';
+import { systemClock, type Clock } from '../ports/clock';
+import type { Distribution } from '../ports/distribution';
+import type { Scheduler } from '../ports/scheduler';
+import type { RunStorage } from '../ports/storage';
+import { TOKENS } from '../ports/tokens';
+import { cronScheduler } from '../adapters/cron/cron-scheduler';
+import { localDistribution } from '../adapters/local/local-distribution';
+import { memoryStorage } from '../adapters/memory/memory-storage';
+import { checkAcceptRules } from './accept-rules';
+import { defaultLogger } from './default-logger';
+import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
+import type { ResolvedOptions, TasklaneOptions } from './options';
+import { RunExecutor } from './run-executor';
+import { Runtime } from './runtime';
+import { TaskEngine } from './task-engine';
+import { TaskService } from './task-service';
+import { TriggerPipeline } from './trigger-pipeline';
+import { WorkerPool } from './worker-pool';
+
+function positive(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`tasklane(): ${name} must be a positive number`);
+  return value;
+}
+
+function resolveOptions(options: TasklaneOptions): ResolvedOptions {
+  if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
+    throw new InvalidArgumentError('tasklane(): nodeId must be 1-128 characters of [A-Za-z0-9._:-]');
+  }
+  const concurrency = positive(options.concurrency, 'concurrency', 50);
+  if (!Number.isInteger(concurrency)) throw new InvalidArgumentError('tasklane(): concurrency must be an integer');
+  return {
+    nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
+    concurrency,
+    accept: checkAcceptRules(options.accept),
+    leaseMs: positive(options.leaseMs, 'leaseMs', 30_000),
+    pollMs: positive(options.pollMs, 'pollMs', 1000),
+    timeoutGraceMs: positive(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
+    maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
+    maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
+  };
+}
+
+/**
+ * The container module that binds the engine, TaskService and the adapters. With no options it
+ * uses in-memory storage and local distribution. The adapters are read from TOKENS.* when first
+ * needed, so rebinding a token after loading this module swaps the adapter.
+ */
+export function tasklane(options: TasklaneOptions = {}): ContainerModule {
+  const resolved = resolveOptions(options ?? {});
+  return new ContainerModule(({ bind }) => {
+    bind<ResolvedOptions>(TOKENS.Options).toConstantValue(resolved);
+    bind<RunStorage>(TOKENS.Storage).toConstantValue(options.storage ?? memoryStorage());
+    bind<Distribution>(TOKENS.Distribution).toConstantValue(options.distribution ?? localDistribution());
+    bind<Scheduler>(TOKENS.Scheduler).toConstantValue(options.scheduler ?? cronScheduler());
+    bind<Logger>(TOKENS.Logger).toConstantValue(options.logger ?? defaultLogger());
+    bind<Clock>(TOKENS.Clock).toConstantValue(options.clock ?? systemClock);
+    bind(DefinitionRegistry)
+      .toDynamicValue((ctx) => new DefinitionRegistry(ctx.get<Scheduler>(TOKENS.Scheduler), ctx.get<Logger>(TOKENS.Logger), resolved))
+      .inSingletonScope();
+    bind(Runtime)
+      .toDynamicValue(
+        (ctx) =>
+          new Runtime(
+            ctx.get<ResolvedOptions>(TOKENS.Options),
+            ctx.get<RunStorage>(TOKENS.Storage),
+            ctx.get<Distribution>(TOKENS.Distribution),
+            ctx.get<Scheduler>(TOKENS.Scheduler),
+            ctx.get<Logger>(TOKENS.Logger),
+            ctx.get<Clock>(TOKENS.Clock),
+            ctx.get(DefinitionRegistry),
+          ),
+      )
+      .inSingletonScope();
+    bind(TriggerPipeline).toDynamicValue((ctx) => new TriggerPipeline(ctx.get(Runtime))).inSingletonScope();
+    bind(WorkerPool)
+      .toDynamicValue((ctx) => {
+        const pipeline = ctx.get(TriggerPipeline);
+        const executor = new RunExecutor(ctx.get(Runtime), (opts, parent, aborted) => pipeline.child(opts, parent, aborted));
+        return new WorkerPool(ctx.get(Runtime), executor);
+      })
+      .inSingletonScope();
+    bind(TaskService).toDynamicValue((ctx) => new TaskService(ctx.get(Runtime), ctx.get(TriggerPipeline), ctx.get(WorkerPool))).inSingletonScope();
+    bind(TaskEngine).toDynamicValue((ctx) => new TaskEngine(ctx.get(Runtime), ctx.get(WorkerPool), ctx.get(TriggerPipeline))).inSingletonScope();
+  });
+}
+
+/**
+ * Binds task classes in the container (their services are injected) and registers them.
+ * A duplicate id throws; a broken definition is registered in the `fault` state and logged.
+ */
+export function registerTasks(container: Container, classes: TaskClass[]): RegisteredDefinition[] {
+  if (!container.isBound(DefinitionRegistry)) {
+    throw new InvalidStateError('registerTasks(): load tasklane({...}) into the container first');
+  }
+  if (!Array.isArray(classes)) throw new InvalidArgumentError('registerTasks() takes an array of task classes');
+  const registry = container.get(DefinitionRegistry);
+  return classes.map((cls) => {
+    if (typeof cls !== 'function') throw new InvalidArgumentError('registerTasks(): every entry must be a task class');
+    if (!container.isBound(cls)) {
+      const deps = getTaskDependencies(cls);
+      if (deps) {
+        bind(container, cls, deps);
+      } else {
+        container.bind(cls).toSelf();
+      }
+    }
+    return registry.register(cls, () => container.get<TaskDefinition<unknown, unknown>>(cls));
+  });
+}
+
+function bind(container: Container, cls: TaskClass, deps: unknown[]): void {
+  container
+    .bind(cls)
+    .toDynamicValue((ctx) => new cls(...deps.map((d) => ctx.get(d as symbol))));
+}

@@ -1,0 +1,191 @@
+import { LeaseLostError } from '../api/errors';
+import type { ClaimSlot } from '../ports/storage';
+import { accepts } from './accept-rules';
+import { Execution } from './execution';
+import type { RunExecutor } from './run-executor';
+import type { Runtime } from './runtime';
+
+/**
+ * The node's worker pool: claims runnable runs within its free slots (fair across definitions,
+ * within each definition's cluster-wide concurrency), executes them, renews their leases, and on
+ * stop lets them finish or releases them.
+ */
+export class WorkerPool {
+  readonly active = new Map<string, Execution>();
+  private running = false;
+  private claiming = false;
+  private claimAgain = false;
+  private pumpScheduled = false;
+  private pollTimer?: NodeJS.Timeout;
+  private renewTimer?: NodeJS.Timeout;
+  private idleWaiters: Array<() => void> = [];
+  private claimFailures = 0;
+
+  constructor(
+    private readonly rt: Runtime,
+    private readonly executor: RunExecutor,
+  ) {}
+
+  get size(): number {
+    return this.active.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.rt.pump = () => this.pump();
+    this.pollTimer = setInterval(() => this.pump(), this.rt.options.pollMs);
+    this.pollTimer.unref();
+    const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
+    this.renewTimer = setInterval(() => void this.renew(), renewEvery);
+    this.renewTimer.unref();
+    this.pump();
+  }
+
+  /** claims nothing more; running iterations go on */
+  pause(): void {
+    this.running = false;
+    this.rt.pump = () => undefined;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  /** waits until no iteration runs here, or `timeoutMs` passed: true when idle */
+  async idle(timeoutMs: number): Promise<boolean> {
+    if (this.active.size === 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
+  /** fires the signals of the remaining iterations and puts their runs back to `pending` */
+  async releaseAll(): Promise<void> {
+    const shutdown = new Error('The engine is stopping: this iteration was released and will run again');
+    shutdown.name = 'ShutdownError';
+    const releases: Array<Promise<unknown>> = [];
+    for (const exec of this.active.values()) {
+      if (exec.settled || exec.detached) continue;
+      exec.detached = true;
+      exec.settled = true;
+      exec.clearTimers();
+      exec.fire(shutdown);
+      releases.push(
+        this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress }),
+      );
+    }
+    await Promise.allSettled(releases);
+    await this.rt.updates.drain();
+  }
+
+  stopTimers(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+  }
+
+  /** an abort reached this node: fire the run's signal if it executes here */
+  abortLocal(runId: string, message?: string): void {
+    this.active.get(runId)?.requestAbort(message);
+  }
+
+  pump(): void {
+    if (!this.running || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      void this.claim();
+    });
+  }
+
+  private slots(free: number): ClaimSlot[] {
+    const slots: ClaimSlot[] = [];
+    for (const def of this.rt.registry.all()) {
+      if (def.fault) continue;
+      // accept rules apply to distributable definitions; pinned runs reach only their node anyway
+      if (def.distributable && !accepts(this.rt.options.accept, def.id)) continue;
+      slots.push({ definitionId: def.id, max: Math.min(free, def.concurrency ?? free), concurrency: def.concurrency });
+    }
+    slots.push({ definitionId: 'inline', max: free });
+    return slots;
+  }
+
+  private async claim(): Promise<void> {
+    if (this.claiming) {
+      this.claimAgain = true;
+      return;
+    }
+    this.claiming = true;
+    try {
+      do {
+        this.claimAgain = false;
+        const free = this.rt.options.concurrency - this.active.size;
+        if (!this.running || free <= 0) break;
+        await this.rt.ready();
+        const runs = await this.rt.distribution.claim({
+          nodeId: this.rt.options.nodeId,
+          now: this.rt.now(),
+          leaseMs: this.rt.options.leaseMs,
+          limit: free,
+          slots: this.slots(free),
+        });
+        this.claimFailures = 0;
+        for (const run of runs) {
+          const exec = new Execution(run, this.rt.registry.get(run.definitionId));
+          if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
+          this.active.set(run.id, exec);
+          this.executor
+            .execute(exec)
+            .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: run.id, error: err instanceof Error ? err.stack : String(err) }))
+            .finally(() => this.done(exec));
+        }
+        if (runs.length === free) this.claimAgain = true;
+      } while (this.claimAgain && this.running);
+    } catch (err) {
+      this.claimFailures++;
+      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: err instanceof Error ? err.message : String(err), failures: this.claimFailures });
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private done(exec: Execution): void {
+    exec.clearTimers();
+    if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
+    if (this.active.size === 0 && this.idleWaiters.length) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+    this.pump();
+  }
+
+  private renewing = false;
+  private async renew(): Promise<void> {
+    if (this.renewing || this.active.size === 0) return;
+    this.renewing = true;
+    try {
+      const leases = [...this.active.values()].filter((e) => !e.detached && !e.settled).map((e) => ({ id: e.run.id, leaseToken: e.run.leaseToken! }));
+      if (leases.length === 0) return;
+      const result = await this.rt.storage.renewLeases(this.rt.options.nodeId, leases, this.rt.now(), this.rt.options.leaseMs);
+      for (const id of result.lost) {
+        const exec = this.active.get(id);
+        if (!exec || exec.settled) continue;
+        exec.detached = true;
+        exec.fire(new LeaseLostError(id));
+        this.rt.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
+      }
+      for (const id of result.abortRequested) this.abortLocal(id);
+    } catch (err) {
+      this.rt.logger.warn('tasklane: lease renewal failed; retrying', { error: err instanceof Error ? err.message : String(err) });
+    } finally {
+      this.renewing = false;
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** tasklane: the public surface. */
+import 'reflect-metadata';
+
+export * from './api/errors';
+export * from './api/types';
+export type { TaskOptions, ScheduleOptions, DefinitionInfo, InputClass } from './api/task-options';
+export type {
+  TaskController,
+  TaskRunParams,
+  TaskResponse,
+  TaskResponses,
+  TaskRuntime,
+  TaskLog,
+  TaskStore,
+  ChildTriggerOptions,
+} from './api/controller';
+export { TaskDefinition } from './api/task-definition';
+export type { BeforeTriggerParams, TaskClass, InputOf, OutputOf, CreateImplementationOptions } from './api/task-definition';
+export { Task } from './api/task-decorator';
+
+export { TOKENS } from './ports/tokens';
+export type { RunStorage, StorageCapabilities, ClaimRequest, ClaimSlot, IterationUpdate, UpdateResult, AbortResult } from './ports/storage';
+export type { Distribution, DistributionHost, DistributionCapabilities, NodeDescriptor, RunnableNotice, FinishedNotice } from './ports/distribution';
+export type { Scheduler, ScheduledJob } from './ports/scheduler';
+export type { Clock } from './ports/clock';
+export type { RunRecord } from './ports/run-record';
+
+export { tasklane, registerTasks } from './core/tasklane-module';
+export type { TasklaneOptions } from './core/options';
+export { TaskService } from './core/task-service';
+export type { TypedTriggerOptions } from './core/task-service';
+export type { TriggerOptions } from './core/trigger-pipeline';
+export { TaskEngine } from './core/task-engine';
+export type { EngineState, StopOptions } from './core/task-engine';
+export type { TaskEvents, TaskEventName, TaskEventListener } from './core/event-bus';
+export { runWithContext, currentContext } from './core/run-context';
+
+export { memoryStorage, MemoryStorage } from './adapters/memory/memory-storage';
+export { sqliteStorage, SqliteStorage } from './adapters/sqlite/sqlite-storage';
+export { postgresStorage, PostgresStorage } from './adapters/postgres/postgres-storage';
+export { postgresDistribution, PostgresDistribution } from './adapters/postgres/postgres-distribution';
+export { localDistribution, LocalDistribution } from './adapters/local/local-distribution';
+export { cronScheduler, CronScheduler } from './adapters/cron/cron-scheduler';
