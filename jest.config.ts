@@ -9,7 +9,7 @@ const config: Config = {
   roots: ['<rootDir>/test', '<rootDir>/plugins'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+    '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
   setupFiles: ['<rootDir>/test/helpers/setup.ts'],
   testTimeout: 30_000,

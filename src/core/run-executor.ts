@@ -91,7 +91,7 @@ export class RunExecutor {
         const controller = this.controller(exec, deadline, timeout);
         const publicRun = toPublicRun(run);
         answer = await runWithContext(run.context ?? {}, () =>
-          instance!.run({ input, controller, run: publicRun, context: run.context }),
+          instance!.run({ input: input as Readonly<unknown>, controller, run: publicRun, context: run.context }),
         );
       }
     } catch (err) {

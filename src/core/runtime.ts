@@ -36,7 +36,7 @@ export class Runtime {
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
-  readonly logs: Batcher<RunLog, void>;
+  readonly logs: Batcher<RunLog, undefined>;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -56,7 +56,7 @@ export class Runtime {
       await this.ready();
       return this.storage.updateIterations(updates);
     });
-    this.logs = new Batcher(async (lines) => {
+    this.logs = new Batcher<RunLog, undefined>(async (lines) => {
       await this.ready();
       // one cap for the batch: the tightest cap of the definitions involved is not needed, each
       // definition's cap is applied by writing its lines separately when caps differ
@@ -139,6 +139,7 @@ export class Runtime {
    * (waiters, events, other nodes). A hook that throws is logged and changes nothing.
    */
   async finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> {
+    await this.logs.drain(); // its log lines are readable once its end is announced
     if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
     if (def && !def.fault) {
       const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
