@@ -1,0 +1,124 @@
+import 'reflect-metadata';
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Container } from 'inversify';
+import { registerTasks, sqliteStorage, tasklane, TaskService, TaskEngine, Task, type TaskDefinition, type TaskRunParams } from '../../src';
+import { tempDir } from '../helpers/temp-files';
+
+// the parent only triggers and reads; definitions must be registered to be triggered
+@Task({ id: 'crash.work', title: 'Sleeps, then records its side effect', maxCrashRecoveries: 5 })
+class WorkStub implements TaskDefinition<unknown, string> {
+  run({ controller }: TaskRunParams<unknown, string>) {
+    return controller.response.done('never here');
+  }
+}
+@Task({ id: 'crash.poison', title: 'Kills its own process', maxCrashRecoveries: 3 })
+class PoisonStub implements TaskDefinition<undefined, never> {
+  run(): never {
+    throw new Error('never here');
+  }
+}
+
+const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
+
+function spawnWorker(db: string, sink: string, nodeId: string): Promise<ChildProcess> {
+  const child = fork(WORKER, [db, sink, nodeId], { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, TASKLANE_LOG_LEVEL: 'silent' } });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`worker ${nodeId} exited early with ${code}`)));
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+describe('SQLite crash recovery with real processes (SIGKILL)', () => {
+  const children: ChildProcess[] = [];
+  let tmp: ReturnType<typeof tempDir>;
+  let container: Container;
+
+  beforeEach(async () => {
+    tmp = tempDir();
+    container = new Container();
+    // a trigger-only node: it never starts its engine (pollMs irrelevant), it only stores runs
+    await container.load(tasklane({ storage: sqliteStorage({ file: join(tmp.dir, 'tasks.db') }), nodeId: 'parent' }));
+    registerTasks(container, [WorkStub, PoisonStub]);
+  });
+
+  afterEach(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await Promise.all(children.map(exited));
+    children.length = 0;
+    await container.get(TaskEngine).stop();
+    tmp.remove();
+  });
+
+  test('runs held by a killed worker are taken up again (attempt 2); every run completes, side effects once per key', async () => {
+    const db = join(tmp.dir, 'tasks.db');
+    const sink = join(tmp.dir, 'sink.db');
+    const service = container.get(TaskService);
+    const N = 300;
+    // Workers start first, so both compete for the runs as they come in.
+    children.push(await spawnWorker(db, sink, 'w1'), await spawnWorker(db, sink, 'w2'));
+    await Promise.all(Array.from({ length: N }, (_, i) => service.trigger({ definition: 'crash.work', input: { key: `k${i}`, ms: 1500 + (i % 5) * 100 } })));
+
+    const reader = new Database(db, { readonly: true });
+    const running = () => (reader.prepare("SELECT count(*) AS n FROM runs WHERE status = 'running' AND node_id = 'w1'").get() as { n: number }).n;
+    const deadline = Date.now() + 20_000;
+    while (running() < 40) {
+      if (Date.now() > deadline) throw new Error(`w1 never held 40 runs (holds ${running()})`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const inFlightAtKill = running();
+    children[0].kill('SIGKILL');
+    await exited(children[0]);
+
+    const unfinished = () => (reader.prepare("SELECT count(*) AS n FROM runs WHERE status IN ('pending','running')").get() as { n: number }).n;
+    const end = Date.now() + 60_000;
+    while (unfinished() > 0) {
+      if (Date.now() > end) throw new Error(`${unfinished()} runs never finished`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const statuses = reader.prepare('SELECT status, count(*) AS n FROM runs GROUP BY status').all() as Array<{ status: string; n: number }>;
+    expect(statuses).toEqual([{ status: 'success', n: N }]);
+    const reclaimed = reader.prepare("SELECT count(*) AS n FROM runs WHERE attempt = 2 AND node_id = 'w2'").get() as { n: number };
+    expect(reclaimed.n).toBeGreaterThanOrEqual(inFlightAtKill - 5);
+    expect((reader.prepare('SELECT max(attempt) AS m FROM runs').get() as { m: number }).m).toBe(2);
+    reader.close();
+
+    const s = new Database(sink, { readonly: true });
+    const keys = s.prepare('SELECT count(DISTINCT key) AS n, count(*) AS total FROM sink').get() as { n: number; total: number };
+    s.close();
+    expect(keys.n).toBe(N);
+    expect(keys.total).toBeLessThanOrEqual(N + inFlightAtKill);
+  }, 120_000);
+
+  test('a run that kills its process on every attempt ends failed with CRASH_LOOP after a bounded number of recoveries', async () => {
+    const db = join(tmp.dir, 'tasks.db');
+    const sink = join(tmp.dir, 'sink.db');
+    const service = container.get(TaskService);
+    const poison = await service.trigger({ definition: 'crash.poison' });
+    const normal = await Promise.all(Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'crash.work', input: { key: `n${i}`, ms: 10 } })));
+    let restarts = 0;
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const run = await service.get(poison.id);
+      if (run?.status === 'failed') break;
+      if (Date.now() > deadline) throw new Error(`poison run still ${run?.status}`);
+      const worker = await spawnWorker(db, sink, `sup${restarts}`);
+      children.push(worker);
+      await exited(worker); // the poison kills it
+      restarts++;
+    }
+    const failed = await service.get(poison.id);
+    expect(failed?.error?.code).toBe('CRASH_LOOP');
+    expect(restarts).toBeLessThanOrEqual(4);
+    expect(failed?.attempt).toBeGreaterThanOrEqual(4);
+    // the normal runs were not lost: a last worker finishes them
+    children.push(await spawnWorker(db, sink, 'final'));
+    for (const r of normal) expect((await service.wait(r.id, { timeout: 30_000 })).status).toBe('success');
+  }, 150_000);
+});
