@@ -41,3 +41,5 @@ export { postgresStorage, PostgresStorage } from './adapters/postgres/postgres-s
 export { postgresDistribution, PostgresDistribution } from './adapters/postgres/postgres-distribution';
 export { localDistribution, LocalDistribution } from './adapters/local/local-distribution';
 export { cronScheduler, CronScheduler } from './adapters/cron/cron-scheduler';
+
+export { loadPlugins, definePlugin, type TasklanePlugin, type PluginLoadReport, type LoadedPlugin, type FailedPlugin, type LoadPluginsOptions } from './plugins';

@@ -45,7 +45,7 @@ export class RunExecutor {
       return this.end(exec, undefined, { update: this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT')), kind: 'error' });
     }
     const maxRecoveries = def?.maxCrashRecoveries ?? 0;
-    if (run.recoveries > maxRecoveries) {
+    if (run.recoveries >= maxRecoveries && run.recoveries > 0) {
       return this.end(exec, undefined, {
         update: this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries })),
         kind: 'error',

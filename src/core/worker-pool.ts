@@ -34,11 +34,10 @@ export class WorkerPool {
     if (this.running) return;
     this.running = true;
     this.rt.pump = () => this.pump();
+    // a started engine keeps its process alive, like a server: stop() clears these timers
     this.pollTimer = setInterval(() => this.pump(), this.rt.options.pollMs);
-    this.pollTimer.unref();
     const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
-    this.renewTimer.unref();
     this.pump();
   }
 

@@ -39,6 +39,7 @@ export function createManagedPool(options: ManagedPoolOptions): Pool {
     max: options.max,
     application_name: options.applicationName,
     keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     idleTimeoutMillis: 30_000,
     types: pgTypeParsers,
@@ -136,4 +137,34 @@ export function destroySocket(client: object): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The operation did not answer in time; its connection was destroyed (the link may be half-open). */
+export class QueryTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`PostgreSQL did not answer within ${ms} ms (the connection was dropped)`);
+    this.name = 'QueryTimeoutError';
+  }
+}
+
+/**
+ * Resolves like `work`, unless it takes longer than `ms`: then `onTimeout` runs (it destroys the
+ * connection, which also fails `work`) and a QueryTimeoutError is thrown.
+ */
+export async function withTimeout<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          onTimeout();
+          reject(new QueryTimeoutError(ms));
+        }, ms);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
 }

@@ -1,0 +1,66 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { registerTasks, tasklane, TaskEngine, TaskService, type RunStorage } from '../src';
+import { BenchNoop } from './bench-tasks';
+import { percentile, formatRate, gcAndRss } from './stats';
+
+export interface LocalFigures {
+  adapter: string;
+  throughput: number;
+  p50: number;
+  p99: number;
+  rssPendingMb: number;
+}
+
+async function node(storage: RunStorage, start = true): Promise<{ service: TaskService; engine: TaskEngine }> {
+  const container = new Container();
+  await container.load(tasklane({ storage, nodeId: 'bench' }));
+  registerTasks(container, [BenchNoop]);
+  const engine = container.get(TaskEngine);
+  if (start) await engine.start();
+  return { service: container.get(TaskService), engine };
+}
+
+/** runs triggered all at once, then waited for all */
+export async function throughput(makeStorage: () => RunStorage, n: number): Promise<number> {
+  const { service, engine } = await node(makeStorage());
+  // warm-up
+  await Promise.all((await Promise.all(Array.from({ length: 500 }, () => service.trigger({ definition: BenchNoop })))).map((r) => service.wait(r.id)));
+  const t0 = performance.now();
+  const runs = await Promise.all(Array.from({ length: n }, () => service.trigger({ definition: BenchNoop })));
+  await Promise.all(runs.map((r) => service.wait(r.id)));
+  const seconds = (performance.now() - t0) / 1000;
+  await engine.stop();
+  return n / seconds;
+}
+
+/** trigger-to-start latency on an idle pool: one run at a time */
+export async function latency(makeStorage: () => RunStorage, samples: number): Promise<{ p50: number; p99: number }> {
+  const { service, engine } = await node(makeStorage());
+  const startedAt = new Map<string, number>();
+  service.on('started', ({ run }) => void startedAt.set(run.id, performance.now()));
+  const values: number[] = [];
+  for (let i = 0; i < samples + 20; i++) {
+    const t0 = performance.now();
+    const run = await service.trigger({ definition: BenchNoop });
+    await service.wait(run.id);
+    if (i >= 20) values.push(startedAt.get(run.id)! - t0);
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await engine.stop();
+  return { p50: percentile(values, 50), p99: percentile(values, 99) };
+}
+
+/** RSS with `n` pending runs (engine not started, so they stay pending) */
+export async function rssWithPending(makeStorage: () => RunStorage, n: number): Promise<number> {
+  const before = gcAndRss();
+  const { service, engine } = await node(makeStorage(), false);
+  for (let i = 0; i < n; i += 1000) {
+    await Promise.all(Array.from({ length: Math.min(1000, n - i) }, () => service.trigger({ definition: BenchNoop })));
+  }
+  const after = gcAndRss();
+  await engine.stop();
+  return Math.max(after, before);
+}
+
+export { formatRate };

@@ -1,0 +1,57 @@
+/**
+ * npm run bench: prints figures, asserts nothing. Sections: memory, SQLite, then PostgreSQL when
+ * TASKLANE_PG_URL (or the default local server) answers.
+ * Memory figures use --expose-gc when available (node --expose-gc dist/bench/run.js).
+ */
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { memoryStorage, sqliteStorage, type RunStorage } from '../src';
+import { formatRate, latency, rssWithPending, throughput } from './local-bench';
+
+const only = process.argv[2];
+
+async function section(name: string, makeStorage: () => RunStorage): Promise<void> {
+  console.log(`\n== ${name}`);
+  const tput = await throughput(makeStorage, 10_000);
+  console.log(`throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput)}`);
+  const lat = await latency(makeStorage, 300);
+  console.log(`trigger-to-start latency, idle pool:               p50 ${lat.p50.toFixed(3)} ms, p99 ${lat.p99.toFixed(3)} ms`);
+}
+
+async function main(): Promise<void> {
+  const tmp = mkdtempSync(join(tmpdir(), 'tasklane-bench-'));
+  let n = 0;
+  const sqlite = () => sqliteStorage({ file: join(tmp, `bench-${n++}.db`) });
+  try {
+    if (!only || only === 'memory') await section('memory', () => memoryStorage());
+    if (!only || only === 'sqlite') await section('SQLite (WAL, synchronous=NORMAL)', sqlite);
+    if (only === 'rss:memory' || only === 'rss:sqlite') {
+      const mb = await rssWithPending(only === 'rss:memory' ? () => memoryStorage() : sqlite, 100_000);
+      console.log(`${only === 'rss:memory' ? 'memory' : 'SQLite'}: ${mb.toFixed(0)} MB`);
+      return;
+    }
+    if (!only || only === 'rss') {
+      // each measured in a fresh process, so one adapter's garbage does not count against another
+      console.log('\n== RSS with 100,000 pending runs (whole process, after GC)');
+      for (const which of ['rss:memory', 'rss:sqlite']) {
+        execFileSync(process.execPath, [...process.execArgv, __filename, which], { stdio: 'inherit' });
+      }
+    }
+    if (!only || only === 'postgres') {
+      // the PostgreSQL section lives in its own file (it forks node processes)
+      const file = join(__dirname, 'postgres-bench.js');
+      if (existsSync(file)) await (require(file) as { run(): Promise<void> }).run();
+      else console.log('\n== PostgreSQL: bench/postgres-bench not built');
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,786 @@
+import { createHash } from 'node:crypto';
+import { Client } from 'pg';
+import type { Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { InvalidArgumentError, StorageError, TasklaneError } from '../../api/errors';
+import type { AcceptRules, RunStatus } from '../../api/types';
+import type {
+  Distribution,
+  DistributionCapabilities,
+  DistributionHost,
+  FinishedNotice,
+  NodeDescriptor,
+  RunnableNotice,
+} from '../../ports/distribution';
+import type { RunRecord } from '../../ports/run-record';
+import type { ClaimRequest } from '../../ports/storage';
+import { MinHeap } from '../../util/min-heap';
+import { migrate, quoteSchema } from './postgres-migrations';
+import { PostgresStorage } from './postgres-storage';
+import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
+
+export interface PostgresDistributionOptions {
+  connectionString: string;
+  /**
+   * Schema of the `nodes` table and namespace of the NOTIFY channels. Default: the schema of the
+   * `PostgresStorage` the engine uses, else `tasklane`.
+   */
+  schema?: string;
+  /** ms between heartbeats of this node, and between liveness checks of the LISTEN link (default 2000) */
+  heartbeatMs?: number;
+  /** a node whose last heartbeat is older than this is not live (default 3 x heartbeatMs) */
+  nodeTtlMs?: number;
+  /** safety poll: ms between wake-ups that do not wait for a notification (default 2000) */
+  pollMs?: number;
+  /** ms the LISTEN link may take to answer its `SELECT 1` before it is replaced (default heartbeatMs) */
+  listenerTimeoutMs?: number;
+  /**
+   * prefix of the connections' `application_name` (default `tasklane`): the LISTEN link is
+   * `<prefix>-listener:<nodeId>`, the others `<prefix>-distribution:<nodeId>`
+   */
+  applicationName?: string;
+}
+
+/** NOTIFY payloads must stay below 8000 bytes. */
+const MAX_PAYLOAD = 7000;
+/** distinct future due times remembered for the local timer */
+const MAX_DUE_TIMES = 100_000;
+/** distinct future due times announced per flush (the safety poll covers the rest) */
+const MAX_ANNOUNCED_DUE_TIMES = 20_000;
+
+/** Definition ids of this pseudo-definition never run away from the node that started them. */
+const INLINE_DEFINITION = 'inline';
+
+function matches(pattern: string, id: string): boolean {
+  if (pattern === '*') return true;
+  if (pattern.endsWith('.*')) return id.startsWith(pattern.slice(0, -1));
+  return pattern === id;
+}
+
+function accepts(rules: AcceptRules, id: string): boolean {
+  if (rules.exclude?.some((p) => matches(p, id))) return false;
+  if (!rules.include) return true;
+  return rules.include.some((p) => matches(p, id));
+}
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** One setTimeout for every known future due time. */
+class DueTimes {
+  private readonly heap = new MinHeap();
+  private timer: NodeJS.Timeout | undefined;
+  private armedFor = Infinity;
+
+  constructor(private readonly onDue: () => void) {}
+
+  add(dueAt: number): void {
+    if (this.heap.size >= MAX_DUE_TIMES) return; // the safety poll covers the overflow
+    this.heap.push(dueAt);
+    this.arm();
+  }
+
+  private arm(): void {
+    const next = this.heap.peek();
+    if (next === undefined) return;
+    if (this.timer && this.armedFor <= next) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.armedFor = next;
+    const wait = Math.min(Math.max(0, next - Date.now()), 2_147_483_647);
+    this.timer = setTimeout(() => this.fire(), wait);
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    const now = Date.now();
+    let due = false;
+    while (this.heap.size > 0 && (this.heap.peek() as number) <= now) {
+      this.heap.pop();
+      due = true;
+    }
+    if (due) this.onDue();
+    this.arm();
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedFor = Infinity;
+    this.heap.clear();
+  }
+}
+
+interface Channels {
+  wake: string;
+  abort: string;
+  finish: string;
+}
+
+function channelsFor(schema: string): Channels {
+  const readable = { wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish` };
+  if (readable.finish.length <= 63) return readable;
+  const h = createHash('sha1').update(schema).digest('hex').slice(0, 16);
+  return { wake: `tl_${h}.wake`, abort: `tl_${h}.abort`, finish: `tl_${h}.finish` };
+}
+
+interface OutgoingBatch {
+  channel: string;
+  payload: string;
+}
+
+/**
+ * A cluster of nodes sharing one PostgreSQL database.
+ *
+ * - **Claims** go to `host.storage.claimRuns`: the storage must be a {@link PostgresStorage} on the
+ *   same database (its `FOR UPDATE SKIP LOCKED` claims and advisory locks are what make work-sharing
+ *   and cluster-wide concurrency limits correct). `start()` refuses a storage that is not shared.
+ * - **Wake-ups**: `runnable()` wakes this node at once for what is due now, keeps one local timer for
+ *   the earliest future due time it knows (its own and other nodes' notices), and sends other nodes
+ *   one NOTIFY per event-loop tick (notices coalesced by definition). A slow poll (`pollMs`) is only
+ *   a safety net.
+ * - **Signals**: aborts and finishes travel as NOTIFY on channels `<schema>.abort` / `<schema>.finish`;
+ *   the publishing node delivers to itself at once and ignores its own echo.
+ * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
+ *   link is detected within about two heartbeats), replaced on error/end/timeout with back-off, and
+ *   re-subscribed exactly once per connection. After a reconnect the node wakes (it may have missed
+ *   notices); aborts it missed reach it through the storage's lease renewal.
+ * - **Registry**: the `nodes` table (id, version, accept rules, startedOn, heartbeat). Liveness uses
+ *   the database clock, so node clocks may disagree.
+ *
+ * Faults are reported through `host.error` and never thrown at the host; `stop()` leaves no timer,
+ * client or socket behind.
+ */
+export class PostgresDistribution implements Distribution {
+  readonly capabilities: DistributionCapabilities = { multiNode: true };
+
+  private readonly connectionString: string;
+  private readonly explicitSchema: string | undefined;
+  private readonly heartbeatMs: number;
+  private readonly nodeTtlMs: number;
+  private readonly pollMs: number;
+  private readonly listenerTimeoutMs: number;
+  private readonly queryTimeoutMs: number;
+  private readonly applicationName: string;
+
+  private schema = 'tasklane';
+  private s = '"tasklane"';
+  private channels: Channels = channelsFor('tasklane');
+
+  private host: DistributionHost | undefined;
+  private pool: Pool | undefined;
+  private listener: Client | undefined;
+  private listenerChecking = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectDelay = 100;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private heartbeats = 0;
+  private readonly due = new DueTimes(() => this.host?.wake());
+  private unsubscribeStorage: (() => void) | undefined;
+  private running = false;
+  private stopping: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
+  /** counts listener connections made (tests and diagnostics) */
+  private listenerConnects = 0;
+
+  // outgoing notices, flushed once per tick
+  private outWake = new Map<string, Set<number>>();
+  private outAbort: string[] = [];
+  private outFinish: FinishedNotice[] = [];
+  private flushScheduled: NodeJS.Immediate | undefined;
+  private flushWaiters: Array<() => void> = [];
+  private readonly inflightFlushes = new Set<Promise<void>>();
+  private readonly checkedOut = new Set<PoolClient>();
+
+  private lastNodes: NodeDescriptor[] | undefined;
+  private nodesInflight: Promise<NodeDescriptor[]> | undefined;
+
+  constructor(options: PostgresDistributionOptions) {
+    if (!options || typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
+      throw new InvalidArgumentError('postgresDistribution: `connectionString` is required.');
+    }
+    this.connectionString = options.connectionString;
+    if (options.schema !== undefined) quoteSchema(options.schema);
+    this.explicitSchema = options.schema;
+    this.heartbeatMs = positive(options.heartbeatMs, 2000, 'heartbeatMs');
+    this.nodeTtlMs = positive(options.nodeTtlMs, this.heartbeatMs * 3, 'nodeTtlMs');
+    this.pollMs = positive(options.pollMs, 2000, 'pollMs');
+    this.listenerTimeoutMs = positive(options.listenerTimeoutMs, this.heartbeatMs, 'listenerTimeoutMs');
+    this.queryTimeoutMs = Math.max(2 * this.heartbeatMs, 5000);
+    this.applicationName = options.applicationName ?? 'tasklane';
+  }
+
+  /** The schema in use (known once started). */
+  get schemaName(): string {
+    return this.schema;
+  }
+
+  /** NOTIFY channel names in use (known once started). */
+  get channelNames(): Readonly<Channels> {
+    return this.channels;
+  }
+
+  /** Diagnostics: connections the LISTEN link has made since construction, and whether it is up. */
+  get listenerStats(): { connects: number; connected: boolean } {
+    return { connects: this.listenerConnects, connected: this.listener !== undefined };
+  }
+
+  /** The backend pid of the LISTEN link, when connected (for diagnostics and fault tests). */
+  get listenerPid(): number | undefined {
+    return (this.listener as unknown as { processID?: number } | undefined)?.processID;
+  }
+
+  start(host: DistributionHost): Promise<void> {
+    if (this.running) return Promise.resolve();
+    if (this.starting) return this.starting;
+    this.starting = (async () => {
+      if (this.stopping) await this.stopping;
+      await this.doStart(host);
+    })().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async doStart(host: DistributionHost): Promise<void> {
+    if (!host.storage.capabilities.shared) {
+      throw new InvalidArgumentError(
+        'postgresDistribution needs a storage shared by every node (postgresStorage on the same database); the configured storage is not shared.',
+      );
+    }
+    const storage = host.storage instanceof PostgresStorage ? host.storage : undefined;
+    this.schema = this.explicitSchema ?? storage?.schema ?? 'tasklane';
+    this.s = quoteSchema(this.schema);
+    this.channels = channelsFor(this.schema);
+    this.host = host;
+    this.stopping = undefined;
+    this.reconnectDelay = 100;
+    this.pool = createManagedPool({
+      connectionString: this.connectionString,
+      max: 3,
+      applicationName: this.appName('distribution', host.node.nodeId),
+      connectionTimeoutMillis: this.queryTimeoutMs,
+      onError: (err) => this.report('connection fault', err),
+    });
+    try {
+      const client = await connect(this.pool);
+      try {
+        await withTimeout(migrate(client, this.schema), 60_000, () => destroySocket(client));
+        client.release();
+      } catch (err) {
+        client.release(true);
+        throw err;
+      }
+      await this.register();
+      await this.connectListener();
+    } catch (err) {
+      await this.teardown();
+      this.host = undefined;
+      if (TasklaneError.is(err)) throw err;
+      const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
+      throw new StorageError(`postgresDistribution: cannot start: ${asError(original).message}`, original);
+    }
+    if (storage) this.unsubscribeStorage = storage.onError((err) => this.host?.error(err));
+    this.running = true;
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+    this.pollTimer = setInterval(() => this.host?.wake(), this.pollMs);
+    this.pollTimer.unref();
+    host.wake();
+  }
+
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    if (!this.running && !this.starting) return Promise.resolve();
+    this.stopping = (async () => {
+      if (this.starting) await this.starting.catch(() => undefined);
+      this.running = false;
+      await this.flushNow();
+      await Promise.allSettled([...this.inflightFlushes]);
+      await this.unregister();
+      await this.teardown();
+      this.host = undefined;
+    })();
+    return this.stopping;
+  }
+
+  /** Clears every timer and closes every connection. */
+  private async teardown(): Promise<void> {
+    this.running = false;
+    for (const t of [this.heartbeatTimer, this.pollTimer]) if (t) clearInterval(t);
+    this.heartbeatTimer = undefined;
+    this.pollTimer = undefined;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    if (this.flushScheduled) clearImmediate(this.flushScheduled);
+    this.flushScheduled = undefined;
+    this.due.clear();
+    this.unsubscribeStorage?.();
+    this.unsubscribeStorage = undefined;
+    this.outWake = new Map();
+    this.outAbort = [];
+    this.outFinish = [];
+    for (const w of this.flushWaiters.splice(0)) w();
+    const listener = this.listener;
+    this.listener = undefined;
+    if (listener) await closeClient(listener);
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        pool.end().catch(() => undefined),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 2000);
+        }),
+      ]);
+      if (timer) clearTimeout(timer);
+    }
+    for (const client of this.checkedOut) destroySocket(client);
+    this.checkedOut.clear();
+    this.lastNodes = undefined;
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // dispatch
+
+  runnable(notices: RunnableNotice[]): void {
+    const host = this.host;
+    if (!host || !this.running || notices.length === 0) return;
+    const now = Date.now();
+    let wakeNow = false;
+    for (const n of notices) {
+      const due = Number.isFinite(n.dueAt) ? n.dueAt : now;
+      if (due <= now) wakeNow = true;
+      else this.due.add(due);
+      if (n.definitionId === INLINE_DEFINITION) continue;
+      let times = this.outWake.get(n.definitionId);
+      if (!times) {
+        times = new Set();
+        this.outWake.set(n.definitionId, times);
+      }
+      times.add(due <= now ? 0 : due);
+    }
+    if (wakeNow) host.wake();
+    if (this.outWake.size > 0) this.scheduleFlush();
+  }
+
+  claim(request: ClaimRequest): Promise<RunRecord[]> {
+    if (!this.host) return Promise.resolve([]);
+    return this.host.storage.claimRuns(request);
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // signals
+
+  publishAbort(runId: string): Promise<void> {
+    const host = this.host;
+    if (!host) return Promise.resolve();
+    this.deliver(() => host.abortRequested(runId));
+    if (!this.running) return Promise.resolve();
+    this.outAbort.push(runId);
+    return this.scheduleFlush();
+  }
+
+  publishFinished(notices: FinishedNotice[]): Promise<void> {
+    const host = this.host;
+    if (!host || notices.length === 0) return Promise.resolve();
+    for (const n of notices) this.deliver(() => host.finished(n));
+    if (!this.running) return Promise.resolve();
+    for (const n of notices) this.outFinish.push(n);
+    return this.scheduleFlush();
+  }
+
+  private deliver(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.report('a host callback threw', err);
+    }
+  }
+
+  private scheduleFlush(): Promise<void> {
+    const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    if (!this.flushScheduled) {
+      this.flushScheduled = setImmediate(() => {
+        this.flushScheduled = undefined;
+        void this.flushNow();
+      });
+    }
+    return done;
+  }
+
+  /** Sends everything queued as NOTIFYs (one statement); resolves when it was sent or failed. */
+  private flushNow(): Promise<void> {
+    if (this.flushScheduled) {
+      clearImmediate(this.flushScheduled);
+      this.flushScheduled = undefined;
+    }
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    const batches = this.takeBatches();
+    if (batches.length === 0 || !this.pool) {
+      for (const w of waiters) w();
+      return Promise.resolve();
+    }
+    const flight: Promise<void> = this.sendNotifies(batches).finally(() => {
+      this.inflightFlushes.delete(flight);
+      for (const w of waiters) w();
+    });
+    this.inflightFlushes.add(flight);
+    return flight;
+  }
+
+  private takeBatches(): OutgoingBatch[] {
+    const node = this.host?.node.nodeId ?? '';
+    const batches: OutgoingBatch[] = [];
+    const header = JSON.stringify(node).length + 16;
+
+    if (this.outWake.size > 0) {
+      const wake = this.outWake;
+      this.outWake = new Map();
+      let entries: Record<string, number[]> = {};
+      let size = header;
+      let count = 0;
+      let announced = 0;
+      const push = () => {
+        if (count > 0) batches.push({ channel: this.channels.wake, payload: JSON.stringify({ n: node, w: entries }) });
+        entries = {};
+        size = header;
+        count = 0;
+      };
+      for (const [def, times] of wake) {
+        const sorted = [...times].sort((x, y) => x - y);
+        for (const t of sorted) {
+          if (t !== 0 && announced >= MAX_ANNOUNCED_DUE_TIMES) break;
+          const cost = (t: number) => (entries[def] ? 0 : JSON.stringify(def).length + 4) + String(t).length + 1;
+          if (count > 0 && size + cost(t) > MAX_PAYLOAD) push();
+          size += cost(t);
+          (entries[def] ??= []).push(t);
+          count++;
+          if (t !== 0) announced++;
+        }
+      }
+      push();
+    }
+
+    if (this.outAbort.length > 0) {
+      const ids = [...new Set(this.outAbort)];
+      this.outAbort = [];
+      let chunk: string[] = [];
+      let size = header;
+      for (const id of ids) {
+        const add = JSON.stringify(id).length + 1;
+        if (chunk.length > 0 && size + add > MAX_PAYLOAD) {
+          batches.push({ channel: this.channels.abort, payload: JSON.stringify({ n: node, r: chunk }) });
+          chunk = [];
+          size = header;
+        }
+        chunk.push(id);
+        size += add;
+      }
+      if (chunk.length > 0) batches.push({ channel: this.channels.abort, payload: JSON.stringify({ n: node, r: chunk }) });
+    }
+
+    if (this.outFinish.length > 0) {
+      const finished = this.outFinish;
+      this.outFinish = [];
+      let chunk: Array<[string, string, RunStatus]> = [];
+      let size = header;
+      for (const f of finished) {
+        const item: [string, string, RunStatus] = [f.id, f.definitionId, f.status];
+        const add = JSON.stringify(item).length + 1;
+        if (chunk.length > 0 && size + add > MAX_PAYLOAD) {
+          batches.push({ channel: this.channels.finish, payload: JSON.stringify({ n: node, f: chunk }) });
+          chunk = [];
+          size = header;
+        }
+        chunk.push(item);
+        size += add;
+      }
+      if (chunk.length > 0) batches.push({ channel: this.channels.finish, payload: JSON.stringify({ n: node, f: chunk }) });
+    }
+    return batches;
+  }
+
+  private async sendNotifies(batches: OutgoingBatch[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.q('select pg_notify(c, p) from unnest($1::text[], $2::text[]) as t(c, p)', [
+          batches.map((b) => b.channel),
+          batches.map((b) => b.payload),
+        ]);
+        return;
+      } catch (err) {
+        const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
+        if (attempt === 0 && isConnectionError(original) && this.pool) continue; // duplicates are tolerated
+        this.report('NOTIFY failed (other nodes learn through the safety poll and lease renewal)', original);
+        return;
+      }
+    }
+  }
+
+  private appName(kind: string, nodeId: string): string {
+    return `${this.applicationName}-${kind}:${nodeId}`.slice(0, 63);
+  }
+
+  /** One statement on a pooled connection, bounded in time (a half-open link is dropped). */
+  private async q<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    const pool = this.pool;
+    if (!pool) throw new StorageError('postgresDistribution is stopped.');
+    const client = await connect(pool);
+    this.checkedOut.add(client);
+    try {
+      const result = await withTimeout(client.query<R>(text, values), this.queryTimeoutMs, () => destroySocket(client));
+      this.checkedOut.delete(client);
+      client.release();
+      return result;
+    } catch (err) {
+      this.checkedOut.delete(client);
+      client.release(true);
+      destroySocket(client);
+      throw err;
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // the LISTEN link
+
+  private async connectListener(): Promise<void> {
+    const client = new Client({
+      connectionString: this.connectionString,
+      keepAlive: true,
+      application_name: this.appName('listener', this.host?.node.nodeId ?? ''),
+      connectionTimeoutMillis: Math.max(this.listenerTimeoutMs, 5000),
+      types: pgTypeParsers,
+    });
+    client.on('error', (err) => this.listenerFailed(client, err));
+    client.on('end', () => this.listenerFailed(client, new Error('the LISTEN connection ended')));
+    client.on('notification', (msg) => {
+      if (this.listener === client) this.onNotification(msg);
+    });
+    try {
+      await client.connect();
+      const { wake, abort, finish } = this.channels;
+      await client.query(`listen "${wake}"; listen "${abort}"; listen "${finish}"`);
+    } catch (err) {
+      await closeClient(client);
+      throw err;
+    }
+    if (!this.host || this.stopping) {
+      await closeClient(client);
+      return;
+    }
+    this.listener = client;
+    this.listenerConnects++;
+  }
+
+  private listenerFailed(client: Client, err: unknown): void {
+    if (this.listener !== client) return;
+    this.listener = undefined;
+    void closeClient(client);
+    this.report('the LISTEN connection was lost; reconnecting', err);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    if (!this.running || this.reconnectTimer || this.listener) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(this.reconnectDelay * 2, 5000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.running) return;
+      this.connectListener().then(
+        () => {
+          if (!this.listener) return;
+          this.reconnectDelay = 100;
+          this.host?.wake(); // notices may have been missed while the link was down
+        },
+        (err: unknown) => {
+          this.report('reconnecting the LISTEN connection failed; retrying', err);
+          this.scheduleReconnect();
+        },
+      );
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+
+  private async checkListener(): Promise<void> {
+    const client = this.listener;
+    if (!client || this.listenerChecking) return;
+    this.listenerChecking = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.query('select 1'),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the LISTEN connection did not answer within ${this.listenerTimeoutMs} ms`)),
+            this.listenerTimeoutMs,
+          );
+        }),
+      ]);
+    } catch (err) {
+      this.listenerFailed(client, err);
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.listenerChecking = false;
+    }
+  }
+
+  private onNotification(msg: Notification): void {
+    const host = this.host;
+    if (!host || !msg.payload) return;
+    let data: { n?: unknown; w?: unknown; r?: unknown; f?: unknown };
+    try {
+      data = JSON.parse(msg.payload) as typeof data;
+    } catch (err) {
+      this.report(`unreadable notification on ${msg.channel}`, err);
+      return;
+    }
+    if (data.n === host.node.nodeId) return; // delivered locally when published
+    if (msg.channel === this.channels.wake && data.w && typeof data.w === 'object') {
+      const now = Date.now();
+      let wakeNow = false;
+      for (const [def, times] of Object.entries(data.w as Record<string, unknown>)) {
+        if (!Array.isArray(times) || !accepts(host.node.accept ?? {}, def)) continue;
+        for (const t of times) {
+          if (typeof t !== 'number') continue;
+          if (t <= now) wakeNow = true;
+          else this.due.add(t);
+        }
+      }
+      if (wakeNow) this.deliver(() => host.wake());
+    } else if (msg.channel === this.channels.abort && Array.isArray(data.r)) {
+      for (const id of data.r) if (typeof id === 'string') this.deliver(() => host.abortRequested(id));
+    } else if (msg.channel === this.channels.finish && Array.isArray(data.f)) {
+      for (const item of data.f) {
+        if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
+        const notice: FinishedNotice = { id: item[0], definitionId: String(item[1]), status: item[2] as RunStatus };
+        this.deliver(() => host.finished(notice));
+      }
+    }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // node registry
+
+  private async register(): Promise<void> {
+    const host = this.host;
+    if (!host || !this.pool) return;
+    const node = host.node;
+    await this.q(
+      `insert into ${this.s}.nodes (node_id, version, accept, started_on, heartbeat_at)
+       values ($1, $2, $3::json, $4, now())
+       on conflict (node_id) do update set
+         version = excluded.version, accept = excluded.accept, started_on = excluded.started_on, heartbeat_at = now()`,
+      [node.nodeId, node.version, JSON.stringify(node.accept ?? {}), node.startedOn],
+    );
+  }
+
+  private heartbeat(): void {
+    if (!this.running) return;
+    this.heartbeats++;
+    this.register().catch((err: unknown) => this.report('heartbeat failed', err));
+    if (this.heartbeats % 30 === 0) {
+      const forgetAfterMs = Math.max(60_000, this.nodeTtlMs * 10);
+      this.q(`delete from ${this.s}.nodes where heartbeat_at < now() - ($1::double precision * interval '1 millisecond')`, [
+          forgetAfterMs,
+        ])
+        .catch((err: unknown) => this.report('cleaning the node registry failed', err));
+    }
+    if (this.listener) void this.checkListener();
+    else this.scheduleReconnect();
+  }
+
+  private async unregister(): Promise<void> {
+    const host = this.host;
+    if (!host || !this.pool) return;
+    await this.q(`delete from ${this.s}.nodes where node_id = $1`, [host.node.nodeId])
+      .catch((err: unknown) => this.report('could not remove this node from the registry', err));
+  }
+
+  liveNodes(): Promise<NodeDescriptor[]> {
+    const host = this.host;
+    if (!host || !this.pool) return Promise.resolve([]);
+    this.nodesInflight ??= (async () => {
+      try {
+        const res = await this.q<{
+          node_id: string;
+          version: string;
+          accept: string;
+          started_on: string;
+          heartbeat_at: Date;
+        }>(
+          `select node_id, version, accept, started_on, heartbeat_at from ${this.s}.nodes
+           where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
+           order by node_id`,
+          [this.nodeTtlMs],
+        );
+        const nodes: NodeDescriptor[] = res.rows.map((r) => ({
+          nodeId: r.node_id,
+          version: r.version,
+          accept: JSON.parse(r.accept) as AcceptRules,
+          startedOn: r.started_on,
+          heartbeatOn: new Date(r.heartbeat_at).toISOString(),
+        }));
+        if (this.running && !nodes.some((n) => n.nodeId === host.node.nodeId)) {
+          nodes.push({ ...host.node, heartbeatOn: new Date().toISOString() });
+        }
+        this.lastNodes = nodes;
+        return nodes;
+      } catch (err) {
+        this.report('listing live nodes failed; answering with the last known list', err);
+        return this.lastNodes ?? [{ ...host.node, heartbeatOn: new Date().toISOString() }];
+      } finally {
+        this.nodesInflight = undefined;
+      }
+    })();
+    return this.nodesInflight;
+  }
+
+  private report(what: string, err: unknown): void {
+    const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
+    const error =
+      original instanceof StorageError
+        ? original
+        : new StorageError(`postgresDistribution: ${what}: ${asError(original).message}`, original);
+    try {
+      this.host?.error(error);
+    } catch {
+      // the host's error sink failed: nothing more to do
+    }
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`postgresDistribution: \`${name}\` must be a positive number.`);
+  return value;
+}
+
+/** Ends a client politely, destroying its socket when it does not close within a second. */
+async function closeClient(client: Client): Promise<void> {
+  client.removeAllListeners('notification');
+  client.removeAllListeners('end');
+  client.removeAllListeners('error');
+  client.on('error', () => undefined);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.end().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        destroySocket(client);
+        resolve();
+      }, 1000);
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+  destroySocket(client);
+}
+
+export function postgresDistribution(options: PostgresDistributionOptions): PostgresDistribution {
+  return new PostgresDistribution(options);
+}

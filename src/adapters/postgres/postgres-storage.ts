@@ -1,0 +1,1050 @@
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError } from '../../api/errors';
+import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
+import type { RunRecord } from '../../ports/run-record';
+import type {
+  AbortResult,
+  ClaimRequest,
+  IterationUpdate,
+  LeaseRenewal,
+  RenewResult,
+  RunStorage,
+  StorageCapabilities,
+  StorageListRunsQuery,
+  UpdateResult,
+} from '../../ports/storage';
+import { migrate, quoteSchema } from './postgres-migrations';
+import {
+  ConnectError,
+  connect,
+  createManagedPool,
+  destroySocket,
+  isConnectionError,
+  isDeadlockOrSerialization,
+  isRetryableNotApplied,
+  sleep,
+  withTimeout,
+} from './pg-support';
+
+export interface PostgresStorageOptions {
+  /** e.g. `postgres://user:pass@host:5432/db` */
+  connectionString: string;
+  /** the schema holding tasklane's tables (default `tasklane`); /^[a-z_][a-z0-9_]{0,62}$/ */
+  schema?: string;
+  /** connections in the pool (default 10) */
+  poolSize?: number;
+  /** ms to wait for a connection before an operation fails (default 10000) */
+  connectionTimeoutMs?: number;
+  /**
+   * ms one operation may take before its connection is dropped as dead (a half-open link never
+   * answers); reads are then retried on a fresh connection (default 30000)
+   */
+  queryTimeoutMs?: number;
+  /** `application_name` of the connections, seen in pg_stat_activity (default `tasklane-storage`) */
+  applicationName?: string;
+}
+
+/** Where a statement's failure leaves us. */
+type OpKind =
+  /** no side effect: retried once on a broken connection */
+  | 'read'
+  /** applying it twice is the same as once: retried once on a broken connection */
+  | 'idempotent'
+  /** retried only when it certainly did not take effect (no connection, deadlock victim) */
+  | 'write';
+
+class CommitFailedError extends Error {
+  constructor(readonly original: unknown) {
+    super(original instanceof Error ? original.message : String(original));
+    this.name = 'CommitFailedError';
+  }
+}
+
+interface RunRow extends QueryResultRow {
+  id: string;
+  definition_id: string;
+  name: string;
+  status: RunStatus;
+  input: string | null;
+  output: string | null;
+  error: string | null;
+  progress: string | null;
+  iterations: number;
+  attempt: number;
+  parent_id: string | null;
+  key: string | null;
+  context: string | null;
+  after_id: string | null;
+  run_at: string | null;
+  scheduled_for: string | null;
+  created_on: string;
+  started_on: string | null;
+  finished_on: string | null;
+  node_id: string | null;
+  due_at: number;
+  target_node_id: string | null;
+  lease_token: string | null;
+  lease_expires_at: number | null;
+  abort_requested: boolean;
+  recoveries: number;
+  log_count: number;
+}
+
+const RUN_COLUMN_NAMES = [
+  'id',
+  'definition_id',
+  'name',
+  'status',
+  'input',
+  'output',
+  'error',
+  'progress',
+  'iterations',
+  'attempt',
+  'parent_id',
+  'key',
+  'context',
+  'after_id',
+  'run_at',
+  'scheduled_for',
+  'created_on',
+  'started_on',
+  'finished_on',
+  'node_id',
+  'due_at',
+  'target_node_id',
+  'lease_token',
+  'lease_expires_at',
+  'abort_requested',
+  'recoveries',
+  'log_count',
+] as const;
+
+function cols(alias?: string): string {
+  return RUN_COLUMN_NAMES.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+}
+
+const UNFINISHED = `('pending', 'running')`;
+const FINISHED = `('success', 'failed', 'aborted')`;
+
+/** JSON text of a value, or null for `undefined` (SQL NULL = absent; JSON null stays JSON null). */
+function jsonText(value: unknown): string | null {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  return text === undefined ? null : text;
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+function isoToMs(iso: string | undefined): number | null {
+  if (iso === undefined) return null;
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? ms : null;
+}
+
+function intMs(value: number | undefined): number | null {
+  if (value === undefined || value === null) return null;
+  if (!Number.isFinite(value)) throw new InvalidArgumentError(`Not a finite epoch ms: ${value}`);
+  return Math.round(value);
+}
+
+function toRecord(r: RunRow): RunRecord {
+  const run: RunRecord = {
+    id: r.id,
+    definitionId: r.definition_id,
+    name: r.name,
+    status: r.status,
+    input: parseJson(r.input),
+    iterations: r.iterations,
+    attempt: r.attempt,
+    createdOn: r.created_on,
+    dueAt: Number(r.due_at),
+    abortRequested: r.abort_requested,
+    recoveries: r.recoveries,
+    logCount: r.log_count,
+  };
+  if (r.output !== null) run.output = parseJson(r.output);
+  if (r.error !== null) run.error = parseJson(r.error) as RunRecord['error'];
+  if (r.progress !== null) run.progress = parseJson(r.progress) as RunProgress;
+  if (r.parent_id !== null) run.parentId = r.parent_id;
+  if (r.key !== null) run.key = r.key;
+  if (r.context !== null) run.context = parseJson(r.context) as RunRecord['context'];
+  if (r.after_id !== null) run.after = r.after_id;
+  if (r.run_at !== null) run.runAt = r.run_at;
+  if (r.scheduled_for !== null) run.scheduledFor = r.scheduled_for;
+  if (r.started_on !== null) run.startedOn = r.started_on;
+  if (r.finished_on !== null) run.finishedOn = r.finished_on;
+  if (r.node_id !== null) run.nodeId = r.node_id;
+  if (r.target_node_id !== null) run.targetNodeId = r.target_node_id;
+  if (r.lease_token !== null) run.leaseToken = r.lease_token;
+  if (r.lease_expires_at !== null) run.leaseExpiresAt = Number(r.lease_expires_at);
+  return run;
+}
+
+/** The row a run is inserted as (JSON fields as JSON text). */
+function toInsertRow(run: RunRecord): Record<string, unknown> {
+  return {
+    id: run.id,
+    definition_id: run.definitionId,
+    name: run.name,
+    status: run.status,
+    input: jsonText(run.input),
+    output: jsonText(run.output),
+    error: jsonText(run.error),
+    progress: jsonText(run.progress),
+    iterations: run.iterations ?? 0,
+    attempt: run.attempt ?? 0,
+    parent_id: run.parentId ?? null,
+    key: run.key ?? null,
+    context: jsonText(run.context),
+    after_id: run.after ?? null,
+    run_at: run.runAt ?? null,
+    scheduled_for: run.scheduledFor ?? null,
+    created_on: run.createdOn,
+    started_on: run.startedOn ?? null,
+    finished_on: run.finishedOn ?? null,
+    finished_at: isoToMs(run.finishedOn),
+    node_id: run.nodeId ?? null,
+    due_at: intMs(run.dueAt) ?? 0,
+    target_node_id: run.targetNodeId ?? null,
+    lease_token: run.leaseToken ?? null,
+    lease_expires_at: intMs(run.leaseExpiresAt),
+    abort_requested: run.abortRequested ?? false,
+    recoveries: run.recoveries ?? 0,
+    log_count: run.logCount ?? 0,
+  };
+}
+
+const INSERT_RECORDSET = `x(
+  id text, definition_id text, name text, status text, input text, output text, error text, progress text,
+  iterations integer, attempt integer, parent_id text, key text, context text, after_id text, run_at text,
+  scheduled_for text, created_on text, started_on text, finished_on text, finished_at bigint, node_id text,
+  due_at bigint, target_node_id text, lease_token text, lease_expires_at bigint, abort_requested boolean,
+  recoveries integer, log_count integer)`;
+
+/** Splits items into chunks of at most `maxItems` and about `maxBytes` of serialized size. */
+function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: number, maxBytes: number): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = sizeOf(item);
+    if (current.length > 0 && (current.length >= maxItems || bytes + size > maxBytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+const MAX_BATCH_ROWS = 2000;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+
+function clampLimit(limit: number | undefined): number {
+  if (limit === undefined || limit === null) return 50;
+  if (!Number.isFinite(limit) || limit < 1) return 50;
+  return Math.min(Math.floor(limit), 10_000);
+}
+
+/**
+ * Runs, logs, per-run values, definition state and schedule ticks in a PostgreSQL schema of their
+ * own (default `tasklane`). See `RunStorage` for the contract.
+ *
+ * - Claims lock candidate rows with `FOR UPDATE SKIP LOCKED` (a per-definition LATERAL with a limit),
+ *   spread the batch round-robin across definitions, and serialise the claims of a definition that
+ *   has a concurrency limit with a transaction-scoped advisory lock, so the limit holds across every
+ *   node sharing the database.
+ * - Batches (`insertRuns`, `updateIterations`, `appendLogs`, `renewLeases`, `claimRuns`) are one
+ *   statement each (one JSON or array parameter), so many runs cost one round-trip.
+ * - A pool error (a backend killed by `pg_terminate_backend`, a restart) never reaches the process:
+ *   reads and idempotent writes are retried once on a fresh connection, other writes that may have
+ *   been applied fail with {@link StorageError}. The pool reconnects by itself.
+ */
+export class PostgresStorage implements RunStorage {
+  readonly capabilities: StorageCapabilities = { durable: true, shared: true };
+  readonly schema: string;
+  readonly connectionString: string;
+
+  private readonly s: string;
+  private readonly poolSize: number;
+  private readonly connectionTimeoutMs: number;
+  private readonly queryTimeoutMs: number;
+  private readonly applicationName: string;
+  private pool: Pool | undefined;
+  private initPromise: Promise<void> | undefined;
+  private closed = false;
+  private readonly errorListeners = new Set<(error: Error) => void>();
+  private lastPoolError: Error | undefined;
+
+  constructor(options: PostgresStorageOptions) {
+    if (!options || typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
+      throw new InvalidArgumentError('postgresStorage: `connectionString` is required.');
+    }
+    this.connectionString = options.connectionString;
+    this.schema = options.schema ?? 'tasklane';
+    this.s = quoteSchema(this.schema);
+    this.poolSize = options.poolSize ?? 10;
+    if (!Number.isInteger(this.poolSize) || this.poolSize < 1) {
+      throw new InvalidArgumentError('postgresStorage: `poolSize` must be a positive integer.');
+    }
+    this.connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
+    this.queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
+    this.applicationName = options.applicationName ?? 'tasklane-storage';
+  }
+
+  /**
+   * Receives connection faults the storage recovered from (idle clients killed, reconnects).
+   * Returns a function that removes the listener.
+   */
+  onError(listener: (error: Error) => void): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  /** The most recent pool-level fault (for diagnostics). */
+  get lastError(): Error | undefined {
+    return this.lastPoolError;
+  }
+
+  init(): Promise<void> {
+    if (this.closed) return Promise.reject(new StorageError('PostgreSQL storage is closed.'));
+    this.initPromise ??= this.doInit().catch((err) => {
+      this.initPromise = undefined;
+      throw err;
+    });
+    return this.initPromise;
+  }
+
+  private async doInit(): Promise<void> {
+    const pool = this.getPool();
+    let client: PoolClient;
+    try {
+      client = await connect(pool);
+    } catch (err) {
+      throw new StorageError(`PostgreSQL storage: cannot connect: ${(err as Error).message}`, err);
+    }
+    try {
+      await migrate(client, this.schema);
+      client.release();
+    } catch (err) {
+      client.release(true);
+      if (err instanceof SchemaTooNewError || TasklaneError.is(err)) throw err;
+      throw new StorageError(`PostgreSQL storage: migrating schema "${this.schema}" failed: ${(err as Error).message}`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool) await pool.end().catch(() => undefined);
+  }
+
+  private getPool(): Pool {
+    if (this.closed) throw new StorageError('PostgreSQL storage is closed.');
+    this.pool ??= createManagedPool({
+      connectionString: this.connectionString,
+      max: this.poolSize,
+      applicationName: this.applicationName,
+      connectionTimeoutMillis: this.connectionTimeoutMs,
+      onError: (err) => this.reportError(err),
+    });
+    return this.pool;
+  }
+
+  private reportError(err: Error): void {
+    this.lastPoolError = err;
+    for (const listener of this.errorListeners) {
+      try {
+        listener(new StorageError(`PostgreSQL storage connection fault: ${err.message}`, err));
+      } catch {
+        // a listener's fault is not ours to raise
+      }
+    }
+  }
+
+  /**
+   * Runs `fn` on a pooled client. Connection faults and deadlock victims are retried according to
+   * `kind`; everything else becomes a StorageError.
+   */
+  private async exec<T>(kind: OpKind, what: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    let connectionRetries = 0;
+    let conflictRetries = 0;
+    for (;;) {
+      const pool = this.getPool();
+      let client: PoolClient | undefined;
+      try {
+        client = await connect(pool);
+        const c = client;
+        const result = await withTimeout(fn(c), this.queryTimeoutMs, () => destroySocket(c));
+        client.release();
+        return result;
+      } catch (err) {
+        // A client that saw an error may sit in an aborted transaction or on a dead socket: drop it.
+        if (client) client.release(true);
+        if (TasklaneError.is(err)) throw err;
+        const original = err instanceof ConnectError || err instanceof CommitFailedError ? err.original : err;
+        if (isDeadlockOrSerialization(original) && !(err instanceof CommitFailedError) && conflictRetries < 8) {
+          conflictRetries++;
+          await sleep(5 + Math.random() * 20 * conflictRetries);
+          continue;
+        }
+        if (connectionRetries < 1 && !this.closed) {
+          const certainlyNotApplied =
+            err instanceof ConnectError || (!(err instanceof CommitFailedError) && isRetryableNotApplied(original));
+          const retry =
+            certainlyNotApplied || (kind !== 'write' && (isConnectionError(original) || err instanceof CommitFailedError));
+          if (retry) {
+            connectionRetries++;
+            this.reportError(original instanceof Error ? original : new Error(String(original)));
+            await sleep(err instanceof ConnectError ? 100 : 10);
+            continue;
+          }
+        }
+        const message = original instanceof Error ? original.message : String(original);
+        throw new StorageError(`PostgreSQL storage: ${what} failed: ${message}`, original);
+      }
+    }
+  }
+
+  private async transaction<T>(client: PoolClient, fn: () => Promise<T>): Promise<T> {
+    await client.query('begin');
+    let result: T;
+    try {
+      result = await fn();
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw err;
+    }
+    try {
+      await client.query('commit');
+    } catch (err) {
+      throw new CommitFailedError(err);
+    }
+    return result;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // runs
+
+  async insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+    if (runs.length === 0) return [];
+    const rows = runs.map((run) => ({ run, row: toInsertRow(run) }));
+    const texts = rows.map((r) => JSON.stringify(r.row));
+    const results = new Array<{ run: RunRecord; created: boolean } | undefined>(runs.length);
+    const indexes = runs.map((_, i) => i);
+    const chunks = chunkBySize(indexes, (i) => texts[i].length, MAX_BATCH_ROWS, MAX_BATCH_BYTES);
+
+    for (const chunk of chunks) {
+      let todo = chunk;
+      for (let round = 0; todo.length > 0; round++) {
+        if (round >= 5) {
+          throw new StorageError('PostgreSQL storage: insertRuns could not settle idempotency-key races after 5 rounds.');
+        }
+        const payload = `[${todo.map((i) => texts[i]).join(',')}]`;
+        const inserted = await this.exec('idempotent', 'insertRuns', async (client) => {
+          const res = await client.query<{ id: string }>(
+            `insert into ${this.s}.runs (${cols()}, finished_at)
+             select x.id, x.definition_id, x.name, x.status, x.input::json, x.output::json, x.error::json,
+                    x.progress::json, x.iterations, x.attempt, x.parent_id, x.key, x.context::json, x.after_id,
+                    x.run_at, x.scheduled_for, x.created_on, x.started_on, x.finished_on, x.node_id, x.due_at,
+                    x.target_node_id, x.lease_token, x.lease_expires_at, x.abort_requested, x.recoveries, x.log_count,
+                    x.finished_at
+             from json_to_recordset($1::json) as ${INSERT_RECORDSET}
+             order by x.definition_id, x.key nulls last, x.id
+             on conflict do nothing
+             returning id`,
+            [payload],
+          );
+          return new Set(res.rows.map((r) => r.id));
+        });
+        const missing: number[] = [];
+        for (const i of todo) {
+          if (inserted.has(runs[i].id)) results[i] = { run: { ...runs[i] }, created: true };
+          else missing.push(i);
+        }
+        if (missing.length === 0) break;
+        // Not inserted: a run with that id exists already, or an unfinished run holds the key.
+        const existing = await this.exec('read', 'insertRuns', async (client) => {
+          const res = await client.query<RunRow & { req: number }>(
+            `select distinct on (q.req) q.req, ${cols('r')}
+             from unnest($1::int[], $2::text[], $3::text[], $4::text[]) as q(req, id, definition_id, key)
+             join ${this.s}.runs r
+               on r.id = q.id
+               or (q.key is not null and r.definition_id = q.definition_id and r.key = q.key and r.status in ${UNFINISHED})
+             order by q.req, (r.id = q.id) desc`,
+            [
+              missing,
+              missing.map((i) => runs[i].id),
+              missing.map((i) => runs[i].definitionId),
+              missing.map((i) => runs[i].key ?? null),
+            ],
+          );
+          return new Map(res.rows.map((r) => [r.req, toRecord(r)]));
+        });
+        const again: number[] = [];
+        for (const i of missing) {
+          const found = existing.get(i);
+          if (found) results[i] = { run: found, created: false };
+          else again.push(i); // the holder finished in between: its key is free, insert again
+        }
+        todo = again;
+      }
+    }
+    return results as Array<{ run: RunRecord; created: boolean }>;
+  }
+
+  async getRun(id: string): Promise<RunRecord | null> {
+    return this.exec('read', 'getRun', async (client) => {
+      const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = $1`, [id]);
+      return res.rows[0] ? toRecord(res.rows[0]) : null;
+    });
+  }
+
+  async getRuns(ids: string[]): Promise<RunRecord[]> {
+    if (ids.length === 0) return [];
+    const byId = await this.exec('read', 'getRuns', async (client) => {
+      const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = any($1::text[])`, [ids]);
+      return new Map(res.rows.map((r) => [r.id, toRecord(r)]));
+    });
+    const out: RunRecord[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const run = byId.get(id);
+      if (run && !seen.has(id)) {
+        seen.add(id);
+        out.push(run);
+      }
+    }
+    return out;
+  }
+
+  async listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>> {
+    const limit = clampLimit(query.limit);
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (value: unknown): string => {
+      params.push(value);
+      return `$${params.length}`;
+    };
+    if (query.definition !== undefined) where.push(`definition_id = ${param(query.definition)}`);
+    if (query.status !== undefined) {
+      const statuses = Array.isArray(query.status) ? query.status : [query.status];
+      where.push(`status = any(${param(statuses)}::text[])`);
+    }
+    if (query.parentId !== undefined) where.push(`parent_id = ${param(query.parentId)}`);
+    if (query.scheduled === true) where.push('scheduled_for is not null');
+    if (query.scheduled === false) where.push('scheduled_for is null');
+    if (query.cursor !== undefined && query.cursor !== '') where.push(`id < ${param(query.cursor)}`);
+    const sql = `select ${cols()} from ${this.s}.runs
+      ${where.length ? `where ${where.join(' and ')}` : ''}
+      order by id desc limit ${param(limit + 1)}`;
+    const rows = await this.exec('read', 'listRuns', async (client) => (await client.query<RunRow>(sql, params)).rows);
+    const items = rows.slice(0, limit).map(toRecord);
+    return rows.length > limit ? { items, cursor: items[items.length - 1].id } : { items };
+  }
+
+  async findUnfinishedByKey(definitionId: string, key: string): Promise<RunRecord | null> {
+    return this.exec('read', 'findUnfinishedByKey', async (client) => {
+      const res = await client.query<RunRow>(
+        `select ${cols()} from ${this.s}.runs
+         where definition_id = $1 and key = $2 and status in ${UNFINISHED} limit 1`,
+        [definitionId, key],
+      );
+      return res.rows[0] ? toRecord(res.rows[0]) : null;
+    });
+  }
+
+  async countPending(): Promise<Map<string, number>> {
+    return this.exec('read', 'countPending', async (client) => {
+      const res = await client.query<{ definition_id: string; n: number }>(
+        `select definition_id, count(*)::int as n from ${this.s}.runs where status = 'pending' group by definition_id`,
+      );
+      return new Map(res.rows.map((r) => [r.definition_id, r.n]));
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // claims and iterations
+
+  async claimRuns(request: ClaimRequest): Promise<RunRecord[]> {
+    const limit = Math.floor(request.limit);
+    const slots = request.slots.filter((s) => s.max > 0);
+    if (!(limit > 0) || slots.length === 0) return [];
+    const definitionIds = slots.map((s) => s.definitionId);
+    const maxes = slots.map((s) => Math.min(Math.floor(s.max), limit));
+    const concurrency = slots.map((s) =>
+      s.concurrency === undefined || s.concurrency === null ? null : Math.max(0, Math.floor(s.concurrency)),
+    );
+    const limited = slots.filter((s) => s.concurrency !== undefined && s.concurrency !== null).map((s) => s.definitionId);
+    const now = intMs(request.now) ?? Date.now();
+    const params = [
+      request.nodeId,
+      now,
+      now + Math.max(0, Math.round(request.leaseMs)),
+      limit,
+      definitionIds,
+      maxes,
+      concurrency,
+      new Date(now).toISOString(),
+    ];
+    const sql = this.claimSql();
+    return this.exec('idempotent', 'claimRuns', async (client) => {
+      const run = async () => (await client.query<RunRow>({ name: 'tasklane_claim', text: sql, values: params })).rows.map(toRecord);
+      if (limited.length === 0) return run();
+      return this.transaction(client, async () => {
+        // Claims of a concurrency-limited definition are serialised cluster-wide: the running count
+        // read by the claim statement (a fresh snapshot, taken after the lock) is then exact.
+        await client.query(
+          `select pg_advisory_xact_lock(hashtextextended($1 || k, 0))
+           from (select k from unnest($2::text[]) as k order by k) as keys`,
+          [`tasklane:claim:${this.schema}:`, limited],
+        );
+        return run();
+      });
+    });
+  }
+
+  private claimSqlText: string | undefined;
+
+  private claimSql(): string {
+    const s = this.s;
+    // $1 node, $2 now, $3 lease expiry, $4 limit, $5 definition ids, $6 max per definition,
+    // $7 concurrency per definition (null = unlimited), $8 now as ISO
+    this.claimSqlText ??= `
+      with slots as (
+        select q.definition_id, q.max_n, q.conc,
+               exists (select 1 from ${s}.definitions d where d.definition_id = q.definition_id and d.disabled) as disabled
+        from unnest($5::text[], $6::int[], $7::int[]) as q(definition_id, max_n, conc)
+      ),
+      running as (
+        select r.definition_id, count(*)::int as n
+        from ${s}.runs r
+        where r.status = 'running'
+          and r.definition_id in (select definition_id from slots where conc is not null)
+        group by r.definition_id
+      ),
+      resumed as (
+        select c.id, c.definition_id, c.recovered
+        from slots
+        cross join lateral (
+          select r.id, r.definition_id, (r.lease_token is not null) as recovered
+          from ${s}.runs r
+          where r.status = 'running'
+            and r.definition_id = slots.definition_id
+            and (
+              (r.lease_token is null and r.due_at <= $2 and (r.target_node_id is null or r.target_node_id = $1))
+              or (r.lease_token is not null and r.lease_expires_at < $2)
+            )
+          order by r.id
+          limit slots.max_n
+          for update skip locked
+        ) c
+      ),
+      caps as (
+        select slots.definition_id,
+               case when slots.disabled then 0
+                    else greatest(0, least(
+                      slots.max_n - (select count(*) from resumed where resumed.definition_id = slots.definition_id),
+                      coalesce(slots.conc - coalesce((select n from running where running.definition_id = slots.definition_id), 0),
+                               slots.max_n)))
+               end as room
+        from slots
+      ),
+      fresh as (
+        select c.id, c.definition_id, false as recovered
+        from caps
+        cross join lateral (
+          select r.id, r.definition_id
+          from ${s}.runs r
+          where r.status = 'pending'
+            and r.definition_id = caps.definition_id
+            and r.due_at <= $2
+            and (r.target_node_id is null or r.target_node_id = $1)
+            and (r.after_id is null or not exists (
+              select 1 from ${s}.runs a where a.id = r.after_id and a.status in ${UNFINISHED}))
+          order by r.id
+          limit caps.room
+          for update skip locked
+        ) c
+        where caps.room > 0
+      ),
+      picked as (
+        select u.id, u.recovered, u.definition_id,
+               row_number() over (partition by u.definition_id order by u.kind, u.id) as rn
+        from (select id, definition_id, recovered, 0 as kind from resumed
+              union all
+              select id, definition_id, recovered, 1 as kind from fresh) u
+      ),
+      chosen as (
+        select id, recovered, rn, definition_id from picked order by rn, definition_id limit $4
+      ),
+      claimed as (
+        update ${s}.runs r set
+          status = 'running',
+          lease_token = replace(gen_random_uuid()::text, '-', ''),
+          lease_expires_at = $3,
+          node_id = $1,
+          iterations = r.iterations + 1,
+          started_on = coalesce(r.started_on, $8),
+          attempt = case when r.status = 'pending' or chosen.recovered then r.attempt + 1 else r.attempt end,
+          recoveries = case when chosen.recovered then r.recoveries + 1 else r.recoveries end
+        from chosen
+        where r.id = chosen.id
+        returning ${cols('r')}, chosen.rn as claim_rn
+      )
+      select * from claimed order by claim_rn, definition_id, id`;
+    return this.claimSqlText;
+  }
+
+  async updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]> {
+    if (updates.length === 0) return [];
+    const rows = updates.map((u, i) =>
+      JSON.stringify({
+        i,
+        id: u.id,
+        lease_token: u.leaseToken,
+        status: u.status,
+        due_at: intMs(u.dueAt),
+        input: jsonText(u.input),
+        output: jsonText(u.output),
+        error: jsonText(u.error),
+        progress: jsonText(u.progress),
+        finished_on: u.finishedOn ?? null,
+        finished_at: isoToMs(u.finishedOn),
+      }),
+    );
+    const results = new Array<UpdateResult>(updates.length);
+    const chunks = chunkBySize(
+      updates.map((_, i) => i),
+      (i) => rows[i].length,
+      MAX_BATCH_ROWS,
+      MAX_BATCH_BYTES,
+    );
+    const sql = `
+      with x as (
+        select * from json_to_recordset($1::json) as x(
+          i integer, id text, lease_token text, status text, due_at bigint, input text, output text,
+          error text, progress text, finished_on text, finished_at bigint)
+      ),
+      locked as (
+        select r.id from ${this.s}.runs r join x on r.id = x.id
+        where r.status = 'running' and r.lease_token = x.lease_token
+        order by r.id
+        for update of r
+      ),
+      upd as (
+        update ${this.s}.runs r set
+          status = x.status,
+          due_at = coalesce(x.due_at, r.due_at),
+          input = coalesce(x.input::json, r.input),
+          output = coalesce(x.output::json, r.output),
+          error = coalesce(x.error::json, r.error),
+          progress = coalesce(x.progress::json, r.progress),
+          finished_on = coalesce(x.finished_on, r.finished_on),
+          finished_at = coalesce(x.finished_at, r.finished_at),
+          lease_token = null,
+          lease_expires_at = null
+        from x
+        where r.id = x.id and r.id in (select id from locked)
+          and r.status = 'running' and r.lease_token = x.lease_token
+        returning x.i as req, ${cols('r')}
+      )
+      select x.i as req, ${cols('upd')},
+             (upd.req is not null) as ok,
+             case when upd.req is not null then true
+                  else coalesce((select true from ${this.s}.runs e where e.id = x.id limit 1), false) end as found
+      from x left join upd on upd.req = x.i`;
+
+    for (const chunk of chunks) {
+      const payload = `[${chunk.map((i) => rows[i]).join(',')}]`;
+      let ambiguous = false;
+      const res = await this.exec('idempotent', 'updateIterations', async (client) => {
+        try {
+          return (await client.query<RunRow & { req: number; ok: boolean; found: boolean }>({ name: 'tasklane_update', text: sql, values: [payload] })).rows;
+        } catch (err) {
+          // If this attempt failed on a broken link, it may have been applied: the retry verifies.
+          if (isConnectionError(err)) ambiguous = true;
+          throw err;
+        }
+      });
+      for (const row of res) {
+        const u = updates[row.req];
+        if (row.ok) results[row.req] = { ok: true, run: toRecord(row) };
+        else if (!row.found) results[row.req] = { ok: false, reason: 'not_found' };
+        else results[row.req] = { ok: false, reason: 'lease_lost' };
+        if (ambiguous && !row.ok && row.found) {
+          // a first attempt that went through before the link broke: accept its result
+          const current = await this.getRun(u.id);
+          if (
+            current &&
+            current.status === u.status &&
+            current.leaseToken === undefined &&
+            (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
+            (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
+          ) {
+            results[row.req] = { ok: true, run: current };
+          }
+        }
+      }
+    }
+    return results;
+  }
+
+  async renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
+    if (leases.length === 0) return { lost: [], abortRequested: [] };
+    const expires = (intMs(now) ?? Date.now()) + Math.max(0, Math.round(leaseMs));
+    const renewed = await this.exec('idempotent', 'renewLeases', async (client) => {
+      const res = await client.query<{ id: string; lease_token: string; abort_requested: boolean }>(
+        `with l as (select * from unnest($1::text[], $2::text[]) as l(id, token)),
+         locked as (
+           select r.id from ${this.s}.runs r join l on r.id = l.id
+           where r.status = 'running' and r.lease_token = l.token and r.node_id = $3
+           order by r.id
+           for update of r
+         )
+         update ${this.s}.runs r set lease_expires_at = $4
+         from locked where r.id = locked.id
+         returning r.id, r.lease_token, r.abort_requested`,
+        [leases.map((l) => l.id), leases.map((l) => l.leaseToken), nodeId, expires],
+      );
+      return res.rows;
+    });
+    // per item: an entry with a stale token is lost even when another entry renews the same run
+    const kept = new Set(renewed.map((r) => `${r.id}\u0000${r.lease_token}`));
+    return {
+      lost: leases.filter((l) => !kept.has(`${l.id}\u0000${l.leaseToken}`)).map((l) => l.id),
+      abortRequested: renewed.filter((r) => r.abort_requested).map((r) => r.id),
+    };
+  }
+
+  async requestAbort(id: string, message: string, now: string): Promise<AbortResult> {
+    const error = JSON.stringify({ message, code: 'ABORTED' });
+    const row = await this.exec('write', 'requestAbort', async (client) => {
+      const res = await client.query<RunRow & { prev_status: RunStatus; prev_leased: boolean }>(
+        `with cur as (
+           select id, status, (lease_token is not null) as leased from ${this.s}.runs where id = $1 for update
+         ),
+         upd as (
+           update ${this.s}.runs r set
+             status = 'aborted',
+             error = $2::json,
+             finished_on = $3,
+             finished_at = $4,
+             lease_token = null,
+             lease_expires_at = null
+           from cur
+           where r.id = cur.id and (cur.status = 'pending' or (cur.status = 'running' and not cur.leased))
+           returning ${cols('r')}
+         ),
+         req as (
+           update ${this.s}.runs r set abort_requested = true
+           from cur
+           where r.id = cur.id and cur.status = 'running' and cur.leased
+           returning ${cols('r')}
+         )
+         select cur.status as prev_status, cur.leased as prev_leased, x.*
+         from cur
+         left join (select * from upd union all select * from req) x on x.id = cur.id`,
+        [id, error, now, isoToMs(now)],
+      );
+      return res.rows[0];
+    });
+    if (!row) return { kind: 'not_found' };
+    if (row.prev_status === 'pending' || (row.prev_status === 'running' && !row.prev_leased)) {
+      return { kind: 'aborted', run: toRecord(row) };
+    }
+    if (row.prev_status === 'running') return { kind: 'requested', run: toRecord(row) };
+    const current = await this.getRun(id);
+    if (!current) return { kind: 'not_found' };
+    return { kind: 'finished', run: current };
+  }
+
+  async saveProgress(id: string, progress: RunProgress): Promise<void> {
+    await this.exec('idempotent', 'saveProgress', (client) =>
+      client.query(`update ${this.s}.runs set progress = $2::json where id = $1`, [id, jsonText(progress)]),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // logs
+
+  async appendLogs(logs: RunLog[], maxPerRun: number): Promise<number> {
+    if (logs.length === 0 || !(maxPerRun > 0)) return 0;
+    const rows = logs.map((log, i) =>
+      JSON.stringify({
+        i,
+        run_id: log.runId,
+        type: log.type,
+        message: log.message,
+        data: jsonText(log.data),
+        created_on: log.createdOn,
+      }),
+    );
+    const chunks = chunkBySize(
+      logs.map((_, i) => i),
+      (i) => rows[i].length,
+      MAX_BATCH_ROWS,
+      MAX_BATCH_BYTES,
+    );
+    let kept = 0;
+    for (const chunk of chunks) {
+      const payload = `[${chunk.map((i) => rows[i]).join(',')}]`;
+      kept += await this.exec('write', 'appendLogs', async (client) => {
+        const res = await client.query<{ kept: number }>(
+          `with x as (
+             select * from json_to_recordset($1::json) as x(i integer, run_id text, type text, message text, data text, created_on text)
+           ),
+           numbered as (
+             select x.*, row_number() over (partition by x.run_id order by x.i) as rn from x
+           ),
+           locked as (
+             select r.id, r.log_count from ${this.s}.runs r
+             where r.id in (select run_id from x)
+             order by r.id
+             for update
+           ),
+           kept as (
+             select n.* from numbered n join locked l on l.id = n.run_id where l.log_count + n.rn <= $2
+           ),
+           ins as (
+             insert into ${this.s}.logs (run_id, type, message, data, created_on)
+             select run_id, type, message, data::json, created_on from kept order by i
+             returning 1
+           ),
+           upd as (
+             update ${this.s}.runs r set log_count = r.log_count + k.n
+             from (select run_id, count(*)::int as n from kept group by run_id) k
+             where r.id = k.run_id
+             returning 1
+           )
+           select (select count(*) from ins)::int as kept, (select count(*) from upd)::int as runs`,
+          [payload, Math.floor(maxPerRun)],
+        );
+        return res.rows[0]?.kept ?? 0;
+      });
+    }
+    return kept;
+  }
+
+  async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
+    const limit = clampLimit(query.limit);
+    let after = 0;
+    if (query.cursor !== undefined && query.cursor !== '') {
+      if (!/^\d{1,18}$/.test(query.cursor)) throw new InvalidArgumentError(`Invalid log cursor "${String(query.cursor).slice(0, 40)}".`);
+      after = Number(query.cursor);
+    }
+    const rows = await this.exec('read', 'listLogs', async (client) => {
+      const res = await client.query<{ id: number; run_id: string; type: LogType; message: string; data: string | null; created_on: string }>(
+        `select id, run_id, type, message, data, created_on from ${this.s}.logs
+         where run_id = $1 and id > $2 order by id limit $3`,
+        [query.runId, after, limit + 1],
+      );
+      return res.rows;
+    });
+    const items = rows.slice(0, limit).map((r) => {
+      const log: RunLog = { runId: r.run_id, type: r.type, message: r.message, createdOn: r.created_on };
+      if (r.data !== null) log.data = JSON.parse(r.data);
+      return log;
+    });
+    return rows.length > limit ? { items, cursor: String(rows[limit - 1].id) } : { items };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // values, definitions, schedules
+
+  async getValue(runId: string, key: string): Promise<unknown | undefined> {
+    return this.exec('read', 'getValue', async (client) => {
+      const res = await client.query<{ value: string }>(
+        `select value from ${this.s}.run_values where run_id = $1 and key = $2`,
+        [runId, key],
+      );
+      return res.rows[0] ? JSON.parse(res.rows[0].value) : undefined;
+    });
+  }
+
+  async setValue(runId: string, key: string, value: unknown): Promise<void> {
+    const text = jsonText(value);
+    await this.exec('idempotent', 'setValue', (client) =>
+      text === null
+        ? client.query(`delete from ${this.s}.run_values where run_id = $1 and key = $2`, [runId, key])
+        : client.query(
+            `insert into ${this.s}.run_values (run_id, key, value) values ($1, $2, $3::json)
+             on conflict (run_id, key) do update set value = excluded.value`,
+            [runId, key, text],
+          ),
+    );
+  }
+
+  async getDisabledDefinitions(): Promise<Set<string>> {
+    return this.exec('read', 'getDisabledDefinitions', async (client) => {
+      const res = await client.query<{ definition_id: string }>(
+        `select definition_id from ${this.s}.definitions where disabled`,
+      );
+      return new Set(res.rows.map((r) => r.definition_id));
+    });
+  }
+
+  async setDefinitionDisabled(definitionId: string, disabled: boolean): Promise<void> {
+    await this.exec('idempotent', 'setDefinitionDisabled', (client) =>
+      client.query(
+        `insert into ${this.s}.definitions (definition_id, disabled, updated_at) values ($1, $2, now())
+         on conflict (definition_id) do update set disabled = excluded.disabled, updated_at = now()`,
+        [definitionId, disabled],
+      ),
+    );
+  }
+
+  async recordScheduleTick(scheduleId: string, tick: string): Promise<boolean> {
+    return this.exec('write', 'recordScheduleTick', async (client) => {
+      const res = await client.query(
+        `insert into ${this.s}.schedule_ticks (schedule_id, tick) values ($1, $2) on conflict do nothing`,
+        [scheduleId, tick],
+      );
+      return res.rowCount === 1;
+    });
+  }
+
+  async deleteFinishedBefore(before: string, limit: number): Promise<number> {
+    const ms = isoToMs(before);
+    if (ms === null) throw new InvalidArgumentError(`deleteFinishedBefore: not an ISO date: ${String(before).slice(0, 40)}`);
+    const max = Math.max(0, Math.floor(limit));
+    if (max === 0) return 0;
+    return this.exec('idempotent', 'deleteFinishedBefore', async (client) => {
+      const res = await client.query<{ n: number }>(
+        `with victims as (
+           select id from ${this.s}.runs
+           where finished_at < $1 and status in ${FINISHED}
+           order by finished_at
+           limit $2
+           for update skip locked
+         ),
+         dl as (delete from ${this.s}.logs where run_id in (select id from victims)),
+         dv as (delete from ${this.s}.run_values where run_id in (select id from victims)),
+         dr as (delete from ${this.s}.runs where id in (select id from victims) returning 1)
+         select count(*)::int as n from dr`,
+        [ms, max],
+      );
+      return res.rows[0]?.n ?? 0;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // for the distribution and the admin helpers
+
+  /** Runs `fn` with a pooled client (no retry): for the PostgreSQL distribution and admin tools. */
+  async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    return this.exec('write', 'query', fn);
+  }
+}
+
+export function postgresStorage(options: PostgresStorageOptions): PostgresStorage {
+  return new PostgresStorage(options);
+}
