@@ -11,7 +11,7 @@ import { Execution } from './execution';
 import { toPublicRun } from './public-run';
 import { runWithContext } from './run-context';
 import type { FinishKind, Runtime } from './runtime';
-import { deepFreeze, validateInput, validateJsonData } from './validation/input-validator';
+import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from './validation/input-validator';
 import type { ChildTrigger } from './trigger-pipeline';
 
 const PROGRESS_WRITE_MS = 200;
@@ -87,7 +87,7 @@ export class RunExecutor {
         if (!isTaskResponse(answer)) answer = responses.done(answer);
       } else {
         instance = def!.create();
-        const input = def!.inputClass && run.input !== undefined ? deepFreeze(plainToInstance(def!.inputClass, run.input as object)) : undefined;
+        const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
         const controller = this.controller(exec, deadline, timeout);
         const publicRun = toPublicRun(run);
         answer = await runWithContext(run.context ?? {}, () =>

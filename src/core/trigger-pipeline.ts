@@ -17,7 +17,7 @@ import { toPublicRun } from './public-run';
 import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
 import { assertIdempotencyKey, assertRunId, assertRunName } from './validation/identifiers';
-import { validateInput, validateJsonData } from './validation/input-validator';
+import { prepareInput, validateJsonData } from './validation/input-validator';
 
 /** What `TaskService.trigger()` accepts. */
 export interface TriggerOptions<I = unknown> {
@@ -67,7 +67,7 @@ export class TriggerPipeline {
     if (def.fault) throw new TaskDefinitionFaultError(def.id, def.fault.message);
 
     const limits = { maxInputBytes: def.maxInputBytes, maxDepth: 64 };
-    const instance = validateInput(def.inputClass, options.input, limits);
+    const { instance, plain } = prepareInput(def.inputClass, options.input, limits);
     const name = options.name === undefined ? def.id : assertRunName(options.name);
     const delay = options.delay ?? 0;
     if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY) {
@@ -106,7 +106,7 @@ export class TriggerPipeline {
       definitionId: def.id,
       name,
       status: 'pending',
-      input: options.input === undefined ? undefined : structuredClone(options.input),
+      input: plain,  // the validated JSON copy, never the caller's objects
       iterations: 0,
       attempt: 0,
       createdOn: new Date(now).toISOString(),

@@ -312,8 +312,9 @@ export class PostgresStorage implements RunStorage {
     return this.lastPoolError;
   }
 
+  /** Connects and migrates; after close() it opens again. */
   init(): Promise<void> {
-    if (this.closed) return Promise.reject(new StorageError('PostgreSQL storage is closed.'));
+    this.closed = false;
     this.initPromise ??= this.doInit().catch((err) => {
       this.initPromise = undefined;
       throw err;
@@ -342,6 +343,7 @@ export class PostgresStorage implements RunStorage {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.initPromise = undefined;
     const pool = this.pool;
     this.pool = undefined;
     if (pool) await pool.end().catch(() => undefined);
