@@ -4,8 +4,15 @@ import type { RegisteredDefinition } from './definition-registry';
 
 /** One iteration of one run being executed on this node. */
 export class Execution {
-  readonly controller = new AbortController();
+  /** made on first use: most iterations never look at their signal */
+  private abortController?: AbortController;
+  private abortReason?: Error;
   readonly startedAt = performance.now();
+  /** epoch ms after which the iteration has timed out (Infinity: no timeout) */
+  deadline = Infinity;
+  /** epoch ms after which an unanswered iteration is failed */
+  graceDeadline = Infinity;
+  timedOut = false;
   /** an abort was asked for the run */
   abortRequested: boolean;
   abortMessage?: string;
@@ -16,7 +23,6 @@ export class Execution {
   progress?: RunProgress;
   progressWrite?: Promise<void>;
   progressDirty = false;
-  timers: NodeJS.Timeout[] = [];
   private sleepers = new Set<() => void>();
 
   constructor(
@@ -28,11 +34,21 @@ export class Execution {
   }
 
   get signal(): AbortSignal {
-    return this.controller.signal;
+    if (!this.abortController) {
+      this.abortController = new AbortController();
+      if (this.abortReason) this.abortController.abort(this.abortReason);
+    }
+    return this.abortController.signal;
+  }
+
+  get fired(): boolean {
+    return this.abortReason !== undefined;
   }
 
   fire(reason: Error): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.abortController?.abort(reason);
     for (const wake of this.sleepers) wake();
     this.sleepers.clear();
   }
@@ -58,10 +74,5 @@ export class Execution {
       }, Math.max(0, ms));
       this.sleepers.add(wake);
     });
-  }
-
-  clearTimers(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers = [];
   }
 }

@@ -56,43 +56,31 @@ export class RunExecutor {
       return this.end(exec, undefined, { update: this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS')), kind: 'maxIterations' });
     }
 
+    // no per-run timers: the pool's sweep checks these deadlines (see WorkerPool.sweep)
     const timeout = def?.iterationTimeout ?? 0;
     if (timeout > 0) {
-      exec.timers.push(
-        setTimeout(() => {
-          const err = new Error(`Iteration exceeded its iterationTimeout of ${timeout} ms`);
-          err.name = 'TimeoutError';
-          exec.fire(err);
-        }, timeout),
-        setTimeout(() => {
-          if (exec.settled) return;
-          exec.settled = true;
-          void this.end(exec, undefined, {
-            update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
-            kind: 'error',
-          });
-        }, timeout + rt.options.timeoutGraceMs),
-      );
+      exec.deadline = now + timeout;
+      exec.graceDeadline = exec.deadline + rt.options.timeoutGraceMs;
     }
 
     let instance: TaskDefinition<unknown, unknown> | undefined;
     let answer: unknown;
     let thrown: unknown;
     let didThrow = false;
-    const deadline = now + timeout;
+    const deadline = exec.deadline;
     try {
       if (run.definitionId === 'inline') {
         const fn = rt.inlineFunctions.get(run.id)!;
-        answer = await runWithContext(run.context ?? {}, () => fn(run.input, exec.signal));
+        answer = await (run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal));
         if (!isTaskResponse(answer)) answer = responses.done(answer);
       } else {
         instance = def!.create();
         const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
         const controller = this.controller(exec, deadline, timeout);
         const publicRun = toPublicRun(run);
-        answer = await runWithContext(run.context ?? {}, () =>
-          instance!.run({ input: input as Readonly<unknown>, controller, run: publicRun, context: run.context }),
-        );
+        const params = { input: input as Readonly<unknown>, controller, run: publicRun, context: run.context };
+        // AsyncLocalStorage costs every promise something: only enter it when there is a context
+        answer = await (run.context ? runWithContext(run.context, () => instance!.run(params)) : instance!.run(params));
       }
     } catch (err) {
       didThrow = true;
@@ -103,6 +91,25 @@ export class RunExecutor {
     exec.settled = true;
     const outcome = didThrow ? { update: this.failed(coerceError(thrown)), kind: 'error' as const } : this.map(exec, answer);
     await this.end(exec, instance as unknown as { [hook: string]: unknown }, outcome);
+  }
+
+  /** called by the pool's sweep: the iteration outlived its timeout */
+  timedOut(exec: Execution): void {
+    const timeout = exec.def?.iterationTimeout ?? 0;
+    const err = new Error(`Iteration exceeded its iterationTimeout of ${timeout} ms`);
+    err.name = 'TimeoutError';
+    exec.fire(err);
+  }
+
+  /** called by the pool's sweep: the iteration did not answer within the grace period either */
+  graceExpired(exec: Execution): void {
+    if (exec.settled || exec.detached) return;
+    exec.settled = true;
+    const timeout = exec.def?.iterationTimeout ?? 0;
+    void this.end(exec, undefined, {
+      update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
+      kind: 'error',
+    });
   }
 
   private controller(exec: Execution, deadline: number, timeout: number): TaskController<unknown, unknown> {
@@ -231,7 +238,6 @@ export class RunExecutor {
   private async end(exec: Execution, instance: { [hook: string]: unknown } | undefined, outcome: Outcome): Promise<void> {
     const { rt } = this;
     exec.settled = true;
-    exec.clearTimers();
     if (exec.detached) return;
     const run = exec.run;
     if (outcome.update.progress === undefined && exec.progress) outcome.update.progress = exec.progress;

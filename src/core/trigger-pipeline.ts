@@ -91,7 +91,8 @@ export class TriggerPipeline {
     }
     await this.checkEligible(def);
 
-    const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+    // resolve an instance only when the class has the hook: most don't, and resolving costs
+    const task = typeof def.cls.prototype?.onBeforeTrigger === 'function' ? (def.create() as { onBeforeTrigger?: (p: unknown) => unknown }) : {};
     if (typeof task.onBeforeTrigger === 'function') {
       try {
         await task.onBeforeTrigger({ input: instance, definitionId: def.id, name, context, parentId });

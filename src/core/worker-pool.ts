@@ -5,6 +5,8 @@ import { Execution } from './execution';
 import type { RunExecutor } from './run-executor';
 import type { Runtime } from './runtime';
 
+const SWEEP_MS = 25;
+
 /**
  * The node's worker pool: claims runnable runs within its free slots (fair across definitions,
  * within each definition's cluster-wide concurrency), executes them, renews their leases, and on
@@ -17,6 +19,7 @@ export class WorkerPool {
   private claimAgain = false;
   private pumpScheduled = false;
   private pollTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
   private renewTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
   private claimFailures = 0;
@@ -36,6 +39,7 @@ export class WorkerPool {
     this.rt.pump = () => this.pump();
     // a started engine keeps its process alive, like a server: stop() clears these timers
     this.pollTimer = setInterval(() => this.pump(), this.rt.options.pollMs);
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.pump();
@@ -74,7 +78,6 @@ export class WorkerPool {
       if (exec.settled || exec.detached) continue;
       exec.detached = true;
       exec.settled = true;
-      exec.clearTimers();
       exec.fire(shutdown);
       releases.push(
         this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress }),
@@ -86,7 +89,26 @@ export class WorkerPool {
 
   stopTimers(): void {
     if (this.renewTimer) clearInterval(this.renewTimer);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.renewTimer = undefined;
+    this.sweepTimer = undefined;
+  }
+
+  /**
+   * One timer for every iteration's timeout: at most the pool's size to look at, every SWEEP_MS,
+   * instead of two timers created and cleared per iteration on the hot path.
+   */
+  private sweep(): void {
+    if (this.active.size === 0) return;
+    const now = this.rt.now();
+    for (const exec of this.active.values()) {
+      if (exec.settled || exec.detached) continue;
+      if (now >= exec.graceDeadline) this.executor.graceExpired(exec);
+      else if (now >= exec.deadline && !exec.timedOut) {
+        exec.timedOut = true;
+        this.executor.timedOut(exec);
+      }
+    }
   }
 
   /** an abort reached this node: fire the run's signal if it executes here */
@@ -155,7 +177,6 @@ export class WorkerPool {
   }
 
   private done(exec: Execution): void {
-    exec.clearTimers();
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
     if (this.active.size === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;

@@ -83,6 +83,11 @@ exports.default = definePlugin({ name: ${JSON.stringify(name)}, module: module_,
 `;
 }
 
+/** a logger that writes nothing (the default one prints JSON lines) */
+function quiet(): Logger {
+  return createLogger({ silent: true, transports: [new transports.Console()] });
+}
+
 async function runUntilDone(h: Harness, definition: string, input?: object): Promise<TaskRun> {
   const run = await h.service.trigger({ definition, ...(input ? { input } : {}) });
   return h.service.wait(run.id, { timeout: 20_000 });
@@ -183,7 +188,7 @@ describe('loadPlugins', () => {
   });
 
   test('a missing folder, or a container without tasklane, is the host\'s error and throws', async () => {
-    const h = await startHarness({ storage: memoryStorage(), tasks: [] });
+    const h = await startHarness({ storage: memoryStorage(), tasks: [], logger: quiet() });
     try {
       await expect(loadPlugins(h.container, join(temp(), 'nope'))).rejects.toMatchObject({ code: 'PLUGIN_INVALID' });
     } finally {
@@ -223,7 +228,7 @@ describe('run-retention plugin', () => {
 
   test('deletes finished runs and their logs and values older than maxAgeMs, in batches; pending and running runs are untouched', async () => {
     const clock = { offset: 0, now: () => Date.now() + clock.offset };
-    const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, clock });
+    const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, clock, logger: quiet() });
     try {
       await loadRetention(h, runRetentionPlugin({ batchSize: 7, maxBatchesPerIteration: 2 }));
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
@@ -277,7 +282,7 @@ describe('run-retention plugin', () => {
   });
 
   test('a manual trigger may override maxAgeMs; it runs on its schedule', async () => {
-    const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS });
+    const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, logger: quiet() });
     try {
       await loadRetention(h, runRetentionPlugin({ cron: '* * * * * *', maxAgeMs: 0 }));
       const done = await Promise.all([runUntilDone(h, 'test.noop'), runUntilDone(h, 'test.noop')]);
@@ -303,7 +308,7 @@ describe('run-retention plugin', () => {
   test('bad options are refused when the plugin is configured; a malformed cron puts the task in fault', async () => {
     expect(() => runRetentionPlugin({ batchSize: 0 })).toThrow(/batchSize/);
     expect(() => runRetentionPlugin({ maxAgeMs: -1 })).toThrow(/maxAgeMs/);
-    const h = await startHarness({ storage: memoryStorage(), tasks: [] });
+    const h = await startHarness({ storage: memoryStorage(), tasks: [], logger: quiet() });
     try {
       await loadRetention(h, runRetentionPlugin({ cron: 'not a cron' }));
       const def = (await h.service.listDefinitions()).find((d) => d.id === 'tasklane.retention')!;
@@ -363,7 +368,7 @@ class RecordingSink implements CsvRecordSink {
 }
 
 async function csvHarness(storage: RunStorage, sink: CsvRecordSink, plugin: TasklanePlugin): Promise<Harness> {
-  const h = await startHarness({ storage, tasks: [] });
+  const h = await startHarness({ storage, tasks: [], logger: quiet() });
   h.container.bind(CsvRecordSink).toConstantValue(sink);
   await h.container.load(plugin.module!);
   registerTasks(h.container, plugin.tasks);
@@ -414,7 +419,7 @@ describe('csv-import plugin', () => {
     const file = join(dir, 'big.csv');
     await writeCsv(file);
     const sink = new RecordingSink();
-    const h = await startHarness({ storage: memoryStorage(), tasks: [] });
+    const h = await startHarness({ storage: memoryStorage(), tasks: [], logger: quiet() });
     try {
       h.container.bind(CsvRecordSink).toConstantValue(sink);
       const report = await loadPlugins(h.container, PLUGINS, { only: ['csv-import'] });
@@ -497,7 +502,7 @@ describe('csv-import plugin', () => {
 
   test('another delimiter, a BOM, blank lines and an empty file; the default counting sink', async () => {
     const dir = temp();
-    const h = await startHarness({ storage: memoryStorage(), tasks: [] });
+    const h = await startHarness({ storage: memoryStorage(), tasks: [], logger: quiet() });
     try {
       const plugin = csvImportPlugin({ root: dir });
       await h.container.load(plugin.module!);

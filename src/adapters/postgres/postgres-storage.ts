@@ -150,6 +150,30 @@ function intMs(value: number | undefined): number | null {
   return Math.round(value);
 }
 
+/** PostgreSQL text cannot hold NUL, nor (through JSON) a lone surrogate. */
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g');
+
+function storable(value: string): boolean {
+  return !UNSTORABLE_TEXT.test(value);
+}
+
+/** An identifier or other exact text: refused when PostgreSQL cannot store it as given. */
+function exactText(value: string | undefined, field: string): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw new InvalidArgumentError(`PostgreSQL storage: ${field} must be a string.`);
+  if (!storable(value)) {
+    throw new InvalidArgumentError(`PostgreSQL storage: ${field} contains a NUL character or a lone surrogate, which PostgreSQL text cannot store.`);
+  }
+  return value;
+}
+
+/** Free text (log messages): what PostgreSQL cannot store becomes U+FFFD. */
+function freeText(value: string): string {
+  const text = typeof value === 'string' ? value : String(value);
+  return storable(text) ? text : text.replace(UNSTORABLE_TEXT_ALL, '\ufffd');
+}
+
 function toRecord(r: RunRow): RunRecord {
   const run: RunRecord = {
     id: r.id,
@@ -186,9 +210,9 @@ function toRecord(r: RunRow): RunRecord {
 /** The row a run is inserted as (JSON fields as JSON text). */
 function toInsertRow(run: RunRecord): Record<string, unknown> {
   return {
-    id: run.id,
-    definition_id: run.definitionId,
-    name: run.name,
+    id: exactText(run.id, 'id'),
+    definition_id: exactText(run.definitionId, 'definitionId'),
+    name: exactText(run.name, 'name'),
     status: run.status,
     input: jsonText(run.input),
     output: jsonText(run.output),
@@ -196,20 +220,20 @@ function toInsertRow(run: RunRecord): Record<string, unknown> {
     progress: jsonText(run.progress),
     iterations: run.iterations ?? 0,
     attempt: run.attempt ?? 0,
-    parent_id: run.parentId ?? null,
-    key: run.key ?? null,
+    parent_id: exactText(run.parentId, 'parentId'),
+    key: exactText(run.key, 'key'),
     context: jsonText(run.context),
-    after_id: run.after ?? null,
-    run_at: run.runAt ?? null,
-    scheduled_for: run.scheduledFor ?? null,
-    created_on: run.createdOn,
-    started_on: run.startedOn ?? null,
-    finished_on: run.finishedOn ?? null,
+    after_id: exactText(run.after, 'after'),
+    run_at: exactText(run.runAt, 'runAt'),
+    scheduled_for: exactText(run.scheduledFor, 'scheduledFor'),
+    created_on: exactText(run.createdOn, 'createdOn'),
+    started_on: exactText(run.startedOn, 'startedOn'),
+    finished_on: exactText(run.finishedOn, 'finishedOn'),
     finished_at: isoToMs(run.finishedOn),
-    node_id: run.nodeId ?? null,
+    node_id: exactText(run.nodeId, 'nodeId'),
     due_at: intMs(run.dueAt) ?? 0,
-    target_node_id: run.targetNodeId ?? null,
-    lease_token: run.leaseToken ?? null,
+    target_node_id: exactText(run.targetNodeId, 'targetNodeId'),
+    lease_token: exactText(run.leaseToken, 'leaseToken'),
     lease_expires_at: intMs(run.leaseExpiresAt),
     abort_requested: run.abortRequested ?? false,
     recoveries: run.recoveries ?? 0,
@@ -504,6 +528,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async getRun(id: string): Promise<RunRecord | null> {
+    if (!storable(id)) return null;
     return this.exec('read', 'getRun', async (client) => {
       const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = $1`, [id]);
       return res.rows[0] ? toRecord(res.rows[0]) : null;
@@ -511,6 +536,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async getRuns(ids: string[]): Promise<RunRecord[]> {
+    ids = ids.filter(storable);
     if (ids.length === 0) return [];
     const byId = await this.exec('read', 'getRuns', async (client) => {
       const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = any($1::text[])`, [ids]);
@@ -554,6 +580,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async findUnfinishedByKey(definitionId: string, key: string): Promise<RunRecord | null> {
+    if (!storable(definitionId) || !storable(key)) return null;
     return this.exec('read', 'findUnfinishedByKey', async (client) => {
       const res = await client.query<RunRow>(
         `select ${cols()} from ${this.s}.runs
@@ -828,6 +855,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async requestAbort(id: string, message: string, now: string): Promise<AbortResult> {
+    if (!storable(id)) return { kind: 'not_found' };
     const error = JSON.stringify({ message, code: 'ABORTED' });
     const row = await this.exec('write', 'requestAbort', async (client) => {
       const res = await client.query<RunRow & { prev_status: RunStatus; prev_leased: boolean }>(
@@ -885,7 +913,7 @@ export class PostgresStorage implements RunStorage {
         i,
         run_id: log.runId,
         type: log.type,
-        message: log.message,
+        message: freeText(log.message),
         data: jsonText(log.data),
         created_on: log.createdOn,
       }),
@@ -963,6 +991,7 @@ export class PostgresStorage implements RunStorage {
   // values, definitions, schedules
 
   async getValue(runId: string, key: string): Promise<unknown | undefined> {
+    if (!storable(runId) || !storable(key)) return undefined;
     return this.exec('read', 'getValue', async (client) => {
       const res = await client.query<{ value: string }>(
         `select value from ${this.s}.run_values where run_id = $1 and key = $2`,
@@ -973,6 +1002,8 @@ export class PostgresStorage implements RunStorage {
   }
 
   async setValue(runId: string, key: string, value: unknown): Promise<void> {
+    exactText(runId, 'runId');
+    exactText(key, 'key');
     const text = jsonText(value);
     await this.exec('idempotent', 'setValue', (client) =>
       text === null

@@ -33,14 +33,17 @@ export interface SqliteStorageOptions {
  *   inserts with keys, aborts) runs in a `BEGIN IMMEDIATE` transaction, so processes serialise on
  *   the write lock and no run is claimed twice. SQLITE_BUSY that outlives busy_timeout is retried
  *   here with backoff (up to a minute) and never reaches the caller.
- * - Batch methods are one transaction per call: that is where the throughput is (raw
- *   better-sqlite3 does ~78k runs/s in batches of 100, 7.8k one at a time, fsync-bound).
- * - Claims query each slot's definition separately with its own LIMIT and merge round-robin in
- *   JS, instead of one `row_number() OVER (PARTITION BY definition_id)` query: the window has to
- *   number every pending row of a deep queue (100,000 rows per claim), while a per-definition
- *   index range scan stops after `max` rows.
+ * - Batch methods are one transaction per call: that is where the throughput is. Measured in
+ *   batches of 100: insert ~13 µs, claim ~20 µs, complete ~17 µs per run (~17k runs/s end to end).
+ * - Claims read each slot's definition separately (ids only, from covering partial indexes, with
+ *   its own LIMIT) and merge round-robin in JS, rather than one
+ *   `row_number() OVER (PARTITION BY definition_id ORDER BY id)` query: the window numbers every
+ *   pending row, 42 ms per claim with 100,000 pending against 0.4 ms for this way. The full rows
+ *   come back from `UPDATE ... RETURNING`.
  * - The claim queries name their partial index (`INDEXED BY`): without statistics the planner
  *   prefers the plain (definition_id, id) index, which walks every finished run of the definition.
+ * - Rows are read in raw mode (arrays): better-sqlite3 builds a 27-column object at ~7 µs, an
+ *   array at ~3 µs.
  * - All SQL is constant text with parameters; JSON columns are TEXT, dueAt/leaseExpiresAt INTEGER
  *   ms, timestamps the ISO strings of the record.
  *
