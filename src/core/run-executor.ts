@@ -126,7 +126,9 @@ export class RunExecutor {
           return deadline - rt.now() < margin;
         },
       },
-      signal: exec.signal,
+      get signal() {
+        return exec.signal; // created on first use
+      },
       progress: (progress: RunProgress) => this.progress(exec, progress),
       log: {
         info: (message, data) => rt.log(def, run, 'info', message, data),
