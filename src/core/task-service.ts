@@ -52,7 +52,7 @@ export class TaskService {
 
   /** the new run, `pending` (or the unfinished run holding the same idempotency `key`) */
   trigger<D extends TaskClass>(options: TypedTriggerOptions<D>): Promise<TaskRun<OutputOf<D>>>;
-  trigger(options: TriggerOptions): Promise<TaskRun>;
+  trigger(options: TriggerOptions & { definition: string }): Promise<TaskRun>;
   trigger(options: TriggerOptions): Promise<TaskRun> {
     return this.pipeline.trigger(options);
   }

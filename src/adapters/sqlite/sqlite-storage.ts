@@ -100,6 +100,7 @@ export class SqliteStorage implements RunStorage {
   }
 
   async close(): Promise<void> {
+    if (this.opening) await this.opening.catch(() => undefined);
     const db = this.db;
     this.db = undefined;
     this.q = undefined;
