@@ -47,6 +47,13 @@ const MAX_DUE_TIMES = 100_000;
 /** distinct future due times announced per flush (the safety poll covers the rest) */
 const MAX_ANNOUNCED_DUE_TIMES = 20_000;
 
+/** finishes remembered as delivered (so a replay after a lost LISTEN link skips them) */
+const MAX_REMEMBERED_FINISHES = 100_000;
+/** finishes replayed at most after a lost LISTEN link */
+const MAX_REPLAYED_FINISHES = 100_000;
+/** replay from this long before the link was noticed lost (clocks, in-flight notices) */
+const REPLAY_MARGIN_MS = 5_000;
+
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
 
@@ -145,7 +152,9 @@ interface OutgoingBatch {
  * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
  *   link is detected within about two heartbeats), replaced on error/end/timeout with back-off, and
  *   re-subscribed exactly once per connection. After a reconnect the node wakes (it may have missed
- *   notices); aborts it missed reach it through the storage's lease renewal.
+ *   notices) and replays, from the runs table, the finishes of the outage it has not delivered yet
+ *   (so `wait()` does not hang on a lost NOTIFY); aborts it missed reach it through the storage's
+ *   lease renewal.
  * - **Registry**: the `nodes` table (id, version, accept rules, startedOn, heartbeat). Liveness uses
  *   the database clock, so node clocks may disagree.
  *
@@ -195,6 +204,10 @@ export class PostgresDistribution implements Distribution {
   private readonly checkedOut = new Set<PoolClient>();
 
   private lastNodes: NodeDescriptor[] | undefined;
+  /** when the LISTEN link was lost (epoch ms), until the finishes of the outage were replayed */
+  private linkLostAt: number | undefined;
+  /** ids of runs whose finish was delivered here recently (bounded), so a replay skips them */
+  private readonly delivered = new Set<string>();
   private nodesInflight: Promise<NodeDescriptor[]> | undefined;
 
   constructor(options: PostgresDistributionOptions) {
@@ -341,6 +354,8 @@ export class PostgresDistribution implements Distribution {
     for (const client of this.checkedOut) destroySocket(client);
     this.checkedOut.clear();
     this.lastNodes = undefined;
+    this.linkLostAt = undefined;
+    this.delivered.clear();
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -387,7 +402,10 @@ export class PostgresDistribution implements Distribution {
   publishFinished(notices: FinishedNotice[]): Promise<void> {
     const host = this.host;
     if (!host || notices.length === 0) return Promise.resolve();
-    for (const n of notices) this.deliver(() => host.finished(n));
+    for (const n of notices) {
+      this.remember(n.id);
+      this.deliver(() => host.finished(n));
+    }
     if (!this.running) return Promise.resolve();
     for (const n of notices) this.outFinish.push(n);
     return this.scheduleFlush();
@@ -580,6 +598,7 @@ export class PostgresDistribution implements Distribution {
   private listenerFailed(client: Client, err: unknown): void {
     if (this.listener !== client) return;
     this.listener = undefined;
+    this.linkLostAt ??= Date.now();
     void closeClient(client);
     this.report('the LISTEN connection was lost; reconnecting', err);
     this.scheduleReconnect();
@@ -597,6 +616,7 @@ export class PostgresDistribution implements Distribution {
           if (!this.listener) return;
           this.reconnectDelay = 100;
           this.host?.wake(); // notices may have been missed while the link was down
+          void this.replayFinished();
         },
         (err: unknown) => {
           this.report('reconnecting the LISTEN connection failed; retrying', err);
@@ -630,6 +650,47 @@ export class PostgresDistribution implements Distribution {
     }
   }
 
+  private remember(id: string): void {
+    if (this.delivered.has(id)) return;
+    this.delivered.add(id);
+    if (this.delivered.size > MAX_REMEMBERED_FINISHES) {
+      const oldest = this.delivered.values().next();
+      if (!oldest.done) this.delivered.delete(oldest.value);
+    }
+  }
+
+  /**
+   * After the LISTEN link came back: delivers the finishes this node may have missed while it was
+   * down (runs finished since shortly before the link was lost), so wait() and events elsewhere
+   * do not hang on a lost NOTIFY. Runs already delivered here are skipped.
+   */
+  private async replayFinished(): Promise<void> {
+    const lostAt = this.linkLostAt;
+    const host = this.host;
+    if (lostAt === undefined || !host) return;
+    if (!(host.storage instanceof PostgresStorage) || host.storage.schema !== this.schema) {
+      this.linkLostAt = undefined;
+      return;
+    }
+    try {
+      const res = await this.q<{ id: string; definition_id: string; status: RunStatus }>(
+        `select id, definition_id, status from ${this.s}.runs
+         where finished_at >= $1 and status in ('success', 'failed', 'aborted')
+         order by finished_at limit $2`,
+        [lostAt - REPLAY_MARGIN_MS, MAX_REPLAYED_FINISHES],
+      );
+      if (this.listener) this.linkLostAt = undefined;
+      for (const r of res.rows) {
+        if (this.delivered.has(r.id)) continue;
+        this.remember(r.id);
+        const notice: FinishedNotice = { id: r.id, definitionId: r.definition_id, status: r.status };
+        this.deliver(() => host.finished(notice));
+      }
+    } catch (err) {
+      this.report('replaying the finishes missed while the LISTEN link was down failed', err);
+    }
+  }
+
   private onNotification(msg: Notification): void {
     const host = this.host;
     if (!host || !msg.payload) return;
@@ -659,6 +720,7 @@ export class PostgresDistribution implements Distribution {
       for (const item of data.f) {
         if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
         const notice: FinishedNotice = { id: item[0], definitionId: String(item[1]), status: item[2] as RunStatus };
+        this.remember(notice.id);
         this.deliver(() => host.finished(notice));
       }
     }
