@@ -42,7 +42,11 @@ export interface PluginLoadReport {
 export interface LoadPluginsOptions {
   /** where success and failures are logged (default: the container's TOKENS.Logger) */
   logger?: Logger;
-  /** load only these plugins, matched by plugin name or by folder name */
+  /**
+   * load only these plugins, matched by folder name or by plugin name. Folders it does not name are
+   * not imported, unless a name matches no folder (then they are imported to read their plugin's
+   * name); unselected folders are listed in `skipped`, never in `failed`.
+   */
   only?: string[];
 }
 
@@ -209,6 +213,8 @@ export async function loadPlugins(container: Container, folder: string, options:
     throw new PluginError(`loadPlugins(): cannot read "${root}": ${describeError(err)}`, err);
   }
 
+  const needsImport = selected !== undefined && [...selected].some((name) => !entries.includes(name));
+
   let state = perContainer.get(container);
   if (!state) perContainer.set(container, (state = { names: new Map(), reservedIds: new Set() }));
 
@@ -218,6 +224,12 @@ export async function loadPlugins(container: Container, folder: string, options:
     const dir = join(root, entry);
     if (!isDirectory(dir)) continue;
     const where = `the plugin folder "${entry}"`;
+    // a folder that `only` does not name is imported only to learn its plugin's name, and only when
+    // some name in `only` matched no folder
+    if (selected && !selected.has(entry) && !needsImport) {
+      report.skipped.push(dir);
+      continue;
+    }
 
     let plugin: TasklanePlugin;
     try {
@@ -247,7 +259,7 @@ export async function loadPlugins(container: Container, folder: string, options:
     const ids = plugin.tasks.map(taskId);
     try {
       const holder = state.names.get(name);
-      if (holder !== undefined) throw new PluginError(`${where}: a plugin named "${name}" is already loaded (from "${holder}")`);
+      if (holder !== undefined) throw new PluginError(`${where}: a plugin named "${name}" is already loaded or being loaded (from "${holder}")`);
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i];
         if (registry.get(id) !== undefined || state.reservedIds.has(id)) {
@@ -274,7 +286,7 @@ export async function loadPlugins(container: Container, folder: string, options:
           throw new PluginError(`plugin "${name}" (${where}): its ContainerModule failed to load: ${describeError(err)}`, err);
         }
       }
-      let defs;
+      let defs: ReturnType<typeof registerTasks>;
       try {
         defs = registerTasks(container, plugin.tasks);
       } catch (err) {

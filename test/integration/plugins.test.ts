@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { Container } from 'inversify';
@@ -174,7 +174,8 @@ describe('loadPlugins', () => {
     const root = temp();
     writePlugin(root, 'alpha', { 'index.js': goodPluginSource('alpha', 'alpha.greet', 'a') });
     writePlugin(root, 'beta-folder', { 'index.js': goodPluginSource('beta', 'beta.greet', 'b') });
-    writePlugin(root, 'broken', { 'index.js': `throw new Error('never selected')` });
+    const marker = join(root, 'broken-was-imported');
+    writePlugin(root, 'broken', { 'index.js': `require('fs').writeFileSync(${JSON.stringify(marker)}, '1'); throw new Error('never selected')` });
     const { logger } = captureLogger();
     const h = await startHarness({ storage: memoryStorage(), tasks: [], logger });
     try {
@@ -182,6 +183,43 @@ describe('loadPlugins', () => {
       expect(report.loaded.map((p) => p.name)).toEqual(['alpha', 'beta']);
       expect(report.failed).toEqual([]);
       expect(report.skipped).toEqual([join(root, 'broken')]);
+
+      // every name in `only` is a folder: nothing else is even imported
+      rmSync(marker, { force: true });
+      const byFolder = await loadPlugins(h.container, root, { only: ['alpha'] });
+      expect(byFolder.failed.map((f) => f.error.message)).toEqual([expect.stringMatching(/already loaded/)]);
+      expect(byFolder.skipped).toEqual([join(root, 'beta-folder'), join(root, 'broken')]);
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  test('a ContainerModule that throws fails its plugin and leaves no binding behind; concurrent loads never load a name twice', async () => {
+    const root = temp();
+    writePlugin(root, 'module-throws', {
+      'index.js': `
+const { ContainerModule } = require(${JSON.stringify(INVERSIFY)});
+const { TaskDefinition } = require(${JSON.stringify(SRC)});
+class T { run({ controller }) { return controller.response.done(); } }
+exports.plugin = {
+  name: 'module-throws',
+  module: new ContainerModule(async ({ bind }) => { bind('half.bound').toConstantValue(1); throw new Error('cannot bind'); }),
+  tasks: [TaskDefinition.createImplementation({ implementation: T, meta: { id: 'mt.task', title: 'T' } })],
+};`,
+    });
+    writePlugin(root, 'ok', { 'index.js': goodPluginSource('ok', 'ok.greet', 'ok') });
+    const { logger } = captureLogger();
+    const h = await startHarness({ storage: memoryStorage(), tasks: [], logger });
+    try {
+      const [a, b] = await Promise.all([loadPlugins(h.container, root), loadPlugins(h.container, root)]);
+      expect([...a.loaded, ...b.loaded].map((p) => p.name)).toEqual(['ok']);
+      const failures = [...a.failed, ...b.failed];
+      expect(failures.filter((f) => f.name === 'module-throws')).toHaveLength(2);
+      expect(failures.find((f) => f.name === 'module-throws' && /ContainerModule failed to load: cannot bind/.test(f.error.message))).toBeDefined();
+      expect(failures.filter((f) => f.name === 'ok').map((f) => f.error.message)).toEqual([expect.stringMatching(/already loaded/)]);
+      expect(h.container.isBound('half.bound')).toBe(false);
+      expect((await h.service.listDefinitions()).map((d) => d.id)).toEqual(['ok.greet']);
     } finally {
       await h.stop();
     }
@@ -226,9 +264,12 @@ describe('run-retention plugin', () => {
     registerTasks(h.container, plugin.tasks);
   }
 
-  test('deletes finished runs and their logs and values older than maxAgeMs, in batches; pending and running runs are untouched', async () => {
+  test.each([
+    ['memory', () => memoryStorage()],
+    ['sqlite', (dir: string) => sqliteStorage({ file: join(dir, 'tasks.db') })],
+  ])('deletes finished runs and their logs and values older than maxAgeMs, in batches; pending and running runs are untouched (%s)', async (_name, makeStorage) => {
     const clock = { offset: 0, now: () => Date.now() + clock.offset };
-    const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, clock, logger: quiet() });
+    const h = await startHarness({ storage: makeStorage(temp()), tasks: ALL_TEST_TASKS, clock, logger: quiet() });
     try {
       await loadRetention(h, runRetentionPlugin({ batchSize: 7, maxBatchesPerIteration: 2 }));
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
@@ -284,7 +325,8 @@ describe('run-retention plugin', () => {
   test('a manual trigger may override maxAgeMs; it runs on its schedule', async () => {
     const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, logger: quiet() });
     try {
-      await loadRetention(h, runRetentionPlugin({ cron: '* * * * * *', maxAgeMs: 0 }));
+      // scheduled runs use the default age (7 days): they delete nothing here; the manual one says 0
+      await loadRetention(h, runRetentionPlugin({ cron: '* * * * * *' }));
       const done = await Promise.all([runUntilDone(h, 'test.noop'), runUntilDone(h, 'test.noop')]);
       await new Promise((r) => setTimeout(r, 5));
       const manual = await runUntilDone(h, 'tasklane.retention', { maxAgeMs: 0 });

@@ -1,0 +1,198 @@
+/**
+ * The tasklane sample: a small host application with its own services (a user repository, a CRM
+ * client, a mailer) injected into its tasks, and a plugin loaded from the repository's plugins/.
+ *
+ *   npm start           (= npm run build && node dist/sample-app/main.js)
+ *
+ * It shows, in one run of about ten seconds:
+ * - trigger + progress + continue(): `crm.import-users` imports page by page over several iterations;
+ * - a plugin: `csv.import` (plugins/csv-import) imports ./data/users.csv, generated here, in batches;
+ * - after: `users.report` waits for the CSV import to end;
+ * - parent/child: `mail.welcome-campaign` (after the CRM import) fans out `mail.send-welcome-batch`
+ *   child runs and waits for them with continue({ delay });
+ * - abort: `users.export` would take 20 s; the app aborts it after 1.5 s;
+ * - delay: `mail.reminder` is triggered with a 2.5 s delay;
+ * - a schedule: `app.heartbeat` runs every two seconds while the app runs;
+ * - a failure: `csv.import` of a file that does not exist ends `failed` with CSV_FILE_NOT_FOUND.
+ * Then it prints a summary table of the runs and stops the engine gracefully.
+ *
+ * Storage: SQLite in ./data/tasks.db; with TASKLANE_SAMPLE_PG_URL set, PostgreSQL (storage and
+ * distribution). Engine logs (winston, JSON) go to ./data/tasklane.log.
+ */
+import 'reflect-metadata';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { Container } from 'inversify';
+import { createLogger, format, transports } from 'winston';
+import {
+  TaskEngine,
+  TaskService,
+  loadPlugins,
+  postgresDistribution,
+  postgresStorage,
+  registerTasks,
+  sqliteStorage,
+  tasklane,
+  type TaskRun,
+  type TasklaneOptions,
+} from '../src';
+import { CsvRecordSink } from '../plugins/csv-import';
+import { ProgressView } from './console/progress-view';
+import { summaryTable } from './console/summary-table';
+import { CrmClient } from './services/crm-client';
+import { CsvUserSink } from './services/csv-user-sink';
+import { HeartbeatMonitor } from './services/heartbeat-monitor';
+import { Mailer } from './services/mailer';
+import { UserRepository } from './services/user-repository';
+import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, SAMPLE_TASKS, UsersReportTask, WelcomeCampaignTask } from './tasks';
+
+/** ./data, from the working directory */
+const DATA = resolve('data');
+/** the repository's plugins: plugins/ from the sources, dist/plugins once compiled */
+const PLUGINS = resolve(__dirname, '..', 'plugins');
+const CSV_ROWS = 3000;
+const MIN_HEARTBEATS = 3;
+
+/** a CSV of users with the hard parts: quoted names with commas and quotes, multi-line notes, non-ASCII */
+async function writeUsersCsv(file: string, rows: number): Promise<void> {
+  const out = createWriteStream(file);
+  const quote = (s: string) => `"${s.replace(/"/g, '""')}"`;
+  const cities = ['Zürich', 'São Paulo', 'Kraków', 'Lyon', 'Osaka'];
+  out.write('id,name,email,city,note\n');
+  for (let i = 1; i <= rows; i++) {
+    const name = i % 4 === 0 ? quote(`Martin, "Max" ${i}`) : `User ${i}`;
+    const note = i % 10 === 0 ? quote(`prefers e-mail\nsecond line, "quoted"`) : '';
+    out.write(`${i},${name},user${i}@${i % 3 === 0 ? 'example.org' : 'example.com'},${cities[i % cities.length]},${note}\n`);
+  }
+  await new Promise<void>((resolveEnd, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolveEnd())));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function main(): Promise<number> {
+  mkdirSync(DATA, { recursive: true });
+  const logFile = join(DATA, 'tasklane.log');
+  const logger = createLogger({
+    level: 'info',
+    format: format.combine(format.timestamp(), format.json()),
+    transports: [new transports.File({ filename: logFile })],
+  });
+
+  const pgUrl = process.env.TASKLANE_SAMPLE_PG_URL;
+  const adapters: TasklaneOptions = pgUrl
+    ? { storage: postgresStorage({ connectionString: pgUrl }), distribution: postgresDistribution({ connectionString: pgUrl }) }
+    : { storage: sqliteStorage({ file: join(DATA, 'tasks.db') }) };
+
+  // the host's container: its own services, tasklane, its tasks, then the plugins
+  const container = new Container();
+  container.bind(UserRepository).toSelf().inSingletonScope();
+  container.bind(CrmClient).toSelf().inSingletonScope();
+  container.bind(Mailer).toSelf().inSingletonScope();
+  container.bind(HeartbeatMonitor).toSelf().inSingletonScope();
+  await container.load(tasklane({ ...adapters, logger, concurrency: 8 }));
+  registerTasks(container, SAMPLE_TASKS);
+  // the csv-import plugin hands its records to whatever the host bound as its sink
+  container.bind(CsvRecordSink).to(CsvUserSink).inSingletonScope();
+  const plugins = await loadPlugins(container, PLUGINS);
+
+  const service = container.get(TaskService);
+  const engine = container.get(TaskEngine);
+  const view = new ProgressView(service);
+  const rel = (p: string) => relative(process.cwd(), p) || '.';
+
+  view.log(`tasklane sample: storage ${pgUrl ? 'PostgreSQL (TASKLANE_SAMPLE_PG_URL)' : `SQLite ${rel(join(DATA, 'tasks.db'))}`}, logs in ${rel(logFile)}`);
+  for (const p of plugins.loaded) view.log(`plugin ${p.name} loaded: ${p.tasks.join(', ')}`);
+  for (const f of plugins.failed) view.log(`plugin in ${f.folder} NOT loaded: ${f.error.message}`);
+  if (!plugins.loaded.some((p) => p.tasks.includes('csv.import'))) throw new Error(`the csv-import plugin was not found in ${PLUGINS}`);
+
+  const csvFile = join(DATA, 'users.csv');
+  await writeUsersCsv(csvFile, CSV_ROWS);
+  view.log(`generated ${rel(csvFile)} (${CSV_ROWS} users)`);
+  view.log('');
+
+  const onSigint = () => {
+    view.stop();
+    process.stdout.write('\ninterrupted: stopping the engine (running iterations may finish)...\n');
+    engine.stop({ graceful: true, timeout: 5000 }).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSigint);
+
+  view.start();
+  await engine.start();
+
+  // a multi-iteration import (continue) with progress
+  const crm = await service.trigger({ definition: ImportCrmUsersTask, input: { pageSize: 50, pagesPerIteration: 2 } });
+  // the plugin's task, on the generated file, checkpointing every 3 batches
+  const csv = await service.trigger({ definition: 'csv.import', input: { file: csvFile, batchSize: 200, batchesPerIteration: 3 } });
+  // after: the report waits for the CSV import to end
+  const report = await service.trigger({ definition: UsersReportTask, after: csv.id });
+  // parent/child, after the CRM import
+  const campaign = await service.trigger({ definition: WelcomeCampaignTask, input: { batches: 4 }, after: crm.id });
+  // a long run, aborted below
+  const exportRun = await service.trigger({ definition: ExportUsersTask, input: { steps: 200 } });
+  // delay
+  const reminder = await service.trigger({ definition: ReminderTask, input: { to: 'ops@example.com' }, delay: 2500 });
+  // a run that fails: the file does not exist
+  const missing = await service.trigger({ definition: 'csv.import', input: { file: join(DATA, 'missing.csv') }, name: 'missing file' });
+
+  await sleep(1500);
+  await service.abort({ id: exportRun.id, message: 'cancelled by the user' });
+
+  const mine = [crm, csv, report, campaign, exportRun, reminder, missing];
+  const ended = await Promise.all(mine.map((r) => service.wait(r.id, { timeout: 25_000 })));
+
+  // the schedule: let the heartbeat beat a few times
+  const monitor = container.get(HeartbeatMonitor);
+  for (let waited = 0; monitor.beats.length < MIN_HEARTBEATS && waited < 10_000; waited += 100) await sleep(100);
+  await sleep(200); // the last heartbeat's end reaches the view
+
+  const runs = (await Promise.all(view.runIds.map((id) => service.get(id)))).filter((r): r is TaskRun => r !== null);
+  view.stop();
+  process.removeListener('SIGINT', onSigint);
+  await engine.stop({ graceful: true, timeout: 5000 });
+
+  const color = view.live;
+  const width = process.stdout.isTTY ? process.stdout.columns || 160 : 160;
+  process.stdout.write(`\n${summaryTable(runs, { color, width })}\n\n`);
+  const users = container.get(UserRepository);
+  const mailer = container.get(Mailer);
+  process.stdout.write(
+    `users: ${users.count()} (${users.count('crm')} from the CRM, ${users.count('csv')} from the CSV); mails sent: ${mailer.outbox.length}; heartbeats: ${monitor.beats.length}\n`,
+  );
+
+  const expected: Array<[TaskRun, TaskRun['status']]> = [
+    [ended[0], 'success'],
+    [ended[1], 'success'],
+    [ended[2], 'success'],
+    [ended[3], 'success'],
+    [ended[4], 'aborted'],
+    [ended[5], 'success'],
+    [ended[6], 'failed'],
+  ];
+  const surprises = expected.filter(([run, status]) => run.status !== status);
+  for (const [run, status] of surprises) process.stdout.write(`unexpected: ${run.definitionId} ${run.id} ended ${run.status}, expected ${status}\n`);
+  await new Promise<void>((r) => {
+    logger.on('finish', () => r());
+    logger.end();
+    setTimeout(r, 1000).unref();
+  });
+  return surprises.length === 0 ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // everything was stopped: the process ends by itself. If some handle kept it alive, say so.
+    setTimeout(() => {
+      process.stderr.write('sample-app: a handle kept the process alive 5 s after the engine stopped; exiting\n');
+      process.exit(code);
+    }, 5000).unref();
+  },
+  (err: unknown) => {
+    if (process.stdout.isTTY) process.stdout.write('\x1b[?25h');
+    process.stderr.write(`sample-app failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,19 @@
+import type { TaskClass } from '../../src';
+import { ExportUsersTask } from './export-users';
+import { HeartbeatTask } from './heartbeat';
+import { ImportCrmUsersTask } from './import-crm-users';
+import { ReminderTask } from './reminder';
+import { UsersReportTask } from './users-report';
+import { SendWelcomeBatchTask, WelcomeCampaignTask } from './welcome-campaign';
+
+export { ExportUsersTask, HeartbeatTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, SendWelcomeBatchTask, WelcomeCampaignTask };
+
+export const SAMPLE_TASKS: TaskClass[] = [
+  ImportCrmUsersTask,
+  UsersReportTask,
+  WelcomeCampaignTask,
+  SendWelcomeBatchTask,
+  ExportUsersTask,
+  ReminderTask,
+  HeartbeatTask,
+];
