@@ -15,6 +15,9 @@ import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from '
 import type { ChildTrigger } from './trigger-pipeline';
 
 const PROGRESS_WRITE_MS = 200;
+/** where abort() keeps its message for a running run, so any node ending it can store it */
+export const ABORT_MESSAGE_KEY = 'tasklane:abort-message';
+const ABORT_MESSAGE_PENDING = '\u0000abort-message';
 
 type Outcome = { update: Omit<IterationUpdate, 'id' | 'leaseToken'>; kind?: FinishKind };
 
@@ -51,7 +54,7 @@ export class RunExecutor {
         kind: 'error',
       });
     }
-    if (exec.abortRequested) return this.end(exec, undefined, { update: this.aborted(run), kind: 'abort' });
+    if (exec.abortRequested) return this.end(exec, undefined, { update: this.aborted(run, await this.abortMessage(exec)), kind: 'abort' });
     if (def && run.iterations > def.maxIterations) {
       return this.end(exec, undefined, { update: this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS')), kind: 'maxIterations' });
     }
@@ -191,9 +194,9 @@ export class RunExecutor {
       case 'error':
         return { update: this.failed(coerceError(response.error)), kind: 'error' };
       case 'aborted':
-        return { update: this.aborted(run, exec.abortMessage), kind: 'abort' };
+        return { update: this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
       case 'continue': {
-        if (exec.abortRequested) return { update: this.aborted(run, exec.abortMessage), kind: 'abort' };
+        if (exec.abortRequested) return { update: this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
         const delay = response.delay ?? 0;
         if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
           return { update: this.failed(runError(`continue(): delay must be a number of ms >= 0, got ${String(delay)}`, 'INVALID_ARGUMENT')), kind: 'error' };
@@ -236,9 +239,19 @@ export class RunExecutor {
     return { status: 'aborted', error: { message: message ?? run.error?.message ?? 'aborted', code: 'ABORTED' }, finishedOn: this.rt.nowIso() };
   }
 
+  /** the message given to abort(): in memory when the abort came through this node, else stored */
+  private async abortMessage(exec: Execution): Promise<string | undefined> {
+    if (exec.abortMessage) return exec.abortMessage;
+    const stored = await this.rt.storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
+    return typeof stored === 'string' ? stored : undefined;
+  }
+
   /** writes the outcome under the lease, then finalises or parks the run */
   private async end(exec: Execution, instance: { [hook: string]: unknown } | undefined, outcome: Outcome): Promise<void> {
     const { rt } = this;
+    if (outcome.update.status === 'aborted' && outcome.update.error?.message === ABORT_MESSAGE_PENDING) {
+      outcome.update.error = { message: (await this.abortMessage(exec)) ?? 'aborted', code: 'ABORTED' };
+    }
     exec.settled = true;
     if (exec.detached) return;
     const run = exec.run;
@@ -267,6 +280,7 @@ function checkStoreKey(key: unknown): string {
   if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
     throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
   }
+  if (key.startsWith('tasklane:')) throw new TasklaneError('INVALID_ARGUMENT', 'store keys starting with "tasklane:" are reserved');
   return key;
 }
 

@@ -57,6 +57,7 @@ export class TaskEngine {
         const host: DistributionHost = {
           node: { nodeId: this.rt.options.nodeId, version: VERSION, accept: this.rt.options.accept, startedOn: this.rt.nowIso() },
           storage: this.rt.storage,
+          now: () => this.rt.now(),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {

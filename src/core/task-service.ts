@@ -19,6 +19,7 @@ import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
 import { assertRunId } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
 import type { WorkerPool } from './worker-pool';
+import { ABORT_MESSAGE_KEY } from './run-executor';
 
 const STATUSES: readonly RunStatus[] = ['pending', 'running', 'success', 'failed', 'aborted'];
 
@@ -89,6 +90,8 @@ export class TaskService {
       case 'requested': {
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `abort requested: ${message}`);
+        // kept with the run, so whichever node ends it stores the message on the run
+        await rt.storage.setValue(id, ABORT_MESSAGE_KEY, message);
         this.pool.abortLocal(id, message);
         await rt.distribution.publishAbort(id);
         return result.run;

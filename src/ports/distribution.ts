@@ -35,6 +35,8 @@ export interface FinishedNotice {
 export interface DistributionHost {
   node: NodeDescriptor;
   storage: RunStorage;
+  /** the engine's clock (epoch ms): `dueAt` values are in its time */
+  now(): number;
   /** runnable work may exist now: claim */
   wake(): void;
   /** an abort was asked for this run somewhere in the cluster */

@@ -276,10 +276,11 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       const run = await h.service.trigger({ definition: SleepTask, input: { ms: 10_000 } });
       await until(async () => (await h.service.get(run.id))?.status === 'running');
       const started = Date.now();
-      const r = await h.service.abort({ id: run.id });
+      const r = await h.service.abort({ id: run.id, message: 'stop now' });
       expect(r.status).toBe('running');
       const done = await h.service.wait(run.id, { timeout: 5000 });
       expect(done.status).toBe('aborted');
+      expect(done.error).toEqual({ message: 'stop now', code: 'ABORTED' });
       expect(Date.now() - started).toBeLessThan(2000);
       expect(h.recorder.hooks).toEqual(['onAbort']);
     });

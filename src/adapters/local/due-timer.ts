@@ -9,7 +9,10 @@ export class DueTimer {
   private timer?: NodeJS.Timeout;
   private armedFor = Infinity;
 
-  constructor(private readonly onDue: () => void) {}
+  constructor(
+    private readonly onDue: () => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   add(dueAt: number): void {
     this.heap.push(dueAt);
@@ -23,14 +26,14 @@ export class DueTimer {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = next;
     // timers are capped at 2^31-1 ms; a later due time re-arms when this one fires
-    const wait = Math.min(Math.max(0, next - Date.now()), 2_147_483_647);
+    const wait = Math.min(Math.max(0, next - this.now()), 2_147_483_647);
     this.timer = setTimeout(() => this.fire(), wait);
   }
 
   private fire(): void {
     this.timer = undefined;
     this.armedFor = Infinity;
-    const now = Date.now();
+    const now = this.now();
     let due = false;
     while (this.heap.size > 0 && this.heap.peek()! <= now) {
       this.heap.pop();

@@ -12,7 +12,10 @@ import { DueTimer } from './due-timer';
 export class LocalDistribution implements Distribution {
   readonly capabilities = { multiNode: false };
   private host?: DistributionHost;
-  private readonly due = new DueTimer(() => this.host?.wake());
+  private readonly due = new DueTimer(
+    () => this.host?.wake(),
+    () => (this.host ? this.host.now() : Date.now()),
+  );
 
   async start(host: DistributionHost): Promise<void> {
     this.host = host;
@@ -26,7 +29,7 @@ export class LocalDistribution implements Distribution {
   runnable(notices: RunnableNotice[]): void {
     const host = this.host;
     if (!host) return; // not started: start() claims whatever is due
-    const now = Date.now();
+    const now = host.now();
     let wake = false;
     for (const n of notices) {
       if (n.dueAt <= now) wake = true;

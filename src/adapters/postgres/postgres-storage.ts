@@ -366,6 +366,7 @@ export class PostgresStorage implements RunStorage {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushGets(); // pending reads finish before the pool goes
     this.closed = true;
     this.initPromise = undefined;
     const pool = this.pool;
@@ -527,12 +528,48 @@ export class PostgresStorage implements RunStorage {
     return results as Array<{ run: RunRecord; created: boolean }>;
   }
 
-  async getRun(id: string): Promise<RunRecord | null> {
-    if (!storable(id)) return null;
-    return this.exec('read', 'getRun', async (client) => {
-      const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = $1`, [id]);
-      return res.rows[0] ? toRecord(res.rows[0]) : null;
+  /**
+   * Single-run reads issued in the same event-loop tick are answered by one query (the engine
+   * reads runs one by one from many places at once: waits, announcements, executions).
+   */
+  getRun(id: string): Promise<RunRecord | null> {
+    if (!storable(id)) return Promise.resolve(null);
+    return new Promise<RunRecord | null>((resolve, reject) => {
+      this.getQueue.push({ id, resolve, reject });
+      if (this.getQueue.length >= MAX_BATCH_ROWS) this.flushGets();
+      else this.getFlush ??= setImmediate(() => this.flushGets());
     });
+  }
+
+  private getQueue: Array<{ id: string; resolve: (run: RunRecord | null) => void; reject: (err: unknown) => void }> = [];
+  private getFlush: NodeJS.Immediate | undefined;
+
+  private flushGets(): void {
+    if (this.getFlush) clearImmediate(this.getFlush);
+    this.getFlush = undefined;
+    const batch = this.getQueue;
+    this.getQueue = [];
+    if (batch.length === 0) return;
+    const ids = [...new Set(batch.map((b) => b.id))];
+    this.exec('read', 'getRun', async (client) => {
+      const res = await client.query<RunRow>(
+        ids.length === 1
+          ? { name: 'tasklane_get1', text: `select ${cols()} from ${this.s}.runs where id = $1`, values: [ids[0]] }
+          : { name: 'tasklane_getn', text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`, values: [ids] },
+      );
+      return new Map(res.rows.map((r) => [r.id, r]));
+    }).then(
+      (rows) => {
+        // each caller gets its own copy
+        for (const b of batch) {
+          const row = rows.get(b.id);
+          b.resolve(row ? toRecord(row) : null);
+        }
+      },
+      (err: unknown) => {
+        for (const b of batch) b.reject(err);
+      },
+    );
   }
 
   async getRuns(ids: string[]): Promise<RunRecord[]> {
