@@ -27,6 +27,7 @@ export function recordingHost(nodeId: string, storage: RunStorage, accept: Accep
   const host: RecordingHost = {
     node: { nodeId, version: 'test', accept, startedOn: new Date().toISOString() },
     storage,
+    now: () => Date.now(),
     wakes: [],
     aborts: [],
     finishes: [],

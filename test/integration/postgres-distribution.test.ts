@@ -226,6 +226,25 @@ describeWithPostgres('PostgreSQL distribution', () => {
     await got;
   });
 
+  it('replays to a node the finishes it missed while its LISTEN link was half-open, once each', async () => {
+    const proxy = await startPgProxy(PG_URL);
+    cleanups.push(() => proxy.close());
+    const a = await node('a');
+    const b = await node('b', { heartbeatMs: 300, url: proxy.url });
+    const inserted = await a.storage.insertRuns(Array.from({ length: 5 }, () => makeRun({ definitionId: 'replay.me' })));
+    const claimed = await a.storage.claimRuns({ nodeId: 'a', now: Date.now(), leaseMs: 10_000, limit: 10, slots: [{ definitionId: 'replay.me', max: 10 }] });
+    expect(claimed).toHaveLength(5);
+    proxy.blackhole();
+    const done = await a.storage.updateIterations(
+      claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken as string, status: 'success', finishedOn: new Date().toISOString() })),
+    );
+    expect(done.every((d) => d.ok)).toBe(true);
+    await a.dist.publishFinished(claimed.map((r) => ({ id: r.id, definitionId: r.definitionId, status: 'success' })));
+    await waitFor(() => b.host.finishes.length >= 5, 8000, 'the replay of missed finishes');
+    await sleep(200);
+    expect(b.host.finishes.map((f) => f.id).sort()).toEqual(inserted.map((r) => r.run.id).sort());
+  });
+
   it('reports faults through host.error and never throws at the host when the database goes away briefly', async () => {
     const a = await node('a', { heartbeatMs: 100 });
     const unhandled: unknown[] = [];
