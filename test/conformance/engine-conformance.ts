@@ -473,10 +473,34 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       const slow = await h.service.trigger({ definition: SleepTask, input: { ms: 10_000 } });
       await until(async () => (await h.service.get(slow.id))?.status === 'running');
       await h.engine.stop({ graceful: true, timeout: 50 });
-      await h.engine.start(); // reopens the storage
-      const released = await h.service.get(slow.id);
-      expect(['pending', 'running']).toContain(released?.status);
+      // released with its checkpoint, never left running
+      expect((await h.service.get(slow.id))?.status).toBe('pending');
+      await h.engine.stop(); // get() reopened the storage: close it again
+      await h.engine.start();
       await h.service.abort({ id: slow.id });
+    });
+
+    test('a schedule fires on its ticks; a tick is skipped while the previous scheduled run is pending', async () => {
+      @Task({ id: 'conf.every-second', title: 'Every second', schedule: { cron: '* * * * * *' } })
+      class EverySecond implements TaskDefinition<undefined, void> {
+        run({ controller }: TaskRunParams<undefined, void>) {
+          return controller.response.done();
+        }
+      }
+      registerTasks(h.container, [EverySecond]); // registered while started: scheduled at once
+      await until(async () => (await h.service.listRuns({ definition: 'conf.every-second', status: 'success' })).items.length >= 2, 5000);
+      const first = (await h.service.listRuns({ definition: 'conf.every-second' })).items;
+      expect(first.every((r) => typeof r.scheduledFor === 'string' && r.scheduledFor.endsWith('.000Z'))).toBe(true);
+      expect(new Set(first.map((r) => r.scheduledFor)).size).toBe(first.length);
+
+      await h.service.disable('conf.every-second'); // runs now stay pending
+      const before = (await h.service.listRuns({ definition: 'conf.every-second', limit: 1000 })).items.length;
+      await new Promise((r) => setTimeout(r, 3200));
+      const pending = (await h.service.listRuns({ definition: 'conf.every-second', status: 'pending' })).items;
+      expect(pending).toHaveLength(1);
+      const after = (await h.service.listRuns({ definition: 'conf.every-second', limit: 1000 })).items.length;
+      expect(after).toBeLessThanOrEqual(before + 1);
+      await h.service.enable('conf.every-second');
     });
 
     test('start/stop can be repeated and called concurrently', async () => {
