@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from '../../api/errors';
+import { pageLimit, parseLogCursor } from '../shared/paging';
 import type { ListLogsQuery, LogType, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
@@ -303,7 +304,7 @@ export class MemoryStorage implements RunStorage {
   async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
     const limit = pageLimit(query.limit);
     const list = this.logs.get(query.runId) ?? [];
-    const start = query.cursor === undefined ? 0 : parseCursor(query.cursor);
+    const start = query.cursor === undefined ? 0 : parseLogCursor(query.cursor);
     const end = Math.min(list.length, start + limit);
     const items: RunLog[] = [];
     for (let i = start; i < end; i++) items.push(copyLog(list[i]));
@@ -877,15 +878,6 @@ function insertSorted(sorted: string[], id: string): void {
   else sorted.splice(lowerBound(sorted, id), 0, id);
 }
 
-function pageLimit(limit: number | undefined): number {
-  if (limit === undefined || !Number.isFinite(limit)) return 50;
-  return Math.max(1, Math.floor(limit));
-}
-
-function parseCursor(cursor: string): number {
-  if (!/^\d{1,15}$/.test(cursor)) throw new InvalidArgumentError(`Invalid log cursor "${cursor.slice(0, 40)}".`);
-  return Number(cursor);
-}
 
 function toLog(log: RunLog): RunLog {
   if (!LOG_TYPES.has(log.type)) throw new InvalidArgumentError(`Unknown log type ${JSON.stringify(log.type)}.`);

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { InvalidArgumentError, InvalidStateError, StorageError, TasklaneError } from '../../api/errors';
@@ -249,7 +250,7 @@ export class SqliteStorage implements RunStorage {
   async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
     const q = this.prepared();
     const limit = pageLimit(query.limit);
-    const after = query.cursor === undefined ? 0 : parseCursor(query.cursor);
+    const after = query.cursor === undefined ? 0 : parseLogCursor(query.cursor);
     const rows = await this.retry(() => q.listLogs.all(query.runId, after, limit + 1));
     const more = rows.length > limit;
     const page = more ? rows.slice(0, limit) : rows;
@@ -788,15 +789,6 @@ function assertRecord(run: RunRecord): void {
   assertStatus(run.status);
 }
 
-function pageLimit(limit: number | undefined): number {
-  if (limit === undefined || !Number.isFinite(limit)) return 50;
-  return Math.max(1, Math.floor(limit));
-}
-
-function parseCursor(cursor: string): number {
-  if (!/^\d{1,15}$/.test(cursor)) throw new InvalidArgumentError(`Invalid log cursor "${cursor.slice(0, 40)}".`);
-  return Number(cursor);
-}
 
 function isBusy(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
