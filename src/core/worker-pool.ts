@@ -23,11 +23,15 @@ export class WorkerPool {
   private renewTimer?: NodeJS.Timeout;
   private idleWaiters: Array<() => void> = [];
   private claimFailures = 0;
+  private readonly minBatch: number;
+  private backlog = false;
 
   constructor(
     private readonly rt: Runtime,
     private readonly executor: RunExecutor,
-  ) {}
+  ) {
+    this.minBatch = Math.max(1, Math.floor(rt.options.concurrency / 4));
+  }
 
   get size(): number {
     return this.active.size;
@@ -148,6 +152,10 @@ export class WorkerPool {
         this.claimAgain = false;
         const free = this.rt.options.concurrency - this.active.size;
         if (!this.running || free <= 0) break;
+        // claim in batches: while there is a backlog (the last claim filled every free slot),
+        // wait until a quarter of the pool is free, so one claim transaction serves many runs;
+        // without a backlog every free slot is offered at once, so nothing waits for a batch
+        if (this.backlog && this.active.size > 0 && free < this.minBatch) break;
         await this.rt.ready();
         const runs = await this.rt.distribution.claim({
           nodeId: this.rt.options.nodeId,
@@ -157,6 +165,7 @@ export class WorkerPool {
           slots: this.slots(free),
         });
         this.claimFailures = 0;
+        this.backlog = runs.length === free;
         for (const run of runs) {
           const exec = new Execution(run, this.rt.registry.get(run.definitionId));
           if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
@@ -166,7 +175,7 @@ export class WorkerPool {
             .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: run.id, error: err instanceof Error ? err.stack : String(err) }))
             .finally(() => this.done(exec));
         }
-        if (runs.length === free) this.claimAgain = true;
+        if (this.backlog) this.claimAgain = true;
       } while (this.claimAgain && this.running);
     } catch (err) {
       this.claimFailures++;
