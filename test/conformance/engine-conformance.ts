@@ -121,7 +121,32 @@ const PlainTask = TaskDefinition.createImplementation({
   meta: { id: 'conf.plain', title: 'Written without decorators', input: GreetInput },
 });
 
-const TASKS = [...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask];
+@Task({ id: 'conf.big-output', title: 'Answers too much', maxOutputBytes: 1024 })
+class BigOutputTask implements TaskDefinition<undefined, string> {
+  run({ controller }: TaskRunParams<undefined, string>) {
+    return controller.response.done('x'.repeat(2048));
+  }
+}
+
+@Task({ id: 'conf.chatty', title: 'Logs a lot', maxLogsPerRun: 5 })
+class ChattyTask implements TaskDefinition<undefined, void> {
+  run({ controller }: TaskRunParams<undefined, void>) {
+    for (let i = 0; i < 20; i++) controller.log.info(`line ${i}`);
+    return controller.response.done();
+  }
+}
+
+@Task({ id: 'conf.bad-hook', title: 'Its onDone throws' })
+class BadHookTask implements TaskDefinition<undefined, string> {
+  run({ controller }: TaskRunParams<undefined, string>) {
+    return controller.response.done('fine');
+  }
+  onDone(): void {
+    throw new Error('hook bug');
+  }
+}
+
+const TASKS = [BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -501,6 +526,36 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       const after = (await h.service.listRuns({ definition: 'conf.every-second', limit: 1000 })).items.length;
       expect(after).toBeLessThanOrEqual(before + 1);
       await h.service.enable('conf.every-second');
+    });
+
+    test('outputs over maxOutputBytes fail the run with OUTPUT_TOO_LARGE', async () => {
+      const run = await h.service.trigger({ definition: 'conf.big-output' });
+      const done = await h.service.wait(run.id, { timeout: 5000 });
+      expect(done.status).toBe('failed');
+      expect(done.error?.code).toBe('OUTPUT_TOO_LARGE');
+      expect(done.output).toBeUndefined();
+    });
+
+    test('persisted run logs are capped per run (maxLogsPerRun)', async () => {
+      const run = await h.service.trigger({ definition: 'conf.chatty' });
+      await h.service.wait(run.id, { timeout: 5000 });
+      const logs = await h.service.listLogs({ runId: run.id, limit: 100 });
+      expect(logs.items.map((l) => l.message)).toEqual(['line 0', 'line 1', 'line 2', 'line 3', 'line 4']);
+    });
+
+    test('a hook that throws is logged and changes nothing', async () => {
+      const run = await h.service.trigger({ definition: 'conf.bad-hook' });
+      expect(await h.service.result(run.id, { timeout: 5000 })).toBe('fine');
+      expect((await h.service.get(run.id))?.status).toBe('success');
+    });
+
+    test('fair across definitions: a deep queue of one definition does not starve another', async () => {
+      const backlog = await Promise.all(Array.from({ length: 400 }, () => h.service.trigger({ definition: SleepTask, input: { ms: 20 } })));
+      const other = await h.service.trigger({ definition: NoopTask });
+      await h.service.wait(other.id, { timeout: 5000 });
+      const pending = await h.service.listRuns({ definition: 'test.sleep', status: 'pending', limit: 1000 });
+      expect(pending.items.length).toBeGreaterThan(100); // it started long before the backlog drained
+      for (const r of backlog) await h.service.abort({ id: r.id });
     });
 
     test('start/stop can be repeated and called concurrently', async () => {

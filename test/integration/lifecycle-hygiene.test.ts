@@ -1,0 +1,45 @@
+import 'reflect-metadata';
+import { join } from 'node:path';
+import { memoryStorage, sqliteStorage, type RunStorage } from '../../src';
+import { startHarness } from '../helpers/engine-harness';
+import { tempDir } from '../helpers/temp-files';
+import { NoopTask, SleepTask } from '../fixtures/tasks';
+
+function resources(): string[] {
+  return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+}
+
+describe.each([
+  ['memory', () => ({ storage: memoryStorage() as RunStorage, done: () => undefined })],
+  [
+    'sqlite',
+    () => {
+      const tmp = tempDir();
+      return { storage: sqliteStorage({ file: join(tmp.dir, 'h.db') }) as RunStorage, done: () => tmp.remove() };
+    },
+  ],
+])('start/stop hygiene on %s (R16)', (_name, make) => {
+  test('100 start/stop cycles and concurrent calls leave no timer or handle behind', async () => {
+    const { storage, done } = make();
+    const before = resources().length;
+    const h = await startHarness({ storage, tasks: [NoopTask, SleepTask], start: false });
+    for (let i = 0; i < 100; i++) {
+      await h.engine.start();
+      if (i % 10 === 0) {
+        const run = await h.service.trigger({ definition: NoopTask });
+        await h.service.wait(run.id, { timeout: 5000 });
+        // a delayed run arms the due timer, which stop() must clear
+        await h.service.trigger({ definition: NoopTask, delay: 60_000 });
+      }
+      await h.engine.stop();
+    }
+    await Promise.all(Array.from({ length: 10 }, () => h.engine.start()));
+    expect(h.engine.status).toBe('started');
+    await Promise.all(Array.from({ length: 10 }, () => h.engine.stop()));
+    expect(h.engine.status).toBe('stopped');
+    await h.stop();
+    await new Promise((r) => setImmediate(r));
+    expect(resources().length).toBeLessThanOrEqual(before);
+    done();
+  }, 60_000);
+});
