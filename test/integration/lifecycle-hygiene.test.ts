@@ -5,8 +5,9 @@ import { startHarness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 import { NoopTask, SleepTask } from '../fixtures/tasks';
 
+/** timers and handles that could keep the process alive (jest's own pipes excluded) */
 function resources(): string[] {
-  return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+  return process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap' && r !== 'PipeWrap');
 }
 
 describe.each([
@@ -21,6 +22,7 @@ describe.each([
 ])('start/stop hygiene on %s (R16)', (_name, make) => {
   test('100 start/stop cycles and concurrent calls leave no timer or handle behind', async () => {
     const { storage, done } = make();
+    await new Promise((r) => setTimeout(r, 20));
     const before = resources().length;
     const h = await startHarness({ storage, tasks: [NoopTask, SleepTask], start: false });
     for (let i = 0; i < 100; i++) {
