@@ -1,0 +1,55 @@
+import 'reflect-metadata';
+import { Container } from 'inversify';
+import { IsString } from 'class-validator';
+import { registerTasks, tasklane, Task, TaskService, TaskDefinitionFaultError, TaskDefinitionError, type TaskDefinition, type TaskRunParams } from '../../src';
+
+class NameInput {
+  @IsString() name!: string;
+}
+
+function taskClass(options: Record<string, unknown>) {
+  @Task(options as never)
+  class T implements TaskDefinition<unknown, void> {
+    run({ controller }: TaskRunParams<unknown, void>) {
+      return controller.response.done();
+    }
+  }
+  return T;
+}
+
+describe('definition registration', () => {
+  let container: Container;
+  beforeEach(async () => {
+    container = new Container();
+    await container.load(tasklane());
+  });
+
+  test.each([
+    ['a bad id', { id: 'has space', title: 'x' }, 'TASK_NAME_INVALID'],
+    ['a reserved id', { id: 'constructor', title: 'x' }, 'TASK_NAME_INVALID'],
+    ['__proto__ as id', { id: '__proto__', title: 'x' }, 'TASK_NAME_INVALID'],
+    ['an input that is not a class', { id: 'bad.input', title: 'x', input: { name: 'string' } }, 'DEFINITION_INVALID'],
+    ['a malformed cron', { id: 'bad.cron', title: 'x', schedule: { cron: '* * * *' } }, 'CRON_INVALID'],
+    ['a cron that never fires', { id: 'bad.feb31', title: 'x', schedule: { cron: '0 0 31 2 *' } }, 'CRON_INVALID'],
+    ['a scheduled input that fails validation', { id: 'bad.schedinput', title: 'x', input: NameInput, schedule: { cron: '0 * * * *', input: { name: 1 } } }, 'INPUT_INVALID'],
+    ['no title', { id: 'bad.title' }, 'DEFINITION_INVALID'],
+    ['maxIterations 0', { id: 'bad.iter', title: 'x', maxIterations: 0 }, 'DEFINITION_INVALID'],
+    ['concurrency "2"', { id: 'bad.conc', title: 'x', concurrency: '2' }, 'DEFINITION_INVALID'],
+  ])('%s: registered in the fault state, runs nothing, the host goes on', async (_what, options, code) => {
+    const [def] = registerTasks(container, [taskClass(options)]);
+    expect(def.fault?.code).toBe(code);
+    const service = container.get(TaskService);
+    const list = await service.listDefinitions({ includePrivate: true });
+    expect(list.find((d) => d.id === String(options.id))?.state).toBe('fault');
+    await expect(service.trigger({ definition: String(options.id) })).rejects.toBeInstanceOf(TaskDefinitionFaultError);
+    // a good definition registered after it works
+    const [good] = registerTasks(container, [taskClass({ id: `good.${Math.random().toString(36).slice(2)}`, title: 'ok' })]);
+    expect(good.fault).toBeUndefined();
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  test('a class that is not a task is refused outright', () => {
+    class NotATask {}
+    expect(() => registerTasks(container, [NotATask as never])).toThrow(TaskDefinitionError);
+  });
+});
