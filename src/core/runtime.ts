@@ -37,6 +37,8 @@ export class Runtime {
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
   readonly logs: Batcher<RunLog, undefined>;
+  /** single-run reads of concurrent wait() calls, grouped into one getRuns() */
+  readonly reads: Batcher<string, RunRecord | null>;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -55,6 +57,11 @@ export class Runtime {
     this.updates = new Batcher(async (updates) => {
       await this.ready();
       return this.storage.updateIterations(updates);
+    });
+    this.reads = new Batcher<string, RunRecord | null>(async (ids) => {
+      await this.ready();
+      const found = new Map((await this.storage.getRuns([...new Set(ids)])).map((r) => [r.id, r]));
+      return ids.map((id) => found.get(id) ?? null);
     });
     this.logs = new Batcher<RunLog, undefined>(async (lines) => {
       await this.ready();

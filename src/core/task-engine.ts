@@ -98,7 +98,7 @@ export class TaskEngine {
       if (wasRunning && graceful) await this.pool.idle(timeout);
       await this.pool.releaseAll();
       this.pool.stopTimers();
-      await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain()]);
+      await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
       if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: String(err) }));
       await this.rt.closeStorage();
       this.state = 'stopped';

@@ -139,7 +139,7 @@ export class TaskService {
         fn();
       };
       const check = () =>
-        this.rt.storage.getRun(runId).then(
+        this.rt.reads.add(runId).then(
           (run) => {
             if (!run) finish(() => reject(new TaskNotFoundError(runId)));
             else if (isFinished(run.status)) finish(() => resolve(toPublicRun<O>(run)));
