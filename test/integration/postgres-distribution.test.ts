@@ -182,6 +182,11 @@ describeWithPostgres('PostgreSQL distribution', () => {
     // ... and comes back with its next heartbeat
     await waitFor(async () => (await a.dist.liveNodes()).some((n) => n.nodeId === 'b'), 2000, 'b to heartbeat again');
 
+    // a distribution not started yet (trigger before start) reads the registry too
+    const unstarted = postgresDistribution({ connectionString: PG_URL, schema, nodeTtlMs: 400 });
+    expect((await unstarted.liveNodes()).map((n) => n.nodeId)).toEqual(['a', 'b']);
+    expect(await postgresDistribution({ connectionString: PG_URL, schema: 'tl_test_no_such_schema' }).liveNodes()).toEqual([]);
+
     // a stopped node is removed at once
     await b.dist.stop();
     nodes = await a.dist.liveNodes();

@@ -94,16 +94,6 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
-/**
- * The server reported an error that guarantees the statement did not take effect and may be
- * re-run: the backend was terminated while it worked (the transaction rolled back), it refused the
- * connection, or it broke a deadlock / serialization conflict by rolling us back.
- */
-export function isRetryableNotApplied(err: unknown): boolean {
-  const code = codeOf(err);
-  return code === '57P01' || code === '57P02' || code === '57P03' || code === '53300' || code === 'ECONNREFUSED' || code === '40P01' || code === '40001';
-}
-
 export function isDeadlockOrSerialization(err: unknown): boolean {
   const code = codeOf(err);
   return code === '40P01' || code === '40001';

@@ -764,30 +764,18 @@ export class PostgresDistribution implements Distribution {
       .catch((err: unknown) => this.report('could not remove this node from the registry', err));
   }
 
+  /**
+   * Nodes whose heartbeat is younger than `nodeTtlMs` (database clock). Before `start()` (trigger
+   * before start), the registry is read over a short-lived connection in the configured schema
+   * (or `tasklane`); this node is then not listed yet.
+   */
   liveNodes(): Promise<NodeDescriptor[]> {
     const host = this.host;
-    if (!host || !this.pool) return Promise.resolve([]);
+    if (!host || !this.pool) return this.liveNodesBeforeStart();
     this.nodesInflight ??= (async () => {
       try {
-        const res = await this.q<{
-          node_id: string;
-          version: string;
-          accept: string;
-          started_on: string;
-          heartbeat_at: Date;
-        }>(
-          `select node_id, version, accept, started_on, heartbeat_at from ${this.s}.nodes
-           where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
-           order by node_id`,
-          [this.nodeTtlMs],
-        );
-        const nodes: NodeDescriptor[] = res.rows.map((r) => ({
-          nodeId: r.node_id,
-          version: r.version,
-          accept: JSON.parse(r.accept) as AcceptRules,
-          startedOn: r.started_on,
-          heartbeatOn: new Date(r.heartbeat_at).toISOString(),
-        }));
+        const res = await this.q<NodeRow>(this.liveNodesSql(), [this.nodeTtlMs]);
+        const nodes = res.rows.map(toNodeDescriptor);
         if (this.running && !nodes.some((n) => n.nodeId === host.node.nodeId)) {
           nodes.push({ ...host.node, heartbeatOn: new Date().toISOString() });
         }
@@ -803,6 +791,44 @@ export class PostgresDistribution implements Distribution {
     return this.nodesInflight;
   }
 
+  private liveNodesSql(): string {
+    return `select node_id, version, accept, started_on, heartbeat_at from ${this.s}.nodes
+      where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
+      order by node_id`;
+  }
+
+  private async liveNodesBeforeStart(): Promise<NodeDescriptor[]> {
+    const schema = this.explicitSchema ?? 'tasklane';
+    const s = quoteSchema(schema);
+    const client = new Client({
+      connectionString: this.connectionString,
+      application_name: this.appName('distribution', 'unstarted'),
+      connectionTimeoutMillis: this.queryTimeoutMs,
+      types: pgTypeParsers,
+    });
+    client.on('error', () => undefined);
+    try {
+      await withTimeout(client.connect(), this.queryTimeoutMs, () => destroySocket(client));
+      const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [`${s}.nodes`]);
+      if (!exists.rows[0]?.ok) return [];
+      const res = await withTimeout(
+        client.query<NodeRow>(
+          `select node_id, version, accept, started_on, heartbeat_at from ${s}.nodes
+           where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
+           order by node_id`,
+          [this.nodeTtlMs],
+        ),
+        this.queryTimeoutMs,
+        () => destroySocket(client),
+      );
+      return res.rows.map(toNodeDescriptor);
+    } catch {
+      return [];
+    } finally {
+      await closeClient(client);
+    }
+  }
+
   private report(what: string, err: unknown): void {
     const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
     const error =
@@ -815,6 +841,24 @@ export class PostgresDistribution implements Distribution {
       // the host's error sink failed: nothing more to do
     }
   }
+}
+
+interface NodeRow {
+  node_id: string;
+  version: string;
+  accept: string;
+  started_on: string;
+  heartbeat_at: Date;
+}
+
+function toNodeDescriptor(r: NodeRow): NodeDescriptor {
+  return {
+    nodeId: r.node_id,
+    version: r.version,
+    accept: JSON.parse(r.accept) as AcceptRules,
+    startedOn: r.started_on,
+    heartbeatOn: new Date(r.heartbeat_at).toISOString(),
+  };
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -21,7 +21,6 @@ import {
   destroySocket,
   isConnectionError,
   isDeadlockOrSerialization,
-  isRetryableNotApplied,
   sleep,
   withTimeout,
 } from './pg-support';
@@ -42,6 +41,11 @@ export interface PostgresStorageOptions {
   queryTimeoutMs?: number;
   /** `application_name` of the connections, seen in pg_stat_activity (default `tasklane-storage`) */
   applicationName?: string;
+  /**
+   * ms an operation keeps retrying while no connection can be made (a server restart); nothing
+   * was sent, so this is safe for every operation (default 5000)
+   */
+  reconnectWindowMs?: number;
 }
 
 /** Where a statement's failure leaves us. */
@@ -286,9 +290,19 @@ function clampLimit(limit: number | undefined): number {
  *   node sharing the database.
  * - Batches (`insertRuns`, `updateIterations`, `appendLogs`, `renewLeases`, `claimRuns`) are one
  *   statement each (one JSON or array parameter), so many runs cost one round-trip.
- * - A pool error (a backend killed by `pg_terminate_backend`, a restart) never reaches the process:
- *   reads and idempotent writes are retried once on a fresh connection, other writes that may have
- *   been applied fail with {@link StorageError}. The pool reconnects by itself.
+ * - A pool error (a backend killed by `pg_terminate_backend`, a restart) never reaches the process;
+ *   it is reported to `onError` listeners (the PostgreSQL distribution forwards them to the engine).
+ *   While no connection can be made, an operation waits up to `reconnectWindowMs` for the server
+ *   (nothing was sent). When the link breaks under a statement, reads and idempotent writes
+ *   (`insertRuns` by id, `claimRuns`, `updateIterations` with a check, `renewLeases`, progress,
+ *   values, definition state) are retried once on a fresh connection; the others (`requestAbort`,
+ *   `appendLogs`, `recordScheduleTick`), which might have been applied, fail with
+ *   {@link StorageError}. Deadlock victims are retried. A statement that does not answer within
+ *   `queryTimeoutMs` (a half-open link) has its connection destroyed. The pool reconnects by itself.
+ * - Values are stored as `json` (not `jsonb`): exact text, key order kept, `\u0000` allowed inside
+ *   JSON strings. Identifiers and other plain text columns cannot hold NUL (refused with
+ *   InvalidArgumentError); log messages have it replaced by U+FFFD.
+ * - Requires PostgreSQL 13 or later (`gen_random_uuid()`).
  */
 export class PostgresStorage implements RunStorage {
   readonly capabilities: StorageCapabilities = { durable: true, shared: true };
@@ -299,6 +313,7 @@ export class PostgresStorage implements RunStorage {
   private readonly poolSize: number;
   private readonly connectionTimeoutMs: number;
   private readonly queryTimeoutMs: number;
+  private readonly reconnectWindowMs: number;
   private readonly applicationName: string;
   private pool: Pool | undefined;
   private initPromise: Promise<void> | undefined;
@@ -319,6 +334,7 @@ export class PostgresStorage implements RunStorage {
     }
     this.connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
+    this.reconnectWindowMs = options.reconnectWindowMs ?? 5000;
     this.applicationName = options.applicationName ?? 'tasklane-storage';
   }
 
@@ -402,8 +418,11 @@ export class PostgresStorage implements RunStorage {
    * `kind`; everything else becomes a StorageError.
    */
   private async exec<T>(kind: OpKind, what: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const started = Date.now();
     let connectionRetries = 0;
     let conflictRetries = 0;
+    let connectDelay = 50;
+    let reported = false;
     for (;;) {
       const pool = this.getPool();
       let client: PoolClient | undefined;
@@ -418,22 +437,36 @@ export class PostgresStorage implements RunStorage {
         if (client) client.release(true);
         if (TasklaneError.is(err)) throw err;
         const original = err instanceof ConnectError || err instanceof CommitFailedError ? err.original : err;
+        const report = () => {
+          if (reported) return;
+          reported = true;
+          this.reportError(original instanceof Error ? original : new Error(String(original)));
+        };
+        // the server rolled the statement back to break a deadlock: run it again
         if (isDeadlockOrSerialization(original) && !(err instanceof CommitFailedError) && conflictRetries < 8) {
           conflictRetries++;
           await sleep(5 + Math.random() * 20 * conflictRetries);
           continue;
         }
-        if (connectionRetries < 1 && !this.closed) {
-          const certainlyNotApplied =
-            err instanceof ConnectError || (!(err instanceof CommitFailedError) && isRetryableNotApplied(original));
-          const retry =
-            certainlyNotApplied || (kind !== 'write' && (isConnectionError(original) || err instanceof CommitFailedError));
-          if (retry) {
-            connectionRetries++;
-            this.reportError(original instanceof Error ? original : new Error(String(original)));
-            await sleep(err instanceof ConnectError ? 100 : 10);
-            continue;
-          }
+        // no connection: nothing was sent, any operation may wait for the server to come back
+        if (err instanceof ConnectError && !this.closed && Date.now() - started + connectDelay <= this.reconnectWindowMs) {
+          report();
+          await sleep(connectDelay);
+          connectDelay = Math.min(connectDelay * 2, 1000);
+          continue;
+        }
+        // the link broke under a statement: it may have been applied; only reads and idempotent
+        // writes are run again (once, on a fresh connection)
+        if (
+          kind !== 'write' &&
+          connectionRetries < 1 &&
+          !this.closed &&
+          (isConnectionError(original) || err instanceof CommitFailedError)
+        ) {
+          connectionRetries++;
+          report();
+          await sleep(10);
+          continue;
         }
         const message = original instanceof Error ? original.message : String(original);
         throw new StorageError(`PostgreSQL storage: ${what} failed: ${message}`, original);
@@ -1109,7 +1142,7 @@ export class PostgresStorage implements RunStorage {
   // ---------------------------------------------------------------------------------------------
   // for the distribution and the admin helpers
 
-  /** Runs `fn` with a pooled client (no retry): for the PostgreSQL distribution and admin tools. */
+  /** Runs `fn` with a pooled client (retried only while no connection can be made): for admin tools and tests. */
   async withClient<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     return this.exec('write', 'query', fn);
   }

@@ -1,0 +1,244 @@
+/**
+ * PostgreSQL storage beyond the shared conformance suite: connection faults (terminated backends,
+ * a half-open link), exact JSON round-trips, hostile identifiers, and the rule that no SQL is built
+ * from values.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StorageError, TasklaneError } from '../../src/api/errors';
+import { postgresStorage, pgAdmin, type PostgresStorage } from '../../src/adapters/postgres';
+import { makeRun } from '../helpers/make-run';
+import { startPgProxy } from '../helpers/postgres-proxy';
+import { describeWithPostgres, freshPgSchema, PG_URL, terminateBackends, withPg } from '../helpers/services';
+
+jest.setTimeout(60_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
+  let schema: string;
+  let drop: () => Promise<void>;
+  const closers: Array<() => Promise<unknown>> = [];
+
+  beforeEach(async () => {
+    ({ schema, drop } = await freshPgSchema());
+  });
+
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+    await drop();
+  });
+
+  async function open(options: { url?: string; queryTimeoutMs?: number; poolSize?: number } = {}): Promise<PostgresStorage> {
+    const s = postgresStorage({
+      connectionString: options.url ?? PG_URL,
+      schema,
+      poolSize: options.poolSize ?? 4,
+      queryTimeoutMs: options.queryTimeoutMs,
+      applicationName: `${schema}-storage`,
+    });
+    closers.push(() => s.close());
+    await s.init();
+    return s;
+  }
+
+  it('survives its idle connections being terminated: the pool reconnects, the fault is reported', async () => {
+    const st = await open();
+    const faults: Error[] = [];
+    st.onError((e) => faults.push(e));
+    const [{ run }] = await st.insertRuns([makeRun()]);
+    // open several connections, then kill them all while idle
+    await Promise.all(Array.from({ length: 4 }, () => st.getRun(run.id)));
+    expect(await terminateBackends({ applicationName: `${schema}-storage` })).toBeGreaterThan(0);
+    await sleep(100);
+    expect(faults.length).toBeGreaterThan(0);
+    expect(faults.every((f) => f instanceof StorageError)).toBe(true);
+    expect(await st.getRun(run.id)).toMatchObject({ id: run.id });
+    expect((await st.insertRuns([makeRun()]))[0].created).toBe(true);
+  });
+
+  it('under load with backends terminated again and again: only StorageErrors, no unhandled rejection, nothing lost that was acknowledged', async () => {
+    const st = await open({ poolSize: 6 });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    const acknowledged: string[] = [];
+    const failures: unknown[] = [];
+    let stop = false;
+    const killer = (async () => {
+      while (!stop) {
+        await sleep(40);
+        await terminateBackends({ applicationName: `${schema}-storage` }).catch(() => 0);
+      }
+    })();
+    try {
+      const writers = Array.from({ length: 6 }, async () => {
+        for (let i = 0; i < 40; i++) {
+          const batch = Array.from({ length: 20 }, () => makeRun({ definitionId: 'load' }));
+          try {
+            await st.insertRuns(batch);
+            acknowledged.push(...batch.map((r) => r.id));
+          } catch (err) {
+            failures.push(err);
+          }
+          try {
+            await st.countPending();
+          } catch (err) {
+            failures.push(err);
+          }
+        }
+      });
+      await Promise.all(writers);
+    } finally {
+      stop = true;
+      await killer;
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(unhandled).toEqual([]);
+    for (const f of failures) {
+      expect(f).toBeInstanceOf(StorageError);
+      expect(TasklaneError.is(f)).toBe(true);
+    }
+    // everything acknowledged is there
+    const found = await st.getRuns(acknowledged);
+    expect(found.length).toBe(acknowledged.length);
+  });
+
+  it('drops a half-open connection after queryTimeoutMs and retries a read on a fresh one', async () => {
+    const proxy = await startPgProxy(PG_URL);
+    closers.push(() => proxy.close());
+    const st = await open({ url: proxy.url, queryTimeoutMs: 500, poolSize: 1 });
+    const [{ run }] = await st.insertRuns([makeRun()]);
+    expect(proxy.blackhole()).toBe(1);
+    const t0 = Date.now();
+    expect(await st.getRun(run.id)).toMatchObject({ id: run.id });
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(450);
+    expect(took).toBeLessThan(3000);
+  });
+
+  it('surfaces a write on a half-open link as a StorageError (it may or may not have been applied)', async () => {
+    const proxy = await startPgProxy(PG_URL);
+    closers.push(() => proxy.close());
+    const st = await open({ url: proxy.url, queryTimeoutMs: 500, poolSize: 1 });
+    await st.getRun('warm-up');
+    proxy.blackhole();
+    await expect(st.recordScheduleTick('s', '2030-01-01T00:00:00.000Z')).rejects.toBeInstanceOf(StorageError);
+    // and the storage works again afterwards
+    expect(await st.recordScheduleTick('s', '2030-01-01T00:00:01.000Z')).toBe(true);
+  });
+
+  it('round-trips JSON exactly: NUL and unicode in strings, JSON null vs absent, numbers, nesting, key order', async () => {
+    const st = await open();
+    const input = {
+      z: 1,
+      a: 'nul:\u0000 emoji:😀 rtl:\u202e quote:" backslash:\\ newline:\n',
+      nested: { deep: [[[{ x: null }]]], big: 1e300, small: -1.5e-300, int: 9007199254740991 },
+      empty: {},
+      list: [],
+      t: true,
+      f: false,
+      n: null,
+    };
+    const run = makeRun({ input, context: { tenant: "o'reilly; drop table x;--", locale: 'fr-CA' }, key: 'k\'"--;' });
+    await st.insertRuns([run]);
+    const back = await st.getRun(run.id);
+    expect(back?.input).toEqual(input);
+    expect(Object.keys(back?.input as object)).toEqual(Object.keys(input)); // json (not jsonb) keeps key order
+    expect(back?.context).toEqual(run.context);
+    expect(back?.key).toBe(run.key);
+    expect(back && 'output' in back).toBe(false);
+
+    await st.setValue(run.id, 'null', null);
+    await st.setValue(run.id, 'str', 'a\u0000b');
+    expect(await st.getValue(run.id, 'null')).toBeNull();
+    expect(await st.getValue(run.id, 'str')).toBe('a\u0000b');
+    expect(await st.getValue(run.id, 'absent')).toBeUndefined();
+
+    await st.appendLogs(
+      [
+        { runId: run.id, type: 'info', message: 'no data', createdOn: new Date().toISOString() },
+        { runId: run.id, type: 'warn', message: 'null data', data: null, createdOn: new Date().toISOString() },
+      ],
+      10,
+    );
+    const logs = (await st.listLogs({ runId: run.id })).items;
+    expect('data' in logs[0]).toBe(false);
+    expect(logs[1].data).toBeNull();
+  });
+
+  it('stores hostile identifiers as plain values', async () => {
+    const st = await open();
+    const nasty = [`'; drop table "${schema}".runs; --`, '"quoted"', '$1', '../x', '%_*', '💥'.repeat(100), '__proto__'];
+    for (const value of nasty) {
+      const run = makeRun({ definitionId: value, name: value, key: value, parentId: value });
+      const [{ created }] = await st.insertRuns([run]);
+      expect(created).toBe(true);
+      expect(await st.findUnfinishedByKey(value, value)).toMatchObject({ id: run.id, definitionId: value });
+      const claimed = await st.claimRuns({ nodeId: value, now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: value, max: 5, concurrency: 1 }] });
+      expect(claimed.map((r) => r.id)).toEqual([run.id]);
+      await st.setDefinitionDisabled(value, true);
+      expect((await st.getDisabledDefinitions()).has(value)).toBe(true);
+      expect(await st.recordScheduleTick(value, value)).toBe(true);
+    }
+    const count = await withPg((c) => c.query<{ n: number }>(`select count(*)::int as n from "${schema}".runs`));
+    expect(count.rows[0].n).toBe(nasty.length);
+
+    // PostgreSQL text cannot hold NUL: refused clearly on write, "not found" on read
+    await expect(st.insertRuns([makeRun({ key: 'a\u0000b' })])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(st.insertRuns([makeRun({ definitionId: 'x\ud800' })])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(await st.getRun('a\u0000b')).toBeNull();
+    expect(await st.findUnfinishedByKey('d', 'a\u0000b')).toBeNull();
+    expect(await st.requestAbort('a\u0000b', 'x', new Date().toISOString())).toEqual({ kind: 'not_found' });
+    // a log message is free text: what cannot be stored is replaced, the rest of the batch is kept
+    const [{ run }] = await st.insertRuns([makeRun()]);
+    expect(await st.appendLogs([{ runId: run.id, type: 'info', message: 'bad\u0000\ud800 end', createdOn: new Date().toISOString() }], 5)).toBe(1);
+    expect((await st.listLogs({ runId: run.id })).items[0].message).toBe('bad\ufffd\ufffd end');
+  });
+
+  it('pgAdmin reports and applies the schema version', async () => {
+    expect(await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).toEqual({ current: 0, latest: pgAdmin.migrations().length });
+    expect(await pgAdmin.migrate({ connectionString: PG_URL, schema })).toEqual(pgAdmin.migrations().map((m) => m.version));
+    expect(await pgAdmin.migrate({ connectionString: PG_URL, schema })).toEqual([]);
+    const v = await pgAdmin.schemaVersion({ connectionString: PG_URL, schema });
+    expect(v.current).toBe(v.latest);
+  });
+});
+
+describe('PostgreSQL adapter source', () => {
+  it('builds no SQL from values: only the quoted schema and fixed fragments are interpolated', () => {
+    const dir = join(__dirname, '../../src/adapters/postgres');
+    const allowed = new Set([
+      's',
+      'this.s',
+      'cols()',
+      "cols('r')",
+      "cols('upd')",
+      'UNFINISHED',
+      'FINISHED',
+      'INSERT_RECORDSET',
+      "where.length ? `where ${where.join(' and ')}` : ''",
+      "where.join(' and ')",
+      'param(limit + 1)',
+      'param(query.definition)',
+      'param(statuses)',
+      'param(query.parentId)',
+      'param(query.cursor)',
+      'wake',
+      'abort',
+      'finish',
+      'm.sql(s)',
+    ]);
+    const offenders: string[] = [];
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      for (const literal of text.match(/`[^`]*`/g) ?? []) {
+        if (!/^`\s*(select|insert|update|delete|with|where|create|drop|alter|listen|begin)\b/i.test(literal)) continue;
+        for (const m of literal.matchAll(/\$\{([^}]*)\}/g)) {
+          if (!allowed.has(m[1].trim())) offenders.push(`${file}: \${${m[1]}}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
