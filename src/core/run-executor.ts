@@ -4,7 +4,7 @@ import type { TaskDefinition } from '../api/task-definition';
 import { TaskValidationError, TasklaneError } from '../api/errors';
 import type { RunError, RunProgress, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
-import type { IterationUpdate } from '../ports/storage';
+import type { IterationUpdate, UpdateResult } from '../ports/storage';
 import { coerceError, runError } from './coerce-error';
 import type { RegisteredDefinition } from './definition-registry';
 import { Execution } from './execution';
@@ -15,6 +15,7 @@ import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from '
 import type { ChildTrigger } from './trigger-pipeline';
 
 const PROGRESS_WRITE_MS = 200;
+const WRITE_ATTEMPTS = 8;
 /** where abort() keeps its message for a running run, so any node ending it can store it */
 export const ABORT_MESSAGE_KEY = 'tasklane:abort-message';
 const ABORT_MESSAGE_PENDING = '\u0000abort-message';
@@ -246,6 +247,28 @@ export class RunExecutor {
     return typeof stored === 'string' ? stored : undefined;
   }
 
+  /**
+   * Writes an iteration's outcome, retrying while the store is unreachable (a write that failed
+   * would otherwise leave the run to lease expiry and a second execution). The lease check makes
+   * a retry of a write that did land harmless: it answers lease_lost and nothing changes twice.
+   */
+  private async write(update: IterationUpdate, exec: Execution): Promise<UpdateResult | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.rt.updates.add(update);
+      } catch (err) {
+        if (exec.detached || attempt >= WRITE_ATTEMPTS) {
+          this.rt.logger.error(`tasklane: could not record the end of run ${update.id}; it will be taken up again when its lease expires`, {
+            runId: update.id,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          return undefined;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
   /** writes the outcome under the lease, then finalises or parks the run */
   private async end(exec: Execution, instance: { [hook: string]: unknown } | undefined, outcome: Outcome): Promise<void> {
     const { rt } = this;
@@ -260,7 +283,8 @@ export class RunExecutor {
       rt.log(exec.def, run, 'error', `failed: ${outcome.update.error.message}`, outcome.update.error.code ? { code: outcome.update.error.code } : undefined);
     }
     await rt.logs.drain(); // the run's log lines are readable once its end is announced
-    const result = await rt.updates.add({ id: run.id, leaseToken: run.leaseToken!, ...outcome.update });
+    const result = await this.write({ id: run.id, leaseToken: run.leaseToken!, ...outcome.update }, exec);
+    if (!result) return;
     if (!result.ok) {
       rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
       return;

@@ -145,6 +145,8 @@ export class TriggerPipeline {
       if (!accepts(rt.options.accept, def.id)) throw new NoEligibleNodeError(def.id);
       return;
     }
+    // this node counts, started or not: a run it accepts will run here at the latest
+    if (accepts(rt.options.accept, def.id)) return;
     const now = Date.now();
     if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await rt.distribution.liveNodes() };
     if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) {

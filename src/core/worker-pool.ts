@@ -1,11 +1,13 @@
 import { LeaseLostError } from '../api/errors';
-import type { ClaimSlot } from '../ports/storage';
+import type { RunRecord } from '../ports/run-record';
+import type { ClaimSlot, UpdateResult } from '../ports/storage';
 import { accepts } from './accept-rules';
 import { Execution } from './execution';
 import type { RunExecutor } from './run-executor';
 import type { Runtime } from './runtime';
 
 const SWEEP_MS = 25;
+const MAX_CLAIMS_IN_FLIGHT = 2;
 
 /**
  * The node's worker pool: claims runnable runs within its free slots (fair across definitions,
@@ -15,7 +17,9 @@ const SWEEP_MS = 25;
 export class WorkerPool {
   readonly active = new Map<string, Execution>();
   private running = false;
-  private claiming = false;
+  private claimsInFlight = 0;
+  /** slots promised to claims in flight */
+  private reserved = 0;
   private claimAgain = false;
   private pumpScheduled = false;
   private pollTimer?: NodeJS.Timeout;
@@ -77,7 +81,7 @@ export class WorkerPool {
   async releaseAll(): Promise<void> {
     const shutdown = new Error('The engine is stopping: this iteration was released and will run again');
     shutdown.name = 'ShutdownError';
-    const releases: Array<Promise<unknown>> = [];
+    const releases: Array<Promise<UpdateResult>> = [];
     for (const exec of this.active.values()) {
       if (exec.settled || exec.detached) continue;
       exec.detached = true;
@@ -87,8 +91,13 @@ export class WorkerPool {
         this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress }),
       );
     }
-    await Promise.allSettled(releases);
+    const released = await Promise.allSettled(releases);
     await this.rt.updates.drain();
+    // tell the other nodes at once: released runs should move now, not at their next poll
+    const notices = released.flatMap((r) =>
+      r.status === 'fulfilled' && r.value.ok ? [{ id: r.value.run.id, definitionId: r.value.run.definitionId, dueAt: r.value.run.dueAt }] : [],
+    );
+    if (notices.length) this.rt.distribution.runnable(notices);
   }
 
   stopTimers(): void {
@@ -141,47 +150,57 @@ export class WorkerPool {
     return slots;
   }
 
+  /**
+   * Claims for the free slots. Up to MAX_CLAIMS_IN_FLIGHT claims overlap (each reserves the slots
+   * it asks for), so a store's round trip does not leave the pool idle between batches.
+   */
   private async claim(): Promise<void> {
-    if (this.claiming) {
+    if (!this.running) return;
+    if (this.claimsInFlight >= MAX_CLAIMS_IN_FLIGHT) {
       this.claimAgain = true;
       return;
     }
-    this.claiming = true;
+    const busy = this.active.size + this.reserved;
+    const free = this.rt.options.concurrency - busy;
+    if (free <= 0) return;
+    // claim in batches: while there is a backlog (the last claim filled every slot it asked for),
+    // wait until a quarter of the pool is free, so one claim transaction serves many runs;
+    // without a backlog every free slot is offered at once, so nothing waits for a batch
+    if (this.backlog && busy > 0 && free < this.minBatch) return;
+    this.claimsInFlight++;
+    this.reserved += free;
+    let runs: RunRecord[] = [];
     try {
-      do {
-        this.claimAgain = false;
-        const free = this.rt.options.concurrency - this.active.size;
-        if (!this.running || free <= 0) break;
-        // claim in batches: while there is a backlog (the last claim filled every free slot),
-        // wait until a quarter of the pool is free, so one claim transaction serves many runs;
-        // without a backlog every free slot is offered at once, so nothing waits for a batch
-        if (this.backlog && this.active.size > 0 && free < this.minBatch) break;
-        await this.rt.ready();
-        const runs = await this.rt.distribution.claim({
-          nodeId: this.rt.options.nodeId,
-          now: this.rt.now(),
-          leaseMs: this.rt.options.leaseMs,
-          limit: free,
-          slots: this.slots(free),
-        });
-        this.claimFailures = 0;
-        this.backlog = runs.length === free;
-        for (const run of runs) {
-          const exec = new Execution(run, this.rt.registry.get(run.definitionId));
-          if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
-          this.active.set(run.id, exec);
-          this.executor
-            .execute(exec)
-            .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: run.id, error: err instanceof Error ? err.stack : String(err) }))
-            .finally(() => this.done(exec));
-        }
-        if (this.backlog) this.claimAgain = true;
-      } while (this.claimAgain && this.running);
+      await this.rt.ready();
+      runs = await this.rt.distribution.claim({
+        nodeId: this.rt.options.nodeId,
+        now: this.rt.now(),
+        leaseMs: this.rt.options.leaseMs,
+        limit: free,
+        slots: this.slots(free),
+      });
+      this.claimFailures = 0;
+      this.backlog = runs.length === free;
     } catch (err) {
       this.claimFailures++;
+      this.backlog = false;
       this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: err instanceof Error ? err.message : String(err), failures: this.claimFailures });
     } finally {
-      this.claiming = false;
+      this.reserved -= free;
+      this.claimsInFlight--;
+    }
+    for (const run of runs) {
+      const exec = new Execution(run, this.rt.registry.get(run.definitionId));
+      if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
+      this.active.set(run.id, exec);
+      this.executor
+        .execute(exec)
+        .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: run.id, error: err instanceof Error ? err.stack : String(err) }))
+        .finally(() => this.done(exec));
+    }
+    if (this.backlog || this.claimAgain) {
+      this.claimAgain = false;
+      this.pump();
     }
   }
 
