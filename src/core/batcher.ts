@@ -25,6 +25,11 @@ export class Batcher<T, R> {
     });
   }
 
+  /** nothing queued, nothing being flushed */
+  get idle(): boolean {
+    return this.queue.length === 0 && this.inFlight === 0;
+  }
+
   /** resolves once nothing is queued or being flushed */
   async drain(): Promise<void> {
     while (this.queue.length > 0 || this.inFlight > 0) {

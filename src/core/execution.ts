@@ -23,7 +23,7 @@ export class Execution {
   progress?: RunProgress;
   progressWrite?: Promise<void>;
   progressDirty = false;
-  private sleepers = new Set<() => void>();
+  private sleepers?: Set<() => void>;
 
   constructor(
     public run: RunRecord,
@@ -49,8 +49,8 @@ export class Execution {
     if (this.abortReason) return;
     this.abortReason = reason;
     this.abortController?.abort(reason);
-    for (const wake of this.sleepers) wake();
-    this.sleepers.clear();
+    if (this.sleepers) for (const wake of this.sleepers) wake();
+    this.sleepers = undefined;
   }
 
   requestAbort(message?: string): void {
@@ -69,10 +69,10 @@ export class Execution {
         resolve(false);
       };
       const timer = setTimeout(() => {
-        this.sleepers.delete(wake);
+        this.sleepers?.delete(wake);
         resolve(!this.abortRequested);
       }, Math.max(0, ms));
-      this.sleepers.add(wake);
+      (this.sleepers ??= new Set()).add(wake);
     });
   }
 }

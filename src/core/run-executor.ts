@@ -1,12 +1,12 @@
 import { plainToInstance } from 'class-transformer';
-import { isTaskResponse, responses, type TaskController, type TaskResponse } from '../api/controller';
+import { isTaskResponse, responses, type ChildTriggerOptions, type TaskResponse } from '../api/controller';
+import { RunController, type ControllerHost } from './run-controller';
 import type { TaskDefinition } from '../api/task-definition';
-import { TaskValidationError, TasklaneError } from '../api/errors';
+import { TaskValidationError } from '../api/errors';
 import type { RunError, RunProgress, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, UpdateResult } from '../ports/storage';
 import { coerceError, runError } from './coerce-error';
-import type { RegisteredDefinition } from './definition-registry';
 import { Execution } from './execution';
 import { toPublicRun } from './public-run';
 import { runWithContext } from './run-context';
@@ -27,11 +27,15 @@ type Outcome = { update: Omit<IterationUpdate, 'id' | 'leaseToken'>; kind?: Fini
  * state change written under the iteration's lease, then finalises (hooks, stats, announcement)
  * or parks the run for its next iteration.
  */
-export class RunExecutor {
+export class RunExecutor implements ControllerHost {
   constructor(
-    private readonly rt: Runtime,
+    readonly rt: Runtime,
     private readonly childTrigger: ChildTrigger,
   ) {}
+
+  trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
+    return this.childTrigger(options, exec.run, exec.abortRequested);
+  }
 
   async execute(exec: Execution): Promise<void> {
     const { rt } = this;
@@ -71,7 +75,6 @@ export class RunExecutor {
     let answer: unknown;
     let thrown: unknown;
     let didThrow = false;
-    const deadline = exec.deadline;
     try {
       if (run.definitionId === 'inline') {
         const fn = rt.inlineFunctions.get(run.id)!;
@@ -80,7 +83,7 @@ export class RunExecutor {
       } else {
         instance = def!.create();
         const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
-        const controller = this.controller(exec, deadline, timeout);
+        const controller = new RunController(exec, this);
         const publicRun = toPublicRun(run);
         const params = { input: input as Readonly<unknown>, controller, run: publicRun, context: run.context };
         // AsyncLocalStorage costs every promise something: only enter it when there is a context
@@ -116,43 +119,7 @@ export class RunExecutor {
     });
   }
 
-  private controller(exec: Execution, deadline: number, timeout: number): TaskController<unknown, unknown> {
-    const { rt } = this;
-    const run = exec.run;
-    const def = exec.def!;
-    return {
-      response: responses as TaskController<unknown, unknown>['response'],
-      runtime: {
-        isAborted: () => exec.abortRequested,
-        isCloseToTimeout: (marginMs?: number) => {
-          if (timeout <= 0) return false;
-          const margin = typeof marginMs === 'number' && marginMs >= 0 ? marginMs : timeout / 10;
-          return deadline - rt.now() < margin;
-        },
-      },
-      get signal() {
-        return exec.signal; // created on first use
-      },
-      progress: (progress: RunProgress) => this.progress(exec, progress),
-      log: {
-        info: (message, data) => rt.log(def, run, 'info', message, data),
-        warn: (message, data) => rt.log(def, run, 'warn', message, data),
-        error: (message, data) => rt.log(def, run, 'error', message, data),
-      },
-      store: {
-        get: async <T>(key: string) => (await rt.storage.getValue(run.id, checkStoreKey(key))) as T | undefined,
-        set: async <T>(key: string, value: T) => {
-          validateJsonData(value, { maxInputBytes: def.maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
-          if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${run.id} no longer holds its lease; store.set refused`);
-          await rt.storage.setValue(run.id, checkStoreKey(key), value);
-        },
-      },
-      sleep: (ms: number) => exec.sleep(ms),
-      trigger: (options) => this.childTrigger(options, run, exec.abortRequested),
-    };
-  }
-
-  private progress(exec: Execution, progress: RunProgress): void {
+  progress(exec: Execution, progress: RunProgress): void {
     const clean: RunProgress = {};
     if (progress && typeof progress === 'object') {
       if (typeof progress.info === 'string') clean.info = progress.info.slice(0, 1000);
@@ -282,7 +249,7 @@ export class RunExecutor {
     if (outcome.update.status === 'failed' && outcome.update.error) {
       rt.log(exec.def, run, 'error', `failed: ${outcome.update.error.message}`, outcome.update.error.code ? { code: outcome.update.error.code } : undefined);
     }
-    await rt.logs.drain(); // the run's log lines are readable once its end is announced
+    if (!rt.logs.idle) await rt.logs.drain(); // the run's log lines are readable once its end is announced
     const result = await this.write({ id: run.id, leaseToken: run.leaseToken!, ...outcome.update }, exec);
     if (!result) return;
     if (!result.ok) {
@@ -300,12 +267,4 @@ export class RunExecutor {
   }
 }
 
-function checkStoreKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
-    throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
-  }
-  if (key.startsWith('tasklane:')) throw new TasklaneError('INVALID_ARGUMENT', 'store keys starting with "tasklane:" are reserved');
-  return key;
-}
 
-export type { TaskRun };

@@ -2,20 +2,29 @@ import type { RunRecord } from '../ports/run-record';
 
 type Waiter = (run: RunRecord) => void;
 
-/** One map of waiters keyed by run id serves every wait(): no polling, no per-run listener. */
+/**
+ * One map of waiters keyed by run id serves every wait(): no polling, no per-run listener.
+ * Most runs have one waiter, kept as is; a second one turns the entry into an array.
+ */
 export class RunWaiters {
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly waiters = new Map<string, Waiter | Waiter[]>();
 
   add(runId: string, waiter: Waiter): () => void {
-    let set = this.waiters.get(runId);
-    if (!set) this.waiters.set(runId, (set = new Set()));
-    set.add(waiter);
-    return () => {
-      const s = this.waiters.get(runId);
-      if (!s) return;
-      s.delete(waiter);
-      if (s.size === 0) this.waiters.delete(runId);
-    };
+    const current = this.waiters.get(runId);
+    if (current === undefined) this.waiters.set(runId, waiter);
+    else if (Array.isArray(current)) current.push(waiter);
+    else this.waiters.set(runId, [current, waiter]);
+    return () => this.remove(runId, waiter);
+  }
+
+  private remove(runId: string, waiter: Waiter): void {
+    const current = this.waiters.get(runId);
+    if (current === waiter) this.waiters.delete(runId);
+    else if (Array.isArray(current)) {
+      const i = current.indexOf(waiter);
+      if (i >= 0) current.splice(i, 1);
+      if (current.length === 0) this.waiters.delete(runId);
+    }
   }
 
   has(runId: string): boolean {
@@ -23,10 +32,11 @@ export class RunWaiters {
   }
 
   resolve(run: RunRecord): void {
-    const set = this.waiters.get(run.id);
-    if (!set) return;
+    const current = this.waiters.get(run.id);
+    if (current === undefined) return;
     this.waiters.delete(run.id);
-    for (const w of set) w(run);
+    if (Array.isArray(current)) for (const w of current) w(run);
+    else current(run);
   }
 
   get size(): number {

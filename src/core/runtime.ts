@@ -146,7 +146,7 @@ export class Runtime {
    * (waiters, events, other nodes). A hook that throws is logged and changes nothing.
    */
   async finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> {
-    await this.logs.drain(); // its log lines are readable once its end is announced
+    if (!this.logs.idle) await this.logs.drain(); // its log lines are readable once its end is announced
     if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
     if (def && !def.fault) {
       const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
@@ -164,11 +164,14 @@ export class Runtime {
     }
     this.clearLogCap(run.id);
     this.announce(run);
-    this.announcedHere.set(run.id, Date.now());
-    if (this.announcedHere.size > 10_000) this.sweepAnnounced();
-    this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status }]).catch((err: unknown) =>
-      this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: String(err) }),
-    );
+    if (this.distribution.capabilities.multiNode) {
+      // other nodes may wait for it; its echo back here is ignored
+      this.announcedHere.set(run.id, Date.now());
+      if (this.announcedHere.size > 10_000) this.sweepAnnounced();
+      this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status }]).catch((err: unknown) =>
+        this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: String(err) }),
+      );
+    }
     this.pump();
   }
 

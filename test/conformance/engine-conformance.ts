@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { IsInt, IsString, Min } from 'class-validator';
+import { IsString } from 'class-validator';
 import {
   InvalidArgumentError,
   runWithContext,

@@ -3,7 +3,6 @@
  * abort and finish broadcasts, the node registry, a killed and a half-open LISTEN link, concurrent
  * migrations, schema-too-new refusal, and claims from concurrent nodes.
  */
-import { Client } from 'pg';
 import { SchemaTooNewError, StorageError } from '../../src/api/errors';
 import { postgresDistribution, postgresStorage, type PostgresDistribution, type PostgresStorage } from '../../src/adapters/postgres';
 import { LATEST_SCHEMA_VERSION } from '../../src/adapters/postgres/postgres-migrations';

@@ -1,0 +1,99 @@
+import { responses, type ChildTriggerOptions, type TaskController, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
+import { TasklaneError } from '../api/errors';
+import type { RunProgress, TaskRun } from '../api/types';
+import type { Execution } from './execution';
+import type { Runtime } from './runtime';
+import { validateJsonData } from './validation/input-validator';
+
+/** What a controller needs from the executor that made it. */
+export interface ControllerHost {
+  rt: Runtime;
+  progress(exec: Execution, progress: RunProgress): void;
+  trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun>;
+}
+
+/**
+ * The controller handed to run(): one object per iteration, its parts made on first use (most
+ * runs touch few of them; this is the hot path).
+ */
+export class RunController implements TaskController<unknown, unknown> {
+  readonly response = responses as TaskController<unknown, unknown>['response'];
+  private runtimePart?: TaskRuntime;
+  private logPart?: TaskLog;
+  private storePart?: TaskStore;
+
+  constructor(
+    private readonly exec: Execution,
+    private readonly host: ControllerHost,
+  ) {}
+
+  get runtime(): TaskRuntime {
+    if (!this.runtimePart) {
+      const { exec, host } = this;
+      const timeout = exec.def?.iterationTimeout ?? 0;
+      this.runtimePart = {
+        isAborted: () => exec.abortRequested,
+        isCloseToTimeout: (marginMs?: number) => {
+          if (timeout <= 0) return false;
+          const margin = typeof marginMs === 'number' && marginMs >= 0 ? marginMs : timeout / 10;
+          return exec.deadline - host.rt.now() < margin;
+        },
+      };
+    }
+    return this.runtimePart;
+  }
+
+  /** fires on abort (an AbortError) and when the iteration times out (a TimeoutError) */
+  get signal(): AbortSignal {
+    return this.exec.signal;
+  }
+
+  get log(): TaskLog {
+    if (!this.logPart) {
+      const { exec, host } = this;
+      this.logPart = {
+        info: (message, data) => host.rt.log(exec.def, exec.run, 'info', message, data),
+        warn: (message, data) => host.rt.log(exec.def, exec.run, 'warn', message, data),
+        error: (message, data) => host.rt.log(exec.def, exec.run, 'error', message, data),
+      };
+    }
+    return this.logPart;
+  }
+
+  get store(): TaskStore {
+    if (!this.storePart) {
+      const { exec, host } = this;
+      const runId = exec.run.id;
+      const maxInputBytes = exec.def?.maxInputBytes ?? host.rt.options.maxInputBytes;
+      this.storePart = {
+        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, checkStoreKey(key))) as T | undefined,
+        set: async <T>(key: string, value: T) => {
+          validateJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
+          if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${runId} no longer holds its lease; store.set refused`);
+          await host.rt.storage.setValue(runId, checkStoreKey(key), value);
+        },
+      };
+    }
+    return this.storePart;
+  }
+
+  progress(progress: RunProgress): void {
+    this.host.progress(this.exec, progress);
+  }
+
+  sleep(ms: number): Promise<boolean> {
+    return this.exec.sleep(ms);
+  }
+
+  trigger(options: ChildTriggerOptions): Promise<TaskRun> {
+    return this.host.trigger(options, this.exec);
+  }
+}
+
+function checkStoreKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
+    throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
+  }
+  if (key.startsWith('tasklane:')) throw new TasklaneError('INVALID_ARGUMENT', 'store keys starting with "tasklane:" are reserved');
+  return key;
+}
