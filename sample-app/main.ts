@@ -22,34 +22,18 @@
 import 'reflect-metadata';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { Container } from 'inversify';
 import { createLogger, format, transports } from 'winston';
-import {
-  TaskEngine,
-  TaskService,
-  loadPlugins,
-  postgresDistribution,
-  postgresStorage,
-  registerTasks,
-  sqliteStorage,
-  tasklane,
-  type TaskRun,
-  type TasklaneOptions,
-} from '../src';
-import { CsvRecordSink } from '../plugins/csv-import';
+import { TaskEngine, TaskService, type TaskRun } from '../src';
 import { ProgressView } from './console/progress-view';
 import { summaryTable } from './console/summary-table';
-import { CrmClient } from './services/crm-client';
-import { CsvUserSink } from './services/csv-user-sink';
+import { buildHostContainer, PLUGINS, sampleAdapters } from './host-container';
 import { HeartbeatMonitor } from './services/heartbeat-monitor';
 import { Mailer } from './services/mailer';
 import { UserRepository } from './services/user-repository';
-import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, SAMPLE_TASKS, UsersReportTask, WelcomeCampaignTask } from './tasks';
+import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, WelcomeCampaignTask } from './tasks';
 
 /** ./data, from the working directory */
 const DATA = resolve('data');
-/** the repository's plugins: plugins/ from the sources, dist/plugins once compiled */
-const PLUGINS = resolve(__dirname, '..', 'plugins');
 const CSV_ROWS = 3000;
 const MIN_HEARTBEATS = 3;
 
@@ -80,29 +64,15 @@ async function main(): Promise<number> {
     transports: [new transports.File({ filename: logFile })],
   });
 
-  const pgUrl = process.env.TASKLANE_SAMPLE_PG_URL;
-  const adapters: TasklaneOptions = pgUrl
-    ? { storage: postgresStorage({ connectionString: pgUrl }), distribution: postgresDistribution({ connectionString: pgUrl }) }
-    : { storage: sqliteStorage({ file: join(DATA, 'tasks.db') }) };
-
-  // the host's container: its own services, tasklane, its tasks, then the plugins
-  const container = new Container();
-  container.bind(UserRepository).toSelf().inSingletonScope();
-  container.bind(CrmClient).toSelf().inSingletonScope();
-  container.bind(Mailer).toSelf().inSingletonScope();
-  container.bind(HeartbeatMonitor).toSelf().inSingletonScope();
-  await container.load(tasklane({ ...adapters, logger, concurrency: 8 }));
-  registerTasks(container, SAMPLE_TASKS);
-  // the csv-import plugin hands its records to whatever the host bound as its sink
-  container.bind(CsvRecordSink).to(CsvUserSink).inSingletonScope();
-  const plugins = await loadPlugins(container, PLUGINS);
+  const adapters = sampleAdapters(DATA);
+  const { container, plugins } = await buildHostContainer({ ...adapters.options, logger, concurrency: 8 });
 
   const service = container.get(TaskService);
   const engine = container.get(TaskEngine);
   const view = new ProgressView(service);
   const rel = (p: string) => relative(process.cwd(), p) || '.';
 
-  view.log(`tasklane sample: storage ${pgUrl ? 'PostgreSQL (TASKLANE_SAMPLE_PG_URL)' : `SQLite ${rel(join(DATA, 'tasks.db'))}`}, logs in ${rel(logFile)}`);
+  view.log(`tasklane sample: storage ${adapters.label}, logs in ${rel(logFile)}`);
   for (const p of plugins.loaded) view.log(`plugin ${p.name} loaded: ${p.tasks.join(', ')}`);
   for (const f of plugins.failed) view.log(`plugin in ${f.folder} NOT loaded: ${f.error.message}`);
   if (!plugins.loaded.some((p) => p.tasks.includes('csv.import'))) throw new Error(`the csv-import plugin was not found in ${PLUGINS}`);
