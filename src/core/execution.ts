@@ -7,12 +7,18 @@ export class Execution {
   /** made on first use: most iterations never look at their signal */
   private abortController?: AbortController;
   private abortReason?: Error;
-  readonly startedAt = performance.now();
+  /** when it was claimed (performance.now()) */
+  readonly claimedAt = performance.now();
+  /** when its code started (performance.now()) */
+  startedAt = this.claimedAt;
   /** epoch ms after which the iteration has timed out (Infinity: no timeout) */
   deadline = Infinity;
   /** epoch ms after which an unanswered iteration is failed */
   graceDeadline = Infinity;
   timedOut = false;
+  /** called once when the iteration stops occupying a pool slot (see releaseSlot) */
+  onSlotRelease?: () => void;
+  private slotReleased = false;
   /** an abort was asked for the run */
   abortRequested: boolean;
   abortMessage?: string;
@@ -31,6 +37,16 @@ export class Execution {
   ) {
     this.abortRequested = run.abortRequested;
     this.progress = run.progress;
+  }
+
+  /**
+   * The task's code is done with this iteration (it answered, or it was given up on): its pool
+   * slot serves the next run while the outcome is being written.
+   */
+  releaseSlot(): void {
+    if (this.slotReleased) return;
+    this.slotReleased = true;
+    this.onSlotRelease?.();
   }
 
   get signal(): AbortSignal {

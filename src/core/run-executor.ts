@@ -42,6 +42,7 @@ export class RunExecutor implements ControllerHost {
     const run = exec.run;
     const def = exec.def;
     const now = rt.now();
+    exec.startedAt = performance.now();
     if (run.iterations === 1 && rt.bus.has('started')) rt.bus.emit('started', { run: toPublicRun(run) });
 
     // refusals decided before run() is called
@@ -94,6 +95,7 @@ export class RunExecutor implements ControllerHost {
       thrown = err;
     }
     rt.stats.iteration(run.definitionId, performance.now() - exec.startedAt);
+    exec.releaseSlot(); // the outcome is written while the slot serves the next run
     if (exec.settled || exec.detached) return; // timed out, released or lease lost meanwhile
     exec.settled = true;
     const outcome = didThrow ? { update: this.failed(coerceError(thrown)), kind: 'error' as const } : this.map(exec, answer);
@@ -112,6 +114,8 @@ export class RunExecutor implements ControllerHost {
   graceExpired(exec: Execution): void {
     if (exec.settled || exec.detached) return;
     exec.settled = true;
+    // its code may never return: the slot is given back rather than lost with it
+    exec.releaseSlot();
     const timeout = exec.def?.iterationTimeout ?? 0;
     void this.end(exec, undefined, {
       update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),

@@ -8,6 +8,8 @@ import type { Runtime } from './runtime';
 
 const SWEEP_MS = 25;
 const MAX_CLAIMS_IN_FLIGHT = 2;
+/** how long a run claimed ahead may wait for a slot before it is given back */
+const MAX_QUEUED_MS = 250;
 
 /**
  * The node's worker pool: claims runnable runs within its free slots (fair across definitions,
@@ -18,6 +20,10 @@ export class WorkerPool {
   readonly active = new Map<string, Execution>();
   private running = false;
   private claimsInFlight = 0;
+  /** claimed (leased) runs waiting for a slot */
+  private readonly queued: Execution[] = [];
+  /** slots taken by iterations whose code runs (an iteration being written holds none) */
+  private busy = 0;
   /** slots promised to claims in flight */
   private reserved = 0;
   private claimAgain = false;
@@ -79,18 +85,24 @@ export class WorkerPool {
 
   /** fires the signals of the remaining iterations and puts their runs back to `pending` */
   async releaseAll(): Promise<void> {
+    await this.releaseQueued();
+    await this.release([...this.active.values()]);
+  }
+
+  private async release(execs: Execution[], unclaim = false): Promise<void> {
     const shutdown = new Error('The engine is stopping: this iteration was released and will run again');
     shutdown.name = 'ShutdownError';
     const releases: Array<Promise<UpdateResult>> = [];
-    for (const exec of this.active.values()) {
+    for (const exec of execs) {
       if (exec.settled || exec.detached) continue;
       exec.detached = true;
       exec.settled = true;
       exec.fire(shutdown);
       releases.push(
-        this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress }),
+        this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress, unclaim }),
       );
     }
+    if (releases.length === 0) return;
     const released = await Promise.allSettled(releases);
     await this.rt.updates.drain();
     // tell the other nodes at once: released runs should move now, not at their next poll
@@ -113,6 +125,12 @@ export class WorkerPool {
    */
   private sweep(): void {
     if (this.active.size === 0) return;
+    // runs claimed ahead wait here only briefly: when slots stay taken (long iterations), they go
+    // back to the store for other nodes, and claiming ahead stops until the next full claim
+    if (this.queued.length > 0 && performance.now() - this.queued[0].claimedAt > MAX_QUEUED_MS) {
+      this.backlog = false;
+      void this.releaseQueued();
+    }
     const now = this.rt.now();
     for (const exec of this.active.values()) {
       if (exec.settled || exec.detached) continue;
@@ -151,8 +169,9 @@ export class WorkerPool {
   }
 
   /**
-   * Claims for the free slots. Up to MAX_CLAIMS_IN_FLIGHT claims overlap (each reserves the slots
-   * it asks for), so a store's round trip does not leave the pool idle between batches.
+   * Claims for the free slots, and while there is a backlog for as many again: those wait here,
+   * leased, and start as slots free up, so the next batch is at hand while a store round trip is
+   * under way. Up to MAX_CLAIMS_IN_FLIGHT claims overlap, each reserving what it asks for.
    */
   private async claim(): Promise<void> {
     if (!this.running) return;
@@ -160,15 +179,16 @@ export class WorkerPool {
       this.claimAgain = true;
       return;
     }
-    const busy = this.active.size + this.reserved;
-    const free = this.rt.options.concurrency - busy;
-    if (free <= 0) return;
-    // claim in batches: while there is a backlog (the last claim filled every slot it asked for),
-    // wait until a quarter of the pool is free, so one claim transaction serves many runs;
-    // without a backlog every free slot is offered at once, so nothing waits for a batch
-    if (this.backlog && busy > 0 && free < this.minBatch) return;
+    const size = this.rt.options.concurrency;
+    const held = this.busy + this.queued.length + this.reserved;
+    const want = size + (this.backlog ? size : 0) - held;
+    if (want <= 0) return;
+    // claim in batches: while there is a backlog, wait until a quarter of the pool can be
+    // claimed, so one claim transaction serves many runs; without a backlog every free slot is
+    // offered at once, so nothing waits for a batch
+    if (this.backlog && this.busy > 0 && want < this.minBatch) return;
     this.claimsInFlight++;
-    this.reserved += free;
+    this.reserved += want;
     let runs: RunRecord[] = [];
     try {
       await this.rt.ready();
@@ -176,35 +196,58 @@ export class WorkerPool {
         nodeId: this.rt.options.nodeId,
         now: this.rt.now(),
         leaseMs: this.rt.options.leaseMs,
-        limit: free,
-        slots: this.slots(free),
+        limit: want,
+        slots: this.slots(want),
       });
       this.claimFailures = 0;
-      this.backlog = runs.length === free;
+      this.backlog = runs.length === want;
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
       this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: err instanceof Error ? err.message : String(err), failures: this.claimFailures });
     } finally {
-      this.reserved -= free;
+      this.reserved -= want;
       this.claimsInFlight--;
     }
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
       if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
       this.active.set(run.id, exec);
-      this.executor
-        .execute(exec)
-        .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: run.id, error: err instanceof Error ? err.stack : String(err) }))
-        .finally(() => this.done(exec));
+      this.queued.push(exec);
     }
+    this.startQueued();
     if (this.backlog || this.claimAgain) {
       this.claimAgain = false;
       this.pump();
     }
   }
 
+  /** starts claimed runs while the pool has free slots */
+  private startQueued(): void {
+    while (this.running && this.busy < this.rt.options.concurrency && this.queued.length > 0) {
+      const exec = this.queued.shift()!;
+      this.busy++;
+      exec.onSlotRelease = () => {
+        this.busy--;
+        this.startQueued();
+        this.pump();
+      };
+      this.executor
+        .execute(exec)
+        .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) }))
+        .finally(() => this.done(exec));
+    }
+  }
+
+  /** puts the claimed runs that have not started back to `pending` (a stop releases them at once) */
+  async releaseQueued(): Promise<void> {
+    const queued = this.queued.splice(0);
+    for (const exec of queued) this.active.delete(exec.run.id);
+    await this.release(queued, true);
+  }
+
   private done(exec: Execution): void {
+    exec.releaseSlot();
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
     if (this.active.size === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;

@@ -46,6 +46,11 @@ export interface IterationUpdate {
   progress?: RunProgress;
   /** ISO, set with a final status */
   finishedOn?: string;
+  /**
+   * With `pending`: the claim is undone, `attempt` and `iterations` go back by one (a run claimed
+   * ahead and given back before its code ran must not look retried).
+   */
+  unclaim?: boolean;
 }
 
 export type UpdateResult = { ok: true; run: RunRecord } | { ok: false; reason: 'lease_lost' | 'not_found' };

@@ -681,6 +681,16 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(again).toMatchObject({ id: run.id, attempt: 2, iterations: 2 });
       });
 
+      it('a release with unclaim undoes the claim: attempt and iterations back by one', async () => {
+        const run = await running();
+        expect(run).toMatchObject({ attempt: 1, iterations: 1 });
+        const result = await update(run, { status: 'pending', dueAt: T, unclaim: true });
+        if (!result.ok) throw new Error(result.reason);
+        expect(result.run).toMatchObject({ status: 'pending', attempt: 0, iterations: 0 });
+        const [again] = await claim({ now: T + 1 });
+        expect(again).toMatchObject({ id: run.id, attempt: 1, iterations: 1 });
+      });
+
       it('finishes a run: success with output, failed with error, aborted', async () => {
         const ok = await running();
         const bad = await running();

@@ -236,6 +236,10 @@ export class MemoryStorage implements RunStorage {
       if (u.status === 'running') {
         this.park(row);
       } else if (u.status === 'pending') {
+        if (u.unclaim) {
+          row.attempt = Math.max(0, row.attempt - 1);
+          row.iterations = Math.max(0, row.iterations - 1);
+        }
         this.setStatus(row, 'pending');
         this.enqueuePending(row, hint);
       } else {

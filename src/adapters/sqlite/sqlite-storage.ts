@@ -202,6 +202,7 @@ export class SqliteStorage implements RunStorage {
     const params = updates.map((u): UpdateParams => {
       assertStatus(u.status);
       const final = isFinished(u.status);
+      const undo = u.unclaim === true && u.status === 'pending' ? 1 : 0;
       return [
         u.status,
         json(u.input),
@@ -210,6 +211,8 @@ export class SqliteStorage implements RunStorage {
         json(u.progress),
         u.dueAt ?? null,
         final ? (u.finishedOn ?? finishedOn) : null,
+        undo,
+        undo,
         u.id,
         u.leaseToken ?? '', // '' is never a lease token: no match, lease_lost
       ];
@@ -382,7 +385,7 @@ interface LogRow {
 }
 
 /** status, input, output, error, progress, due_at, finished_on, id, lease_token */
-type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, string, string];
+type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, string, string];
 /** run_id, type, message, data, created_on */
 type LogParams = [string, LogType, string, string | null, string];
 
@@ -475,7 +478,8 @@ function prepare(db: Database.Database) {
       `UPDATE tasklane_runs
           SET status = ?, lease_token = NULL, lease_expires_at = NULL,
               input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
-              progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on)
+              progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
+              attempt = max(0, attempt - ?), iterations = max(0, iterations - ?)
         WHERE id = ? AND status = 'running' AND lease_token = ?
         RETURNING ${RUN_SELECT}`,
     )
@@ -633,7 +637,7 @@ function prepare(db: Database.Database) {
       updates.map((params): UpdateResult => {
         const row = updateRun.get(...params);
         if (row) return { ok: true, run: toRecord(row) };
-        return { ok: false, reason: exists.get(params[7]) === undefined ? 'not_found' : 'lease_lost' };
+        return { ok: false, reason: exists.get(params[9]) === undefined ? 'not_found' : 'lease_lost' };
       }),
     ),
 
