@@ -39,6 +39,16 @@ export class RunWaiters {
     else current(run);
   }
 
+  /** ids being waited for, at most `limit` */
+  ids(limit: number): string[] {
+    const out: string[] = [];
+    for (const id of this.waiters.keys()) {
+      if (out.length >= limit) break;
+      out.push(id);
+    }
+    return out;
+  }
+
   get size(): number {
     return this.waiters.size;
   }

@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import type { RunError, RunLog } from '../api/types';
+import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { Distribution, FinishedNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
@@ -12,6 +12,8 @@ import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
 import { StatsTracker } from './stats-tracker';
+
+const WAITER_SWEEP_MS = 2000;
 
 export type FinishKind = 'done' | 'error' | 'abort' | 'maxIterations';
 
@@ -30,6 +32,7 @@ export class Runtime {
   /** runs this node announced itself; their echo from the distribution is ignored */
   private readonly announcedHere = new Map<string, number>();
   private storageReady?: Promise<void>;
+  private waiterSweep?: NodeJS.Timeout;
   private disabledCache?: { at: number; ids: Set<string> };
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
@@ -173,6 +176,33 @@ export class Runtime {
       );
     }
     this.pump();
+  }
+
+  /**
+   * A safety net for wait(): notices of runs ending elsewhere can be lost (a NOTIFY that failed,
+   * a process sharing the file with no distribution between them). While anything is waited for,
+   * one timer reads the waited runs in a batch and resolves those that ended. Not needed when
+   * every run ends in this process (memory storage).
+   */
+  watchWaiters(): void {
+    if (this.waiterSweep || !this.storage.capabilities.shared) return;
+    const every = this.distribution.capabilities.multiNode ? WAITER_SWEEP_MS : this.options.pollMs;
+    this.waiterSweep = setInterval(() => void this.sweepWaiters(), every);
+    this.waiterSweep.unref(); // a wait() alone does not keep the process alive
+  }
+
+  private async sweepWaiters(): Promise<void> {
+    if (this.waiters.size === 0) {
+      clearInterval(this.waiterSweep);
+      this.waiterSweep = undefined;
+      return;
+    }
+    try {
+      const runs = await this.storage.getRuns(this.waiters.ids(1000));
+      for (const run of runs) if (isFinished(run.status)) this.waiters.resolve(run);
+    } catch (err) {
+      this.logger.warn('tasklane: reading waited runs failed; retrying', { error: err instanceof Error ? err.message : String(err) });
+    }
   }
 
   /** resolves waiters and emits the end event on this node */

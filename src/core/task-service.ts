@@ -128,17 +128,15 @@ export class TaskService {
     await this.rt.ready();
     return new Promise<TaskRun<O>>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      let poll: NodeJS.Timeout | undefined;
       let done = false;
       const finish = (fn: () => void) => {
         if (done) return;
         done = true;
         if (timer) clearTimeout(timer);
-        if (poll) clearInterval(poll);
         off();
         fn();
       };
-      const check = () =>
+      const check = (): Promise<void> =>
         this.rt.reads.add(runId).then(
           (run) => {
             if (!run) finish(() => reject(new TaskNotFoundError(runId)));
@@ -146,15 +144,11 @@ export class TaskService {
           },
           (err: unknown) => finish(() => reject(err)),
         );
-      if (this.rt.storage.capabilities.shared && !this.rt.distribution.capabilities.multiNode) {
-        // several processes share the store but no distribution tells this one when a run ends
-        // elsewhere: fall back to reading it at the poll interval
-        poll = setInterval(() => void check(), this.rt.options.pollMs);
-      }
       // the waiter is registered before the read, so an end between the two is not missed
       const off = this.rt.waiters.add(runId, (run) => finish(() => resolve(toPublicRun<O>(run))));
       if (timeout !== undefined) timer = setTimeout(() => finish(() => reject(new TaskTimeoutError(runId, timeout))), timeout);
       void check();
+      this.rt.watchWaiters();
     });
   }
 
