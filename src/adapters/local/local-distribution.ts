@@ -1,7 +1,7 @@
 import type { Distribution, DistributionHost, FinishedNotice, NodeDescriptor, RunnableNotice } from '../../ports/distribution';
 import type { RunRecord } from '../../ports/run-record';
 import type { ClaimRequest } from '../../ports/storage';
-import { DueTimer } from './due-timer';
+import { DueTimer } from '../shared/due-timer';
 
 /**
  * One node, in process. Claims come from storage (over a durable storage, in batches), delayed
@@ -12,10 +12,7 @@ import { DueTimer } from './due-timer';
 export class LocalDistribution implements Distribution {
   readonly capabilities = { multiNode: false };
   private host?: DistributionHost;
-  private readonly due = new DueTimer(
-    () => this.host?.wake(),
-    () => (this.host ? this.host.now() : Date.now()),
-  );
+  private readonly due = new DueTimer(() => this.host?.wake(), { now: () => (this.host ? this.host.now() : Date.now()) });
 
   async start(host: DistributionHost): Promise<void> {
     this.host = host;

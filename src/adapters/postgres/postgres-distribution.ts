@@ -13,7 +13,8 @@ import type {
 } from '../../ports/distribution';
 import type { RunRecord } from '../../ports/run-record';
 import type { ClaimRequest } from '../../ports/storage';
-import { MinHeap } from '../../util/min-heap';
+import { accepts } from '../../core/accept-rules';
+import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
@@ -57,66 +58,8 @@ const REPLAY_MARGIN_MS = 5_000;
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
 
-function matches(pattern: string, id: string): boolean {
-  if (pattern === '*') return true;
-  if (pattern.endsWith('.*')) return id.startsWith(pattern.slice(0, -1));
-  return pattern === id;
-}
-
-function accepts(rules: AcceptRules, id: string): boolean {
-  if (rules.exclude?.some((p) => matches(p, id))) return false;
-  if (!rules.include) return true;
-  return rules.include.some((p) => matches(p, id));
-}
-
 function asError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
-}
-
-/** One setTimeout for every known future due time. */
-class DueTimes {
-  private readonly heap = new MinHeap();
-  private timer: NodeJS.Timeout | undefined;
-  private armedFor = Infinity;
-
-  constructor(private readonly onDue: () => void) {}
-
-  add(dueAt: number): void {
-    if (this.heap.size >= MAX_DUE_TIMES) return; // the safety poll covers the overflow
-    this.heap.push(dueAt);
-    this.arm();
-  }
-
-  private arm(): void {
-    const next = this.heap.peek();
-    if (next === undefined) return;
-    if (this.timer && this.armedFor <= next) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.armedFor = next;
-    const wait = Math.min(Math.max(0, next - Date.now()), 2_147_483_647);
-    this.timer = setTimeout(() => this.fire(), wait);
-    this.timer.unref();
-  }
-
-  private fire(): void {
-    this.timer = undefined;
-    this.armedFor = Infinity;
-    const now = Date.now();
-    let due = false;
-    while (this.heap.size > 0 && (this.heap.peek() as number) <= now) {
-      this.heap.pop();
-      due = true;
-    }
-    if (due) this.onDue();
-    this.arm();
-  }
-
-  clear(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedFor = Infinity;
-    this.heap.clear();
-  }
 }
 
 interface Channels {
@@ -186,7 +129,7 @@ export class PostgresDistribution implements Distribution {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeats = 0;
-  private readonly due = new DueTimes(() => this.host?.wake());
+  private readonly due = new DueTimer(() => this.host?.wake(), { maxSize: MAX_DUE_TIMES, unref: true, now: () => (this.host ? this.host.now() : Date.now()) });
   private unsubscribeStorage: (() => void) | undefined;
   private running = false;
   private stopping: Promise<void> | undefined;
@@ -364,7 +307,7 @@ export class PostgresDistribution implements Distribution {
   runnable(notices: RunnableNotice[]): void {
     const host = this.host;
     if (!host || !this.running || notices.length === 0) return;
-    const now = Date.now();
+    const now = host.now();
     let wakeNow = false;
     for (const n of notices) {
       const due = Number.isFinite(n.dueAt) ? n.dueAt : now;
@@ -703,7 +646,7 @@ export class PostgresDistribution implements Distribution {
     }
     if (data.n === host.node.nodeId) return; // delivered locally when published
     if (msg.channel === this.channels.wake && data.w && typeof data.w === 'object') {
-      const now = Date.now();
+      const now = host.now();
       let wakeNow = false;
       for (const [def, times] of Object.entries(data.w as Record<string, unknown>)) {
         if (!Array.isArray(times) || !accepts(host.node.accept ?? {}, def)) continue;

@@ -11,10 +11,22 @@ export class DueTimer {
 
   constructor(
     private readonly onDue: () => void,
-    private readonly now: () => number = Date.now,
+    private readonly options: {
+      /** the clock due times are in (default Date.now) */
+      now?: () => number;
+      /** due times remembered at most; beyond, a safety poll must cover (default unbounded) */
+      maxSize?: number;
+      /** the timer does not keep the process alive */
+      unref?: boolean;
+    } = {},
   ) {}
 
+  private now(): number {
+    return this.options.now ? this.options.now() : Date.now();
+  }
+
   add(dueAt: number): void {
+    if (this.options.maxSize !== undefined && this.heap.size >= this.options.maxSize) return;
     this.heap.push(dueAt);
     this.arm();
   }
@@ -28,6 +40,7 @@ export class DueTimer {
     // timers are capped at 2^31-1 ms; a later due time re-arms when this one fires
     const wait = Math.min(Math.max(0, next - this.now()), 2_147_483_647);
     this.timer = setTimeout(() => this.fire(), wait);
+    if (this.options.unref) this.timer.unref();
   }
 
   private fire(): void {
