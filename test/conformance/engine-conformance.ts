@@ -1,5 +1,8 @@
 import 'reflect-metadata';
-import { IsString } from 'class-validator';
+import { IsInt, IsString, Min } from 'class-validator';
+import { Writable } from 'node:stream';
+import { inject } from 'inversify';
+import { createLogger, transports } from 'winston';
 import {
   InvalidArgumentError,
   runWithContext,
@@ -16,6 +19,7 @@ import {
   DuplicateTaskDefinitionError,
   TaskDefinitionFaultError,
   registerTasks,
+  TOKENS,
   type RunStorage,
   type TaskRun,
   type TaskRunParams,
@@ -23,7 +27,8 @@ import {
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
 
-export type StorageFactory = () => Promise<{ storage: RunStorage; cleanup: () => Promise<void> }>;
+/** `storage`, and `another()`: a second handle on the same data, as a second node would open it */
+export type StorageFactory = () => Promise<{ storage: RunStorage; another: () => RunStorage; cleanup: () => Promise<void> }>;
 
 const seen: { input?: unknown; frozen?: boolean; context?: unknown; isInstance?: boolean } = {};
 
@@ -103,6 +108,22 @@ class BadPatchTask implements TaskDefinition<CountInput, void> {
   }
 }
 
+class NapInput {
+  @IsInt() @Min(0) ms!: number;
+}
+
+@Task({ id: 'conf.fenced', title: 'Answers after a while with its node id', input: NapInput })
+class FencedTask implements TaskDefinition<NapInput, string> {
+  async run({ input, controller }: TaskRunParams<NapInput, string>) {
+    await new Promise((r) => setTimeout(r, input.ms));
+    return controller.response.done(this.node);
+  }
+  constructor(@inject(TOKENS.Options) private readonly options: { nodeId: string }) {}
+  private get node(): string {
+    return this.options.nodeId;
+  }
+}
+
 class Greeter {
   greet(name: string) {
     return `hi ${name}`;
@@ -172,10 +193,12 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
   describe(`engine conformance: ${name}`, () => {
     let h: Harness;
     let cleanup: () => Promise<void>;
+    let another: () => RunStorage;
 
     beforeEach(async () => {
       const made = await factory();
       cleanup = made.cleanup;
+      another = made.another;
       h = await startHarness({ storage: made.storage, tasks: TASKS, timeoutGraceMs: 150 });
       h.container.bind(Greeter).toSelf();
       registerTasks(h.container, [PlainTask]);
@@ -556,6 +579,30 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       const pending = await h.service.listRuns({ definition: 'test.sleep', status: 'pending', limit: 1000 });
       expect(pending.items.length).toBeGreaterThan(100); // it started long before the backlog drained
       for (const r of backlog) await h.service.abort({ id: r.id });
+    });
+
+    test('a node that lost its lease cannot complete the run: its write is refused and logged (LEASE_LOST)', async () => {
+      // Node A's clock is a minute behind: the lease it takes has expired in node B's time, so B
+      // takes the run over while A's iteration is still under way (a stalled node, seen from B).
+      await h.stop();
+      const lines: string[] = [];
+      const logger = createLogger({ level: 'warn', transports: [new transports.Stream({ stream: new Writable({ write: (c, _e, cb) => { lines.push(String(c)); cb(); } }) })] });
+      const a = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-a', leaseMs: 1000, pollMs: 50, logger, clock: { now: () => Date.now() - 60_000 }, start: false });
+      const b = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-b', leaseMs: 1000, pollMs: 50, start: false });
+      try {
+        await a.engine.start();
+        const run = await a.service.trigger({ definition: FencedTask, input: { ms: 600 } });
+        await until(async () => (await a.service.get(run.id))?.nodeId === 'node-a');
+        await b.engine.start(); // B sees an expired lease and takes the run
+        const done = await b.service.wait(run.id, { timeout: 10_000 });
+        expect(done).toMatchObject({ status: 'success', output: 'node-b', attempt: 2, nodeId: 'node-b' });
+        await until(() => lines.some((l) => l.includes('LEASE_LOST')), 5000); // A answered, too late
+        const after = await b.service.get(run.id);
+        expect(after).toMatchObject({ status: 'success', output: 'node-b' });
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
     });
 
     test('start/stop can be repeated and called concurrently', async () => {

@@ -1,4 +1,7 @@
 import { memoryStorage } from '../../src';
 import { describeEngineConformance } from './engine-conformance';
 
-describeEngineConformance('memory', async () => ({ storage: memoryStorage(), cleanup: async () => undefined }));
+describeEngineConformance('memory', async () => {
+  const storage = memoryStorage();
+  return { storage, another: () => storage, cleanup: async () => undefined };
+});

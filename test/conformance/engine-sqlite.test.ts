@@ -5,5 +5,6 @@ import { describeEngineConformance } from './engine-conformance';
 
 describeEngineConformance('sqlite', async () => {
   const tmp = tempDir();
-  return { storage: sqliteStorage({ file: join(tmp.dir, 'tasks.db') }), cleanup: async () => tmp.remove() };
+  const file = join(tmp.dir, 'tasks.db');
+  return { storage: sqliteStorage({ file }), another: () => sqliteStorage({ file }), cleanup: async () => tmp.remove() };
 });

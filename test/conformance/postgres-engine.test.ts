@@ -6,6 +6,20 @@ describeWithPostgres('PostgreSQL engine', () => {
   describeEngineConformance('postgres', async () => {
     const { schema, drop } = await freshPgSchema();
     const storage = postgresStorage({ connectionString: PG_URL, schema, poolSize: 4 });
-    return { storage, cleanup: async () => { await storage.close(); await drop(); } };
+    const others: Array<ReturnType<typeof postgresStorage>> = [];
+    const another = () => {
+      const other = postgresStorage({ connectionString: PG_URL, schema, poolSize: 4 });
+      others.push(other);
+      return other;
+    };
+    return {
+      storage,
+      another,
+      cleanup: async () => {
+        await storage.close();
+        for (const o of others) await o.close();
+        await drop();
+      },
+    };
   });
 });
