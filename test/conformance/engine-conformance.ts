@@ -388,6 +388,18 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       expect(Date.parse(done.startedOn!) - t0).toBeGreaterThanOrEqual(295);
     });
 
+    test('delayed runs survive a restart of the engine and never start before their time', async () => {
+      const runs = await Promise.all([300, 600, 900].map((delay) => h.service.trigger({ definition: NoopTask, delay })));
+      await h.engine.stop();
+      await new Promise((r) => setTimeout(r, 100));
+      await h.engine.start();
+      for (const [i, run] of runs.entries()) {
+        const done = await h.service.wait(run.id, { timeout: 5000 });
+        expect(done.status).toBe('success');
+        expect(Date.parse(done.startedOn!)).toBeGreaterThanOrEqual(Date.parse(run.createdOn) + [300, 600, 900][i]);
+      }
+    });
+
     test('after: a run waits for another to end', async () => {
       const first = await h.service.trigger({ definition: SleepTask, input: { ms: 200 } });
       const second = await h.service.trigger({ definition: NoopTask, after: first.id });
