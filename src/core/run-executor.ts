@@ -85,8 +85,16 @@ export class RunExecutor implements ControllerHost {
         instance = def!.create();
         const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
         const controller = new RunController(exec, this);
-        const publicRun = toPublicRun(run);
-        const params = { input: input as Readonly<unknown>, controller, run: publicRun, context: run.context };
+        let publicRun: TaskRun | undefined;
+        const params = {
+          input: input as Readonly<unknown>,
+          controller,
+          // made when first read: many tasks never look at it
+          get run(): TaskRun {
+            return (publicRun ??= toPublicRun(run));
+          },
+          context: run.context,
+        };
         // AsyncLocalStorage costs every promise something: only enter it when there is a context
         answer = await (run.context ? runWithContext(run.context, () => instance!.run(params)) : instance!.run(params));
       }

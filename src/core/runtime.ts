@@ -101,13 +101,21 @@ export class Runtime {
     return new Date(this.clock.now()).toISOString();
   }
 
+  /** storage was initialised: callers on the hot path skip awaiting ready() */
+  isReady = false;
+
   /** initialises storage once (trigger() works before start()) */
   ready(): Promise<void> {
     if (!this.storageReady) {
-      this.storageReady = this.storage.init().catch((err: unknown) => {
-        this.storageReady = undefined;
-        throw err;
-      });
+      this.storageReady = this.storage.init().then(
+        () => {
+          this.isReady = true;
+        },
+        (err: unknown) => {
+          this.storageReady = undefined;
+          throw err;
+        },
+      );
     }
     return this.storageReady;
   }
@@ -116,6 +124,7 @@ export class Runtime {
     if (!this.storageReady) return;
     await this.storageReady.catch(() => undefined);
     this.storageReady = undefined;
+    this.isReady = false;
     await this.storage.close();
   }
 

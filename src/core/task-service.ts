@@ -125,7 +125,7 @@ export class TaskService {
     const runId = this.knownId(id);
     const timeout = options?.timeout;
     if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new InvalidArgumentError('timeout must be a number of ms >= 0');
-    await this.rt.ready();
+    if (!this.rt.isReady) await this.rt.ready();
     return new Promise<TaskRun<O>>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       let done = false;

@@ -79,7 +79,7 @@ export class TriggerPipeline {
     const context = options.context ?? currentContext();
     if (context !== undefined) validateJsonData(context, limits, 'context');
 
-    await rt.ready();
+    if (!rt.isReady) await rt.ready();
     if (key !== undefined) {
       const existing = await rt.storage.findUnfinishedByKey(def.id, key);
       if (existing) return toPublicRun(existing);
@@ -89,7 +89,8 @@ export class TriggerPipeline {
       const found = new Set((await rt.storage.getRuns(ids)).map((r) => r.id));
       for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
     }
-    await this.checkEligible(def);
+    const eligible = this.checkEligible(def);
+    if (eligible) await eligible;
 
     // resolve an instance only when the class has the hook: most don't, and resolving costs
     const task = typeof def.cls.prototype?.onBeforeTrigger === 'function' ? (def.create() as { onBeforeTrigger?: (p: unknown) => unknown }) : {};
@@ -138,15 +139,18 @@ export class TriggerPipeline {
     return this.trigger({ ...options, parent: parent.id, context: options.context ?? parent.context });
   }
 
-  private async checkEligible(def: RegisteredDefinition): Promise<void> {
+  /** throws NoEligibleNodeError; synchronous unless the cluster's nodes must be read */
+  private checkEligible(def: RegisteredDefinition): Promise<void> | undefined {
     const rt = this.rt;
-    if (!def.distributable) return;
-    if (!rt.distribution.capabilities.multiNode) {
-      if (!accepts(rt.options.accept, def.id)) throw new NoEligibleNodeError(def.id);
-      return;
-    }
+    if (!def.distributable) return undefined;
     // this node counts, started or not: a run it accepts will run here at the latest
-    if (accepts(rt.options.accept, def.id)) return;
+    if (accepts(rt.options.accept, def.id)) return undefined;
+    if (!rt.distribution.capabilities.multiNode) throw new NoEligibleNodeError(def.id);
+    return this.checkCluster(def);
+  }
+
+  private async checkCluster(def: RegisteredDefinition): Promise<void> {
+    const rt = this.rt;
     const now = Date.now();
     if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await rt.distribution.liveNodes() };
     if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) {

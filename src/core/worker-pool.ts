@@ -191,7 +191,7 @@ export class WorkerPool {
     this.reserved += want;
     let runs: RunRecord[] = [];
     try {
-      await this.rt.ready();
+      if (!this.rt.isReady) await this.rt.ready();
       runs = await this.rt.distribution.claim({
         nodeId: this.rt.options.nodeId,
         now: this.rt.now(),
