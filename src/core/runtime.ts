@@ -97,8 +97,12 @@ export class Runtime {
     return this.clock.now();
   }
 
+  private lastIso = { ms: NaN, text: '' };
+  /** the clock's time as ISO 8601; runs ending in the same millisecond share one string */
   nowIso(): string {
-    return new Date(this.clock.now()).toISOString();
+    const ms = this.clock.now();
+    if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
+    return this.lastIso.text;
   }
 
   /** storage was initialised: callers on the hot path skip awaiting ready() */
