@@ -35,6 +35,8 @@ export class WorkerPool {
   private claimFailures = 0;
   private readonly minBatch: number;
   private backlog = false;
+  /** the safety poll ticked since the last claim */
+  private pollDue = false;
 
   constructor(
     private readonly rt: Runtime,
@@ -52,7 +54,10 @@ export class WorkerPool {
     this.running = true;
     this.rt.pump = () => this.pump();
     // a started engine keeps its process alive, like a server: stop() clears these timers
-    this.pollTimer = setInterval(() => this.pump(), this.rt.options.pollMs);
+    this.pollTimer = setInterval(() => {
+      this.pollDue = true;
+      this.pump();
+    }, this.rt.options.pollMs);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
@@ -164,7 +169,10 @@ export class WorkerPool {
       if (def.distributable && !accepts(this.rt.options.accept, def.id)) continue;
       slots.push({ definitionId: def.id, max: Math.min(free, def.concurrency ?? free), concurrency: def.concurrency });
     }
-    slots.push({ definitionId: 'inline', max: free });
+    // inline runs are pinned to the node holding their function: claim them when it has some,
+    // and at each safety poll, which takes up (and fails, NODE_LOST) those of dead nodes
+    if (this.rt.inlineFunctions.size > 0 || this.pollDue) slots.push({ definitionId: 'inline', max: free });
+    this.pollDue = false;
     return slots;
   }
 
@@ -187,6 +195,8 @@ export class WorkerPool {
     // claimed, so one claim transaction serves many runs; without a backlog every free slot is
     // offered at once, so nothing waits for a batch
     if (this.backlog && this.busy > 0 && want < this.minBatch) return;
+    const slots = this.slots(want);
+    if (slots.length === 0) return; // a node that accepts nothing only triggers
     this.claimsInFlight++;
     this.reserved += want;
     let runs: RunRecord[] = [];
@@ -197,7 +207,7 @@ export class WorkerPool {
         now: this.rt.now(),
         leaseMs: this.rt.options.leaseMs,
         limit: want,
-        slots: this.slots(want),
+        slots,
       });
       this.claimFailures = 0;
       this.backlog = runs.length === want;
