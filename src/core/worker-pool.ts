@@ -8,6 +8,10 @@ import type { Runtime } from './runtime';
 
 const SWEEP_MS = 25;
 const MAX_CLAIMS_IN_FLIGHT = 2;
+/** while there is a backlog, runs claimed ahead, as a multiple of the pool size */
+const PREFETCH_FACTOR = 3;
+/** iterations shorter than this on average (ms) make claiming ahead worthwhile */
+const SHORT_ITERATION_MS = 50;
 /** how long a run claimed ahead may wait for a slot before it is given back */
 const MAX_QUEUED_MS = 250;
 
@@ -35,6 +39,8 @@ export class WorkerPool {
   private claimFailures = 0;
   private readonly minBatch: number;
   private backlog = false;
+  /** moving average of this node's iteration times (ms) */
+  private iterationMs = 0;
   /** the safety poll ticked since the last claim */
   private pollDue = false;
 
@@ -189,7 +195,9 @@ export class WorkerPool {
     }
     const size = this.rt.options.concurrency;
     const held = this.busy + this.queued.length + this.reserved;
-    const want = size + (this.backlog ? size : 0) - held;
+    // claiming ahead pays only when iterations are short; long ones would leave the runs idle here
+    const ahead = this.backlog && this.iterationMs < SHORT_ITERATION_MS ? PREFETCH_FACTOR * size : 0;
+    const want = size + ahead - held;
     if (want <= 0) return;
     // claim in batches: while there is a backlog, wait until a quarter of the pool can be
     // claimed, so one claim transaction serves many runs; without a backlog every free slot is
@@ -258,6 +266,7 @@ export class WorkerPool {
 
   private done(exec: Execution): void {
     exec.releaseSlot();
+    this.iterationMs += (performance.now() - exec.startedAt - this.iterationMs) / 16;
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
     if (this.active.size === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
