@@ -48,21 +48,21 @@ export class RunExecutor implements ControllerHost {
     // refusals decided before run() is called
     if (run.definitionId === 'inline') {
       if (!rt.inlineFunctions.has(run.id)) {
-        return this.end(exec, undefined, { update: this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST')), kind: 'error' });
+        return this.end(exec, undefined, { update: this.notRun(this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST'))), kind: 'error' });
       }
     } else if (!def || def.fault) {
-      return this.end(exec, undefined, { update: this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT')), kind: 'error' });
+      return this.end(exec, undefined, { update: this.notRun(this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT'))), kind: 'error' });
     }
     const maxRecoveries = def?.maxCrashRecoveries ?? 0;
     if (run.recoveries >= maxRecoveries && run.recoveries > 0) {
       return this.end(exec, undefined, {
-        update: this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries })),
+        update: this.notRun(this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries }))),
         kind: 'error',
       });
     }
-    if (exec.abortRequested) return this.end(exec, undefined, { update: this.aborted(run, await this.abortMessage(exec)), kind: 'abort' });
+    if (exec.abortRequested) return this.end(exec, undefined, { update: this.notRun(this.aborted(run, await this.abortMessage(exec))), kind: 'abort' });
     if (def && run.iterations > def.maxIterations) {
-      return this.end(exec, undefined, { update: this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS')), kind: 'maxIterations' });
+      return this.end(exec, undefined, { update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))), kind: 'maxIterations' });
     }
 
     // no per-run timers: the pool's sweep checks these deadlines (see WorkerPool.sweep)
@@ -209,6 +209,11 @@ export class RunExecutor implements ControllerHost {
         return { update };
       }
     }
+  }
+
+  /** run() was not called in this claim: the claim's iteration is not counted */
+  private notRun(update: Outcome['update']): Outcome['update'] {
+    return { ...update, unclaim: true };
   }
 
   private failed(error: RunError): Outcome['update'] {

@@ -47,8 +47,9 @@ export interface IterationUpdate {
   /** ISO, set with a final status */
   finishedOn?: string;
   /**
-   * With `pending`: the claim is undone, `attempt` and `iterations` go back by one (a run claimed
-   * ahead and given back before its code ran must not look retried).
+   * The task's code did not run in this claim: `iterations` goes back by one (it counts calls of
+   * run()); with `pending` the claim is undone altogether and `attempt` goes back by one too (a
+   * run claimed ahead and given back must not look retried).
    */
   unclaim?: boolean;
 }

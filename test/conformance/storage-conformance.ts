@@ -691,6 +691,13 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(again).toMatchObject({ id: run.id, attempt: 1, iterations: 1 });
       });
 
+      it('a final update with unclaim (run() never called) does not count the iteration', async () => {
+        const run = await running();
+        const result = await update(run, { status: 'aborted', error: { message: 'stop', code: 'ABORTED' }, finishedOn: iso(T), unclaim: true });
+        if (!result.ok) throw new Error(result.reason);
+        expect(result.run).toMatchObject({ status: 'aborted', attempt: 1, iterations: 0 });
+      });
+
       it('finishes a run: success with output, failed with error, aborted', async () => {
         const ok = await running();
         const bad = await running();

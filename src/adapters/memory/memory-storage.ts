@@ -233,13 +233,11 @@ export class MemoryStorage implements RunStorage {
       if (error !== undefined) row.error = error;
       if (progress !== undefined) row.progress = progress;
       if (u.dueAt !== undefined) row.dueAt = u.dueAt;
+      if (u.unclaim) row.iterations = Math.max(0, row.iterations - 1);
       if (u.status === 'running') {
         this.park(row);
       } else if (u.status === 'pending') {
-        if (u.unclaim) {
-          row.attempt = Math.max(0, row.attempt - 1);
-          row.iterations = Math.max(0, row.iterations - 1);
-        }
+        if (u.unclaim) row.attempt = Math.max(0, row.attempt - 1);
         this.setStatus(row, 'pending');
         this.enqueuePending(row, hint);
       } else {

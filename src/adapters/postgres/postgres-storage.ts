@@ -819,6 +819,7 @@ export class PostgresStorage implements RunStorage {
         finished_on: u.finishedOn ?? null,
         finished_at: isoToMs(u.finishedOn),
         undo: u.unclaim === true && u.status === 'pending' ? 1 : 0,
+        undo_iteration: u.unclaim === true ? 1 : 0,
       }),
     );
     const results = new Array<UpdateResult>(updates.length);
@@ -832,7 +833,7 @@ export class PostgresStorage implements RunStorage {
       with x as (
         select * from json_to_recordset($1::json) as x(
           i integer, id text, lease_token text, status text, due_at bigint, input text, output text,
-          error text, progress text, finished_on text, finished_at bigint, undo integer)
+          error text, progress text, finished_on text, finished_at bigint, undo integer, undo_iteration integer)
       ),
       locked as (
         select r.id from ${this.s}.runs r join x on r.id = x.id
@@ -851,7 +852,7 @@ export class PostgresStorage implements RunStorage {
           finished_on = coalesce(x.finished_on, r.finished_on),
           finished_at = coalesce(x.finished_at, r.finished_at),
           attempt = greatest(0, r.attempt - x.undo),
-          iterations = greatest(0, r.iterations - x.undo),
+          iterations = greatest(0, r.iterations - x.undo_iteration),
           lease_token = null,
           lease_expires_at = null
         from x

@@ -202,7 +202,8 @@ export class SqliteStorage implements RunStorage {
     const params = updates.map((u): UpdateParams => {
       assertStatus(u.status);
       const final = isFinished(u.status);
-      const undo = u.unclaim === true && u.status === 'pending' ? 1 : 0;
+      const undoAttempt = u.unclaim === true && u.status === 'pending' ? 1 : 0;
+      const undoIteration = u.unclaim === true ? 1 : 0;
       return [
         u.status,
         json(u.input),
@@ -211,8 +212,8 @@ export class SqliteStorage implements RunStorage {
         json(u.progress),
         u.dueAt ?? null,
         final ? (u.finishedOn ?? finishedOn) : null,
-        undo,
-        undo,
+        undoAttempt,
+        undoIteration,
         u.id,
         u.leaseToken ?? '', // '' is never a lease token: no match, lease_lost
       ];
