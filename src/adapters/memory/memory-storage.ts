@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from '../../api/errors';
+import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
-import type { ListLogsQuery, LogType, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
+import type { ListLogsQuery, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type {
@@ -848,14 +849,6 @@ class ClaimCursor {
 
 // ==================================================================== helpers
 
-const STATUSES: ReadonlySet<string> = new Set<RunStatus>(['pending', 'running', 'success', 'failed', 'aborted']);
-const LOG_TYPES: ReadonlySet<string> = new Set<LogType>(['info', 'warn', 'error']);
-
-function assertStatus(status: unknown): asserts status is RunStatus {
-  if (typeof status !== 'string' || !STATUSES.has(status)) {
-    throw new InvalidArgumentError(`Unknown run status ${JSON.stringify(status)}.`);
-  }
-}
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -778,14 +779,6 @@ function parse(text: string): unknown {
 
 // ==================================================================== checks
 
-const STATUSES: ReadonlySet<string> = new Set<RunStatus>(['pending', 'running', 'success', 'failed', 'aborted']);
-const LOG_TYPES: ReadonlySet<string> = new Set<LogType>(['info', 'warn', 'error']);
-
-function assertStatus(status: unknown): asserts status is RunStatus {
-  if (typeof status !== 'string' || !STATUSES.has(status)) {
-    throw new InvalidArgumentError(`Unknown run status ${JSON.stringify(status)}.`);
-  }
-}
 
 function assertRecord(run: RunRecord): void {
   if (typeof run.id !== 'string' || typeof run.definitionId !== 'string') {
