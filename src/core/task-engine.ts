@@ -95,6 +95,7 @@ export class TaskEngine {
       this.jobs.clear();
       this.rt.scheduler.stopAll();
       this.pool.pause();
+      await this.pool.claimsSettled(); // a claim under way brings runs back: they are released below
       await this.pool.releaseQueued(); // claimed but not started: they move to other nodes at once
       if (wasRunning && graceful) await this.pool.idle(timeout);
       await this.pool.releaseAll();

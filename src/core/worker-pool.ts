@@ -24,6 +24,7 @@ export class WorkerPool {
   readonly active = new Map<string, Execution>();
   private running = false;
   private claimsInFlight = 0;
+  private readonly claims = new Set<Promise<void>>();
   /** claimed (leased) runs waiting for a slot */
   private readonly queued: Execution[] = [];
   /** slots taken by iterations whose code runs (an iteration being written holds none) */
@@ -55,6 +56,11 @@ export class WorkerPool {
     return this.active.size;
   }
 
+  /** iterations whose code was started here and have not ended (claimed-ahead runs excluded) */
+  private get started(): number {
+    return this.active.size - this.queued.length;
+  }
+
   start(): void {
     if (this.running) return;
     this.running = true;
@@ -80,7 +86,7 @@ export class WorkerPool {
 
   /** waits until no iteration runs here, or `timeoutMs` passed: true when idle */
   async idle(timeoutMs: number): Promise<boolean> {
-    if (this.active.size === 0) return true;
+    if (this.started === 0) return true;
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
@@ -187,7 +193,19 @@ export class WorkerPool {
    * leased, and start as slots free up, so the next batch is at hand while a store round trip is
    * under way. Up to MAX_CLAIMS_IN_FLIGHT claims overlap, each reserving what it asks for.
    */
-  private async claim(): Promise<void> {
+  private claim(): Promise<void> {
+    const work = this.claimOnce();
+    this.claims.add(work);
+    void work.finally(() => this.claims.delete(work));
+    return work;
+  }
+
+  /** resolves once no claim is under way (a stop waits for them, then gives their runs back) */
+  async claimsSettled(): Promise<void> {
+    while (this.claims.size > 0) await Promise.allSettled([...this.claims]);
+  }
+
+  private async claimOnce(): Promise<void> {
     if (!this.running) return;
     if (this.claimsInFlight >= MAX_CLAIMS_IN_FLIGHT) {
       this.claimAgain = true;
@@ -233,6 +251,11 @@ export class WorkerPool {
       this.active.set(run.id, exec);
       this.queued.push(exec);
     }
+    if (!this.running) {
+      // the pool paused while this claim was under way (a stop): give the runs back at once
+      void this.releaseQueued();
+      return;
+    }
     this.startQueued();
     if (this.backlog || this.claimAgain) {
       this.claimAgain = false;
@@ -268,7 +291,7 @@ export class WorkerPool {
     exec.releaseSlot();
     this.iterationMs += (performance.now() - exec.startedAt - this.iterationMs) / 16;
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
-    if (this.active.size === 0 && this.idleWaiters.length) {
+    if (this.started === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;
       this.idleWaiters = [];
       for (const w of waiters) w();

@@ -45,3 +45,26 @@ describe.each([
     done();
   }, 60_000);
 });
+
+describe('stop while a claim is under way', () => {
+  test('the runs that claim brings back are given back unstarted (pending, attempt 0) and stop does not wait for them', async () => {
+    const storage = memoryStorage();
+    const claim = storage.claimRuns.bind(storage);
+    let claimsStarted = 0;
+    storage.claimRuns = async (request) => {
+      claimsStarted++;
+      const claimed = await claim(request);
+      await new Promise((r) => setTimeout(r, 200)); // a slow store: the answer comes late
+      return claimed;
+    };
+    const h = await startHarness({ storage, tasks: [NoopTask], start: false });
+    const runs = await Promise.all([1, 2, 3].map(() => h.service.trigger({ definition: NoopTask })));
+    await h.engine.start();
+    while (claimsStarted === 0) await new Promise((r) => setTimeout(r, 5));
+    await h.engine.stop({ graceful: true }); // default timeout 30 s: longer than this test may take
+    for (const run of runs) {
+      expect(await h.service.get(run.id)).toMatchObject({ status: 'pending', attempt: 0, iterations: 0 });
+    }
+    await h.stop();
+  }, 10_000);
+});
