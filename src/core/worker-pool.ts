@@ -52,10 +52,6 @@ export class WorkerPool {
     this.minBatch = Math.max(1, Math.floor(rt.options.concurrency / 4));
   }
 
-  get size(): number {
-    return this.active.size;
-  }
-
   /** iterations whose code was started here and have not ended (claimed-ahead runs excluded) */
   private get started(): number {
     return this.active.size - this.queued.length;
