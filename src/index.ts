@@ -39,6 +39,7 @@ export { memoryStorage, MemoryStorage } from './adapters/memory/memory-storage';
 export { sqliteStorage, SqliteStorage } from './adapters/sqlite/sqlite-storage';
 export { postgresStorage, PostgresStorage } from './adapters/postgres/postgres-storage';
 export { postgresDistribution, PostgresDistribution } from './adapters/postgres/postgres-distribution';
+export { pgAdmin } from './adapters/postgres';
 export { localDistribution, LocalDistribution } from './adapters/local/local-distribution';
 export { cronScheduler, CronScheduler } from './adapters/cron/cron-scheduler';
 
