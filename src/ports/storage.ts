@@ -99,8 +99,9 @@ export interface StorageListRunsQuery extends ListRunsQuery {
  *   (c) `pending` runs with `dueAt <= now`, whose `after` run (if any) is finished or missing,
  *       whose definition is not disabled, while the definition's running count (parked included)
  *       stays below the slot's `concurrency`: `attempt + 1`.
- *   Only definitions named in `slots` are considered, each up to its `max`. A pending run with a
- *   `targetNodeId` is claimed only by that node. Within a definition the oldest (`id` order) go
+ *   Only definitions named in `slots` are considered, each up to its `max`. A pending or parked
+ *   run with a `targetNodeId` is claimed only by that node; an expired lease by any node (the
+ *   engine decides: an inline run of a dead node fails with NODE_LOST). Within a definition the oldest (`id` order) go
  *   first, so `concurrency: 1` runs in trigger order; across definitions the batch is spread
  *   round-robin, so a deep queue of one definition never starves another.
  * - **Idempotency keys**: at most one unfinished run per `(definitionId, key)`. `insertRuns` returns
@@ -119,7 +120,10 @@ export interface StorageListRunsQuery extends ListRunsQuery {
 export interface RunStorage {
   readonly capabilities: StorageCapabilities;
 
-  /** connects and migrates; refuses a schema newer than the code with SchemaTooNewError */
+  /**
+   * connects and migrates; refuses a schema newer than the code with SchemaTooNewError. Called
+   * again after `close()` (the engine closes on stop and reopens on start), it reopens.
+   */
   init(): Promise<void>;
   close(): Promise<void>;
 
