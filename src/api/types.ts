@@ -2,8 +2,6 @@
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'aborted';
 
-export const FINISHED_STATUSES: readonly RunStatus[] = ['success', 'failed', 'aborted'];
-
 export function isFinished(status: RunStatus): boolean {
   return status === 'success' || status === 'failed' || status === 'aborted';
 }

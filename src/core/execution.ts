@@ -57,9 +57,6 @@ export class Execution {
     return this.abortController.signal;
   }
 
-  get fired(): boolean {
-    return this.abortReason !== undefined;
-  }
 
   fire(reason: Error): void {
     if (this.abortReason) return;

@@ -21,7 +21,3 @@ export interface RunRecord extends TaskRun {
   logCount: number;
 }
 
-/** A running run with no lease is parked between iterations (continue with delay). */
-export function isParked(run: RunRecord): boolean {
-  return run.status === 'running' && run.leaseToken === undefined;
-}
