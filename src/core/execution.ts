@@ -1,9 +1,33 @@
 import type { RunProgress } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
+import type { IterationUpdate, UpdateResult } from '../ports/storage';
+import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
+import type { FinishKind } from './runtime';
 
-/** One iteration of one run being executed on this node. */
-export class Execution {
+/** Who holds an execution's pool slot: told when the slot frees and when the iteration is over. */
+export interface ExecutionOwner {
+  slotReleased(exec: Execution): void;
+  completed(exec: Execution): void;
+}
+
+/** What an iteration ended with: the change to write under its lease, and how the run finished. */
+export interface Outcome {
+  update: Omit<IterationUpdate, 'id' | 'leaseToken'>;
+  kind?: FinishKind;
+}
+
+/** Where the write of an iteration's outcome reports back (the executor). */
+export interface OutcomeWriter {
+  written(exec: Execution, result: UpdateResult): void;
+  writeFailed(exec: Execution, error: unknown): void;
+}
+
+/**
+ * One iteration of one run being executed on this node. It is also the sink of its outcome's
+ * write (see Batcher.push): the hot path makes no promise of its own per iteration.
+ */
+export class Execution implements BatchSink<UpdateResult> {
   /** made on first use: most iterations never look at their signal */
   private abortController?: AbortController;
   private abortReason?: Error;
@@ -16,9 +40,17 @@ export class Execution {
   /** epoch ms after which an unanswered iteration is failed */
   graceDeadline = Infinity;
   timedOut = false;
-  /** called once when the iteration stops occupying a pool slot (see releaseSlot) */
-  onSlotRelease?: () => void;
+  /** told once when the iteration stops occupying a pool slot, and once when it is over */
+  owner?: ExecutionOwner;
   private slotReleased = false;
+  private over = false;
+  /** the task instance of this iteration (its hooks are called when the run ends) */
+  instance?: { [hook: string]: unknown };
+  /** set once the iteration answered: what is being written */
+  outcome?: Outcome;
+  writer?: OutcomeWriter;
+  /** how many times the outcome's write was tried */
+  writeAttempts = 0;
   /** an abort was asked for the run */
   abortRequested: boolean;
   abortMessage?: string;
@@ -46,7 +78,23 @@ export class Execution {
   releaseSlot(): void {
     if (this.slotReleased) return;
     this.slotReleased = true;
-    this.onSlotRelease?.();
+    this.owner?.slotReleased(this);
+  }
+
+  /** the iteration is over (written, finalised, or given up): its owner forgets it; once */
+  complete(): void {
+    if (this.over) return;
+    this.over = true;
+    this.releaseSlot();
+    this.owner?.completed(this);
+  }
+
+  resolve(result: UpdateResult): void {
+    this.writer!.written(this, result);
+  }
+
+  reject(error: unknown): void {
+    this.writer!.writeFailed(this, error);
   }
 
   get signal(): AbortSignal {

@@ -1,16 +1,15 @@
 import { plainToInstance } from 'class-transformer';
 import { isTaskResponse, responses, type ChildTriggerOptions, type TaskResponse } from '../api/controller';
 import { RunController, type ControllerHost } from './run-controller';
-import type { TaskDefinition } from '../api/task-definition';
 import { TaskValidationError } from '../api/errors';
 import type { RunError, RunProgress, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
-import type { IterationUpdate, UpdateResult } from '../ports/storage';
+import type { UpdateResult } from '../ports/storage';
 import { coerceError, runError } from './coerce-error';
-import { Execution } from './execution';
+import type { Execution, Outcome, OutcomeWriter } from './execution';
 import { toPublicRun } from './public-run';
 import { runWithContext } from './run-context';
-import type { FinishKind, Runtime } from './runtime';
+import type { Runtime } from './runtime';
 import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from './validation/input-validator';
 import type { ChildTrigger } from './trigger-pipeline';
 
@@ -20,14 +19,12 @@ const WRITE_ATTEMPTS = 8;
 export const ABORT_MESSAGE_KEY = 'tasklane:abort-message';
 const ABORT_MESSAGE_PENDING = '\u0000abort-message';
 
-type Outcome = { update: Omit<IterationUpdate, 'id' | 'leaseToken'>; kind?: FinishKind };
-
 /**
  * Runs one iteration of a claimed run: builds its controller, calls run(), maps the answer to a
  * state change written under the iteration's lease, then finalises (hooks, stats, announcement)
  * or parks the run for its next iteration.
  */
-export class RunExecutor implements ControllerHost {
+export class RunExecutor implements ControllerHost, OutcomeWriter {
   constructor(
     readonly rt: Runtime,
     private readonly childTrigger: ChildTrigger,
@@ -37,7 +34,21 @@ export class RunExecutor implements ControllerHost {
     return this.childTrigger(options, exec.run, exec.abortRequested);
   }
 
-  async execute(exec: Execution): Promise<void> {
+  /**
+   * Runs one iteration. Never throws, and calls `exec.complete()` exactly once, when the outcome
+   * is written and the run finalised or parked (or given up). Synchronous as far as the task's own
+   * code is: a run() that answers without awaiting is mapped and queued for writing in the same
+   * turn (no promise per step on the hot path; see Batcher.push).
+   */
+  execute(exec: Execution): void {
+    try {
+      this.begin(exec);
+    } catch (err) {
+      this.crashed(exec, err);
+    }
+  }
+
+  private begin(exec: Execution): void {
     const { rt } = this;
     const run = exec.run;
     const def = exec.def;
@@ -48,21 +59,21 @@ export class RunExecutor implements ControllerHost {
     // refusals decided before run() is called
     if (run.definitionId === 'inline') {
       if (!rt.inlineFunctions.has(run.id)) {
-        return this.end(exec, undefined, { update: this.notRun(this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST'))), kind: 'error' });
+        return this.end(exec, { update: this.notRun(this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST'))), kind: 'error' });
       }
     } else if (!def || def.fault) {
-      return this.end(exec, undefined, { update: this.notRun(this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT'))), kind: 'error' });
+      return this.end(exec, { update: this.notRun(this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${rt.options.nodeId}`, 'DEFINITION_FAULT'))), kind: 'error' });
     }
     const maxRecoveries = def?.maxCrashRecoveries ?? 0;
     if (run.recoveries >= maxRecoveries && run.recoveries > 0) {
-      return this.end(exec, undefined, {
+      return this.end(exec, {
         update: this.notRun(this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries }))),
         kind: 'error',
       });
     }
-    if (exec.abortRequested) return this.end(exec, undefined, { update: this.notRun(this.aborted(run, await this.abortMessage(exec))), kind: 'abort' });
+    if (exec.abortRequested) return this.end(exec, { update: this.notRun(this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING)), kind: 'abort' });
     if (def && run.iterations > def.maxIterations) {
-      return this.end(exec, undefined, { update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))), kind: 'maxIterations' });
+      return this.end(exec, { update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))), kind: 'maxIterations' });
     }
 
     // no per-run timers: the pool's sweep checks these deadlines (see WorkerPool.sweep)
@@ -72,23 +83,19 @@ export class RunExecutor implements ControllerHost {
       exec.graceDeadline = exec.deadline + rt.options.timeoutGraceMs;
     }
 
-    let instance: TaskDefinition<unknown, unknown> | undefined;
     let answer: unknown;
-    let thrown: unknown;
-    let didThrow = false;
     try {
       if (run.definitionId === 'inline') {
         const fn = rt.inlineFunctions.get(run.id)!;
-        answer = await (run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal));
-        if (!isTaskResponse(answer)) answer = responses.done(answer);
+        answer = run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
       } else {
-        instance = def!.create();
+        const instance = def!.create();
+        exec.instance = instance as unknown as { [hook: string]: unknown };
         const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
-        const controller = new RunController(exec, this);
         let publicRun: TaskRun | undefined;
         const params = {
           input: input as Readonly<unknown>,
-          controller,
+          controller: new RunController(exec, this),
           // made when first read: many tasks never look at it
           get run(): TaskRun {
             return (publicRun ??= toPublicRun(run));
@@ -96,18 +103,39 @@ export class RunExecutor implements ControllerHost {
           context: run.context,
         };
         // AsyncLocalStorage costs every promise something: only enter it when there is a context
-        answer = await (run.context ? runWithContext(run.context, () => instance!.run(params)) : instance!.run(params));
+        answer = run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
       }
     } catch (err) {
-      didThrow = true;
-      thrown = err;
+      return this.answered(exec, err, true);
     }
-    rt.stats.iteration(run.definitionId, performance.now() - exec.startedAt);
-    exec.releaseSlot(); // the outcome is written while the slot serves the next run
-    if (exec.settled || exec.detached) return; // timed out, released or lease lost meanwhile
-    exec.settled = true;
-    const outcome = didThrow ? { update: this.failed(coerceError(thrown)), kind: 'error' as const } : this.map(exec, answer);
-    await this.end(exec, instance as unknown as { [hook: string]: unknown }, outcome);
+    if (isThenable(answer)) {
+      answer.then(
+        (value) => this.answered(exec, value, false),
+        (err: unknown) => this.answered(exec, err, true),
+      );
+    } else {
+      this.answered(exec, answer, false);
+    }
+  }
+
+  /** run() answered (or threw): the slot frees at once, the outcome is written */
+  private answered(exec: Execution, value: unknown, threw: boolean): void {
+    try {
+      this.rt.stats.iteration(exec.run.definitionId, performance.now() - exec.startedAt);
+      exec.releaseSlot(); // the outcome is written while the slot serves the next run
+      if (exec.settled || exec.detached) return exec.complete(); // timed out, released or lease lost meanwhile
+      exec.settled = true;
+      if (exec.run.definitionId === 'inline' && !threw && !isTaskResponse(value)) value = responses.done(value);
+      this.end(exec, threw ? { update: this.failed(coerceError(value)), kind: 'error' } : this.map(exec, value));
+    } catch (err) {
+      this.crashed(exec, err);
+    }
+  }
+
+  /** anything thrown by the executor itself: logged, and the run is left to its lease */
+  private crashed(exec: Execution, err: unknown): void {
+    this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) });
+    exec.complete();
   }
 
   /** called by the pool's sweep: the iteration outlived its timeout */
@@ -125,7 +153,7 @@ export class RunExecutor implements ControllerHost {
     // its code may never return: the slot is given back rather than lost with it
     exec.releaseSlot();
     const timeout = exec.def?.iterationTimeout ?? 0;
-    void this.end(exec, undefined, {
+    this.end(exec, {
       update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
       kind: 'error',
     });
@@ -231,57 +259,94 @@ export class RunExecutor implements ControllerHost {
     return typeof stored === 'string' ? stored : undefined;
   }
 
-  /**
-   * Writes an iteration's outcome, retrying while the store is unreachable (a write that failed
-   * would otherwise leave the run to lease expiry and a second execution). The lease check makes
-   * a retry of a write that did land harmless: it answers lease_lost and nothing changes twice.
-   */
-  private async write(update: IterationUpdate, exec: Execution): Promise<UpdateResult | undefined> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.rt.updates.add(update);
-      } catch (err) {
-        if (exec.detached || attempt >= WRITE_ATTEMPTS) {
-          this.rt.logger.error(`tasklane: could not record the end of run ${update.id}; it will be taken up again when its lease expires`, {
-            runId: update.id,
-            error: err instanceof Error ? err.message : String(err),
-          });
-          return undefined;
-        }
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
+  /** writes the outcome under the lease, then finalises or parks the run (see written) */
+  private end(exec: Execution, outcome: Outcome): void {
+    const { rt } = this;
+    exec.settled = true;
+    const update = outcome.update;
+    if (update.status === 'aborted' && update.error?.message === ABORT_MESSAGE_PENDING) {
+      // the message is in storage when the abort came through another node: read it first
+      this.abortMessage(exec).then(
+        (message) => {
+          update.error = { message: message ?? 'aborted', code: 'ABORTED' };
+          this.end(exec, outcome);
+        },
+        (err: unknown) => this.crashed(exec, err),
+      );
+      return;
+    }
+    if (exec.detached) return exec.complete();
+    const run = exec.run;
+    if (update.progress === undefined && exec.progress) update.progress = exec.progress;
+    if (update.status === 'failed' && update.error) {
+      rt.log(exec.def, run, 'error', `failed: ${update.error.message}`, update.error.code ? { code: update.error.code } : undefined);
+    }
+    exec.outcome = outcome;
+    exec.writer = this;
+    // the run's log lines are readable once its end is announced
+    if (!rt.logs.idle) {
+      rt.logs.drain().then(
+        () => this.write(exec),
+        (err: unknown) => this.crashed(exec, err),
+      );
+    } else {
+      this.write(exec);
     }
   }
 
-  /** writes the outcome under the lease, then finalises or parks the run */
-  private async end(exec: Execution, instance: { [hook: string]: unknown } | undefined, outcome: Outcome): Promise<void> {
+  private write(exec: Execution): void {
+    exec.writeAttempts++;
+    this.rt.updates.push({ id: exec.run.id, leaseToken: exec.run.leaseToken!, ...exec.outcome!.update }, exec);
+  }
+
+  /**
+   * A write that failed is retried while the store is unreachable (it would otherwise leave the
+   * run to lease expiry and a second execution). The lease check makes a retry of a write that did
+   * land harmless: it answers lease_lost and nothing changes twice.
+   */
+  writeFailed(exec: Execution, err: unknown): void {
+    if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS) {
+      this.rt.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
+        runId: exec.run.id,
+        error: err instanceof Error ? err.message : String(err),
+      });
+      return exec.complete();
+    }
+    setTimeout(() => this.write(exec), Math.min(5000, 100 * 2 ** exec.writeAttempts));
+  }
+
+  /** the outcome is stored: finalise the run (hooks, stats, announcement) or park it */
+  written(exec: Execution, result: UpdateResult): void {
     const { rt } = this;
-    if (outcome.update.status === 'aborted' && outcome.update.error?.message === ABORT_MESSAGE_PENDING) {
-      outcome.update.error = { message: (await this.abortMessage(exec)) ?? 'aborted', code: 'ABORTED' };
+    try {
+      const run = exec.run;
+      const outcome = exec.outcome!;
+      if (!result.ok) {
+        rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
+        return exec.complete();
+      }
+      const stored = result.run;
+      if (outcome.kind) {
+        rt.inlineFunctions.delete(run.id);
+        const finalized = rt.finalize(exec.def, stored, outcome.kind, exec.instance);
+        if (finalized) {
+          finalized.then(
+            () => exec.complete(),
+            (err: unknown) => this.crashed(exec, err),
+          );
+          return;
+        }
+        return exec.complete();
+      }
+      if (rt.bus.has('iteration')) rt.bus.emit('iteration', { run: toPublicRun(stored) });
+      rt.distribution.runnable([{ id: stored.id, definitionId: stored.definitionId, dueAt: stored.dueAt }]);
+      exec.complete();
+    } catch (err) {
+      this.crashed(exec, err);
     }
-    exec.settled = true;
-    if (exec.detached) return;
-    const run = exec.run;
-    if (outcome.update.progress === undefined && exec.progress) outcome.update.progress = exec.progress;
-    if (outcome.update.status === 'failed' && outcome.update.error) {
-      rt.log(exec.def, run, 'error', `failed: ${outcome.update.error.message}`, outcome.update.error.code ? { code: outcome.update.error.code } : undefined);
-    }
-    if (!rt.logs.idle) await rt.logs.drain(); // the run's log lines are readable once its end is announced
-    const result = await this.write({ id: run.id, leaseToken: run.leaseToken!, ...outcome.update }, exec);
-    if (!result) return;
-    if (!result.ok) {
-      rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
-      return;
-    }
-    const stored = result.run;
-    if (outcome.kind) {
-      rt.inlineFunctions.delete(run.id);
-      await rt.finalize(exec.def, stored, outcome.kind, instance);
-      return;
-    }
-    if (rt.bus.has('iteration')) rt.bus.emit('iteration', { run: toPublicRun(stored) });
-    rt.distribution.runnable([{ id: stored.id, definitionId: stored.definitionId, dueAt: stored.dueAt }]);
   }
 }
 
-
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

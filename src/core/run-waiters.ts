@@ -1,23 +1,74 @@
+import { TaskNotFoundError, TaskTimeoutError } from '../api/errors';
+import { isFinished, type TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
+import type { BatchSink } from './batcher';
+import { toPublicRun } from './public-run';
 
-type Waiter = (run: RunRecord) => void;
+/**
+ * One wait() call: settled once, by the run's end (announced here), by the read that checks
+ * whether it had already ended (it is that read's sink), or by its timeout.
+ * One object per call, no closures: wait() is on the hot path of every host that awaits its runs.
+ */
+export class RunWaiter implements BatchSink<RunRecord | null> {
+  private settled = false;
+  timer?: NodeJS.Timeout;
+
+  constructor(
+    readonly runId: string,
+    private readonly owner: RunWaiters,
+    private readonly onDone: (run: TaskRun<never>) => void,
+    private readonly onFail: (error: unknown) => void,
+  ) {}
+
+  /** the run ended */
+  done(run: RunRecord): void {
+    if (this.settle()) this.onDone(toPublicRun(run));
+  }
+
+  fail(error: unknown): void {
+    if (this.settle()) this.onFail(error);
+  }
+
+  timedOut(timeout: number): void {
+    this.fail(new TaskTimeoutError(this.runId, timeout));
+  }
+
+  /** BatchSink: the read made when waiting began */
+  resolve(run: RunRecord | null): void {
+    if (!run) this.fail(new TaskNotFoundError(this.runId));
+    else if (isFinished(run.status)) this.done(run);
+  }
+
+  reject(error: unknown): void {
+    this.fail(error);
+  }
+
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.owner.remove(this);
+    return true;
+  }
+}
 
 /**
  * One map of waiters keyed by run id serves every wait(): no polling, no per-run listener.
  * Most runs have one waiter, kept as is; a second one turns the entry into an array.
  */
 export class RunWaiters {
-  private readonly waiters = new Map<string, Waiter | Waiter[]>();
+  private readonly waiters = new Map<string, RunWaiter | RunWaiter[]>();
 
-  add(runId: string, waiter: Waiter): () => void {
+  add(waiter: RunWaiter): void {
+    const runId = waiter.runId;
     const current = this.waiters.get(runId);
     if (current === undefined) this.waiters.set(runId, waiter);
     else if (Array.isArray(current)) current.push(waiter);
     else this.waiters.set(runId, [current, waiter]);
-    return () => this.remove(runId, waiter);
   }
 
-  private remove(runId: string, waiter: Waiter): void {
+  remove(waiter: RunWaiter): void {
+    const runId = waiter.runId;
     const current = this.waiters.get(runId);
     if (current === waiter) this.waiters.delete(runId);
     else if (Array.isArray(current)) {
@@ -31,12 +82,13 @@ export class RunWaiters {
     return this.waiters.has(runId);
   }
 
+  /** the run ended: every waiter of it resolves */
   resolve(run: RunRecord): void {
     const current = this.waiters.get(run.id);
     if (current === undefined) return;
     this.waiters.delete(run.id);
-    if (Array.isArray(current)) for (const w of current) w(run);
-    else current(run);
+    if (Array.isArray(current)) for (const w of [...current]) w.done(run);
+    else current.done(run);
   }
 
   /** ids being waited for, at most `limit` */

@@ -1,12 +1,12 @@
 import type { Logger } from 'winston';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
-import type { Distribution, FinishedNotice } from '../ports/distribution';
+import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
 import { Batcher } from './batcher';
-import type { DefinitionRegistry, RegisteredDefinition } from './definition-registry';
+import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import { EventBus } from './event-bus';
 import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
@@ -16,6 +16,12 @@ import { StatsTracker } from './stats-tracker';
 const WAITER_SWEEP_MS = 2000;
 
 export type FinishKind = 'done' | 'error' | 'abort' | 'maxIterations';
+
+/** A run log line on its way to storage, with its definition's cap of lines per run. */
+interface LogLine {
+  line: RunLog;
+  cap: number;
+}
 
 /** A function handed to runInline, kept on the node that called it. */
 export type InlineFunction = (input: unknown, signal: AbortSignal) => unknown;
@@ -39,7 +45,7 @@ export class Runtime {
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
-  readonly logs: Batcher<RunLog, undefined>;
+  readonly logs: Batcher<LogLine, undefined>;
   /** single-run reads of concurrent wait() calls, grouped into one getRuns() */
   readonly reads: Batcher<string, RunRecord | null>;
 
@@ -53,44 +59,34 @@ export class Runtime {
     readonly registry: DefinitionRegistry,
   ) {
     this.bus = new EventBus(logger);
+    const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: err instanceof Error ? err.stack : String(err) });
     this.inserts = new Batcher(async (runs) => {
-      await this.ready();
-      return this.storage.insertRuns(runs);
-    });
+      if (!this.isReady) await this.ready();
+      const results = await this.storage.insertRuns(runs);
+      this.submitted(results);
+      return results;
+    }, 500, reportSinkError);
     this.updates = new Batcher(async (updates) => {
-      await this.ready();
+      if (!this.isReady) await this.ready();
       return this.storage.updateIterations(updates);
-    });
+    }, 500, reportSinkError);
     this.reads = new Batcher<string, RunRecord | null>(async (ids) => {
-      await this.ready();
+      if (!this.isReady) await this.ready();
       const found = new Map((await this.storage.getRuns([...new Set(ids)])).map((r) => [r.id, r]));
       return ids.map((id) => found.get(id) ?? null);
-    });
-    this.logs = new Batcher<RunLog, undefined>(async (lines) => {
+    }, 500, reportSinkError);
+    this.logs = new Batcher<LogLine, undefined>(async (lines) => {
       await this.ready();
-      // one cap for the batch: the tightest cap of the definitions involved is not needed, each
-      // definition's cap is applied by writing its lines separately when caps differ
+      // lines of definitions with different caps are written separately, each under its own cap
       const byCap = new Map<number, RunLog[]>();
-      for (const line of lines) {
-        const cap = this.logCapOf(line.runId);
+      for (const { line, cap } of lines) {
         let list = byCap.get(cap);
         if (!list) byCap.set(cap, (list = []));
         list.push(line);
       }
       for (const [cap, list] of byCap) await this.storage.appendLogs(list, cap);
       return lines.map(() => undefined);
-    }, 1000);
-  }
-
-  private readonly logCaps = new Map<string, number>();
-  setLogCap(runId: string, cap: number): void {
-    this.logCaps.set(runId, cap);
-  }
-  clearLogCap(runId: string): void {
-    this.logCaps.delete(runId);
-  }
-  private logCapOf(runId: string): number {
-    return this.logCaps.get(runId) ?? 1000;
+    }, 1000, reportSinkError);
   }
 
   now(): number {
@@ -100,9 +96,25 @@ export class Runtime {
   private lastIso = { ms: NaN, text: '' };
   /** the clock's time as ISO 8601; runs ending in the same millisecond share one string */
   nowIso(): string {
-    const ms = this.clock.now();
+    return this.isoOf(this.clock.now());
+  }
+
+  /** epoch ms as ISO 8601, the last one remembered (runs made in one millisecond share it) */
+  isoOf(ms: number): string {
     if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
     return this.lastIso.text;
+  }
+
+  /** new runs are stored: announced here, and handed to the distribution in one notice list */
+  private submitted(results: Array<{ run: RunRecord; created: boolean }>): void {
+    const notices: RunnableNotice[] = [];
+    const announce = this.bus.has('submitted');
+    for (const { run, created } of results) {
+      if (!created) continue;
+      if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
+      notices.push({ id: run.id, definitionId: run.definitionId, dueAt: run.dueAt });
+    }
+    if (notices.length > 0) this.distribution.runnable(notices);
   }
 
   /** storage was initialised: callers on the hot path skip awaiting ready() */
@@ -154,31 +166,48 @@ export class Runtime {
     const line: RunLog = { runId: run.id, type, message: String(message).slice(0, 10_000), createdOn: this.nowIso() };
     const safe = jsonSafe(data);
     if (safe !== undefined) line.data = safe;
-    this.logs.add(line).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, error: String(err) }));
+    this.logs.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, error: String(err) }));
   }
 
   /**
    * The end of a run, after storage recorded it: hooks first, then stats, then the announcement
    * (waiters, events, other nodes). A hook that throws is logged and changes nothing.
+   * Synchronous (undefined) when there is no hook to call and no log line to wait for, which is
+   * the common case; a promise otherwise.
    */
-  async finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> {
-    if (!this.logs.idle) await this.logs.drain(); // its log lines are readable once its end is announced
-    if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
-    if (def && !def.fault) {
-      const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
+  finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> | undefined {
+    const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
+    let task = instance;
+    if (def && !def.fault && !task && typeof (def.cls.prototype as Record<string, unknown> | undefined)?.[hookName] === 'function') {
+      // resolve an instance only when the class has the hook: resolving costs
       try {
-        const task = instance ?? (def.create() as unknown as { [hook: string]: unknown });
-        const hook = task[hookName];
-        if (typeof hook === 'function') {
-          const publicRun = toPublicRun(run);
-          const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
-          await (hook as (p: unknown) => unknown).call(task, params);
-        }
+        task = def.create() as unknown as { [hook: string]: unknown };
+      } catch (err) {
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    const hook = def && !def.fault && task ? task[hookName] : undefined;
+    if (typeof hook !== 'function' && this.logs.idle) return void this.announceEnd(run);
+    return this.finalizeAsync(run, kind, hookName, task, hook);
+  }
+
+  private async finalizeAsync(run: RunRecord, kind: FinishKind, hookName: string, task: unknown, hook: unknown): Promise<void> {
+    if (!this.logs.idle) await this.logs.drain(); // its log lines are readable once its end is announced
+    if (typeof hook === 'function') {
+      try {
+        const publicRun = toPublicRun(run);
+        const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
+        await (hook as (p: unknown) => unknown).call(task, params);
       } catch (err) {
         this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, error: err instanceof Error ? err.message : String(err) });
       }
     }
-    this.clearLogCap(run.id);
+    this.announceEnd(run);
+  }
+
+  /** stats, then waiters, events and other nodes */
+  private announceEnd(run: RunRecord): void {
+    if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
     this.announce(run);
     if (this.distribution.capabilities.multiNode) {
       // other nodes may wait for it; its echo back here is ignored

@@ -3,16 +3,15 @@ import {
   TaskAbortedError,
   TaskFailedError,
   TaskNotFoundError,
-  TaskTimeoutError,
 } from '../api/errors';
 import type { OutputOf, TaskClass } from '../api/task-definition';
 import type { DefinitionInfo } from '../api/task-options';
 import type { DefinitionStats, ListLogsQuery, ListRunsQuery, Page, RunLog, RunStatus, TaskRun } from '../api/types';
-import { isFinished } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import { newRunId } from '../util/ids';
 import type { TaskEventListener, TaskEventName } from './event-bus';
 import { toPublicRun } from './public-run';
+import { RunWaiter } from './run-waiters';
 import { currentContext } from './run-context';
 import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
@@ -121,34 +120,28 @@ export class TaskService {
   }
 
   /** the run once it has ended; TaskTimeoutError when `timeout` ms pass first */
-  async wait<O = unknown>(id: string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
-    const runId = this.knownId(id);
+  wait<O = unknown>(id: string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
+    let runId: string;
     const timeout = options?.timeout;
-    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new InvalidArgumentError('timeout must be a number of ms >= 0');
-    if (!this.rt.isReady) await this.rt.ready();
+    try {
+      runId = this.knownId(id);
+      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new InvalidArgumentError('timeout must be a number of ms >= 0');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.rt.isReady) return this.rt.ready().then(() => this.waitReady<O>(runId, timeout));
+    return this.waitReady<O>(runId, timeout);
+  }
+
+  private waitReady<O>(runId: string, timeout: number | undefined): Promise<TaskRun<O>> {
+    const rt = this.rt;
     return new Promise<TaskRun<O>>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let done = false;
-      const finish = (fn: () => void) => {
-        if (done) return;
-        done = true;
-        if (timer) clearTimeout(timer);
-        off();
-        fn();
-      };
-      const check = (): Promise<void> =>
-        this.rt.reads.add(runId).then(
-          (run) => {
-            if (!run) finish(() => reject(new TaskNotFoundError(runId)));
-            else if (isFinished(run.status)) finish(() => resolve(toPublicRun<O>(run)));
-          },
-          (err: unknown) => finish(() => reject(err)),
-        );
+      const waiter = new RunWaiter(runId, rt.waiters, resolve as (run: TaskRun<never>) => void, reject);
       // the waiter is registered before the read, so an end between the two is not missed
-      const off = this.rt.waiters.add(runId, (run) => finish(() => resolve(toPublicRun<O>(run))));
-      if (timeout !== undefined) timer = setTimeout(() => finish(() => reject(new TaskTimeoutError(runId, timeout))), timeout);
-      void check();
-      this.rt.watchWaiters();
+      rt.waiters.add(waiter);
+      if (timeout !== undefined) waiter.timer = setTimeout(() => waiter.timedOut(timeout), timeout);
+      rt.reads.push(runId, waiter);
+      rt.watchWaiters();
     });
   }
 
@@ -218,7 +211,6 @@ export class TaskService {
     rt.inlineFunctions.set(record.id, fn as InlineFunction);
     try {
       const { run } = await rt.inserts.add(record);
-      rt.distribution.runnable([{ id: run.id, definitionId: 'inline', dueAt: run.dueAt }]);
       return await this.result<R>(run.id);
     } finally {
       rt.inlineFunctions.delete(record.id);

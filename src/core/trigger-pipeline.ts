@@ -12,6 +12,7 @@ import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import { newRunId } from '../util/ids';
 import { accepts } from './accept-rules';
+import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
 import { toPublicRun } from './public-run';
 import { currentContext } from './run-context';
@@ -42,6 +43,37 @@ export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, par
 const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context']);
 const MAX_DELAY = 10 * 365 * 24 * 3600_000;
 
+/** A trigger whose options passed validation. */
+interface TriggerRequest {
+  def: RegisteredDefinition;
+  /** the deep-frozen input instance (what onBeforeTrigger sees) */
+  instance: unknown;
+  /** the validated JSON copy that is stored */
+  plain: unknown;
+  name: string;
+  delay: number;
+  parentId?: string;
+  after?: string;
+  key?: string;
+  context?: TaskContext;
+  scheduledFor?: string;
+  /** the cluster must be asked whether a live node accepts the definition */
+  eligible?: Promise<void>;
+  hasHook: boolean;
+}
+
+/** The grouped insert's answer for one trigger: its public run. */
+class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }> {
+  constructor(
+    private readonly onRun: (run: TaskRun) => void,
+    readonly reject: (error: unknown) => void,
+  ) {}
+
+  resolve(result: { run: RunRecord; created: boolean }): void {
+    this.onRun(toPublicRun(result.run));
+  }
+}
+
 /** validate input -> idempotency key -> onBeforeTrigger -> store -> dispatch */
 export class TriggerPipeline {
   private nodesCache?: { at: number; nodes: Awaited<ReturnType<Runtime['distribution']['liveNodes']>> };
@@ -59,10 +91,27 @@ export class TriggerPipeline {
     return def;
   }
 
-  async trigger(options: TriggerOptions, extra?: { scheduledFor?: string }): Promise<TaskRun> {
-    const rt = this.rt;
+  /**
+   * Validation is synchronous and comes first: a refused trigger stores nothing. A trigger with
+   * nothing to look up (no key, parent, `after`, hook or cluster check) goes straight to the
+   * grouped insert, without an async frame of its own.
+   */
+  trigger(options: TriggerOptions, extra?: { scheduledFor?: string }): Promise<TaskRun> {
+    let request: TriggerRequest;
+    try {
+      request = this.prepare(options, extra);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
+      return this.triggerChecked(request);
+    }
+    return this.store(request);
+  }
+
+  private prepare(options: TriggerOptions, extra: { scheduledFor?: string } | undefined): TriggerRequest {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('trigger() takes an options object: { definition, input?, ... }');
-    for (const k of Object.keys(options)) if (!TRIGGER_KEYS.has(k)) throw new InvalidArgumentError(`trigger(): unknown option "${k.slice(0, 64)}"`);
+    for (const k in options) if (!TRIGGER_KEYS.has(k)) throw new InvalidArgumentError(`trigger(): unknown option "${k.slice(0, 64)}"`);
     const def = this.resolveDefinition(options.definition);
     if (def.fault) throw new TaskDefinitionFaultError(def.id, def.fault.message);
 
@@ -78,7 +127,27 @@ export class TriggerPipeline {
     const key = options.key === undefined ? undefined : assertIdempotencyKey(options.key);
     const context = options.context ?? currentContext();
     if (context !== undefined) validateJsonData(context, limits, 'context');
+    return {
+      def,
+      instance,
+      plain,
+      name,
+      delay,
+      parentId,
+      after,
+      key,
+      context,
+      scheduledFor: extra?.scheduledFor,
+      eligible: this.checkEligible(def),
+      // an instance is resolved only when the class has the hook: most don't, and resolving costs
+      hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
+    };
+  }
 
+  /** the trigger steps that read storage or call the task: key, parent and after, cluster, hook */
+  private async triggerChecked(request: TriggerRequest): Promise<TaskRun> {
+    const rt = this.rt;
+    const { def, key, parentId, after } = request;
     if (!rt.isReady) await rt.ready();
     if (key !== undefined) {
       const existing = await rt.storage.findUnfinishedByKey(def.id, key);
@@ -89,47 +158,45 @@ export class TriggerPipeline {
       const found = new Set((await rt.storage.getRuns(ids)).map((r) => r.id));
       for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
     }
-    const eligible = this.checkEligible(def);
-    if (eligible) await eligible;
-
-    // resolve an instance only when the class has the hook: most don't, and resolving costs
-    const task = typeof def.cls.prototype?.onBeforeTrigger === 'function' ? (def.create() as { onBeforeTrigger?: (p: unknown) => unknown }) : {};
-    if (typeof task.onBeforeTrigger === 'function') {
-      try {
-        await task.onBeforeTrigger({ input: instance, definitionId: def.id, name, context, parentId });
-      } catch (err) {
-        throw new TaskTriggerRefusedError(def.id, err);
+    if (request.eligible) await request.eligible;
+    if (request.hasHook) {
+      const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+      if (typeof task.onBeforeTrigger === 'function') {
+        try {
+          await task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId });
+        } catch (err) {
+          throw new TaskTriggerRefusedError(def.id, err);
+        }
       }
     }
+    return this.store(request);
+  }
 
+  /** the record goes to the grouped insert (which announces it); resolves with the public run */
+  private store(request: TriggerRequest): Promise<TaskRun> {
+    const rt = this.rt;
     const now = rt.now();
     const record: RunRecord = {
       id: newRunId(now),
-      definitionId: def.id,
-      name,
+      definitionId: request.def.id,
+      name: request.name,
       status: 'pending',
-      input: plain,  // the validated JSON copy, never the caller's objects
+      input: request.plain, // the validated JSON copy, never the caller's objects
       iterations: 0,
       attempt: 0,
-      createdOn: new Date(now).toISOString(),
-      dueAt: now + delay,
+      createdOn: rt.isoOf(now),
+      dueAt: now + request.delay,
       abortRequested: false,
       recoveries: 0,
       logCount: 0,
     };
-    if (parentId !== undefined) record.parentId = parentId;
-    if (key !== undefined) record.key = key;
-    if (context !== undefined) record.context = structuredClone(context);
-    if (after !== undefined) record.after = after;
-    if (extra?.scheduledFor) record.scheduledFor = extra.scheduledFor;
-    if (!def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
-
-    const { run, created } = await rt.inserts.add(record);
-    if (created) {
-      if (rt.bus.has('submitted')) rt.bus.emit('submitted', { run: toPublicRun(run) });
-      rt.distribution.runnable([{ id: run.id, definitionId: run.definitionId, dueAt: run.dueAt }]);
-    }
-    return toPublicRun(run);
+    if (request.parentId !== undefined) record.parentId = request.parentId;
+    if (request.key !== undefined) record.key = request.key;
+    if (request.context !== undefined) record.context = structuredClone(request.context);
+    if (request.after !== undefined) record.after = request.after;
+    if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
+    if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
+    return new Promise<TaskRun>((resolve, reject) => rt.inserts.push(record, new InsertSink(resolve, reject)));
   }
 
   /** a run started from inside another run: parent set, the parent's context inherited */

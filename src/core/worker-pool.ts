@@ -2,7 +2,7 @@ import { LeaseLostError } from '../api/errors';
 import type { RunRecord } from '../ports/run-record';
 import type { ClaimSlot, UpdateResult } from '../ports/storage';
 import { accepts } from './accept-rules';
-import { Execution } from './execution';
+import { Execution, type ExecutionOwner } from './execution';
 import type { RunExecutor } from './run-executor';
 import type { Runtime } from './runtime';
 
@@ -20,7 +20,7 @@ const MAX_QUEUED_MS = 250;
  * within each definition's cluster-wide concurrency), executes them, renews their leases, and on
  * stop lets them finish or releases them.
  */
-export class WorkerPool {
+export class WorkerPool implements ExecutionOwner {
   readonly active = new Map<string, Execution>();
   private running = false;
   private claimsInFlight = 0;
@@ -32,6 +32,8 @@ export class WorkerPool {
   /** slots promised to claims in flight */
   private reserved = 0;
   private claimAgain = false;
+  /** startQueued() is under way */
+  private starting = false;
   private pumpScheduled = false;
   private pollTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
@@ -243,7 +245,7 @@ export class WorkerPool {
     }
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
-      if (run.definitionId !== 'inline' && exec.def) this.rt.setLogCap(run.id, exec.def.maxLogsPerRun);
+      exec.owner = this;
       this.active.set(run.id, exec);
       this.queued.push(exec);
     }
@@ -259,21 +261,29 @@ export class WorkerPool {
     }
   }
 
-  /** starts claimed runs while the pool has free slots */
+  /**
+   * Starts claimed runs while the pool has free slots. An iteration whose code answers at once
+   * frees its slot while this loop runs: the loop picks that up rather than recursing.
+   */
   private startQueued(): void {
-    while (this.running && this.busy < this.rt.options.concurrency && this.queued.length > 0) {
-      const exec = this.queued.shift()!;
-      this.busy++;
-      exec.onSlotRelease = () => {
-        this.busy--;
-        this.startQueued();
-        this.pump();
-      };
-      this.executor
-        .execute(exec)
-        .catch((err: unknown) => this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) }))
-        .finally(() => this.done(exec));
+    if (this.starting) return;
+    this.starting = true;
+    try {
+      while (this.running && this.busy < this.rt.options.concurrency && this.queued.length > 0) {
+        const exec = this.queued.shift()!;
+        this.busy++;
+        this.executor.execute(exec);
+      }
+    } finally {
+      this.starting = false;
     }
+  }
+
+  /** ExecutionOwner: the iteration's code answered (or was given up on) */
+  slotReleased(): void {
+    this.busy--;
+    this.startQueued();
+    this.pump();
   }
 
   /** puts the claimed runs that have not started back to `pending` (a stop releases them at once) */
@@ -283,8 +293,8 @@ export class WorkerPool {
     await this.release(queued, true);
   }
 
-  private done(exec: Execution): void {
-    exec.releaseSlot();
+  /** ExecutionOwner: the iteration is over (written and finalised, or given up) */
+  completed(exec: Execution): void {
     this.iterationMs += (performance.now() - exec.startedAt - this.iterationMs) / 16;
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
     if (this.started === 0 && this.idleWaiters.length) {
