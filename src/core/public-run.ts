@@ -20,10 +20,22 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.key !== undefined) run.key = r.key;
   if (r.context !== undefined) run.context = r.context;
   if (r.after !== undefined) run.after = r.after;
-  if (r.dueAt > Date.parse(r.createdOn) && (r.status === 'pending' || r.status === 'running')) run.runAt = new Date(r.dueAt).toISOString();
+  if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn)) run.runAt = new Date(r.dueAt).toISOString();
   if (r.scheduledFor !== undefined) run.scheduledFor = r.scheduledFor;
   if (r.startedOn !== undefined) run.startedOn = r.startedOn;
   if (r.finishedOn !== undefined) run.finishedOn = r.finishedOn;
   if (r.nodeId !== undefined) run.nodeId = r.nodeId;
   return run;
+}
+
+let lastCreated = '';
+let lastCreatedMs = 0;
+
+/** runs made in one millisecond share their createdOn string: parsed once for them all */
+function createdMs(createdOn: string): number {
+  if (createdOn !== lastCreated) {
+    lastCreated = createdOn;
+    lastCreatedMs = Date.parse(createdOn);
+  }
+  return lastCreatedMs;
 }

@@ -38,7 +38,10 @@ export function newRunId(now = Date.now()): string {
   const c = counter;
   // 40 bits of counter: 8 characters, most significant first (c < 2^40 in any real process)
   const hi = Math.floor(c / 0x100000);
-  return prefix + PAIRS[(hi >> 10) & 1023] + PAIRS[hi & 1023] + PAIRS[(c >> 10) & 1023] + PAIRS[c & 1023];
+  // the 8-character tail is made first: strings under 13 characters are flat, so the id is one
+  // cons of two flat strings rather than a chain of four (each kept as long as the run is)
+  const tail = PAIRS[(hi >> 10) & 1023] + PAIRS[hi & 1023] + PAIRS[(c >> 10) & 1023] + PAIRS[c & 1023];
+  return prefix + tail;
 }
 
 export function newToken(): string {

@@ -75,7 +75,8 @@ export class MemoryStorage implements RunStorage {
     const hint = Math.max(this.clockHint, Date.now());
     const out: Array<{ run: RunRecord; created: boolean }> = [];
     for (const row of rows) {
-      const same = this.runs.get(row.id);
+      // ids are time-ordered: one above every id stored cannot be a retry of an insert
+      const same = this.allIds.length > 0 && row.id <= this.allIds[this.allIds.length - 1] ? this.runs.get(row.id) : undefined;
       if (same) {
         out.push({ run: toRecord(same), created: false });
         continue;
