@@ -19,7 +19,7 @@ export type { BeforeTriggerParams, TaskClass, InputOf, OutputOf, CreateImplement
 export { Task } from './api/task-decorator';
 
 export { TOKENS } from './ports/tokens';
-export type { RunStorage, StorageCapabilities, ClaimRequest, ClaimSlot, IterationUpdate, UpdateResult, AbortResult } from './ports/storage';
+export type { RunStorage, StorageCapabilities, ClaimRequest, ClaimSlot, IterationUpdate, UpdateResult, AbortResult, EndedRuns } from './ports/storage';
 export type { Distribution, DistributionHost, DistributionCapabilities, NodeDescriptor, RunnableNotice, FinishedNotice } from './ports/distribution';
 export type { Scheduler, ScheduledJob } from './ports/scheduler';
 export type { Clock } from './ports/clock';

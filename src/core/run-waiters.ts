@@ -9,7 +9,7 @@ import { toPublicRun } from './public-run';
  * whether it had already ended (it is that read's sink), or by its timeout.
  * One object per call, no closures: wait() is on the hot path of every host that awaits its runs.
  */
-export class RunWaiter implements BatchSink<RunRecord | null> {
+export class RunWaiter implements BatchSink<RunRecord | null | undefined> {
   private settled = false;
   timer?: NodeJS.Timeout;
 
@@ -33,10 +33,10 @@ export class RunWaiter implements BatchSink<RunRecord | null> {
     this.fail(new TaskTimeoutError(this.runId, timeout));
   }
 
-  /** BatchSink: the read made when waiting began */
-  resolve(run: RunRecord | null): void {
-    if (!run) this.fail(new TaskNotFoundError(this.runId));
-    else if (isFinished(run.status)) this.done(run);
+  /** BatchSink: the read made when waiting began (the run if it has ended, null if unknown) */
+  resolve(run: RunRecord | null | undefined): void {
+    if (run === null) this.fail(new TaskNotFoundError(this.runId));
+    else if (run !== undefined && isFinished(run.status)) this.done(run);
   }
 
   reject(error: unknown): void {

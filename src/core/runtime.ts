@@ -3,7 +3,7 @@ import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
-import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
+import type { EndedRuns, IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
 import { Batcher } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
@@ -46,8 +46,12 @@ export class Runtime {
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
   readonly logs: Batcher<LogLine, undefined>;
-  /** single-run reads of concurrent wait() calls, grouped into one getRuns() */
-  readonly reads: Batcher<string, RunRecord | null>;
+  /**
+   * Looks of concurrent wait() calls (and notices of runs ended elsewhere), grouped into one
+   * read: each id resolves with its run once it has ended, null when no such run is stored,
+   * undefined while it has not ended.
+   */
+  readonly reads: Batcher<string, RunRecord | null | undefined>;
 
   constructor(
     readonly options: ResolvedOptions,
@@ -70,10 +74,13 @@ export class Runtime {
       if (!this.isReady) await this.ready();
       return this.storage.updateIterations(updates);
     }, 500, reportSinkError);
-    this.reads = new Batcher<string, RunRecord | null>(async (ids) => {
+    this.reads = new Batcher<string, RunRecord | null | undefined>(async (ids) => {
       if (!this.isReady) await this.ready();
-      const found = new Map((await this.storage.getRuns([...new Set(ids)])).map((r) => [r.id, r]));
-      return ids.map((id) => found.get(id) ?? null);
+      const { ended, missing } = await this.endedRuns([...new Set(ids)]);
+      const found = new Map<string, RunRecord | null>();
+      for (const run of ended) found.set(run.id, run);
+      for (const id of missing) found.set(id, null);
+      return ids.map((id) => found.get(id));
     }, 500, reportSinkError);
     this.logs = new Batcher<LogLine, undefined>(async (lines) => {
       await this.ready();
@@ -103,6 +110,14 @@ export class Runtime {
   isoOf(ms: number): string {
     if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
     return this.lastIso.text;
+  }
+
+  /** the ended runs among `ids`, and the ids not stored (see RunStorage.getEndedRuns) */
+  private async endedRuns(ids: string[]): Promise<EndedRuns> {
+    if (this.storage.getEndedRuns) return this.storage.getEndedRuns(ids);
+    const runs = await this.storage.getRuns(ids);
+    const stored = new Set(runs.map((r) => r.id));
+    return { ended: runs.filter((r) => isFinished(r.status)), missing: ids.filter((id) => !stored.has(id)) };
   }
 
   /** new runs are stored: announced here, and handed to the distribution in one notice list */
@@ -240,8 +255,8 @@ export class Runtime {
       return;
     }
     try {
-      const runs = await this.storage.getRuns(this.waiters.ids(1000));
-      for (const run of runs) if (isFinished(run.status)) this.waiters.resolve(run);
+      const { ended } = await this.endedRuns(this.waiters.ids(1000));
+      for (const run of ended) this.waiters.resolve(run);
     } catch (err) {
       this.logger.warn('tasklane: reading waited runs failed; retrying', { error: err instanceof Error ? err.message : String(err) });
     }

@@ -77,6 +77,11 @@ export type AbortResult =
   /** running under a lease: the abort is recorded; the executing node ends it */
   | { kind: 'requested'; run: RunRecord };
 
+export interface EndedRuns {
+  ended: RunRecord[];
+  missing: string[];
+}
+
 export interface StorageListRunsQuery extends ListRunsQuery {
   /** only runs triggered by a schedule (scheduledFor set) */
   scheduled?: boolean;
@@ -130,6 +135,13 @@ export interface RunStorage {
   insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>>;
   getRun(id: string): Promise<RunRecord | null>;
   getRuns(ids: string[]): Promise<RunRecord[]>;
+  /**
+   * Optional. The ended runs among `ids` (whole records) and the ids not stored at all; runs
+   * that have not ended are left out. wait() asks this as it begins, and most waited runs have not
+   * ended yet: an adapter can answer from an index without reading their rows. Without it the
+   * engine reads the whole runs with `getRuns`.
+   */
+  getEndedRuns?(ids: string[]): Promise<EndedRuns>;
   listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>>;
   findUnfinishedByKey(definitionId: string, key: string): Promise<RunRecord | null>;
   /** pending runs per definition id */

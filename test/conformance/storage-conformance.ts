@@ -142,6 +142,19 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(b).toBeDefined();
       });
 
+      it('getEndedRuns (when implemented) gives the ended runs whole, the unknown ids, and leaves out unfinished ones', async () => {
+        if (!storage.getEndedRuns) return; // optional: the engine falls back on getRuns
+        const pending = (await insert(makeRun({ definitionId: DEF })))[0];
+        const live = await running();
+        const done = await finish(await running({ input: { x: 1 } }));
+        const failed = await finish(await running(), 'failed');
+        const got = await storage.getEndedRuns([pending.id, 'missing', live.id, done.id, failed.id, 'missing-too']);
+        expect(sorted(ids(got.ended))).toEqual(sorted([done.id, failed.id]));
+        expect(got.ended.find((r) => r.id === done.id)).toEqual(done);
+        expect(sorted(got.missing)).toEqual(['missing', 'missing-too']);
+        expect(await storage.getEndedRuns([])).toEqual({ ended: [], missing: [] });
+      });
+
       it('hands out copies: mutating what was given or returned changes nothing stored', async () => {
         const input = { nested: { n: 1 }, list: [1] };
         const run = makeRun({ definitionId: DEF, input });

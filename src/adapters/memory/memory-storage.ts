@@ -8,6 +8,7 @@ import type {
   AbortResult,
   ClaimRequest,
   ClaimSlot,
+  EndedRuns,
   IterationUpdate,
   LeaseRenewal,
   RenewResult,
@@ -118,6 +119,17 @@ export class MemoryStorage implements RunStorage {
       if (row) out.push(toRecord(row));
     }
     return out;
+  }
+
+  async getEndedRuns(ids: string[]): Promise<EndedRuns> {
+    const ended: RunRecord[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const row = this.runs.get(id);
+      if (!row) missing.push(id);
+      else if (isFinished(row.status)) ended.push(toRecord(row));
+    }
+    return { ended, missing };
   }
 
   async listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>> {
