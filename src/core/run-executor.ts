@@ -92,16 +92,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         const instance = def!.create();
         exec.instance = instance as unknown as { [hook: string]: unknown };
         const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
-        let publicRun: TaskRun | undefined;
-        const params = {
-          input: input as Readonly<unknown>,
-          controller: new RunController(exec, this),
-          // made when first read: many tasks never look at it
-          get run(): TaskRun {
-            return (publicRun ??= toPublicRun(run));
-          },
-          context: run.context,
-        };
+        const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
         // AsyncLocalStorage costs every promise something: only enter it when there is a context
         answer = run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
       }
@@ -344,6 +335,28 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     } catch (err) {
       this.crashed(exec, err);
     }
+  }
+}
+
+/**
+ * What run() receives. `run` is a getter made on first read (many tasks never look at it); a
+ * class rather than an object literal with a getter, which would cost a closure and an accessor
+ * pair per iteration.
+ */
+class RunParams {
+  readonly context: RunRecord['context'];
+  private publicRun?: TaskRun;
+
+  constructor(
+    readonly input: Readonly<unknown>,
+    readonly controller: RunController,
+    private readonly record: RunRecord,
+  ) {
+    this.context = record.context;
+  }
+
+  get run(): TaskRun {
+    return (this.publicRun ??= toPublicRun(this.record));
   }
 }
 

@@ -44,6 +44,14 @@ export function newRunId(now = Date.now()): string {
   return prefix + tail;
 }
 
+const tokenTag = randomBytes(9).toString('base64url');
+let tokens = 0;
+
+/**
+ * A lease token base, unique across processes (a random tag of this process) and calls (a
+ * counter). Tokens fence stale writers, they guard nothing secret: a counter does, where
+ * randomBytes per claim cost a few µs each.
+ */
 export function newToken(): string {
-  return randomBytes(12).toString('base64url');
+  return tokenTag + (++tokens).toString(36) + '.';
 }
