@@ -193,8 +193,9 @@ export class Runtime {
   finalize(def: RegisteredDefinition | undefined, run: RunRecord, kind: FinishKind, instance?: { [hook: string]: unknown }): Promise<void> | undefined {
     const hookName = kind === 'done' ? 'onDone' : kind === 'error' ? 'onError' : kind === 'abort' ? 'onAbort' : 'onMaxIterations';
     let task = instance;
-    if (def && !def.fault && !task && typeof (def.cls.prototype as Record<string, unknown> | undefined)?.[hookName] === 'function') {
-      // resolve an instance only when the class has the hook: resolving costs
+    if (def && !def.fault && !task) {
+      // the run ended before run() was called (aborted while pending, refused): a hook may still be
+      // an instance field, so an instance is resolved to look
       try {
         task = def.create() as unknown as { [hook: string]: unknown };
       } catch (err) {

@@ -165,11 +165,14 @@ export class WorkerPool implements ExecutionOwner {
   pump(): void {
     if (!this.running || this.pumpScheduled) return;
     this.pumpScheduled = true;
-    setImmediate(() => {
-      this.pumpScheduled = false;
-      void this.claim();
-    });
+    setImmediate(this.pumped);
   }
+
+  /** one function for every pump (this runs once per iteration or more) */
+  private readonly pumped = (): void => {
+    this.pumpScheduled = false;
+    void this.claim();
+  };
 
   private slots(free: number): ClaimSlot[] {
     const slots: ClaimSlot[] = [];
