@@ -330,7 +330,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         return exec.complete();
       }
       if (rt.bus.has('iteration')) rt.bus.emit('iteration', { run: toPublicRun(stored) });
-      rt.distribution.runnable([{ id: stored.id, definitionId: stored.definitionId, dueAt: stored.dueAt }]);
+      rt.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
       exec.complete();
     } catch (err) {
       this.crashed(exec, err);

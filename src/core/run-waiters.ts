@@ -2,6 +2,7 @@ import { TaskNotFoundError, TaskTimeoutError } from '../api/errors';
 import { isFinished, type TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { BatchSink } from './batcher';
+import type { PromiseHolder } from '../util/promise-into';
 import { toPublicRun } from './public-run';
 
 /**
@@ -9,24 +10,29 @@ import { toPublicRun } from './public-run';
  * whether it had already ended (it is that read's sink), or by its timeout.
  * One object per call, no closures: wait() is on the hot path of every host that awaits its runs.
  */
-export class RunWaiter implements BatchSink<RunRecord | null | undefined> {
+export class RunWaiter implements BatchSink<RunRecord | null | undefined>, PromiseHolder<TaskRun<never>> {
   private settled = false;
   timer?: NodeJS.Timeout;
+  private onDone?: (run: TaskRun<never>) => void;
+  private onFail?: (error: unknown) => void;
 
   constructor(
     readonly runId: string,
     private readonly owner: RunWaiters,
-    private readonly onDone: (run: TaskRun<never>) => void,
-    private readonly onFail: (error: unknown) => void,
   ) {}
+
+  attach(resolve: (run: TaskRun<never>) => void, reject: (error: unknown) => void): void {
+    this.onDone = resolve;
+    this.onFail = reject;
+  }
 
   /** the run ended */
   done(run: RunRecord): void {
-    if (this.settle()) this.onDone(toPublicRun(run));
+    if (this.settle()) this.onDone!(toPublicRun(run));
   }
 
   fail(error: unknown): void {
-    if (this.settle()) this.onFail(error);
+    if (this.settle()) this.onFail!(error);
   }
 
   timedOut(timeout: number): void {

@@ -127,7 +127,7 @@ export class Runtime {
     for (const { run, created } of results) {
       if (!created) continue;
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
-      notices.push({ id: run.id, definitionId: run.definitionId, dueAt: run.dueAt });
+      notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
     if (notices.length > 0) this.distribution.runnable(notices);
   }

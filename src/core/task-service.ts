@@ -9,6 +9,7 @@ import type { DefinitionInfo } from '../api/task-options';
 import type { DefinitionStats, ListLogsQuery, ListRunsQuery, Page, RunLog, RunStatus, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import { newRunId } from '../util/ids';
+import { promiseInto } from '../util/promise-into';
 import type { TaskEventListener, TaskEventName } from './event-bus';
 import { toPublicRun } from './public-run';
 import { RunWaiter } from './run-waiters';
@@ -135,14 +136,14 @@ export class TaskService {
 
   private waitReady<O>(runId: string, timeout: number | undefined): Promise<TaskRun<O>> {
     const rt = this.rt;
-    return new Promise<TaskRun<O>>((resolve, reject) => {
-      const waiter = new RunWaiter(runId, rt.waiters, resolve as (run: TaskRun<never>) => void, reject);
-      // the waiter is registered before the read, so an end between the two is not missed
-      rt.waiters.add(waiter);
-      if (timeout !== undefined) waiter.timer = setTimeout(() => waiter.timedOut(timeout), timeout);
-      rt.reads.push(runId, waiter);
-      rt.watchWaiters();
-    });
+    const waiter = new RunWaiter(runId, rt.waiters);
+    const promise = promiseInto(waiter) as Promise<TaskRun<O>>;
+    // the waiter is registered before the read, so an end between the two is not missed
+    rt.waiters.add(waiter);
+    if (timeout !== undefined) waiter.timer = setTimeout(() => waiter.timedOut(timeout), timeout);
+    rt.reads.push(runId, waiter);
+    rt.watchWaiters();
+    return promise;
   }
 
   /** its output when it succeeded; TaskFailedError / TaskAbortedError / TaskTimeoutError otherwise */

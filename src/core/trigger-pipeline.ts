@@ -11,6 +11,7 @@ import {
 import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import { newRunId } from '../util/ids';
+import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
 import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
@@ -63,14 +64,21 @@ interface TriggerRequest {
 }
 
 /** The grouped insert's answer for one trigger: its public run. */
-class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }> {
-  constructor(
-    private readonly onRun: (run: TaskRun) => void,
-    readonly reject: (error: unknown) => void,
-  ) {}
+class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }>, PromiseHolder<TaskRun> {
+  private onRun?: (run: TaskRun) => void;
+  private onError?: (error: unknown) => void;
+
+  attach(resolve: (run: TaskRun) => void, reject: (error: unknown) => void): void {
+    this.onRun = resolve;
+    this.onError = reject;
+  }
 
   resolve(result: { run: RunRecord; created: boolean }): void {
-    this.onRun(toPublicRun(result.run));
+    this.onRun!(toPublicRun(result.run));
+  }
+
+  reject(error: unknown): void {
+    this.onError!(error);
   }
 }
 
@@ -196,7 +204,10 @@ export class TriggerPipeline {
     if (request.after !== undefined) record.after = request.after;
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
     if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
-    return new Promise<TaskRun>((resolve, reject) => rt.inserts.push(record, new InsertSink(resolve, reject)));
+    const sink = new InsertSink();
+    const promise = promiseInto(sink);
+    rt.inserts.push(record, sink);
+    return promise;
   }
 
   /** a run started from inside another run: parent set, the parent's context inherited */

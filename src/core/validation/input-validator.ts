@@ -326,6 +326,8 @@ export function validateInput<I extends object>(
  * from the checked JSON text, so it holds no getters, prototypes or references to the caller's
  * objects): store `plain`, hand `instance` to `run()`.
  */
+const NO_INPUT: PreparedInput<never> = Object.freeze({ instance: undefined, plain: undefined });
+
 export function prepareInput<I extends object>(
   inputClass: (new () => I) | undefined,
   raw: unknown,
@@ -333,7 +335,7 @@ export function prepareInput<I extends object>(
   context: 'input' | 'continue() patch' = 'input',
 ): PreparedInput<I> {
   if (inputClass === undefined) {
-    if (raw === undefined) return { instance: undefined, plain: undefined };
+    if (raw === undefined) return NO_INPUT as PreparedInput<I>;
     fail('INPUT_INVALID', [{ path: '', constraints: { noInput: 'this task takes no input' } }], context);
   }
   if (typeof inputClass !== 'function') {
