@@ -19,7 +19,7 @@ const only = process.argv[2];
 async function section(name: string, makeStorage: () => RunStorage): Promise<void> {
   console.log(`\n== ${name}`);
   const tput = await throughput(makeStorage, 10_000);
-  console.log(`throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput.median)} (median of 3; ${formatRate(tput.min)} to ${formatRate(tput.max)})`);
+  console.log(`throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput.median)} (median of 5; ${formatRate(tput.min)} to ${formatRate(tput.max)})`);
   const lat = await latency(makeStorage, 300);
   console.log(`trigger-to-start latency, idle pool:               p50 ${lat.p50.toFixed(3)} ms, p99 ${lat.p99.toFixed(3)} ms`);
 }
