@@ -499,13 +499,16 @@ function prepare(db: Database.Database) {
                 WHERE status = 'running' AND lease_token IS NOT NULL AND definition_id = ?)`,
     )
     .pluck();
-  const claimRun = db
+  // one statement per kind of claim for the whole batch (a statement per run made SQLite open and
+  // drop a RETURNING table per run: ~10 µs of ~50 per run, measured); each run's lease token is the
+  // batch's base and its id, unique
+  const claimRuns = db
     .prepare<[string, number, string, number, number, string, string], RunTuple>(
       `UPDATE tasklane_runs
-          SET status = 'running', lease_token = ?, lease_expires_at = ?, node_id = ?,
+          SET status = 'running', lease_token = ? || id, lease_expires_at = ?, node_id = ?,
               iterations = iterations + 1, attempt = attempt + ?, recoveries = recoveries + ?,
               started_on = coalesce(started_on, ?)
-        WHERE id = ?
+        WHERE id IN (SELECT value FROM json_each(?))
         RETURNING ${RUN_SELECT}`,
     )
     .raw();
@@ -670,15 +673,24 @@ function prepare(db: Database.Database) {
         }
         if (!any) break;
       }
+      if (picked.length === 0) return [];
       const tokenBase = newToken();
       const startedOn = new Date(now).toISOString();
       const leaseExpiresAt = now + request.leaseMs;
-      const out: RunTuple[] = [];
-      for (let i = 0; i < picked.length; i++) {
-        const { id, kind } = picked[i];
+      const byKind: Record<Candidate['kind'], string[]> = { pending: [], parked: [], expired: [] };
+      for (const { id, kind } of picked) byKind[kind].push(id);
+      const rows = new Map<string, RunTuple>();
+      for (const kind of ['pending', 'parked', 'expired'] as const) {
+        const ids = byKind[kind];
+        if (ids.length === 0) continue;
         const attempt = kind === 'parked' ? 0 : 1;
         const recovery = kind === 'expired' ? 1 : 0;
-        const row = claimRun.get(tokenBase + i.toString(36), leaseExpiresAt, nodeId, attempt, recovery, startedOn, id);
+        for (const row of claimRuns.all(tokenBase, leaseExpiresAt, nodeId, attempt, recovery, startedOn, JSON.stringify(ids))) rows.set(row[0], row);
+      }
+      // in the order picked: round-robin across definitions, id order within each
+      const out: RunTuple[] = [];
+      for (const { id } of picked) {
+        const row = rows.get(id);
         if (row) out.push(row);
       }
       return out;
