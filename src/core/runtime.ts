@@ -229,7 +229,7 @@ export class Runtime {
       // other nodes may wait for it; its echo back here is ignored
       this.announcedHere.set(run.id, Date.now());
       if (this.announcedHere.size > 10_000) this.sweepAnnounced();
-      this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status }]).catch((err: unknown) =>
+      this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
         this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: String(err) }),
       );
     }
@@ -276,7 +276,10 @@ export class Runtime {
     for (const n of notices) {
       if (this.announcedHere.delete(n.id)) continue;
       const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
-      if (this.waiters.has(n.id) || this.bus.has(event)) wanted.push(n.id);
+      if (!this.waiters.has(n.id) && !this.bus.has(event)) continue;
+      // carried with the notice: no read (the internal fields do not matter to an ended run)
+      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0 });
+      else wanted.push(n.id);
     }
     this.pump();
     if (wanted.length === 0) return;

@@ -1,4 +1,4 @@
-import type { AcceptRules, RunStatus } from '../api/types';
+import type { AcceptRules, RunStatus, TaskRun } from '../api/types';
 import type { ClaimRequest, RunStorage } from './storage';
 import type { RunRecord } from './run-record';
 
@@ -29,6 +29,11 @@ export interface FinishedNotice {
   id: string;
   definitionId: string;
   status: RunStatus;
+  /**
+   * The run as it ended. A distribution may carry it to the other nodes (small runs) or leave it
+   * out (large ones): a node that gets it resolves its waiters without reading storage.
+   */
+  run?: TaskRun;
 }
 
 /** What the engine hands the distribution when it starts. */
