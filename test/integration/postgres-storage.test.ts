@@ -228,6 +228,10 @@ describe('PostgreSQL adapter source', () => {
       'abort',
       'finish',
       'm.sql(s)',
+      // insertRuns: column names, casts and $n placeholders taken from the fixed INSERT_COLUMNS list
+      'columnList',
+      'selectList',
+      'arrays',
     ]);
     const offenders: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {

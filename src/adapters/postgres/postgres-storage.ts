@@ -211,46 +211,148 @@ function toRecord(r: RunRow): RunRecord {
   return run;
 }
 
-/** The row a run is inserted as (JSON fields as JSON text). */
-function toInsertRow(run: RunRecord): Record<string, unknown> {
-  return {
-    id: exactText(run.id, 'id'),
-    definition_id: exactText(run.definitionId, 'definitionId'),
-    name: exactText(run.name, 'name'),
-    status: run.status,
-    input: jsonText(run.input),
-    output: jsonText(run.output),
-    error: jsonText(run.error),
-    progress: jsonText(run.progress),
-    iterations: run.iterations ?? 0,
-    attempt: run.attempt ?? 0,
-    parent_id: exactText(run.parentId, 'parentId'),
-    key: exactText(run.key, 'key'),
-    context: jsonText(run.context),
-    after_id: exactText(run.after, 'after'),
-    run_at: exactText(run.runAt, 'runAt'),
-    scheduled_for: exactText(run.scheduledFor, 'scheduledFor'),
-    created_on: exactText(run.createdOn, 'createdOn'),
-    started_on: exactText(run.startedOn, 'startedOn'),
-    finished_on: exactText(run.finishedOn, 'finishedOn'),
-    finished_at: isoToMs(run.finishedOn),
-    node_id: exactText(run.nodeId, 'nodeId'),
-    due_at: intMs(run.dueAt) ?? 0,
-    target_node_id: exactText(run.targetNodeId, 'targetNodeId'),
-    lease_token: exactText(run.leaseToken, 'leaseToken'),
-    lease_expires_at: intMs(run.leaseExpiresAt),
-    abort_requested: run.abortRequested ?? false,
-    recoveries: run.recoveries ?? 0,
-    log_count: run.logCount ?? 0,
-  };
+/** A run as the values of {@link INSERT_COLUMNS}, in that order (JSON fields as JSON text). */
+type InsertRow = Array<string | number | boolean | null>;
+
+interface InsertColumn {
+  name: string;
+  sqlType: 'text' | 'bigint' | 'integer' | 'boolean';
+  /** sent as text, stored as json */
+  json?: boolean;
+  /** left out of the statement when every row of the batch has `fallback` (the column's default) */
+  optional: boolean;
+  fallback: string | number | boolean | null;
+  array(values: InsertRow): string;
 }
 
-const INSERT_RECORDSET = `x(
-  id text, definition_id text, name text, status text, input text, output text, error text, progress text,
-  iterations integer, attempt integer, parent_id text, key text, context text, after_id text, run_at text,
-  scheduled_for text, created_on text, started_on text, finished_on text, finished_at bigint, node_id text,
-  due_at bigint, target_node_id text, lease_token text, lease_expires_at bigint, abort_requested boolean,
-  recoveries integer, log_count integer)`;
+function col(name: string, sqlType: InsertColumn['sqlType'], optional: boolean, fallback: InsertColumn['fallback'] = null, json = false): InsertColumn {
+  const array = sqlType === 'text' ? (v: InsertRow) => pgTextArray(v as Array<string | null>) : (v: InsertRow) => pgScalarArray(v as Array<number | boolean | null>);
+  return { name, sqlType, json, optional, fallback, array };
+}
+
+/** Columns of an insert, in the order of {@link toInsertRow}; defaults as in the table. */
+const INSERT_COLUMNS: readonly InsertColumn[] = [
+  col('id', 'text', false),
+  col('definition_id', 'text', false),
+  col('name', 'text', false),
+  col('status', 'text', false),
+  col('input', 'text', true, null, true),
+  col('output', 'text', true, null, true),
+  col('error', 'text', true, null, true),
+  col('progress', 'text', true, null, true),
+  col('iterations', 'integer', true, 0),
+  col('attempt', 'integer', true, 0),
+  col('parent_id', 'text', true),
+  col('key', 'text', true),
+  col('context', 'text', true, null, true),
+  col('after_id', 'text', true),
+  col('run_at', 'text', true),
+  col('scheduled_for', 'text', true),
+  col('created_on', 'text', false),
+  col('started_on', 'text', true),
+  col('finished_on', 'text', true),
+  col('finished_at', 'bigint', true),
+  col('node_id', 'text', true),
+  col('due_at', 'bigint', false),
+  col('target_node_id', 'text', true),
+  col('lease_token', 'text', true),
+  col('lease_expires_at', 'bigint', true),
+  col('abort_requested', 'boolean', true, false),
+  col('recoveries', 'integer', true, 0),
+  col('log_count', 'integer', true, 0),
+];
+const INSERT_REQUIRED_MASK = INSERT_COLUMNS.reduce((m, c, i) => (c.optional ? m : m | (1 << i)), 0);
+const INSERT_ID = 0;
+const INSERT_DEFINITION = 1;
+const INSERT_KEY = 11;
+
+/** The row a run is inserted as; refuses what PostgreSQL cannot store as given. */
+function toInsertRow(run: RunRecord): InsertRow {
+  return [
+    exactText(run.id, 'id'),
+    exactText(run.definitionId, 'definitionId'),
+    exactText(run.name, 'name'),
+    run.status,
+    jsonText(run.input),
+    jsonText(run.output),
+    jsonText(run.error),
+    jsonText(run.progress),
+    run.iterations ?? 0,
+    run.attempt ?? 0,
+    exactText(run.parentId, 'parentId'),
+    exactText(run.key, 'key'),
+    jsonText(run.context),
+    exactText(run.after, 'after'),
+    exactText(run.runAt, 'runAt'),
+    exactText(run.scheduledFor, 'scheduledFor'),
+    exactText(run.createdOn, 'createdOn'),
+    exactText(run.startedOn, 'startedOn'),
+    exactText(run.finishedOn, 'finishedOn'),
+    isoToMs(run.finishedOn),
+    exactText(run.nodeId, 'nodeId'),
+    intMs(run.dueAt) ?? 0,
+    exactText(run.targetNodeId, 'targetNodeId'),
+    exactText(run.leaseToken, 'leaseToken'),
+    intMs(run.leaseExpiresAt),
+    run.abortRequested ?? false,
+    run.recoveries ?? 0,
+    run.logCount ?? 0,
+  ];
+}
+
+function insertRowSize(row: InsertRow): number {
+  let size = 16;
+  for (const v of row) size += typeof v === 'string' ? v.length + 3 : 8;
+  return size;
+}
+
+/** Row indexes in (definition, key nulls last, id) order; cheap when already in order (the common case). */
+function sortedForInsert(rows: InsertRow[]): number[] {
+  const order = rows.map((_, i) => i);
+  const cmp = (a: number, b: number): number => {
+    const ra = rows[a];
+    const rb = rows[b];
+    const d = compareText(ra[INSERT_DEFINITION] as string, rb[INSERT_DEFINITION] as string);
+    if (d !== 0) return d;
+    const ka = ra[INSERT_KEY] as string | null;
+    const kb = rb[INSERT_KEY] as string | null;
+    if (ka !== kb) {
+      if (ka === null) return 1;
+      if (kb === null) return -1;
+      const k = compareText(ka, kb);
+      if (k !== 0) return k;
+    }
+    return compareText(ra[INSERT_ID] as string, rb[INSERT_ID] as string);
+  };
+  for (let i = 1; i < order.length; i++) {
+    if (cmp(i - 1, i) > 0) return order.sort(cmp);
+  }
+  return order;
+}
+
+/** A PostgreSQL array literal of text values (NULL for null), for a `$n::text[]` parameter. */
+function pgTextArray(values: Array<string | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    if (v === null || v === undefined) out += 'NULL';
+    else if (v.indexOf('"') < 0 && v.indexOf('\\') < 0) out += '"' + v + '"';
+    else out += '"' + v.replace(/[\\"]/g, '\\$&') + '"';
+  }
+  return out + '}';
+}
+
+/** A PostgreSQL array literal of numbers or booleans (NULL for null). */
+function pgScalarArray(values: Array<number | boolean | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    out += v === null || v === undefined ? 'NULL' : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  }
+  return out + '}';
+}
 
 /** Splits items into chunks of at most `maxItems` and about `maxBytes` of serialized size. */
 function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: number, maxBytes: number): T[][] {
@@ -272,6 +374,18 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
 }
 
 const MAX_BATCH_ROWS = 2000;
+
+/** Byte order of ids (the "C" collation of the id columns): the order rows are locked in. */
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** A rough size of a value once serialized, for splitting batches (exact for strings). */
+function approxJsonSize(value: unknown): number {
+  if (typeof value === 'string') return value.length + 2;
+  if (value === null || typeof value !== 'object') return 16;
+  return JSON.stringify(value)?.length ?? 16;
+}
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 function clampLimit(limit: number | undefined): number {
@@ -496,11 +610,12 @@ export class PostgresStorage implements RunStorage {
 
   async insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
     if (runs.length === 0) return [];
-    const rows = runs.map((run) => ({ run, row: toInsertRow(run) }));
-    const texts = rows.map((r) => JSON.stringify(r.row));
+    const rows = runs.map(toInsertRow); // validates every field first: nothing is sent when one is refused
     const results = new Array<{ run: RunRecord; created: boolean } | undefined>(runs.length);
-    const indexes = runs.map((_, i) => i);
-    const chunks = chunkBySize(indexes, (i) => texts[i].length, MAX_BATCH_ROWS, MAX_BATCH_BYTES);
+    // (definition, key, id) order: rows are inserted, and keys taken, in this order by every inserter,
+    // so concurrent batches racing for the same keys cannot deadlock
+    const indexes = sortedForInsert(rows);
+    const chunks = chunkBySize(indexes, (i) => insertRowSize(rows[i]), MAX_BATCH_ROWS, MAX_BATCH_BYTES);
 
     for (const chunk of chunks) {
       let todo = chunk;
@@ -508,22 +623,10 @@ export class PostgresStorage implements RunStorage {
         if (round >= 5) {
           throw new StorageError('PostgreSQL storage: insertRuns could not settle idempotency-key races after 5 rounds.');
         }
-        const payload = `[${todo.map((i) => texts[i]).join(',')}]`;
+        const { name, text, values } = this.insertStatement(todo.map((i) => rows[i]));
         const inserted = await this.exec('idempotent', 'insertRuns', async (client) => {
-          const res = await client.query<{ id: string }>(
-            `insert into ${this.s}.runs (${cols()}, finished_at)
-             select x.id, x.definition_id, x.name, x.status, x.input::json, x.output::json, x.error::json,
-                    x.progress::json, x.iterations, x.attempt, x.parent_id, x.key, x.context::json, x.after_id,
-                    x.run_at, x.scheduled_for, x.created_on, x.started_on, x.finished_on, x.node_id, x.due_at,
-                    x.target_node_id, x.lease_token, x.lease_expires_at, x.abort_requested, x.recoveries, x.log_count,
-                    x.finished_at
-             from json_to_recordset($1::json) as ${INSERT_RECORDSET}
-             order by x.definition_id, x.key nulls last, x.id
-             on conflict do nothing
-             returning id`,
-            [payload],
-          );
-          return new Set(res.rows.map((r) => r.id));
+          const res = await client.query<[string]>({ name, text, values, rowMode: 'array' });
+          return new Set(res.rows.map((r) => r[0]));
         });
         const missing: number[] = [];
         for (const i of todo) {
@@ -559,6 +662,50 @@ export class PostgresStorage implements RunStorage {
       }
     }
     return results as Array<{ run: RunRecord; created: boolean }>;
+  }
+
+  private readonly insertSqlCache = new Map<number, string>();
+
+  /**
+   * The insert of a batch as one statement over parallel arrays (one per column). Columns that
+   * every row of the batch leaves at their default (NULL, 0, false) are left out, so a batch of
+   * fresh runs sends and parses a third of the columns; the statement text depends only on which
+   * columns are present (a bit mask), so each variant is prepared once per connection.
+   */
+  private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[] } {
+    let mask = INSERT_REQUIRED_MASK;
+    for (const row of rows) {
+      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+        if (!(mask & (1 << c)) && row[c] !== null && row[c] !== INSERT_COLUMNS[c].fallback) mask |= 1 << c;
+      }
+    }
+    const values: string[] = [];
+    for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+      if (!(mask & (1 << c))) continue;
+      values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
+    }
+    let text = this.insertSqlCache.get(mask);
+    if (text === undefined) {
+      const names: string[] = [];
+      const exprs: string[] = [];
+      const params: string[] = [];
+      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+        if (!(mask & (1 << c))) continue;
+        const col = INSERT_COLUMNS[c];
+        names.push(col.name);
+        params.push(`$${params.length + 1}::${col.sqlType}[]`);
+        exprs.push(col.json ? `x.${col.name}::json` : `x.${col.name}`);
+      }
+      const columnList = names.join(', ');
+      const selectList = exprs.join(', ');
+      const arrays = params.join(', ');
+      text = `insert into ${this.s}.runs (${columnList})
+         select ${selectList} from unnest(${arrays}) as x(${columnList})
+         on conflict do nothing
+         returning id`;
+      this.insertSqlCache.set(mask, text);
+    }
+    return { name: `tasklane_insert_${mask.toString(36)}`, text, values };
   }
 
   /**
@@ -805,85 +952,79 @@ export class PostgresStorage implements RunStorage {
 
   async updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]> {
     if (updates.length === 0) return [];
-    const rows = updates.map((u, i) =>
-      JSON.stringify({
-        i,
-        id: u.id,
-        lease_token: u.leaseToken,
-        status: u.status,
-        due_at: intMs(u.dueAt),
-        input: jsonText(u.input),
-        output: jsonText(u.output),
-        error: jsonText(u.error),
-        progress: jsonText(u.progress),
-        finished_on: u.finishedOn ?? null,
-        finished_at: isoToMs(u.finishedOn),
-        undo: u.unclaim === true && u.status === 'pending' ? 1 : 0,
-        undo_iteration: u.unclaim === true ? 1 : 0,
-      }),
-    );
     const results = new Array<UpdateResult>(updates.length);
-    const chunks = chunkBySize(
-      updates.map((_, i) => i),
-      (i) => rows[i].length,
-      MAX_BATCH_ROWS,
-      MAX_BATCH_BYTES,
+    // id order: rows are locked in the order unnest() yields them (see updateSql), the order every
+    // multi-row writer here uses, so two batches touching the same runs cannot deadlock
+    const order = updates.map((_, i) => i).sort((a, b) => compareText(updates[a].id, updates[b].id));
+    const sizes = updates.map(
+      (u) => 64 + u.id.length + (u.input === undefined ? 0 : approxJsonSize(u.input)) + (u.output === undefined ? 0 : approxJsonSize(u.output)),
     );
-    const sql = `
-      with x as (
-        select * from json_to_recordset($1::json) as x(
-          i integer, id text, lease_token text, status text, due_at bigint, input text, output text,
-          error text, progress text, finished_on text, finished_at bigint, undo integer, undo_iteration integer)
-      ),
-      locked as (
-        select r.id from ${this.s}.runs r join x on r.id = x.id
-        where r.status = 'running' and r.lease_token = x.lease_token
-        order by r.id
-        for update of r
-      ),
-      upd as (
-        update ${this.s}.runs r set
-          status = x.status,
-          due_at = coalesce(x.due_at, r.due_at),
-          input = coalesce(x.input::json, r.input),
-          output = coalesce(x.output::json, r.output),
-          error = coalesce(x.error::json, r.error),
-          progress = coalesce(x.progress::json, r.progress),
-          finished_on = coalesce(x.finished_on, r.finished_on),
-          finished_at = coalesce(x.finished_at, r.finished_at),
-          attempt = greatest(0, r.attempt - x.undo),
-          iterations = greatest(0, r.iterations - x.undo_iteration),
-          lease_token = null,
-          lease_expires_at = null
-        from x
-        where r.id = x.id and r.id in (select id from locked)
-          and r.status = 'running' and r.lease_token = x.lease_token
-        returning x.i as req, ${cols('r')}
-      )
-      select x.i as req, ${cols('upd')},
-             (upd.req is not null) as ok,
-             case when upd.req is not null then true
-                  else coalesce((select true from ${this.s}.runs e where e.id = x.id limit 1), false) end as found
-      from x left join upd on upd.req = x.i`;
-
-    for (const chunk of chunks) {
-      const payload = `[${chunk.map((i) => rows[i]).join(',')}]`;
+    for (const chunk of chunkBySize(order, (i) => sizes[i], MAX_BATCH_ROWS, MAX_BATCH_BYTES)) {
+      const n = chunk.length;
+      const req = new Array<number>(n);
+      const ids = new Array<string>(n);
+      const tokens = new Array<string>(n);
+      const statuses = new Array<string>(n);
+      const dueAts = new Array<number | null>(n);
+      const inputs = new Array<string | null>(n);
+      const outputs = new Array<string | null>(n);
+      const errors = new Array<string | null>(n);
+      const progresses = new Array<string | null>(n);
+      const finishedOns = new Array<string | null>(n);
+      const finishedAts = new Array<number | null>(n);
+      const undos = new Array<number>(n);
+      for (let k = 0; k < n; k++) {
+        const u = updates[chunk[k]];
+        req[k] = chunk[k];
+        ids[k] = u.id;
+        tokens[k] = u.leaseToken;
+        statuses[k] = u.status;
+        dueAts[k] = intMs(u.dueAt);
+        inputs[k] = jsonText(u.input);
+        outputs[k] = jsonText(u.output);
+        errors[k] = jsonText(u.error);
+        progresses[k] = jsonText(u.progress);
+        finishedOns[k] = u.finishedOn ?? null;
+        finishedAts[k] = isoToMs(u.finishedOn);
+        // bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone
+        undos[k] = u.unclaim === true ? (u.status === 'pending' ? 3 : 2) : 0;
+      }
+      const values = [
+        pgScalarArray(req),
+        pgTextArray(ids),
+        pgTextArray(tokens),
+        pgTextArray(statuses),
+        pgScalarArray(dueAts),
+        pgTextArray(inputs),
+        pgTextArray(outputs),
+        pgTextArray(errors),
+        pgTextArray(progresses),
+        pgTextArray(finishedOns),
+        pgScalarArray(finishedAts),
+        pgScalarArray(undos),
+      ];
       let ambiguous = false;
-      const res = await this.exec('idempotent', 'updateIterations', async (client) => {
+      const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
         try {
-          return (await client.query<RunRow & { req: number; ok: boolean; found: boolean }>({ name: 'tasklane_update', text: sql, values: [payload] })).rows;
+          return (await client.query<RunRow & { req: number }>({ name: 'tasklane_update2', text: this.updateSql(), values })).rows;
         } catch (err) {
           // If this attempt failed on a broken link, it may have been applied: the retry verifies.
           if (isConnectionError(err)) ambiguous = true;
           throw err;
         }
       });
-      for (const row of res) {
-        const u = updates[row.req];
-        if (row.ok) results[row.req] = { ok: true, run: toRecord(row) };
-        else if (!row.found) results[row.req] = { ok: false, reason: 'not_found' };
-        else results[row.req] = { ok: false, reason: 'lease_lost' };
-        if (ambiguous && !row.ok && row.found) {
+      for (const row of rows) results[row.req] = { ok: true, run: toRecord(row) };
+      if (rows.length === n) continue;
+      // the rest: not found, or no longer running under that lease (rare: one more statement)
+      const missing = chunk.filter((i) => results[i] === undefined);
+      const found = await this.exec('read', 'updateIterations', async (client) => {
+        const res = await client.query<{ id: string }>(`select id from ${this.s}.runs where id = any($1::text[])`, [missing.map((i) => updates[i].id)]);
+        return new Set(res.rows.map((r) => r.id));
+      });
+      for (const i of missing) {
+        const u = updates[i];
+        results[i] = found.has(u.id) ? { ok: false, reason: 'lease_lost' } : { ok: false, reason: 'not_found' };
+        if (ambiguous && found.has(u.id)) {
           // a first attempt that went through before the link broke: accept its result
           const current = await this.getRun(u.id);
           if (
@@ -893,12 +1034,42 @@ export class PostgresStorage implements RunStorage {
             (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
             (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
           ) {
-            results[row.req] = { ok: true, run: current };
+            results[i] = { ok: true, run: current };
           }
         }
       }
     }
     return results;
+  }
+
+  private updateSqlText: string | undefined;
+
+  /**
+   * One statement per batch: the updates as parallel arrays, applied where the run is still
+   * `running` under the update's lease token. The arrays come in id order and the join runs
+   * through unnest() (a nested loop over the primary key), so rows are locked in id order.
+   */
+  private updateSql(): string {
+    this.updateSqlText ??= `
+      update ${this.s}.runs r set
+        status = x.status,
+        due_at = coalesce(x.due_at, r.due_at),
+        input = coalesce(x.input::json, r.input),
+        output = coalesce(x.output::json, r.output),
+        error = coalesce(x.error::json, r.error),
+        progress = coalesce(x.progress::json, r.progress),
+        finished_on = coalesce(x.finished_on, r.finished_on),
+        finished_at = coalesce(x.finished_at, r.finished_at),
+        attempt = greatest(0, r.attempt - (x.undo & 1)),
+        iterations = greatest(0, r.iterations - (x.undo >> 1)),
+        lease_token = null,
+        lease_expires_at = null
+      from unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                  $9::text[], $10::text[], $11::bigint[], $12::int[])
+        as x(req, id, lease_token, status, due_at, input, output, error, progress, finished_on, finished_at, undo)
+      where r.id = x.id and r.status = 'running' and r.lease_token = x.lease_token
+      returning x.req, ${cols('r')}`;
+    return this.updateSqlText;
   }
 
   async renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
