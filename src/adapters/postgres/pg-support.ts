@@ -73,7 +73,7 @@ const CONNECTION_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-function codeOf(err: unknown): string | undefined {
+export function codeOf(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' ? code : undefined;

@@ -147,6 +147,8 @@ export class PostgresDistribution implements Distribution {
   private readonly checkedOut = new Set<PoolClient>();
 
   private lastNodes: NodeDescriptor[] | undefined;
+  /** how this node's NOTIFY payloads begin */
+  private ownPrefix = '\u0000';
   /** when the LISTEN link was lost (epoch ms), until the finishes of the outage were replayed */
   private linkLostAt: number | undefined;
   /** ids of runs whose finish was delivered here recently (bounded), so a replay skips them */
@@ -211,6 +213,7 @@ export class PostgresDistribution implements Distribution {
     this.s = quoteSchema(this.schema);
     this.channels = channelsFor(this.schema);
     this.host = host;
+    this.ownPrefix = `{"n":${JSON.stringify(host.node.nodeId)},`;
     this.stopping = undefined;
     this.reconnectDelay = 100;
     this.pool = createManagedPool({
@@ -637,6 +640,9 @@ export class PostgresDistribution implements Distribution {
   private onNotification(msg: Notification): void {
     const host = this.host;
     if (!host || !msg.payload) return;
+    // this node's own notices (delivered locally when published) are skipped unparsed: every
+    // payload starts with the sender's id (see takeBatches)
+    if (msg.payload.startsWith(this.ownPrefix)) return;
     let data: { n?: unknown; w?: unknown; r?: unknown; f?: unknown };
     try {
       data = JSON.parse(msg.payload) as typeof data;

@@ -15,6 +15,7 @@ import type {
 } from '../../ports/storage';
 import { migrate, quoteSchema } from './postgres-migrations';
 import {
+  codeOf,
   ConnectError,
   connect,
   createManagedPool,
@@ -129,6 +130,29 @@ function cols(alias?: string): string {
 }
 
 const UNFINISHED = `('pending', 'running')`;
+
+/**
+ * The key of runs_running_lease_idx (migration 2): the lowest bigint for a parked run (no lease),
+ * else its lease expiry. A claim reads the range `key <= now` (parked and expired runs, then
+ * checked exactly) and never the live leases.
+ */
+const LEASE_KEY = `(case when r.lease_token is null then -9223372036854775807 - 1 else coalesce(r.lease_expires_at, 0) end)`;
+
+/** fixed SQL fragments per status (listRuns by definition picks among them) */
+const STATUS_PREDICATE: Record<RunStatus, string> = {
+  pending: `status = 'pending'`,
+  running: `status = 'running'`,
+  success: `status = 'success'`,
+  failed: `status = 'failed'`,
+  aborted: `status = 'aborted'`,
+};
+
+/** the statuses each partial index of migration 2 covers, with its predicate */
+const STATUS_GROUPS: ReadonlyArray<{ statuses: RunStatus[]; predicate: string; fence?: boolean }> = [
+  { statuses: ['pending'], predicate: `status = 'pending'` },
+  { statuses: ['running'], predicate: `status = 'running'`, fence: true },
+  { statuses: ['success', 'failed', 'aborted'], predicate: `status in ('success', 'failed', 'aborted')` },
+];
 const FINISHED = `('success', 'failed', 'aborted')`;
 
 /** JSON text of a value, or null for `undefined` (SQL NULL = absent; JSON null stays JSON null). */
@@ -208,6 +232,83 @@ function toRecord(r: RunRow): RunRecord {
   if (r.target_node_id !== null) run.targetNodeId = r.target_node_id;
   if (r.lease_token !== null) run.leaseToken = r.lease_token;
   if (r.lease_expires_at !== null) run.leaseExpiresAt = Number(r.lease_expires_at);
+  return run;
+}
+
+/**
+ * {@link toRecord} for a row fetched with `rowMode: 'array'`: the run's columns in
+ * {@link RUN_COLUMN_NAMES} order from position `o` (hot paths: claims, completions, reads).
+ */
+function decodeRun(a: unknown[], o = 0): RunRecord {
+  const run: RunRecord = {
+    id: a[o] as string,
+    definitionId: a[o + 1] as string,
+    name: a[o + 2] as string,
+    status: a[o + 3] as RunStatus,
+    input: parseJson(a[o + 4] as string | null),
+    iterations: a[o + 8] as number,
+    attempt: a[o + 9] as number,
+    createdOn: a[o + 16] as string,
+    dueAt: Number(a[o + 20]),
+    abortRequested: a[o + 24] as boolean,
+    recoveries: a[o + 25] as number,
+    logCount: a[o + 26] as number,
+  };
+  let v = a[o + 5];
+  if (v !== null) run.output = JSON.parse(v as string);
+  if ((v = a[o + 6]) !== null) run.error = JSON.parse(v as string) as RunRecord['error'];
+  if ((v = a[o + 7]) !== null) run.progress = JSON.parse(v as string) as RunProgress;
+  if ((v = a[o + 10]) !== null) run.parentId = v as string;
+  if ((v = a[o + 11]) !== null) run.key = v as string;
+  if ((v = a[o + 12]) !== null) run.context = JSON.parse(v as string) as RunRecord['context'];
+  if ((v = a[o + 13]) !== null) run.after = v as string;
+  if ((v = a[o + 14]) !== null) run.runAt = v as string;
+  if ((v = a[o + 15]) !== null) run.scheduledFor = v as string;
+  if ((v = a[o + 17]) !== null) run.startedOn = v as string;
+  if ((v = a[o + 18]) !== null) run.finishedOn = v as string;
+  if ((v = a[o + 19]) !== null) run.nodeId = v as string;
+  if ((v = a[o + 21]) !== null) run.targetNodeId = v as string;
+  if ((v = a[o + 22]) !== null) run.leaseToken = v as string;
+  if ((v = a[o + 23]) !== null) run.leaseExpiresAt = Number(v);
+  return run;
+}
+
+/** bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone */
+function undoBits(u: IterationUpdate): number {
+  return u.unclaim === true ? (u.status === 'pending' ? 3 : 2) : 0;
+}
+
+/**
+ * The row a completion left, from the run's claim row and the update, for a run claimed by this
+ * storage and still under that claim's lease. Under a lease only the executing node changes the
+ * run (claim, then this update); other writers change only `abort_requested` (requestAbort),
+ * `log_count` (appendLogs) and `progress` (saveProgress), which `vol` reads back with the update,
+ * and `lease_expires_at` (renewLeases), which the update clears. So this is exactly the row that
+ * `updateSql(false)` would have returned.
+ */
+function completedRun(
+  claimRow: unknown[],
+  u: IterationUpdate,
+  t: { input: string | null; output: string | null; error: string | null },
+  vol: unknown[],
+): RunRecord {
+  const run = decodeRun(claimRow);
+  run.status = u.status;
+  const dueAt = intMs(u.dueAt);
+  if (dueAt !== null) run.dueAt = dueAt;
+  if (t.input !== null) run.input = JSON.parse(t.input);
+  if (t.output !== null) run.output = JSON.parse(t.output);
+  if (t.error !== null) run.error = JSON.parse(t.error) as RunRecord['error'];
+  if (u.finishedOn !== undefined && u.finishedOn !== null) run.finishedOn = u.finishedOn;
+  const undo = undoBits(u);
+  run.attempt = Math.max(0, run.attempt - (undo & 1));
+  run.iterations = Math.max(0, run.iterations - (undo >> 1));
+  delete run.leaseToken;
+  delete run.leaseExpiresAt;
+  run.abortRequested = vol[1] as boolean;
+  run.logCount = vol[2] as number;
+  if (vol[3] !== null) run.progress = JSON.parse(vol[3] as string) as RunProgress;
+  else delete run.progress;
   return run;
 }
 
@@ -374,18 +475,17 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
 }
 
 const MAX_BATCH_ROWS = 2000;
+/** claimed runs whose claim row is kept until their iteration is written */
+const MAX_CLAIMED_ROWS = 50_000;
+/** positions in a run row (RUN_COLUMN_NAMES order) */
+const COL_ID = 0;
+const COL_LEASE_TOKEN = 22;
 
 /** Byte order of ids (the "C" collation of the id columns): the order rows are locked in. */
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** A rough size of a value once serialized, for splitting batches (exact for strings). */
-function approxJsonSize(value: unknown): number {
-  if (typeof value === 'string') return value.length + 2;
-  if (value === null || typeof value !== 'object') return 16;
-  return JSON.stringify(value)?.length ?? 16;
-}
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 function clampLimit(limit: number | undefined): number {
@@ -499,6 +599,7 @@ export class PostgresStorage implements RunStorage {
     this.flushGets(); // pending reads finish before the pool goes
     this.closed = true;
     this.initPromise = undefined;
+    this.claimedRows.clear();
     const pool = this.pool;
     this.pool = undefined;
     if (pool) await pool.end().catch(() => undefined);
@@ -623,9 +724,23 @@ export class PostgresStorage implements RunStorage {
         if (round >= 5) {
           throw new StorageError('PostgreSQL storage: insertRuns could not settle idempotency-key races after 5 rounds.');
         }
-        const { name, text, values } = this.insertStatement(todo.map((i) => rows[i]));
-        const inserted = await this.exec('idempotent', 'insertRuns', async (client) => {
-          const res = await client.query<[string]>({ name, text, values, rowMode: 'array' });
+        const statement = this.insertStatement(todo.map((i) => rows[i]));
+        let inserted: Set<string> | undefined;
+        if (statement.plain && round === 0) {
+          // no idempotency key in the batch: a plain insert, all or nothing (no speculative
+          // insertion, nothing returned); a duplicate id (a retried batch) falls back to the
+          // insert that skips conflicts
+          try {
+            await this.exec('write', 'insertRuns', (client) => client.query({ name: statement.plain!.name, text: statement.plain!.text, values: statement.values }));
+            inserted = new Set(todo.map((i) => runs[i].id));
+          } catch (err) {
+            // a duplicate id, or a link that broke under the statement (it may have been applied):
+            // the insert that skips conflicts settles which runs exist
+            if (!(err instanceof StorageError && (codeOf(err.cause) === '23505' || isConnectionError(err.cause)))) throw err;
+          }
+        }
+        inserted ??= await this.exec('idempotent', 'insertRuns', async (client) => {
+          const res = await client.query<[string]>({ name: statement.name, text: statement.text, values: statement.values, rowMode: 'array' });
           return new Set(res.rows.map((r) => r[0]));
         });
         const missing: number[] = [];
@@ -672,7 +787,7 @@ export class PostgresStorage implements RunStorage {
    * fresh runs sends and parses a third of the columns; the statement text depends only on which
    * columns are present (a bit mask), so each variant is prepared once per connection.
    */
-  private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[] } {
+  private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[]; plain?: { name: string; text: string } } {
     let mask = INSERT_REQUIRED_MASK;
     for (const row of rows) {
       for (let c = 0; c < INSERT_COLUMNS.length; c++) {
@@ -685,7 +800,8 @@ export class PostgresStorage implements RunStorage {
       values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
     }
     let text = this.insertSqlCache.get(mask);
-    if (text === undefined) {
+    let plainText = this.insertSqlCache.get(-mask - 1);
+    if (text === undefined || plainText === undefined) {
       const names: string[] = [];
       const exprs: string[] = [];
       const params: string[] = [];
@@ -703,9 +819,14 @@ export class PostgresStorage implements RunStorage {
          select ${selectList} from unnest(${arrays}) as x(${columnList})
          on conflict do nothing
          returning id`;
+      plainText = `insert into ${this.s}.runs (${columnList})
+         select ${selectList} from unnest(${arrays}) as x(${columnList})`;
       this.insertSqlCache.set(mask, text);
+      this.insertSqlCache.set(-mask - 1, plainText);
     }
-    return { name: `tasklane_insert_${mask.toString(36)}`, text, values };
+    const name = mask.toString(36);
+    const keyed = (mask & (1 << INSERT_KEY)) !== 0;
+    return { name: `tasklane_insert_${name}`, text, values, plain: keyed ? undefined : { name: `tasklane_insert_plain_${name}`, text: plainText } };
   }
 
   /**
@@ -732,18 +853,18 @@ export class PostgresStorage implements RunStorage {
     if (batch.length === 0) return;
     const ids = [...new Set(batch.map((b) => b.id))];
     this.exec('read', 'getRun', async (client) => {
-      const res = await client.query<RunRow>(
+      const res = await client.query<unknown[]>(
         ids.length === 1
-          ? { name: 'tasklane_get1', text: `select ${cols()} from ${this.s}.runs where id = $1`, values: [ids[0]] }
-          : { name: 'tasklane_getn', text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`, values: [ids] },
+          ? { name: 'tasklane_get1', text: `select ${cols()} from ${this.s}.runs where id = $1`, values: [ids[0]], rowMode: 'array' }
+          : { name: 'tasklane_getn', text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`, values: [pgTextArray(ids)], rowMode: 'array' },
       );
-      return new Map(res.rows.map((r) => [r.id, r]));
+      return new Map(res.rows.map((r) => [r[0] as string, r]));
     }).then(
       (rows) => {
         // each caller gets its own copy
         for (const b of batch) {
           const row = rows.get(b.id);
-          b.resolve(row ? toRecord(row) : null);
+          b.resolve(row ? decodeRun(row) : null);
         }
       },
       (err: unknown) => {
@@ -756,8 +877,13 @@ export class PostgresStorage implements RunStorage {
     ids = ids.filter(storable);
     if (ids.length === 0) return [];
     const byId = await this.exec('read', 'getRuns', async (client) => {
-      const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = any($1::text[])`, [ids]);
-      return new Map(res.rows.map((r) => [r.id, toRecord(r)]));
+      const res = await client.query<unknown[]>({
+        name: 'tasklane_getn',
+        text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`,
+        values: [pgTextArray(ids)],
+        rowMode: 'array',
+      });
+      return new Map(res.rows.map((r) => [r[0] as string, decodeRun(r)]));
     });
     const out: RunRecord[] = [];
     const seen = new Set<string>();
@@ -779,18 +905,38 @@ export class PostgresStorage implements RunStorage {
       params.push(value);
       return `$${params.length}`;
     };
-    if (query.definition !== undefined) where.push(`definition_id = ${param(query.definition)}`);
-    if (query.status !== undefined) {
-      const statuses = Array.isArray(query.status) ? query.status : [query.status];
-      where.push(`status = any(${param(statuses)}::text[])`);
-    }
+    const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status];
     if (query.parentId !== undefined) where.push(`parent_id = ${param(query.parentId)}`);
     if (query.scheduled === true) where.push('scheduled_for is not null');
     if (query.scheduled === false) where.push('scheduled_for is null');
     if (query.cursor !== undefined && query.cursor !== '') where.push(`id < ${param(query.cursor)}`);
-    const sql = `select ${cols()} from ${this.s}.runs
+    let sql: string;
+    if (query.definition !== undefined) {
+      // one branch per status group, each served in id order by its partial index (there is no
+      // index on all of a definition's runs: see migration 2), merged newest first
+      where.unshift(`definition_id = ${param(query.definition)}`);
+      const wanted = (st: RunStatus) => statuses === undefined || statuses.includes(st);
+      const branches: string[] = [];
+      for (const group of STATUS_GROUPS) {
+        const members = group.statuses.filter(wanted);
+        if (members.length === 0) continue;
+        const status = members.length === group.statuses.length ? group.predicate : members.map((m) => STATUS_PREDICATE[m]).join(' or ');
+        // the running index is keyed by lease expiry, not id: `offset 0` keeps the planner from
+        // walking the primary key backwards in search of the definition's running runs
+        branches.push(
+          group.fence
+            ? `(select * from (select ${cols()} from ${this.s}.runs where ${where.join(' and ')} and (${status}) offset 0) as f order by id desc limit ${param(limit + 1)})`
+            : `(select ${cols()} from ${this.s}.runs where ${where.join(' and ')} and (${status}) order by id desc limit ${param(limit + 1)})`,
+        );
+      }
+      if (branches.length === 0) return { items: [] };
+      sql = `select * from (${branches.join(' union all ')}) as u order by id desc limit ${param(limit + 1)}`;
+    } else {
+      if (statuses !== undefined) where.push(`status = any(${param(statuses)}::text[])`);
+      sql = `select ${cols()} from ${this.s}.runs
       ${where.length ? `where ${where.join(' and ')}` : ''}
       order by id desc limit ${param(limit + 1)}`;
+    }
     const rows = await this.exec('read', 'listRuns', async (client) => (await client.query<RunRow>(sql, params)).rows);
     const items = rows.slice(0, limit).map(toRecord);
     return rows.length > limit ? { items, cursor: items[items.length - 1].id } : { items };
@@ -842,8 +988,8 @@ export class PostgresStorage implements RunStorage {
       new Date(now).toISOString(),
     ];
     const sql = this.claimSql();
-    return this.exec('idempotent', 'claimRuns', async (client) => {
-      const run = async () => (await client.query<RunRow>({ name: 'tasklane_claim', text: sql, values: params })).rows.map(toRecord);
+    const rows = await this.exec('idempotent', 'claimRuns', async (client) => {
+      const run = async () => (await client.query<unknown[]>({ name: 'tasklane_claim', text: sql, values: params, rowMode: 'array' })).rows;
       if (limited.length === 0) return run();
       return this.transaction(client, async () => {
         // Claims of a concurrency-limited definition are serialised cluster-wide: the running count
@@ -856,6 +1002,29 @@ export class PostgresStorage implements RunStorage {
         return run();
       });
     });
+    const runs = new Array<RunRecord>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      runs[i] = decodeRun(rows[i]);
+      this.rememberClaim(rows[i]);
+    }
+    return runs;
+  }
+
+  /**
+   * The rows of runs this storage claimed, as the claim returned them, by run id, until the
+   * claim's iteration is written: a completion then reads back only the columns that can change
+   * under a lease (see updateIterations). Bounded; an entry is trusted only for its lease token.
+   */
+  private readonly claimedRows = new Map<string, unknown[]>();
+
+  private rememberClaim(row: unknown[]): void {
+    const id = row[COL_ID] as string;
+    this.claimedRows.delete(id);
+    this.claimedRows.set(id, row);
+    if (this.claimedRows.size > MAX_CLAIMED_ROWS) {
+      const oldest = this.claimedRows.keys().next();
+      if (!oldest.done) this.claimedRows.delete(oldest.value);
+    }
   }
 
   private claimSqlText: string | undefined;
@@ -871,11 +1040,10 @@ export class PostgresStorage implements RunStorage {
         from unnest($5::text[], $6::int[], $7::int[]) as q(definition_id, max_n, conc)
       ),
       running as (
-        select r.definition_id, count(*)::int as n
-        from ${s}.runs r
-        where r.status = 'running'
-          and r.definition_id in (select definition_id from slots where conc is not null)
-        group by r.definition_id
+        select slots.definition_id,
+               (select count(*) from ${s}.runs r where r.status = 'running' and r.definition_id = slots.definition_id)::int as n
+        from slots
+        where slots.conc is not null
       ),
       resumed as (
         select c.id, c.definition_id, c.recovered
@@ -885,6 +1053,7 @@ export class PostgresStorage implements RunStorage {
           from ${s}.runs r
           where r.status = 'running'
             and r.definition_id = slots.definition_id
+            and ${LEASE_KEY} <= $2
             and (
               (r.lease_token is null and r.due_at <= $2 and (r.target_node_id is null or r.target_node_id = $1))
               or (r.lease_token is not null and r.lease_expires_at < $2)
@@ -894,15 +1063,16 @@ export class PostgresStorage implements RunStorage {
           for update skip locked
         ) c
       ),
-      caps as (
+      caps as materialized (
         select slots.definition_id,
                case when slots.disabled then 0
                     else greatest(0, least(
-                      slots.max_n - (select count(*) from resumed where resumed.definition_id = slots.definition_id),
-                      coalesce(slots.conc - coalesce((select n from running where running.definition_id = slots.definition_id), 0),
-                               slots.max_n)))
+                      slots.max_n - coalesce(rc.n, 0),
+                      case when slots.conc is null then slots.max_n else slots.conc - coalesce(running.n, 0) end))
                end as room
         from slots
+        left join (select definition_id, count(*)::int as n from resumed group by definition_id) rc on rc.definition_id = slots.definition_id
+        left join running on running.definition_id = slots.definition_id
       ),
       fresh as (
         select c.id, c.definition_id, false as recovered
@@ -956,85 +1126,106 @@ export class PostgresStorage implements RunStorage {
     // id order: rows are locked in the order unnest() yields them (see updateSql), the order every
     // multi-row writer here uses, so two batches touching the same runs cannot deadlock
     const order = updates.map((_, i) => i).sort((a, b) => compareText(updates[a].id, updates[b].id));
-    const sizes = updates.map(
-      (u) => 64 + u.id.length + (u.input === undefined ? 0 : approxJsonSize(u.input)) + (u.output === undefined ? 0 : approxJsonSize(u.output)),
-    );
+    const texts = updates.map((u) => ({ input: jsonText(u.input), output: jsonText(u.output), error: jsonText(u.error), progress: jsonText(u.progress) }));
+    const sizes = updates.map((u, i) => {
+      const t = texts[i];
+      return 64 + u.id.length + (t.input?.length ?? 0) + (t.output?.length ?? 0) + (t.error?.length ?? 0) + (t.progress?.length ?? 0);
+    });
+    // runs claimed here under the same lease: only what can change under a lease is read back
+    const claimRows = updates.map((u) => {
+      const row = this.claimedRows.get(u.id);
+      return row !== undefined && row[COL_LEASE_TOKEN] === u.leaseToken ? row : undefined;
+    });
     for (const chunk of chunkBySize(order, (i) => sizes[i], MAX_BATCH_ROWS, MAX_BATCH_BYTES)) {
-      const n = chunk.length;
-      const req = new Array<number>(n);
-      const ids = new Array<string>(n);
-      const tokens = new Array<string>(n);
-      const statuses = new Array<string>(n);
-      const dueAts = new Array<number | null>(n);
-      const inputs = new Array<string | null>(n);
-      const outputs = new Array<string | null>(n);
-      const errors = new Array<string | null>(n);
-      const progresses = new Array<string | null>(n);
-      const finishedOns = new Array<string | null>(n);
-      const finishedAts = new Array<number | null>(n);
-      const undos = new Array<number>(n);
-      for (let k = 0; k < n; k++) {
-        const u = updates[chunk[k]];
-        req[k] = chunk[k];
-        ids[k] = u.id;
-        tokens[k] = u.leaseToken;
-        statuses[k] = u.status;
-        dueAts[k] = intMs(u.dueAt);
-        inputs[k] = jsonText(u.input);
-        outputs[k] = jsonText(u.output);
-        errors[k] = jsonText(u.error);
-        progresses[k] = jsonText(u.progress);
-        finishedOns[k] = u.finishedOn ?? null;
-        finishedAts[k] = isoToMs(u.finishedOn);
-        // bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone
-        undos[k] = u.unclaim === true ? (u.status === 'pending' ? 3 : 2) : 0;
-      }
-      const values = [
-        pgScalarArray(req),
-        pgTextArray(ids),
-        pgTextArray(tokens),
-        pgTextArray(statuses),
-        pgScalarArray(dueAts),
-        pgTextArray(inputs),
-        pgTextArray(outputs),
-        pgTextArray(errors),
-        pgTextArray(progresses),
-        pgTextArray(finishedOns),
-        pgScalarArray(finishedAts),
-        pgScalarArray(undos),
-      ];
-      let ambiguous = false;
-      const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
-        try {
-          return (await client.query<RunRow & { req: number }>({ name: 'tasklane_update2', text: this.updateSql(), values })).rows;
-        } catch (err) {
-          // If this attempt failed on a broken link, it may have been applied: the retry verifies.
-          if (isConnectionError(err)) ambiguous = true;
-          throw err;
+      const known = chunk.filter((i) => claimRows[i] !== undefined);
+      const unknown = known.length === chunk.length ? [] : chunk.filter((i) => claimRows[i] === undefined);
+      for (const part of [known, unknown]) {
+        if (part.length === 0) continue;
+        const slim = part === known;
+        const n = part.length;
+        const req = new Array<number>(n);
+        const ids = new Array<string>(n);
+        const tokens = new Array<string>(n);
+        const statuses = new Array<string>(n);
+        const dueAts = new Array<number | null>(n);
+        const inputs = new Array<string | null>(n);
+        const outputs = new Array<string | null>(n);
+        const errors = new Array<string | null>(n);
+        const progresses = new Array<string | null>(n);
+        const finishedOns = new Array<string | null>(n);
+        const finishedAts = new Array<number | null>(n);
+        const undos = new Array<number>(n);
+        for (let k = 0; k < n; k++) {
+          const i = part[k];
+          const u = updates[i];
+          const t = texts[i];
+          req[k] = i;
+          ids[k] = u.id;
+          tokens[k] = u.leaseToken;
+          statuses[k] = u.status;
+          dueAts[k] = intMs(u.dueAt);
+          inputs[k] = t.input;
+          outputs[k] = t.output;
+          errors[k] = t.error;
+          progresses[k] = t.progress;
+          finishedOns[k] = u.finishedOn ?? null;
+          finishedAts[k] = isoToMs(u.finishedOn);
+          undos[k] = undoBits(u);
         }
-      });
-      for (const row of rows) results[row.req] = { ok: true, run: toRecord(row) };
-      if (rows.length === n) continue;
-      // the rest: not found, or no longer running under that lease (rare: one more statement)
-      const missing = chunk.filter((i) => results[i] === undefined);
-      const found = await this.exec('read', 'updateIterations', async (client) => {
-        const res = await client.query<{ id: string }>(`select id from ${this.s}.runs where id = any($1::text[])`, [missing.map((i) => updates[i].id)]);
-        return new Set(res.rows.map((r) => r.id));
-      });
-      for (const i of missing) {
-        const u = updates[i];
-        results[i] = found.has(u.id) ? { ok: false, reason: 'lease_lost' } : { ok: false, reason: 'not_found' };
-        if (ambiguous && found.has(u.id)) {
-          // a first attempt that went through before the link broke: accept its result
-          const current = await this.getRun(u.id);
-          if (
-            current &&
-            current.status === u.status &&
-            current.leaseToken === undefined &&
-            (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
-            (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
-          ) {
-            results[i] = { ok: true, run: current };
+        const values = [
+          pgScalarArray(req),
+          pgTextArray(ids),
+          pgTextArray(tokens),
+          pgTextArray(statuses),
+          pgScalarArray(dueAts),
+          pgTextArray(inputs),
+          pgTextArray(outputs),
+          pgTextArray(errors),
+          pgTextArray(progresses),
+          pgTextArray(finishedOns),
+          pgScalarArray(finishedAts),
+          pgScalarArray(undos),
+        ];
+        let ambiguous = false;
+        const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
+          try {
+            const query = slim
+              ? { name: 'tasklane_update_slim', text: this.updateSql(true), values, rowMode: 'array' as const }
+              : { name: 'tasklane_update_full', text: this.updateSql(false), values, rowMode: 'array' as const };
+            return (await client.query<unknown[]>(query)).rows;
+          } catch (err) {
+            // If this attempt failed on a broken link, it may have been applied: the retry verifies.
+            if (isConnectionError(err)) ambiguous = true;
+            throw err;
+          }
+        });
+        for (const row of rows) {
+          const i = row[0] as number;
+          results[i] = { ok: true, run: slim ? completedRun(claimRows[i]!, updates[i], texts[i], row) : decodeRun(row, 1) };
+        }
+        for (const i of part) this.forgetClaim(updates[i]);
+        if (rows.length === n) continue;
+        // the rest: not found, or no longer running under that lease (rare: one more statement)
+        const missing = part.filter((i) => results[i] === undefined);
+        const found = await this.exec('read', 'updateIterations', async (client) => {
+          const res = await client.query<{ id: string }>(`select id from ${this.s}.runs where id = any($1::text[])`, [missing.map((i) => updates[i].id)]);
+          return new Set(res.rows.map((r) => r.id));
+        });
+        for (const i of missing) {
+          const u = updates[i];
+          results[i] = found.has(u.id) ? { ok: false, reason: 'lease_lost' } : { ok: false, reason: 'not_found' };
+          if (ambiguous && found.has(u.id)) {
+            // a first attempt that went through before the link broke: accept its result
+            const current = await this.getRun(u.id);
+            if (
+              current &&
+              current.status === u.status &&
+              current.leaseToken === undefined &&
+              (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
+              (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
+            ) {
+              results[i] = { ok: true, run: current };
+            }
           }
         }
       }
@@ -1042,15 +1233,25 @@ export class PostgresStorage implements RunStorage {
     return results;
   }
 
-  private updateSqlText: string | undefined;
+  /** the claim row of this lease is no longer needed */
+  private forgetClaim(lease: { id: string; leaseToken: string }): void {
+    const row = this.claimedRows.get(lease.id);
+    if (row !== undefined && row[COL_LEASE_TOKEN] === lease.leaseToken) this.claimedRows.delete(lease.id);
+  }
+
+  private readonly updateSqlText: { slim?: string; full?: string } = {};
 
   /**
    * One statement per batch: the updates as parallel arrays, applied where the run is still
    * `running` under the update's lease token. The arrays come in id order and the join runs
-   * through unnest() (a nested loop over the primary key), so rows are locked in id order.
+   * through unnest(), so rows are locked in id order. `slim` reads back only the columns another
+   * writer may change while the run is leased (abort request, log count, progress): the caller
+   * knows the rest from the claim (see completedRun); otherwise the whole row is returned.
    */
-  private updateSql(): string {
-    this.updateSqlText ??= `
+  private updateSql(slim: boolean): string {
+    const key = slim ? 'slim' : 'full';
+    const returning = slim ? 'x.req, r.abort_requested, r.log_count, r.progress' : `x.req, ${cols('r')}`;
+    this.updateSqlText[key] ??= `
       update ${this.s}.runs r set
         status = x.status,
         due_at = coalesce(x.due_at, r.due_at),
@@ -1068,8 +1269,8 @@ export class PostgresStorage implements RunStorage {
                   $9::text[], $10::text[], $11::bigint[], $12::int[])
         as x(req, id, lease_token, status, due_at, input, output, error, progress, finished_on, finished_at, undo)
       where r.id = x.id and r.status = 'running' and r.lease_token = x.lease_token
-      returning x.req, ${cols('r')}`;
-    return this.updateSqlText;
+      returning ${returning}`;
+    return this.updateSqlText[key]!;
   }
 
   async renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
@@ -1093,8 +1294,10 @@ export class PostgresStorage implements RunStorage {
     });
     // per item: an entry with a stale token is lost even when another entry renews the same run
     const kept = new Set(renewed.map((r) => `${r.id}\u0000${r.lease_token}`));
+    const lost = leases.filter((l) => !kept.has(`${l.id}\u0000${l.leaseToken}`));
+    for (const l of lost) this.forgetClaim(l);
     return {
-      lost: leases.filter((l) => !kept.has(`${l.id}\u0000${l.leaseToken}`)).map((l) => l.id),
+      lost: lost.map((l) => l.id),
       abortRequested: renewed.filter((r) => r.abort_requested).map((r) => r.id),
     };
   }
