@@ -55,6 +55,20 @@ const MAX_REPLAYED_FINISHES = 100_000;
 /** replay from this long before the link was noticed lost (clocks, in-flight notices) */
 const REPLAY_MARGIN_MS = 5_000;
 
+/** NOTIFYs sent by one statement */
+const MAX_NOTIFIES_PER_STATEMENT = 50;
+const notifySqlCache = new Map<number, string>();
+
+/** `select pg_notify($1, $2), pg_notify($3, $4), ...` for n notices (fixed text per n) */
+function notifySql(n: number): string {
+  let text = notifySqlCache.get(n);
+  if (text === undefined) {
+    text = 'select ' + Array.from({ length: n }, (_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`).join(', ');
+    notifySqlCache.set(n, text);
+  }
+  return text;
+}
+
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
 
@@ -282,6 +296,7 @@ export class PostgresDistribution implements Distribution {
     this.outAbort = [];
     this.outFinish = [];
     for (const w of this.flushWaiters.splice(0)) w();
+    this.nextFlush = undefined;
     const listener = this.listener;
     this.listener = undefined;
     if (listener) await closeClient(listener);
@@ -365,8 +380,12 @@ export class PostgresDistribution implements Distribution {
     }
   }
 
+  /** one promise for everything queued until the next flush (not one per notice) */
+  private nextFlush: Promise<void> | undefined;
+
   private scheduleFlush(): Promise<void> {
-    const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    this.nextFlush ??= new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    const done = this.nextFlush;
     if (!this.flushScheduled) {
       this.flushScheduled = setImmediate(() => {
         this.flushScheduled = undefined;
@@ -384,6 +403,7 @@ export class PostgresDistribution implements Distribution {
     }
     const waiters = this.flushWaiters;
     this.flushWaiters = [];
+    this.nextFlush = undefined;
     const batches = this.takeBatches();
     if (batches.length === 0 || !this.pool) {
       for (const w of waiters) w();
@@ -472,10 +492,11 @@ export class PostgresDistribution implements Distribution {
   private async sendNotifies(batches: OutgoingBatch[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.q('select pg_notify(c, p) from unnest($1::text[], $2::text[]) as t(c, p)', [
-          batches.map((b) => b.channel),
-          batches.map((b) => b.payload),
-        ]);
+        // one pg_notify($n, $n+1) per batch: no array to escape the payloads into
+        for (let i = 0; i < batches.length; i += MAX_NOTIFIES_PER_STATEMENT) {
+          const part = batches.slice(i, i + MAX_NOTIFIES_PER_STATEMENT);
+          await this.q(notifySql(part.length), part.flatMap((b) => [b.channel, b.payload]));
+        }
         return;
       } catch (err) {
         const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;

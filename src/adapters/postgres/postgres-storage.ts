@@ -166,10 +166,15 @@ function parseJson(text: string | null): unknown {
   return text === null ? undefined : JSON.parse(text);
 }
 
+let lastIso: { text: string; ms: number | null } = { text: '', ms: null };
+
 function isoToMs(iso: string | undefined): number | null {
-  if (iso === undefined) return null;
+  if (iso === undefined || iso === null) return null;
+  // runs ending in the same millisecond share their ISO string: parse it once
+  if (iso === lastIso.text) return lastIso.ms;
   const ms = Date.parse(iso);
-  return Number.isFinite(ms) ? ms : null;
+  lastIso = { text: iso, ms: Number.isFinite(ms) ? ms : null };
+  return lastIso.ms;
 }
 
 function intMs(value: number | undefined): number | null {
@@ -292,24 +297,25 @@ function completedRun(
   t: { input: string | null; output: string | null; error: string | null },
   vol: unknown[],
 ): RunRecord {
-  const run = decodeRun(claimRow);
-  run.status = u.status;
+  // the claim row with the update's columns set (as updateSql sets them), lease cleared, and
+  // what others may have written read back: decoded as decodeRun would decode that row
+  const row = claimRow.slice();
+  row[3] = u.status;
   const dueAt = intMs(u.dueAt);
-  if (dueAt !== null) run.dueAt = dueAt;
-  if (t.input !== null) run.input = JSON.parse(t.input);
-  if (t.output !== null) run.output = JSON.parse(t.output);
-  if (t.error !== null) run.error = JSON.parse(t.error) as RunRecord['error'];
-  if (u.finishedOn !== undefined && u.finishedOn !== null) run.finishedOn = u.finishedOn;
+  if (dueAt !== null) row[20] = dueAt;
+  if (t.input !== null) row[4] = t.input;
+  if (t.output !== null) row[5] = t.output;
+  if (t.error !== null) row[6] = t.error;
+  row[7] = vol[3];
+  if (u.finishedOn !== undefined && u.finishedOn !== null) row[18] = u.finishedOn;
   const undo = undoBits(u);
-  run.attempt = Math.max(0, run.attempt - (undo & 1));
-  run.iterations = Math.max(0, run.iterations - (undo >> 1));
-  delete run.leaseToken;
-  delete run.leaseExpiresAt;
-  run.abortRequested = vol[1] as boolean;
-  run.logCount = vol[2] as number;
-  if (vol[3] !== null) run.progress = JSON.parse(vol[3] as string) as RunProgress;
-  else delete run.progress;
-  return run;
+  row[9] = Math.max(0, (row[9] as number) - (undo & 1));
+  row[8] = Math.max(0, (row[8] as number) - (undo >> 1));
+  row[COL_LEASE_TOKEN] = null;
+  row[23] = null;
+  row[24] = vol[1];
+  row[26] = vol[2];
+  return decodeRun(row);
 }
 
 /** A run as the values of {@link INSERT_COLUMNS}, in that order (JSON fields as JSON text). */
