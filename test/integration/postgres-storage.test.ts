@@ -244,6 +244,29 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     expect((await st.listRuns({ definition: 'test.def' })).items).toHaveLength(4);
   });
 
+  it('answers each of many concurrent insert calls with its own runs, keys and duplicates settled across calls', async () => {
+    const st = await open();
+    const dup = makeRun({ input: { dup: true } });
+    const calls = Array.from({ length: 12 }, (_, c) => [
+      ...Array.from({ length: 250 }, () => makeRun({ input: { c } })),
+      makeRun({ key: 'shared', input: { c } }),
+      ...(c % 4 === 0 ? [{ ...dup }] : []),
+    ]);
+    const answers = await Promise.all(calls.map((runs) => st.insertRuns(runs)));
+    answers.forEach((answer, c) => {
+      expect(answer).toHaveLength(calls[c].length);
+      answer.slice(0, 250).forEach((r, i) => expect(r).toEqual({ run: calls[c][i], created: true }));
+    });
+    const shared = answers.map((a) => a[250]);
+    expect(shared.filter((r) => r.created)).toHaveLength(1);
+    const holder = shared.find((r) => r.created)!.run;
+    for (const r of shared) expect(r.run.id).toBe(holder.id);
+    const dups = answers.filter((_, c) => c % 4 === 0).map((a) => a[251]);
+    expect(dups.filter((r) => r.created)).toHaveLength(1);
+    for (const r of dups) expect(r.run).toEqual(dup);
+    expect((await st.countPending()).get('test.def')).toBe(12 * 250 + 2);
+  });
+
   it('lists a definition\'s runs across statuses newest first, by status, and page by page', async () => {
     const st = await open();
     const T = Date.now();

@@ -481,6 +481,8 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
 }
 
 const MAX_BATCH_ROWS = 2000;
+/** insert statements of one storage at once (see insertRuns) */
+const MAX_INSERT_LANES = 2;
 /** claimed runs whose claim row is kept until their iteration is written */
 const MAX_CLAIMED_ROWS = 50_000;
 /** positions in a run row (RUN_COLUMN_NAMES order) */
@@ -736,9 +738,60 @@ export class PostgresStorage implements RunStorage {
   // ---------------------------------------------------------------------------------------------
   // runs
 
-  async insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
-    if (runs.length === 0) return [];
-    const rows = runs.map(toInsertRow); // validates every field first: nothing is sent when one is refused
+  /** insert calls waiting for a lane (see insertRuns) */
+  private insertQueue: Array<{ runs: RunRecord[]; rows: InsertRow[]; resolve: (r: Array<{ run: RunRecord; created: boolean }>) => void; reject: (e: unknown) => void }> = [];
+  private insertsInFlight = 0;
+
+  insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+    if (runs.length === 0) return Promise.resolve([]);
+    let rows: InsertRow[];
+    try {
+      rows = runs.map(toInsertRow); // validates every field first: nothing is sent when one is refused
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.insertQueue.push({ runs, rows, resolve, reject });
+      this.pumpInserts();
+    });
+  }
+
+  /**
+   * At most MAX_INSERT_LANES insert statements at once; calls made meanwhile are sent together
+   * (up to MAX_BATCH_ROWS runs) when a lane frees up: a burst of triggers becomes a few large
+   * statements instead of many concurrent ones contending for the same index pages.
+   */
+  private pumpInserts(): void {
+    while (this.insertsInFlight < MAX_INSERT_LANES && this.insertQueue.length > 0) {
+      const group = [this.insertQueue.shift()!];
+      let n = group[0].runs.length;
+      while (this.insertQueue.length > 0 && n + this.insertQueue[0].runs.length <= MAX_BATCH_ROWS) {
+        const next = this.insertQueue.shift()!;
+        group.push(next);
+        n += next.runs.length;
+      }
+      this.insertsInFlight++;
+      const runs = group.length === 1 ? group[0].runs : group.flatMap((g) => g.runs);
+      const rows = group.length === 1 ? group[0].rows : group.flatMap((g) => g.rows);
+      this.insertNow(runs, rows).then(
+        (results) => {
+          let at = 0;
+          for (const g of group) {
+            g.resolve(results.slice(at, at + g.runs.length));
+            at += g.runs.length;
+          }
+        },
+        (err: unknown) => {
+          for (const g of group) g.reject(err);
+        },
+      ).finally(() => {
+        this.insertsInFlight--;
+        this.pumpInserts();
+      });
+    }
+  }
+
+  private async insertNow(runs: RunRecord[], rows: InsertRow[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
     const results = new Array<{ run: RunRecord; created: boolean } | undefined>(runs.length);
     // (definition, key, id) order: rows are inserted, and keys taken, in this order by every inserter,
     // so concurrent batches racing for the same keys cannot deadlock
@@ -772,7 +825,8 @@ export class PostgresStorage implements RunStorage {
         });
         const missing: number[] = [];
         for (const i of todo) {
-          if (inserted.has(runs[i].id)) results[i] = { run: { ...runs[i] }, created: true };
+          // an id given twice in one batch was inserted once: the first is created, the other exists
+          if (inserted.delete(runs[i].id)) results[i] = { run: { ...runs[i] }, created: true };
           else missing.push(i);
         }
         if (missing.length === 0) break;
