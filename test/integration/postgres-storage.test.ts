@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError, TasklaneError } from '../../src/api/errors';
 import { postgresStorage, pgAdmin, type PostgresStorage } from '../../src/adapters/postgres';
+import { RecentMap, RecentSet } from '../../src/adapters/postgres/bounded';
 import { makeRun } from '../helpers/make-run';
 import { startPgProxy } from '../helpers/postgres-proxy';
 import { describeWithPostgres, freshPgSchema, PG_URL, terminateBackends, withPg } from '../helpers/services';
@@ -348,5 +349,34 @@ describe('PostgreSQL adapter source', () => {
       }
     }
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('PostgreSQL adapter: bounded recent sets and maps', () => {
+  it('keep at least the last max/2 entries and never more than max', () => {
+    const set = new RecentSet(10);
+    const map = new RecentMap<number>(10);
+    for (let i = 0; i < 1000; i++) {
+      set.add(`k${i}`);
+      map.set(`k${i}`, i);
+      expect(set.size).toBeLessThanOrEqual(10);
+      expect(map.size).toBeLessThanOrEqual(10);
+      for (let j = Math.max(0, i - 4); j <= i; j++) {
+        expect(set.has(`k${j}`)).toBe(true);
+        expect(map.get(`k${j}`)).toBe(j);
+      }
+    }
+    expect(set.has('k0')).toBe(false);
+    expect(map.get('k0')).toBeUndefined();
+    // re-setting a key of the older generation moves it; deleting removes it from both
+    map.set('k996', -1);
+    expect(map.get('k996')).toBe(-1);
+    map.delete('k996');
+    expect(map.get('k996')).toBeUndefined();
+    set.add('k999');
+    expect(set.size).toBeLessThanOrEqual(10);
+    set.clear();
+    map.clear();
+    expect([set.size, map.size]).toEqual([0, 0]);
   });
 });

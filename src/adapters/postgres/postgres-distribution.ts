@@ -17,6 +17,7 @@ import { accepts } from '../../core/accept-rules';
 import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
+import { RecentSet } from './bounded';
 import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
 
 export interface PostgresDistributionOptions {
@@ -48,7 +49,7 @@ const MAX_DUE_TIMES = 100_000;
 /** distinct future due times announced per flush (the safety poll covers the rest) */
 const MAX_ANNOUNCED_DUE_TIMES = 20_000;
 
-/** finishes remembered as delivered (so a replay after a lost LISTEN link skips them) */
+/** finishes remembered as delivered (so a replay after a lost LISTEN link skips them): the last 50,000 to 100,000 */
 const MAX_REMEMBERED_FINISHES = 100_000;
 /** finishes replayed at most after a lost LISTEN link */
 const MAX_REPLAYED_FINISHES = 100_000;
@@ -166,7 +167,7 @@ export class PostgresDistribution implements Distribution {
   /** when the LISTEN link was lost (epoch ms), until the finishes of the outage were replayed */
   private linkLostAt: number | undefined;
   /** ids of runs whose finish was delivered here recently (bounded), so a replay skips them */
-  private readonly delivered = new Set<string>();
+  private readonly delivered = new RecentSet(MAX_REMEMBERED_FINISHES);
   private nodesInflight: Promise<NodeDescriptor[]> | undefined;
 
   constructor(options: PostgresDistributionOptions) {
@@ -618,12 +619,7 @@ export class PostgresDistribution implements Distribution {
   }
 
   private remember(id: string): void {
-    if (this.delivered.has(id)) return;
     this.delivered.add(id);
-    if (this.delivered.size > MAX_REMEMBERED_FINISHES) {
-      const oldest = this.delivered.values().next();
-      if (!oldest.done) this.delivered.delete(oldest.value);
-    }
   }
 
   /**

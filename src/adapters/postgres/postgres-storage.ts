@@ -13,6 +13,7 @@ import type {
   StorageListRunsQuery,
   UpdateResult,
 } from '../../ports/storage';
+import { RecentMap } from './bounded';
 import { migrate, quoteSchema } from './postgres-migrations';
 import {
   codeOf,
@@ -483,8 +484,8 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
 const MAX_BATCH_ROWS = 2000;
 /** insert statements of one storage at once (see insertRuns) */
 const MAX_INSERT_LANES = 2;
-/** claimed runs whose claim row is kept until their iteration is written */
-const MAX_CLAIMED_ROWS = 50_000;
+/** claimed runs whose claim row is kept until their iteration is written (the last 50,000 to 100,000) */
+const MAX_CLAIMED_ROWS = 100_000;
 /** positions in a run row (RUN_COLUMN_NAMES order) */
 const COL_ID = 0;
 const COL_LEASE_TOKEN = 22;
@@ -1099,16 +1100,10 @@ export class PostgresStorage implements RunStorage {
    * claim's iteration is written: a completion then reads back only the columns that can change
    * under a lease (see updateIterations). Bounded; an entry is trusted only for its lease token.
    */
-  private readonly claimedRows = new Map<string, unknown[]>();
+  private readonly claimedRows = new RecentMap<unknown[]>(MAX_CLAIMED_ROWS);
 
   private rememberClaim(row: unknown[]): void {
-    const id = row[COL_ID] as string;
-    this.claimedRows.delete(id);
-    this.claimedRows.set(id, row);
-    if (this.claimedRows.size > MAX_CLAIMED_ROWS) {
-      const oldest = this.claimedRows.keys().next();
-      if (!oldest.done) this.claimedRows.delete(oldest.value);
-    }
+    this.claimedRows.set(row[COL_ID] as string, row);
   }
 
   private claimSqlText: string | undefined;
@@ -1334,8 +1329,10 @@ export class PostgresStorage implements RunStorage {
    */
   private updateSql(slim: boolean): string {
     const key = slim ? 'slim' : 'full';
+    const cached = this.updateSqlText[key];
+    if (cached !== undefined) return cached;
     const returning = slim ? 'x.req, r.abort_requested, r.log_count, r.progress' : `x.req, ${cols('r')}`;
-    this.updateSqlText[key] ??= `
+    this.updateSqlText[key] = `
       update ${this.s}.runs r set
         status = x.status,
         due_at = coalesce(x.due_at, r.due_at),
