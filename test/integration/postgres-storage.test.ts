@@ -330,7 +330,10 @@ describe('PostgreSQL adapter source', () => {
       'columnList',
       'selectList',
       'arrays',
-      // updateIterations: a fixed RETURNING list, one of two
+      // updateIterations: fixed SET clauses, parameter casts and column names (UPDATE_COLUMNS), a fixed RETURNING list
+      'setList',
+      'arrayList',
+      'nameList',
       'returning',
       // listRuns by definition: fixed status predicates (STATUS_GROUPS) and the branches built of them
       'status',

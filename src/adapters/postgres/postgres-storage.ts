@@ -279,6 +279,28 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
   return run;
 }
 
+/**
+ * The columns an update sets, in the order updateIterations passes them; `set` is the fixed SET
+ * clause for a value expression (a parameter or an unnest() column), `unset` the value meaning
+ * "leave the column as it is".
+ */
+const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' | 'integer'; unset: string | number | null; set: (v: string) => string }> = [
+  { name: 'status', sqlType: 'text', unset: null, set: (v) => `status = ${v}` },
+  { name: 'due_at', sqlType: 'bigint', unset: null, set: (v) => `due_at = coalesce(${v}, r.due_at)` },
+  { name: 'input', sqlType: 'text', unset: null, set: (v) => `input = coalesce(${v}::json, r.input)` },
+  { name: 'output', sqlType: 'text', unset: null, set: (v) => `output = coalesce(${v}::json, r.output)` },
+  { name: 'error', sqlType: 'text', unset: null, set: (v) => `error = coalesce(${v}::json, r.error)` },
+  { name: 'progress', sqlType: 'text', unset: null, set: (v) => `progress = coalesce(${v}::json, r.progress)` },
+  { name: 'finished_on', sqlType: 'text', unset: null, set: (v) => `finished_on = coalesce(${v}, r.finished_on)` },
+  { name: 'finished_at', sqlType: 'bigint', unset: null, set: (v) => `finished_at = coalesce(${v}, r.finished_at)` },
+  {
+    name: 'undo',
+    sqlType: 'integer',
+    unset: 0,
+    set: (v) => `attempt = greatest(0, r.attempt - (${v} & 1)), iterations = greatest(0, r.iterations - (${v} >> 1))`,
+  },
+];
+
 /** bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone */
 function undoBits(u: IterationUpdate): number {
   return u.unclaim === true ? (u.status === 'pending' ? 3 : 2) : 0;
@@ -1251,27 +1273,21 @@ export class PostgresStorage implements RunStorage {
           finishedAts[k] = isoToMs(u.finishedOn);
           undos[k] = undoBits(u);
         }
-        const values = [
-          pgScalarArray(req),
-          pgTextArray(ids),
-          pgTextArray(tokens),
-          pgTextArray(statuses),
-          pgScalarArray(dueAts),
-          pgTextArray(inputs),
-          pgTextArray(outputs),
-          pgTextArray(errors),
-          pgTextArray(progresses),
-          pgTextArray(finishedOns),
-          pgScalarArray(finishedAts),
-          pgScalarArray(undos),
-        ];
+        const { name, text, values } = this.updateStatement(slim, req, ids, tokens, [
+          statuses,
+          dueAts,
+          inputs,
+          outputs,
+          errors,
+          progresses,
+          finishedOns,
+          finishedAts,
+          undos,
+        ]);
         let ambiguous = false;
         const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
           try {
-            const query = slim
-              ? { name: 'tasklane_update_slim', text: this.updateSql(true), values, rowMode: 'array' as const }
-              : { name: 'tasklane_update_full', text: this.updateSql(false), values, rowMode: 'array' as const };
-            return (await client.query<unknown[]>(query)).rows;
+            return (await client.query<unknown[]>({ name, text, values, rowMode: 'array' })).rows;
           } catch (err) {
             // If this attempt failed on a broken link, it may have been applied: the retry verifies.
             if (isConnectionError(err)) ambiguous = true;
@@ -1318,40 +1334,77 @@ export class PostgresStorage implements RunStorage {
     if (row !== undefined && row[COL_LEASE_TOKEN] === lease.leaseToken) this.claimedRows.delete(lease.id);
   }
 
-  private readonly updateSqlText: { slim?: string; full?: string } = {};
+  private readonly updateSqlCache = new Map<string, string>();
 
   /**
-   * One statement per batch: the updates as parallel arrays, applied where the run is still
-   * `running` under the update's lease token. The arrays come in id order and the join runs
-   * through unnest(), so rows are locked in id order. `slim` reads back only the columns another
-   * writer may change while the run is leased (abort request, log count, progress): the caller
-   * knows the rest from the claim (see completedRun); otherwise the whole row is returned.
+   * One statement per batch, applied where the run is still `running` under the update's lease
+   * token. Ids and tokens come as arrays in id order and the join runs through unnest(), so rows
+   * are locked in id order. Each other column (UPDATE_COLUMNS) is left out when no update of the
+   * batch sets it, sent once when all set the same value (a batch of completions shares status,
+   * finish time and no undo), else as an array: most batches parse two arrays, not eleven.
+   * `slim` reads back only the columns another writer may change while the run is leased (abort
+   * request, log count, progress): the caller knows the rest from the claim (see completedRun);
+   * otherwise the whole row is returned.
    */
-  private updateSql(slim: boolean): string {
-    const key = slim ? 'slim' : 'full';
-    const cached = this.updateSqlText[key];
-    if (cached !== undefined) return cached;
-    const returning = slim ? 'x.req, r.abort_requested, r.log_count, r.progress' : `x.req, ${cols('r')}`;
-    this.updateSqlText[key] = `
-      update ${this.s}.runs r set
-        status = x.status,
-        due_at = coalesce(x.due_at, r.due_at),
-        input = coalesce(x.input::json, r.input),
-        output = coalesce(x.output::json, r.output),
-        error = coalesce(x.error::json, r.error),
-        progress = coalesce(x.progress::json, r.progress),
-        finished_on = coalesce(x.finished_on, r.finished_on),
-        finished_at = coalesce(x.finished_at, r.finished_at),
-        attempt = greatest(0, r.attempt - (x.undo & 1)),
-        iterations = greatest(0, r.iterations - (x.undo >> 1)),
-        lease_token = null,
-        lease_expires_at = null
-      from unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                  $9::text[], $10::text[], $11::bigint[], $12::int[])
-        as x(req, id, lease_token, status, due_at, input, output, error, progress, finished_on, finished_at, undo)
-      where r.id = x.id and r.status = 'running' and r.lease_token = x.lease_token
-      returning ${returning}`;
-    return this.updateSqlText[key]!;
+  private updateStatement(
+    slim: boolean,
+    req: number[],
+    ids: string[],
+    tokens: string[],
+    columns: Array<Array<string | number | null>>,
+  ): { name: string; text: string; values: string[] } {
+    const values = [pgScalarArray(req), pgTextArray(ids), pgTextArray(tokens)];
+    const modes: Array<'omit' | 'one' | 'all'> = [];
+    for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
+      const col = UPDATE_COLUMNS[c];
+      const vals = columns[c];
+      const first = vals[0];
+      let same = true;
+      let anySet = false;
+      for (let k = 0; k < vals.length; k++) {
+        if (vals[k] !== first) same = false;
+        if (vals[k] !== null && vals[k] !== col.unset) anySet = true;
+      }
+      if (!anySet) modes.push('omit');
+      else if (same) {
+        modes.push('one');
+        values.push(String(first));
+      } else {
+        modes.push('all');
+        values.push(col.sqlType === 'text' ? pgTextArray(vals as Array<string | null>) : pgScalarArray(vals as Array<number | null>));
+      }
+    }
+    const signature = `${slim ? 's' : 'f'}${modes.map((m) => (m === 'omit' ? 0 : m === 'one' ? 1 : 2)).join('')}`;
+    let text = this.updateSqlCache.get(signature);
+    if (text === undefined) {
+      const arrays = ['$1::int[]', '$2::text[]', '$3::text[]'];
+      const names = ['req', 'id', 'lease_token'];
+      const sets: string[] = [];
+      let param = 3;
+      for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
+        const col = UPDATE_COLUMNS[c];
+        if (modes[c] === 'omit') continue;
+        param++;
+        let value: string;
+        if (modes[c] === 'one') value = `$${param}::${col.sqlType}`;
+        else {
+          arrays.push(`$${param}::${col.sqlType}[]`);
+          names.push(col.name);
+          value = `x.${col.name}`;
+        }
+        sets.push(col.set(value));
+      }
+      const setList = sets.join(', ');
+      const arrayList = arrays.join(', ');
+      const nameList = names.join(', ');
+      const returning = slim ? 'x.req, r.abort_requested, r.log_count, r.progress' : `x.req, ${cols('r')}`;
+      text = `update ${this.s}.runs r set ${setList}, lease_token = null, lease_expires_at = null
+        from unnest(${arrayList}) as x(${nameList})
+        where r.id = x.id and r.status = 'running' and r.lease_token = x.lease_token
+        returning ${returning}`;
+      this.updateSqlCache.set(signature, text);
+    }
+    return { name: `tasklane_update_${signature}`, text, values };
   }
 
   async renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
