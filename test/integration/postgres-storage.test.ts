@@ -330,6 +330,7 @@ describe('PostgreSQL adapter source', () => {
       'columnList',
       'selectList',
       'arrays',
+      'arrayColumns',
       // updateIterations: fixed SET clauses, parameter casts and column names (UPDATE_COLUMNS), a fixed RETURNING list
       'setList',
       'arrayList',

@@ -886,54 +886,77 @@ export class PostgresStorage implements RunStorage {
     return results as Array<{ run: RunRecord; created: boolean }>;
   }
 
-  private readonly insertSqlCache = new Map<number, string>();
+  private readonly insertSqlCache = new Map<string, string>();
 
   /**
    * The insert of a batch as one statement over parallel arrays (one per column). Columns that
-   * every row of the batch leaves at their default (NULL, 0, false) are left out, so a batch of
-   * fresh runs sends and parses a third of the columns; the statement text depends only on which
-   * columns are present (a bit mask), so each variant is prepared once per connection.
+   * every row of the batch leaves at their default (NULL, 0, false) are left out, and a column
+   * every row sets to the same value (definition, name, status, often the creation time and due
+   * time of a burst) is sent once as a scalar: a batch of fresh runs parses one or two arrays.
+   * The statement text depends only on which columns are present and which are scalars, so each
+   * variant is prepared once per connection.
    */
   private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[]; plain?: { name: string; text: string } } {
-    let mask = INSERT_REQUIRED_MASK;
+    // present: some row sets the column; one: every row sets it to the same value (sent once)
+    let present = INSERT_REQUIRED_MASK;
+    let one = 0;
+    const first = rows[0];
+    for (let c = 1; c < INSERT_COLUMNS.length; c++) one |= 1 << c; // the id is always an array
     for (const row of rows) {
       for (let c = 0; c < INSERT_COLUMNS.length; c++) {
-        if (!(mask & (1 << c)) && row[c] !== null && row[c] !== INSERT_COLUMNS[c].fallback) mask |= 1 << c;
+        const v = row[c];
+        if (!(present & (1 << c)) && v !== null && v !== INSERT_COLUMNS[c].fallback) present |= 1 << c;
+        if (one & (1 << c) && v !== first[c]) one &= ~(1 << c);
       }
     }
+    one &= present;
     const values: string[] = [];
     for (let c = 0; c < INSERT_COLUMNS.length; c++) {
-      if (!(mask & (1 << c))) continue;
-      values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
+      if (!(present & (1 << c))) continue;
+      if (one & (1 << c)) values.push(first[c] === null ? (null as unknown as string) : String(first[c]));
+      else values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
     }
-    let text = this.insertSqlCache.get(mask);
-    let plainText = this.insertSqlCache.get(-mask - 1);
+    const signature = `${present.toString(36)}_${one.toString(36)}`;
+    let text = this.insertSqlCache.get(signature);
+    let plainText = this.insertSqlCache.get(`plain_${signature}`);
     if (text === undefined || plainText === undefined) {
       const names: string[] = [];
       const exprs: string[] = [];
-      const params: string[] = [];
+      const arrayParams: string[] = [];
+      const arrayNames: string[] = [];
+      let param = 0;
       for (let c = 0; c < INSERT_COLUMNS.length; c++) {
-        if (!(mask & (1 << c))) continue;
+        if (!(present & (1 << c))) continue;
         const col = INSERT_COLUMNS[c];
+        param++;
         names.push(col.name);
-        params.push(`$${params.length + 1}::${col.sqlType}[]`);
-        exprs.push(col.json ? `x.${col.name}::json` : `x.${col.name}`);
+        const value = one & (1 << c) ? `$${param}::${col.sqlType}` : `x.${col.name}`;
+        if (!(one & (1 << c))) {
+          arrayParams.push(`$${param}::${col.sqlType}[]`);
+          arrayNames.push(col.name);
+        }
+        exprs.push(col.json ? `${value}::json` : value);
       }
       const columnList = names.join(', ');
       const selectList = exprs.join(', ');
-      const arrays = params.join(', ');
+      const arrays = arrayParams.join(', ');
+      const arrayColumns = arrayNames.join(', ');
       text = `insert into ${this.s}.runs (${columnList})
-         select ${selectList} from unnest(${arrays}) as x(${columnList})
+         select ${selectList} from unnest(${arrays}) as x(${arrayColumns})
          on conflict do nothing
          returning id`;
       plainText = `insert into ${this.s}.runs (${columnList})
-         select ${selectList} from unnest(${arrays}) as x(${columnList})`;
-      this.insertSqlCache.set(mask, text);
-      this.insertSqlCache.set(-mask - 1, plainText);
+         select ${selectList} from unnest(${arrays}) as x(${arrayColumns})`;
+      this.insertSqlCache.set(signature, text);
+      this.insertSqlCache.set(`plain_${signature}`, plainText);
     }
-    const name = mask.toString(36);
-    const keyed = (mask & (1 << INSERT_KEY)) !== 0;
-    return { name: `tasklane_insert_${name}`, text, values, plain: keyed ? undefined : { name: `tasklane_insert_plain_${name}`, text: plainText } };
+    const keyed = (present & (1 << INSERT_KEY)) !== 0;
+    return {
+      name: `tasklane_insert_${signature}`,
+      text,
+      values,
+      plain: keyed ? undefined : { name: `tasklane_insert_plain_${signature}`, text: plainText },
+    };
   }
 
   /**
