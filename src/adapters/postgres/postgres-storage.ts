@@ -511,10 +511,27 @@ const MAX_CLAIMED_ROWS = 100_000;
 /** positions in a run row (RUN_COLUMN_NAMES order) */
 const COL_ID = 0;
 const COL_LEASE_TOKEN = 22;
+/** a claim's row: the run's columns, then its rank within its definition */
+const COL_CLAIM_RN = RUN_COLUMN_NAMES.length;
 
-/** Byte order of ids (the "C" collation of the id columns): the order rows are locked in. */
+/**
+ * Byte order of UTF-8 text, i.e. code point order: the "C" collation of the id columns (claims
+ * return runs in it, and rows are locked in it). UTF-16 code unit order (`<`) differs only where
+ * a surrogate (a code point above U+FFFF) meets a code unit from U+E000 up.
+ */
 function compareText(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys && (xs ? y >= 0xe000 : x >= 0xe000)) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
 }
 
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
@@ -1132,6 +1149,13 @@ export class PostgresStorage implements RunStorage {
         return run();
       });
     }, 'claims');
+    // round-robin across definitions, oldest first within each (sorted here: the rows are wide)
+    rows.sort(
+      (a, b) =>
+        (a[COL_CLAIM_RN] as number) - (b[COL_CLAIM_RN] as number) ||
+        compareText(a[1] as string, b[1] as string) ||
+        compareText(a[COL_ID] as string, b[COL_ID] as string),
+    );
     const runs = new Array<RunRecord>(rows.length);
     for (let i = 0; i < rows.length; i++) {
       runs[i] = decodeRun(rows[i]);
@@ -1240,7 +1264,7 @@ export class PostgresStorage implements RunStorage {
         where r.id = chosen.id
         returning ${cols('r')}, chosen.rn as claim_rn
       )
-      select * from claimed order by claim_rn, definition_id, id`;
+      select * from claimed`;
     return this.claimSqlText;
   }
 
