@@ -32,7 +32,7 @@ export interface PostgresStorageOptions {
   connectionString: string;
   /** the schema holding tasklane's tables (default `tasklane`); /^[a-z_][a-z0-9_]{0,62}$/ */
   schema?: string;
-  /** connections in the pool (default 10) */
+  /** connections in the pool (default 10); claims use up to two more of their own */
   poolSize?: number;
   /** ms to wait for a connection before an operation fails (default 10000) */
   connectionTimeoutMs?: number;
