@@ -13,8 +13,8 @@ async function main(): Promise<void> {
   const container = new Container();
   await container.load(
     tasklane({
-      storage: postgresStorage({ connectionString: config.url, schema: config.schema }),
-      distribution: postgresDistribution({ connectionString: config.url, schema: config.schema }),
+      storage: postgresStorage({ connectionString: config.url, schema: config.schema, applicationName: 'tasklane-bench' }),
+      distribution: postgresDistribution({ connectionString: config.url, schema: config.schema, applicationName: 'tasklane-bench' }),
       nodeId: config.nodeId,
     }),
   );

@@ -4,6 +4,7 @@
  */
 import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Container } from 'inversify';
 import { Client } from 'pg';
@@ -12,6 +13,8 @@ import { BenchNoop, BenchPark } from './bench-tasks';
 import { formatRate, percentile } from './stats';
 
 const URL = process.env.TASKLANE_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** application_name (prefix) of every bench connection, so its backends can be told apart */
+export const BENCH_APP_NAME = 'tasklane-bench';
 
 async function reachable(): Promise<boolean> {
   const c = new Client({ connectionString: URL, connectionTimeoutMillis: 2000 });
@@ -45,6 +48,60 @@ function spawnNode(schema: string, nodeId: string): Promise<ChildProcess> {
   });
 }
 
+/** CPU seconds (user + system) a process has used, from /proc; undefined where there is none */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return undefined;
+  }
+}
+
+/** backends of this database serving the bench's connections */
+async function tasklaneBackends(): Promise<number[]> {
+  const c = new Client({ connectionString: URL });
+  await c.connect();
+  try {
+    const res = await c.query<{ pid: number }>(
+      `select pid from pg_stat_activity where datname = current_database() and application_name like $1`,
+      [`${BENCH_APP_NAME}%`],
+    );
+    return res.rows.map((r) => r.pid);
+  } finally {
+    await c.end();
+  }
+}
+
+interface CpuUse {
+  bench: number;
+  nodes: number;
+  server: number;
+}
+
+/** CPU used while `work` runs by this process, the node processes and the PostgreSQL backends */
+async function measureCpu<T>(nodes: ChildProcess[], work: () => Promise<T>): Promise<{ result: T; cpu?: CpuUse }> {
+  const pids = () => [process.pid, ...nodes.map((n) => n.pid!)];
+  const before = new Map<number, number>();
+  const backendsBefore = await tasklaneBackends();
+  for (const pid of [...pids(), ...backendsBefore]) before.set(pid, cpuSeconds(pid) ?? NaN);
+  const result = await work();
+  const backends = [...new Set([...backendsBefore, ...(await tasklaneBackends())])];
+  const used = (pid: number) => (cpuSeconds(pid) ?? NaN) - (before.get(pid) ?? 0);
+  const cpu = {
+    bench: used(process.pid),
+    nodes: nodes.reduce((sum, n) => sum + used(n.pid!), 0),
+    server: backends.reduce((sum, pid) => sum + (cpuSeconds(pid) === undefined ? 0 : used(pid)), 0),
+  };
+  return { result, cpu: Number.isFinite(cpu.bench + cpu.nodes + cpu.server) ? cpu : undefined };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 async function stopNodes(nodes: ChildProcess[]): Promise<void> {
   await Promise.all(
     nodes.map(
@@ -61,8 +118,8 @@ async function cluster(schema: string, workers: number): Promise<{ service: Task
   const container = new Container();
   await container.load(
     tasklane({
-      storage: postgresStorage({ connectionString: URL, schema }),
-      distribution: postgresDistribution({ connectionString: URL, schema }),
+      storage: postgresStorage({ connectionString: URL, schema, applicationName: BENCH_APP_NAME }),
+      distribution: postgresDistribution({ connectionString: URL, schema, applicationName: BENCH_APP_NAME }),
       nodeId: 'bench-client',
       accept: { include: [] },
     }),
@@ -74,7 +131,7 @@ async function cluster(schema: string, workers: number): Promise<{ service: Task
   return { service: container.get(TaskService), engine, nodes };
 }
 
-async function withCluster<T>(workers: number, fn: (c: { service: TaskService }) => Promise<T>): Promise<T> {
+async function withCluster<T>(workers: number, fn: (c: { service: TaskService; nodes: ChildProcess[] }) => Promise<T>): Promise<T> {
   const schema = `tl_bench_${Date.now().toString(36)}_${workers}`;
   const c = await cluster(schema, workers);
   try {
@@ -93,16 +150,32 @@ export async function run(): Promise<void> {
     return;
   }
   const n = 10_000;
+  const rounds = 3; // a fresh cluster each; the machine is noisy, the median is printed
   for (const workers of [1, 2, 4]) {
-    const rate = await withCluster(workers, async ({ service }) => {
-      const warm = await Promise.all(Array.from({ length: 500 }, () => service.trigger({ definition: BenchNoop })));
-      await Promise.all(warm.map((r) => service.wait(r.id)));
-      const t0 = performance.now();
-      const runs = await Promise.all(Array.from({ length: n }, () => service.trigger({ definition: BenchNoop })));
-      await Promise.all(runs.map((r) => service.wait(r.id)));
-      return n / ((performance.now() - t0) / 1000);
-    });
-    console.log(`throughput, ${n.toLocaleString('en-US')} no-op runs, ${workers} node process${workers > 1 ? 'es' : ''}:  ${formatRate(rate)}`);
+    const rates: number[] = [];
+    const cpus: CpuUse[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const { result: rate, cpu } = await withCluster(workers, async ({ service, nodes }) => {
+        const warm = await Promise.all(Array.from({ length: 500 }, () => service.trigger({ definition: BenchNoop })));
+        await Promise.all(warm.map((r) => service.wait(r.id)));
+        return measureCpu(nodes, async () => {
+          const t0 = performance.now();
+          const runs = await Promise.all(Array.from({ length: n }, () => service.trigger({ definition: BenchNoop })));
+          await Promise.all(runs.map((r) => service.wait(r.id)));
+          return n / ((performance.now() - t0) / 1000);
+        });
+      });
+      rates.push(rate);
+      if (cpu) cpus.push(cpu);
+    }
+    const label = `${workers} node process${workers > 1 ? 'es' : ''}`;
+    console.log(
+      `throughput, ${n.toLocaleString('en-US')} no-op runs, ${label}:  ${formatRate(median(rates))} (median of ${rounds}; ${formatRate(Math.min(...rates))} to ${formatRate(Math.max(...rates))})`,
+    );
+    if (cpus.length === rounds) {
+      const us = (key: keyof CpuUse) => Math.round((median(cpus.map((c) => c[key])) / n) * 1e6);
+      console.log(`  CPU per run (medians): bench process ${us('bench')} us, node processes ${us('nodes')} us, PostgreSQL ${us('server')} us`);
+    }
   }
 
   await withCluster(2, async ({ service }) => {

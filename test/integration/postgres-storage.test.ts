@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError, TasklaneError } from '../../src/api/errors';
 import { postgresStorage, pgAdmin, type PostgresStorage } from '../../src/adapters/postgres';
+import { RecentMap, RecentSet } from '../../src/adapters/postgres/bounded';
 import { makeRun } from '../helpers/make-run';
 import { startPgProxy } from '../helpers/postgres-proxy';
 import { describeWithPostgres, freshPgSchema, PG_URL, terminateBackends, withPg } from '../helpers/services';
@@ -196,6 +197,103 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     expect((await st.listLogs({ runId: run.id })).items[0].message).toBe('bad\ufffd\ufffd end');
   });
 
+  it('answers a completion with the stored row, whether or not this storage made the claim, with what others wrote under the lease', async () => {
+    const claimer = await open();
+    const other = await open();
+    const T = Date.now();
+    const slots = [{ definitionId: 'test.def', max: 10 }];
+    await claimer.insertRuns([makeRun({ input: { a: 1 }, context: { tenant: 't' } }), makeRun({ input: { b: [1, null] } }), makeRun()]);
+    const claimed = await claimer.claimRuns({ nodeId: 'n1', now: T, leaseMs: 60_000, limit: 10, slots });
+    expect(claimed).toHaveLength(3);
+    const [a, b, c] = claimed;
+    // written by others while the runs are leased: an abort request, progress, log lines
+    expect((await other.requestAbort(a.id, 'stop', new Date().toISOString())).kind).toBe('requested');
+    await other.saveProgress(b.id, { info: 'half', current: 1, total: 2 });
+    expect(await other.appendLogs([{ runId: c.id, type: 'info', message: 'x', createdOn: new Date().toISOString() }], 10)).toBe(1);
+    await claimer.renewLeases('n1', claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken! })), T + 1000, 60_000);
+    const fin = new Date().toISOString();
+    const updates = [
+      { id: a.id, leaseToken: a.leaseToken!, status: 'aborted' as const, error: { message: 'stop', code: 'ABORTED' }, finishedOn: fin },
+      { id: b.id, leaseToken: b.leaseToken!, status: 'running' as const, dueAt: T + 5000, input: { b: [1, null], more: 'x' } },
+      { id: c.id, leaseToken: c.leaseToken!, status: 'success' as const, output: { ok: true, n: null }, finishedOn: fin },
+    ];
+    // this storage claimed a and c; b goes through the other one (which did not claim it)
+    const [ra, rc] = await claimer.updateIterations([updates[0], updates[2]]);
+    const [rb] = await other.updateIterations([updates[1]]);
+    for (const r of [ra, rb, rc]) expect(r.ok).toBe(true);
+    const stored = await other.getRuns([a.id, b.id, c.id]);
+    expect([ra, rb, rc].map((r) => (r.ok ? r.run : undefined))).toEqual(stored);
+    expect(stored[0]).toMatchObject({ status: 'aborted', abortRequested: true });
+    expect(stored[1]).toMatchObject({ status: 'running', progress: { info: 'half', current: 1, total: 2 }, input: { b: [1, null], more: 'x' }, dueAt: T + 5000 });
+    expect(stored[1].leaseToken).toBeUndefined();
+    expect(stored[2]).toMatchObject({ status: 'success', output: { ok: true, n: null }, logCount: 1, finishedOn: fin });
+    // the same leases again: refused, whichever path
+    expect((await claimer.updateIterations([updates[0], updates[1]])).map((r) => (r.ok ? 'ok' : r.reason))).toEqual(['lease_lost', 'lease_lost']);
+  });
+
+  it('inserts a batch with a run id already stored: the others are created, that one reported as existing', async () => {
+    const st = await open();
+    const [first] = await st.insertRuns([makeRun({ input: { n: 1 } })]);
+    // without idempotency keys (a plain insert first, refused as a whole, then one that skips conflicts)
+    const again = await st.insertRuns([makeRun(), { ...first.run, input: { n: 2 } }, makeRun()]);
+    expect(again.map((r) => r.created)).toEqual([true, false, true]);
+    expect(again[1].run.input).toEqual({ n: 1 });
+    // with one
+    const keyed = await st.insertRuns([makeRun({ key: 'k1' }), { ...first.run, input: { n: 3 } }]);
+    expect(keyed.map((r) => r.created)).toEqual([true, false]);
+    expect(keyed[1].run.input).toEqual({ n: 1 });
+    expect((await st.listRuns({ definition: 'test.def' })).items).toHaveLength(4);
+  });
+
+  it('answers each of many concurrent insert calls with its own runs, keys and duplicates settled across calls', async () => {
+    const st = await open();
+    const dup = makeRun({ input: { dup: true } });
+    const calls = Array.from({ length: 12 }, (_, c) => [
+      ...Array.from({ length: 250 }, () => makeRun({ input: { c } })),
+      makeRun({ key: 'shared', input: { c } }),
+      ...(c % 4 === 0 ? [{ ...dup }] : []),
+    ]);
+    const answers = await Promise.all(calls.map((runs) => st.insertRuns(runs)));
+    answers.forEach((answer, c) => {
+      expect(answer).toHaveLength(calls[c].length);
+      answer.slice(0, 250).forEach((r, i) => expect(r).toEqual({ run: calls[c][i], created: true }));
+    });
+    const shared = answers.map((a) => a[250]);
+    expect(shared.filter((r) => r.created)).toHaveLength(1);
+    const holder = shared.find((r) => r.created)!.run;
+    for (const r of shared) expect(r.run.id).toBe(holder.id);
+    const dups = answers.filter((_, c) => c % 4 === 0).map((a) => a[251]);
+    expect(dups.filter((r) => r.created)).toHaveLength(1);
+    for (const r of dups) expect(r.run).toEqual(dup);
+    expect((await st.countPending()).get('test.def')).toBe(12 * 250 + 2);
+  });
+
+  it('lists a definition\'s runs across statuses newest first, by status, and page by page', async () => {
+    const st = await open();
+    const T = Date.now();
+    const runs = Array.from({ length: 9 }, (_, i) => makeRun({ id: `r${String(i).padStart(2, '0')}` }));
+    await st.insertRuns([...runs, makeRun({ id: 'x00', definitionId: 'other.def' })]);
+    // r00..r02 finish, r03..r05 run, r06..r08 stay pending
+    const claimed = await st.claimRuns({ nodeId: 'n1', now: T, leaseMs: 60_000, limit: 6, slots: [{ definitionId: 'test.def', max: 6 }] });
+    expect(claimed.map((r) => r.id)).toEqual(['r00', 'r01', 'r02', 'r03', 'r04', 'r05']);
+    const fin = new Date().toISOString();
+    await st.updateIterations(claimed.slice(0, 3).map((r, i) => ({ id: r.id, leaseToken: r.leaseToken!, status: (['success', 'failed', 'aborted'] as const)[i], finishedOn: fin })));
+    const ids = async (q: Parameters<PostgresStorage['listRuns']>[0]) => (await st.listRuns(q)).items.map((r) => r.id);
+    expect(await ids({ definition: 'test.def' })).toEqual(['r08', 'r07', 'r06', 'r05', 'r04', 'r03', 'r02', 'r01', 'r00']);
+    expect(await ids({ definition: 'test.def', status: 'running' })).toEqual(['r05', 'r04', 'r03']);
+    expect(await ids({ definition: 'test.def', status: ['failed', 'pending'] })).toEqual(['r08', 'r07', 'r06', 'r01']);
+    expect(await ids({ definition: 'test.def', status: ['success', 'aborted'] })).toEqual(['r02', 'r00']);
+    expect(await ids({ definition: 'other.def' })).toEqual(['x00']);
+    const pages: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await st.listRuns({ definition: 'test.def', limit: 4, cursor });
+      pages.push(page.items.map((r) => r.id).join(','));
+      cursor = page.cursor;
+    } while (cursor);
+    expect(pages).toEqual(['r08,r07,r06,r05', 'r04,r03,r02,r01', 'r00']);
+  });
+
   it('pgAdmin reports and applies the schema version', async () => {
     expect(await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).toEqual({ current: 0, latest: pgAdmin.migrations().length });
     expect(await pgAdmin.migrate({ connectionString: PG_URL, schema })).toEqual(pgAdmin.migrations().map((m) => m.version));
@@ -228,6 +326,21 @@ describe('PostgreSQL adapter source', () => {
       'abort',
       'finish',
       'm.sql(s)',
+      // insertRuns: column names, casts and $n placeholders taken from the fixed INSERT_COLUMNS list
+      'columnList',
+      'selectList',
+      'arrays',
+      'arrayColumns',
+      // updateIterations: fixed SET clauses, parameter casts and column names (UPDATE_COLUMNS), a fixed RETURNING list
+      'setList',
+      'arrayList',
+      'nameList',
+      'returning',
+      // listRuns by definition: fixed status predicates (STATUS_GROUPS) and the branches built of them
+      'status',
+      "branches.join(' union all ')",
+      // claims: the fixed key expression of the running-runs index
+      'LEASE_KEY',
     ]);
     const offenders: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
@@ -240,5 +353,34 @@ describe('PostgreSQL adapter source', () => {
       }
     }
     expect(offenders).toEqual([]);
+  });
+});
+
+describe('PostgreSQL adapter: bounded recent sets and maps', () => {
+  it('keep at least the last max/2 entries and never more than max', () => {
+    const set = new RecentSet(10);
+    const map = new RecentMap<number>(10);
+    for (let i = 0; i < 1000; i++) {
+      set.add(`k${i}`);
+      map.set(`k${i}`, i);
+      expect(set.size).toBeLessThanOrEqual(10);
+      expect(map.size).toBeLessThanOrEqual(10);
+      for (let j = Math.max(0, i - 4); j <= i; j++) {
+        expect(set.has(`k${j}`)).toBe(true);
+        expect(map.get(`k${j}`)).toBe(j);
+      }
+    }
+    expect(set.has('k0')).toBe(false);
+    expect(map.get('k0')).toBeUndefined();
+    // re-setting a key of the older generation moves it; deleting removes it from both
+    map.set('k996', -1);
+    expect(map.get('k996')).toBe(-1);
+    map.delete('k996');
+    expect(map.get('k996')).toBeUndefined();
+    set.add('k999');
+    expect(set.size).toBeLessThanOrEqual(10);
+    set.clear();
+    map.clear();
+    expect([set.size, map.size]).toEqual([0, 0]);
   });
 });

@@ -30,6 +30,8 @@ export interface ManagedPoolOptions {
   /** receives every error of an idle or checked-out client, and of the pool */
   onError(error: Error): void;
   connectionTimeoutMillis?: number;
+  /** session settings sent at connection start (the `options` startup parameter, e.g. `-c name=value`) */
+  sessionOptions?: string;
 }
 
 /** A pg.Pool whose clients' errors are always listened to: a terminated backend never crashes. */
@@ -43,6 +45,7 @@ export function createManagedPool(options: ManagedPoolOptions): Pool {
     connectionTimeoutMillis: options.connectionTimeoutMillis ?? 10_000,
     idleTimeoutMillis: 30_000,
     types: pgTypeParsers,
+    ...(options.sessionOptions ? { options: options.sessionOptions } : {}),
   };
   const pool = new Pool(config);
   pool.on('error', (err) => options.onError(err));
@@ -73,7 +76,7 @@ const CONNECTION_CODES = new Set([
   'EAI_AGAIN',
 ]);
 
-function codeOf(err: unknown): string | undefined {
+export function codeOf(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err) {
     const code = (err as { code?: unknown }).code;
     return typeof code === 'string' ? code : undefined;

@@ -17,6 +17,7 @@ import { accepts } from '../../core/accept-rules';
 import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
+import { RecentSet } from './bounded';
 import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
 
 export interface PostgresDistributionOptions {
@@ -48,12 +49,26 @@ const MAX_DUE_TIMES = 100_000;
 /** distinct future due times announced per flush (the safety poll covers the rest) */
 const MAX_ANNOUNCED_DUE_TIMES = 20_000;
 
-/** finishes remembered as delivered (so a replay after a lost LISTEN link skips them) */
+/** finishes remembered as delivered (so a replay after a lost LISTEN link skips them): the last 50,000 to 100,000 */
 const MAX_REMEMBERED_FINISHES = 100_000;
 /** finishes replayed at most after a lost LISTEN link */
 const MAX_REPLAYED_FINISHES = 100_000;
 /** replay from this long before the link was noticed lost (clocks, in-flight notices) */
 const REPLAY_MARGIN_MS = 5_000;
+
+/** NOTIFYs sent by one statement */
+const MAX_NOTIFIES_PER_STATEMENT = 50;
+const notifySqlCache = new Map<number, string>();
+
+/** `select pg_notify($1, $2), pg_notify($3, $4), ...` for n notices (fixed text per n) */
+function notifySql(n: number): string {
+  let text = notifySqlCache.get(n);
+  if (text === undefined) {
+    text = 'select ' + Array.from({ length: n }, (_, i) => `pg_notify($${2 * i + 1}, $${2 * i + 2})`).join(', ');
+    notifySqlCache.set(n, text);
+  }
+  return text;
+}
 
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
@@ -147,10 +162,12 @@ export class PostgresDistribution implements Distribution {
   private readonly checkedOut = new Set<PoolClient>();
 
   private lastNodes: NodeDescriptor[] | undefined;
+  /** how this node's NOTIFY payloads begin */
+  private ownPrefix = '\u0000';
   /** when the LISTEN link was lost (epoch ms), until the finishes of the outage were replayed */
   private linkLostAt: number | undefined;
   /** ids of runs whose finish was delivered here recently (bounded), so a replay skips them */
-  private readonly delivered = new Set<string>();
+  private readonly delivered = new RecentSet(MAX_REMEMBERED_FINISHES);
   private nodesInflight: Promise<NodeDescriptor[]> | undefined;
 
   constructor(options: PostgresDistributionOptions) {
@@ -211,6 +228,7 @@ export class PostgresDistribution implements Distribution {
     this.s = quoteSchema(this.schema);
     this.channels = channelsFor(this.schema);
     this.host = host;
+    this.ownPrefix = `{"n":${JSON.stringify(host.node.nodeId)},`;
     this.stopping = undefined;
     this.reconnectDelay = 100;
     this.pool = createManagedPool({
@@ -279,6 +297,7 @@ export class PostgresDistribution implements Distribution {
     this.outAbort = [];
     this.outFinish = [];
     for (const w of this.flushWaiters.splice(0)) w();
+    this.nextFlush = undefined;
     const listener = this.listener;
     this.listener = undefined;
     if (listener) await closeClient(listener);
@@ -362,8 +381,12 @@ export class PostgresDistribution implements Distribution {
     }
   }
 
+  /** one promise for everything queued until the next flush (not one per notice) */
+  private nextFlush: Promise<void> | undefined;
+
   private scheduleFlush(): Promise<void> {
-    const done = new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    this.nextFlush ??= new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    const done = this.nextFlush;
     if (!this.flushScheduled) {
       this.flushScheduled = setImmediate(() => {
         this.flushScheduled = undefined;
@@ -381,6 +404,7 @@ export class PostgresDistribution implements Distribution {
     }
     const waiters = this.flushWaiters;
     this.flushWaiters = [];
+    this.nextFlush = undefined;
     const batches = this.takeBatches();
     if (batches.length === 0 || !this.pool) {
       for (const w of waiters) w();
@@ -469,10 +493,11 @@ export class PostgresDistribution implements Distribution {
   private async sendNotifies(batches: OutgoingBatch[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.q('select pg_notify(c, p) from unnest($1::text[], $2::text[]) as t(c, p)', [
-          batches.map((b) => b.channel),
-          batches.map((b) => b.payload),
-        ]);
+        // one pg_notify($n, $n+1) per batch: no array to escape the payloads into
+        for (let i = 0; i < batches.length; i += MAX_NOTIFIES_PER_STATEMENT) {
+          const part = batches.slice(i, i + MAX_NOTIFIES_PER_STATEMENT);
+          await this.q(notifySql(part.length), part.flatMap((b) => [b.channel, b.payload]));
+        }
         return;
       } catch (err) {
         const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
@@ -594,12 +619,7 @@ export class PostgresDistribution implements Distribution {
   }
 
   private remember(id: string): void {
-    if (this.delivered.has(id)) return;
     this.delivered.add(id);
-    if (this.delivered.size > MAX_REMEMBERED_FINISHES) {
-      const oldest = this.delivered.values().next();
-      if (!oldest.done) this.delivered.delete(oldest.value);
-    }
   }
 
   /**
@@ -637,6 +657,9 @@ export class PostgresDistribution implements Distribution {
   private onNotification(msg: Notification): void {
     const host = this.host;
     if (!host || !msg.payload) return;
+    // this node's own notices (delivered locally when published) are skipped unparsed: every
+    // payload starts with the sender's id (see takeBatches)
+    if (msg.payload.startsWith(this.ownPrefix)) return;
     let data: { n?: unknown; w?: unknown; r?: unknown; f?: unknown };
     try {
       data = JSON.parse(msg.payload) as typeof data;

@@ -105,6 +105,26 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'fewer index entries per run transition; recovery scans skip live leases',
+    // Every transition of a run (insert, claim, completion) writes a new row version, and a new
+    // version gets an entry in every index whose predicate it meets (status is in the predicates,
+    // so no update is HOT). runs_definition_idx covered every version of every run: listing by
+    // definition now goes through the per-status partial indexes instead (pending, running, and
+    // the new finished one), which saves an entry at insert and at claim (9 -> 7 per run).
+    // runs_running_idx had only definition_id: a claim looking for parked or expired runs read
+    // every running run of the definition. Keyed by the lease's expiry (the lowest bigint when
+    // parked: the claim's LEASE_KEY), a claim reads only parked and expired ones (key < now).
+    sql: (s) => `
+      drop index ${s}.runs_definition_idx;
+      drop index ${s}.runs_running_idx;
+      create index runs_running_lease_idx on ${s}.runs
+        (definition_id, (case when lease_token is null then -9223372036854775807 - 1 else coalesce(lease_expires_at, 0) end))
+        where status = 'running';
+      create index runs_finished_definition_idx on ${s}.runs (definition_id, id) where status in ('success', 'failed', 'aborted');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

@@ -13,8 +13,10 @@ import type {
   StorageListRunsQuery,
   UpdateResult,
 } from '../../ports/storage';
+import { RecentMap } from './bounded';
 import { migrate, quoteSchema } from './postgres-migrations';
 import {
+  codeOf,
   ConnectError,
   connect,
   createManagedPool,
@@ -30,7 +32,7 @@ export interface PostgresStorageOptions {
   connectionString: string;
   /** the schema holding tasklane's tables (default `tasklane`); /^[a-z_][a-z0-9_]{0,62}$/ */
   schema?: string;
-  /** connections in the pool (default 10) */
+  /** connections in the pool (default 10); claims use up to two more of their own */
   poolSize?: number;
   /** ms to wait for a connection before an operation fails (default 10000) */
   connectionTimeoutMs?: number;
@@ -129,6 +131,29 @@ function cols(alias?: string): string {
 }
 
 const UNFINISHED = `('pending', 'running')`;
+
+/**
+ * The key of runs_running_lease_idx (migration 2): the lowest bigint for a parked run (no lease),
+ * else its lease expiry. A claim reads the range `key <= now` (parked and expired runs, then
+ * checked exactly) and never the live leases.
+ */
+const LEASE_KEY = `(case when r.lease_token is null then -9223372036854775807 - 1 else coalesce(r.lease_expires_at, 0) end)`;
+
+/** fixed SQL fragments per status (listRuns by definition picks among them) */
+const STATUS_PREDICATE: Record<RunStatus, string> = {
+  pending: `status = 'pending'`,
+  running: `status = 'running'`,
+  success: `status = 'success'`,
+  failed: `status = 'failed'`,
+  aborted: `status = 'aborted'`,
+};
+
+/** the statuses each partial index of migration 2 covers, with its predicate */
+const STATUS_GROUPS: ReadonlyArray<{ statuses: RunStatus[]; predicate: string; fence?: boolean }> = [
+  { statuses: ['pending'], predicate: `status = 'pending'` },
+  { statuses: ['running'], predicate: `status = 'running'`, fence: true },
+  { statuses: ['success', 'failed', 'aborted'], predicate: `status in ('success', 'failed', 'aborted')` },
+];
 const FINISHED = `('success', 'failed', 'aborted')`;
 
 /** JSON text of a value, or null for `undefined` (SQL NULL = absent; JSON null stays JSON null). */
@@ -142,10 +167,15 @@ function parseJson(text: string | null): unknown {
   return text === null ? undefined : JSON.parse(text);
 }
 
+let lastIso: { text: string; ms: number | null } = { text: '', ms: null };
+
 function isoToMs(iso: string | undefined): number | null {
-  if (iso === undefined) return null;
+  if (iso === undefined || iso === null) return null;
+  // runs ending in the same millisecond share their ISO string: parse it once
+  if (iso === lastIso.text) return lastIso.ms;
   const ms = Date.parse(iso);
-  return Number.isFinite(ms) ? ms : null;
+  lastIso = { text: iso, ms: Number.isFinite(ms) ? ms : null };
+  return lastIso.ms;
 }
 
 function intMs(value: number | undefined): number | null {
@@ -211,46 +241,248 @@ function toRecord(r: RunRow): RunRecord {
   return run;
 }
 
-/** The row a run is inserted as (JSON fields as JSON text). */
-function toInsertRow(run: RunRecord): Record<string, unknown> {
-  return {
-    id: exactText(run.id, 'id'),
-    definition_id: exactText(run.definitionId, 'definitionId'),
-    name: exactText(run.name, 'name'),
-    status: run.status,
-    input: jsonText(run.input),
-    output: jsonText(run.output),
-    error: jsonText(run.error),
-    progress: jsonText(run.progress),
-    iterations: run.iterations ?? 0,
-    attempt: run.attempt ?? 0,
-    parent_id: exactText(run.parentId, 'parentId'),
-    key: exactText(run.key, 'key'),
-    context: jsonText(run.context),
-    after_id: exactText(run.after, 'after'),
-    run_at: exactText(run.runAt, 'runAt'),
-    scheduled_for: exactText(run.scheduledFor, 'scheduledFor'),
-    created_on: exactText(run.createdOn, 'createdOn'),
-    started_on: exactText(run.startedOn, 'startedOn'),
-    finished_on: exactText(run.finishedOn, 'finishedOn'),
-    finished_at: isoToMs(run.finishedOn),
-    node_id: exactText(run.nodeId, 'nodeId'),
-    due_at: intMs(run.dueAt) ?? 0,
-    target_node_id: exactText(run.targetNodeId, 'targetNodeId'),
-    lease_token: exactText(run.leaseToken, 'leaseToken'),
-    lease_expires_at: intMs(run.leaseExpiresAt),
-    abort_requested: run.abortRequested ?? false,
-    recoveries: run.recoveries ?? 0,
-    log_count: run.logCount ?? 0,
+/**
+ * {@link toRecord} for a row fetched with `rowMode: 'array'`: the run's columns in
+ * {@link RUN_COLUMN_NAMES} order from position `o` (hot paths: claims, completions, reads).
+ */
+function decodeRun(a: unknown[], o = 0): RunRecord {
+  const run: RunRecord = {
+    id: a[o] as string,
+    definitionId: a[o + 1] as string,
+    name: a[o + 2] as string,
+    status: a[o + 3] as RunStatus,
+    input: parseJson(a[o + 4] as string | null),
+    iterations: a[o + 8] as number,
+    attempt: a[o + 9] as number,
+    createdOn: a[o + 16] as string,
+    dueAt: Number(a[o + 20]),
+    abortRequested: a[o + 24] as boolean,
+    recoveries: a[o + 25] as number,
+    logCount: a[o + 26] as number,
   };
+  let v = a[o + 5];
+  if (v !== null) run.output = JSON.parse(v as string);
+  if ((v = a[o + 6]) !== null) run.error = JSON.parse(v as string) as RunRecord['error'];
+  if ((v = a[o + 7]) !== null) run.progress = JSON.parse(v as string) as RunProgress;
+  if ((v = a[o + 10]) !== null) run.parentId = v as string;
+  if ((v = a[o + 11]) !== null) run.key = v as string;
+  if ((v = a[o + 12]) !== null) run.context = JSON.parse(v as string) as RunRecord['context'];
+  if ((v = a[o + 13]) !== null) run.after = v as string;
+  if ((v = a[o + 14]) !== null) run.runAt = v as string;
+  if ((v = a[o + 15]) !== null) run.scheduledFor = v as string;
+  if ((v = a[o + 17]) !== null) run.startedOn = v as string;
+  if ((v = a[o + 18]) !== null) run.finishedOn = v as string;
+  if ((v = a[o + 19]) !== null) run.nodeId = v as string;
+  if ((v = a[o + 21]) !== null) run.targetNodeId = v as string;
+  if ((v = a[o + 22]) !== null) run.leaseToken = v as string;
+  if ((v = a[o + 23]) !== null) run.leaseExpiresAt = Number(v);
+  return run;
 }
 
-const INSERT_RECORDSET = `x(
-  id text, definition_id text, name text, status text, input text, output text, error text, progress text,
-  iterations integer, attempt integer, parent_id text, key text, context text, after_id text, run_at text,
-  scheduled_for text, created_on text, started_on text, finished_on text, finished_at bigint, node_id text,
-  due_at bigint, target_node_id text, lease_token text, lease_expires_at bigint, abort_requested boolean,
-  recoveries integer, log_count integer)`;
+/**
+ * The columns an update sets, in the order updateIterations passes them; `set` is the fixed SET
+ * clause for a value expression (a parameter or an unnest() column), `unset` the value meaning
+ * "leave the column as it is".
+ */
+const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' | 'integer'; unset: string | number | null; set: (v: string) => string }> = [
+  { name: 'status', sqlType: 'text', unset: null, set: (v) => `status = ${v}` },
+  { name: 'due_at', sqlType: 'bigint', unset: null, set: (v) => `due_at = coalesce(${v}, r.due_at)` },
+  { name: 'input', sqlType: 'text', unset: null, set: (v) => `input = coalesce(${v}::json, r.input)` },
+  { name: 'output', sqlType: 'text', unset: null, set: (v) => `output = coalesce(${v}::json, r.output)` },
+  { name: 'error', sqlType: 'text', unset: null, set: (v) => `error = coalesce(${v}::json, r.error)` },
+  { name: 'progress', sqlType: 'text', unset: null, set: (v) => `progress = coalesce(${v}::json, r.progress)` },
+  { name: 'finished_on', sqlType: 'text', unset: null, set: (v) => `finished_on = coalesce(${v}, r.finished_on)` },
+  { name: 'finished_at', sqlType: 'bigint', unset: null, set: (v) => `finished_at = coalesce(${v}, r.finished_at)` },
+  {
+    name: 'undo',
+    sqlType: 'integer',
+    unset: 0,
+    set: (v) => `attempt = greatest(0, r.attempt - (${v} & 1)), iterations = greatest(0, r.iterations - (${v} >> 1))`,
+  },
+];
+
+/** bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone */
+function undoBits(u: IterationUpdate): number {
+  return u.unclaim === true ? (u.status === 'pending' ? 3 : 2) : 0;
+}
+
+/**
+ * The row a completion left, from the run's claim row and the update, for a run claimed by this
+ * storage and still under that claim's lease. Under a lease only the executing node changes the
+ * run (claim, then this update); other writers change only `abort_requested` (requestAbort),
+ * `log_count` (appendLogs) and `progress` (saveProgress), which `vol` reads back with the update,
+ * and `lease_expires_at` (renewLeases), which the update clears. So this is exactly the row that
+ * `updateSql(false)` would have returned.
+ */
+function completedRun(
+  claimRow: unknown[],
+  u: IterationUpdate,
+  t: { input: string | null; output: string | null; error: string | null },
+  vol: unknown[],
+): RunRecord {
+  // the claim row with the update's columns set (as updateSql sets them), lease cleared, and
+  // what others may have written read back: decoded as decodeRun would decode that row
+  const row = claimRow.slice();
+  row[3] = u.status;
+  const dueAt = intMs(u.dueAt);
+  if (dueAt !== null) row[20] = dueAt;
+  if (t.input !== null) row[4] = t.input;
+  if (t.output !== null) row[5] = t.output;
+  if (t.error !== null) row[6] = t.error;
+  row[7] = vol[3];
+  if (u.finishedOn !== undefined && u.finishedOn !== null) row[18] = u.finishedOn;
+  const undo = undoBits(u);
+  row[9] = Math.max(0, (row[9] as number) - (undo & 1));
+  row[8] = Math.max(0, (row[8] as number) - (undo >> 1));
+  row[COL_LEASE_TOKEN] = null;
+  row[23] = null;
+  row[24] = vol[1];
+  row[26] = vol[2];
+  return decodeRun(row);
+}
+
+/** A run as the values of {@link INSERT_COLUMNS}, in that order (JSON fields as JSON text). */
+type InsertRow = Array<string | number | boolean | null>;
+
+interface InsertColumn {
+  name: string;
+  sqlType: 'text' | 'bigint' | 'integer' | 'boolean';
+  /** sent as text, stored as json */
+  json?: boolean;
+  /** left out of the statement when every row of the batch has `fallback` (the column's default) */
+  optional: boolean;
+  fallback: string | number | boolean | null;
+  array(values: InsertRow): string;
+}
+
+function col(name: string, sqlType: InsertColumn['sqlType'], optional: boolean, fallback: InsertColumn['fallback'] = null, json = false): InsertColumn {
+  const array = sqlType === 'text' ? (v: InsertRow) => pgTextArray(v as Array<string | null>) : (v: InsertRow) => pgScalarArray(v as Array<number | boolean | null>);
+  return { name, sqlType, json, optional, fallback, array };
+}
+
+/** Columns of an insert, in the order of {@link toInsertRow}; defaults as in the table. */
+const INSERT_COLUMNS: readonly InsertColumn[] = [
+  col('id', 'text', false),
+  col('definition_id', 'text', false),
+  col('name', 'text', false),
+  col('status', 'text', false),
+  col('input', 'text', true, null, true),
+  col('output', 'text', true, null, true),
+  col('error', 'text', true, null, true),
+  col('progress', 'text', true, null, true),
+  col('iterations', 'integer', true, 0),
+  col('attempt', 'integer', true, 0),
+  col('parent_id', 'text', true),
+  col('key', 'text', true),
+  col('context', 'text', true, null, true),
+  col('after_id', 'text', true),
+  col('run_at', 'text', true),
+  col('scheduled_for', 'text', true),
+  col('created_on', 'text', false),
+  col('started_on', 'text', true),
+  col('finished_on', 'text', true),
+  col('finished_at', 'bigint', true),
+  col('node_id', 'text', true),
+  col('due_at', 'bigint', false),
+  col('target_node_id', 'text', true),
+  col('lease_token', 'text', true),
+  col('lease_expires_at', 'bigint', true),
+  col('abort_requested', 'boolean', true, false),
+  col('recoveries', 'integer', true, 0),
+  col('log_count', 'integer', true, 0),
+];
+const INSERT_REQUIRED_MASK = INSERT_COLUMNS.reduce((m, c, i) => (c.optional ? m : m | (1 << i)), 0);
+const INSERT_ID = 0;
+const INSERT_DEFINITION = 1;
+const INSERT_KEY = 11;
+
+/** The row a run is inserted as; refuses what PostgreSQL cannot store as given. */
+function toInsertRow(run: RunRecord): InsertRow {
+  return [
+    exactText(run.id, 'id'),
+    exactText(run.definitionId, 'definitionId'),
+    exactText(run.name, 'name'),
+    run.status,
+    jsonText(run.input),
+    jsonText(run.output),
+    jsonText(run.error),
+    jsonText(run.progress),
+    run.iterations ?? 0,
+    run.attempt ?? 0,
+    exactText(run.parentId, 'parentId'),
+    exactText(run.key, 'key'),
+    jsonText(run.context),
+    exactText(run.after, 'after'),
+    exactText(run.runAt, 'runAt'),
+    exactText(run.scheduledFor, 'scheduledFor'),
+    exactText(run.createdOn, 'createdOn'),
+    exactText(run.startedOn, 'startedOn'),
+    exactText(run.finishedOn, 'finishedOn'),
+    isoToMs(run.finishedOn),
+    exactText(run.nodeId, 'nodeId'),
+    intMs(run.dueAt) ?? 0,
+    exactText(run.targetNodeId, 'targetNodeId'),
+    exactText(run.leaseToken, 'leaseToken'),
+    intMs(run.leaseExpiresAt),
+    run.abortRequested ?? false,
+    run.recoveries ?? 0,
+    run.logCount ?? 0,
+  ];
+}
+
+function insertRowSize(row: InsertRow): number {
+  let size = 16;
+  for (const v of row) size += typeof v === 'string' ? v.length + 3 : 8;
+  return size;
+}
+
+/** Row indexes in (definition, key nulls last, id) order; cheap when already in order (the common case). */
+function sortedForInsert(rows: InsertRow[]): number[] {
+  const order = rows.map((_, i) => i);
+  const cmp = (a: number, b: number): number => {
+    const ra = rows[a];
+    const rb = rows[b];
+    const d = compareText(ra[INSERT_DEFINITION] as string, rb[INSERT_DEFINITION] as string);
+    if (d !== 0) return d;
+    const ka = ra[INSERT_KEY] as string | null;
+    const kb = rb[INSERT_KEY] as string | null;
+    if (ka !== kb) {
+      if (ka === null) return 1;
+      if (kb === null) return -1;
+      const k = compareText(ka, kb);
+      if (k !== 0) return k;
+    }
+    return compareText(ra[INSERT_ID] as string, rb[INSERT_ID] as string);
+  };
+  for (let i = 1; i < order.length; i++) {
+    if (cmp(i - 1, i) > 0) return order.sort(cmp);
+  }
+  return order;
+}
+
+/** A PostgreSQL array literal of text values (NULL for null), for a `$n::text[]` parameter. */
+function pgTextArray(values: Array<string | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    if (v === null || v === undefined) out += 'NULL';
+    else if (v.indexOf('"') < 0 && v.indexOf('\\') < 0) out += '"' + v + '"';
+    else out += '"' + v.replace(/[\\"]/g, '\\$&') + '"';
+  }
+  return out + '}';
+}
+
+/** A PostgreSQL array literal of numbers or booleans (NULL for null). */
+function pgScalarArray(values: Array<number | boolean | null>): string {
+  let out = '{';
+  for (let i = 0; i < values.length; i++) {
+    if (i > 0) out += ',';
+    const v = values[i];
+    out += v === null || v === undefined ? 'NULL' : typeof v === 'boolean' ? (v ? 't' : 'f') : String(v);
+  }
+  return out + '}';
+}
 
 /** Splits items into chunks of at most `maxItems` and about `maxBytes` of serialized size. */
 function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: number, maxBytes: number): T[][] {
@@ -272,6 +504,36 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
 }
 
 const MAX_BATCH_ROWS = 2000;
+/** insert statements of one storage at once (see insertRuns) */
+const MAX_INSERT_LANES = 2;
+/** claimed runs whose claim row is kept until their iteration is written (the last 50,000 to 100,000) */
+const MAX_CLAIMED_ROWS = 100_000;
+/** positions in a run row (RUN_COLUMN_NAMES order) */
+const COL_ID = 0;
+const COL_LEASE_TOKEN = 22;
+/** a claim's row: the run's columns, then its rank within its definition */
+const COL_CLAIM_RN = RUN_COLUMN_NAMES.length;
+
+/**
+ * Byte order of UTF-8 text, i.e. code point order: the "C" collation of the id columns (claims
+ * return runs in it, and rows are locked in it). UTF-16 code unit order (`<`) differs only where
+ * a surrogate (a code point above U+FFFF) meets a code unit from U+E000 up.
+ */
+function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xs = x >= 0xd800 && x <= 0xdfff;
+    const ys = y >= 0xd800 && y <= 0xdfff;
+    if (xs !== ys && (xs ? y >= 0xe000 : x >= 0xe000)) return xs ? 1 : -1;
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 function clampLimit(limit: number | undefined): number {
@@ -385,9 +647,11 @@ export class PostgresStorage implements RunStorage {
     this.flushGets(); // pending reads finish before the pool goes
     this.closed = true;
     this.initPromise = undefined;
-    const pool = this.pool;
+    this.claimedRows.clear();
+    const pools = [this.pool, this.claimPool];
     this.pool = undefined;
-    if (pool) await pool.end().catch(() => undefined);
+    this.claimPool = undefined;
+    await Promise.all(pools.map((pool) => pool?.end().catch(() => undefined)));
   }
 
   private getPool(): Pool {
@@ -400,6 +664,29 @@ export class PostgresStorage implements RunStorage {
       onError: (err) => this.reportError(err),
     });
     return this.pool;
+  }
+
+  /**
+   * Connections for claims only (at most two claims overlap per node), whose sessions use generic
+   * plans: the claim statement's plan does not depend on its parameters, and planning it anew for
+   * every claim (as PostgreSQL's plan cache chooses for it) cost about 1 ms, a fifth of a claim.
+   * A generic plan is kept until the table's statistics change, and one made while the table was
+   * small would read it sequentially (the `after` check would then scan the whole table per
+   * candidate): these sessions do not plan sequential scans, every access of the claim has an index.
+   */
+  private claimPool: Pool | undefined;
+
+  private getClaimPool(): Pool {
+    if (this.closed) throw new StorageError('PostgreSQL storage is closed.');
+    this.claimPool ??= createManagedPool({
+      connectionString: this.connectionString,
+      max: Math.min(2, this.poolSize),
+      applicationName: this.applicationName,
+      connectionTimeoutMillis: this.connectionTimeoutMs,
+      onError: (err) => this.reportError(err),
+      sessionOptions: '-c plan_cache_mode=force_generic_plan -c enable_seqscan=off',
+    });
+    return this.claimPool;
   }
 
   private reportError(err: Error): void {
@@ -417,14 +704,14 @@ export class PostgresStorage implements RunStorage {
    * Runs `fn` on a pooled client. Connection faults and deadlock victims are retried according to
    * `kind`; everything else becomes a StorageError.
    */
-  private async exec<T>(kind: OpKind, what: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  private async exec<T>(kind: OpKind, what: string, fn: (client: PoolClient) => Promise<T>, which: 'main' | 'claims' = 'main'): Promise<T> {
     const started = Date.now();
     let connectionRetries = 0;
     let conflictRetries = 0;
     let connectDelay = 50;
     let reported = false;
     for (;;) {
-      const pool = this.getPool();
+      const pool = which === 'claims' ? this.getClaimPool() : this.getPool();
       let client: PoolClient | undefined;
       try {
         client = await connect(pool);
@@ -494,13 +781,65 @@ export class PostgresStorage implements RunStorage {
   // ---------------------------------------------------------------------------------------------
   // runs
 
-  async insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
-    if (runs.length === 0) return [];
-    const rows = runs.map((run) => ({ run, row: toInsertRow(run) }));
-    const texts = rows.map((r) => JSON.stringify(r.row));
+  /** insert calls waiting for a lane (see insertRuns) */
+  private insertQueue: Array<{ runs: RunRecord[]; rows: InsertRow[]; resolve: (r: Array<{ run: RunRecord; created: boolean }>) => void; reject: (e: unknown) => void }> = [];
+  private insertsInFlight = 0;
+
+  insertRuns(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+    if (runs.length === 0) return Promise.resolve([]);
+    let rows: InsertRow[];
+    try {
+      rows = runs.map(toInsertRow); // validates every field first: nothing is sent when one is refused
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise((resolve, reject) => {
+      this.insertQueue.push({ runs, rows, resolve, reject });
+      this.pumpInserts();
+    });
+  }
+
+  /**
+   * At most MAX_INSERT_LANES insert statements at once; calls made meanwhile are sent together
+   * (up to MAX_BATCH_ROWS runs) when a lane frees up: a burst of triggers becomes a few large
+   * statements instead of many concurrent ones contending for the same index pages.
+   */
+  private pumpInserts(): void {
+    while (this.insertsInFlight < MAX_INSERT_LANES && this.insertQueue.length > 0) {
+      const group = [this.insertQueue.shift()!];
+      let n = group[0].runs.length;
+      while (this.insertQueue.length > 0 && n + this.insertQueue[0].runs.length <= MAX_BATCH_ROWS) {
+        const next = this.insertQueue.shift()!;
+        group.push(next);
+        n += next.runs.length;
+      }
+      this.insertsInFlight++;
+      const runs = group.length === 1 ? group[0].runs : group.flatMap((g) => g.runs);
+      const rows = group.length === 1 ? group[0].rows : group.flatMap((g) => g.rows);
+      this.insertNow(runs, rows).then(
+        (results) => {
+          let at = 0;
+          for (const g of group) {
+            g.resolve(results.slice(at, at + g.runs.length));
+            at += g.runs.length;
+          }
+        },
+        (err: unknown) => {
+          for (const g of group) g.reject(err);
+        },
+      ).finally(() => {
+        this.insertsInFlight--;
+        this.pumpInserts();
+      });
+    }
+  }
+
+  private async insertNow(runs: RunRecord[], rows: InsertRow[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
     const results = new Array<{ run: RunRecord; created: boolean } | undefined>(runs.length);
-    const indexes = runs.map((_, i) => i);
-    const chunks = chunkBySize(indexes, (i) => texts[i].length, MAX_BATCH_ROWS, MAX_BATCH_BYTES);
+    // (definition, key, id) order: rows are inserted, and keys taken, in this order by every inserter,
+    // so concurrent batches racing for the same keys cannot deadlock
+    const indexes = sortedForInsert(rows);
+    const chunks = chunkBySize(indexes, (i) => insertRowSize(rows[i]), MAX_BATCH_ROWS, MAX_BATCH_BYTES);
 
     for (const chunk of chunks) {
       let todo = chunk;
@@ -508,26 +847,29 @@ export class PostgresStorage implements RunStorage {
         if (round >= 5) {
           throw new StorageError('PostgreSQL storage: insertRuns could not settle idempotency-key races after 5 rounds.');
         }
-        const payload = `[${todo.map((i) => texts[i]).join(',')}]`;
-        const inserted = await this.exec('idempotent', 'insertRuns', async (client) => {
-          const res = await client.query<{ id: string }>(
-            `insert into ${this.s}.runs (${cols()}, finished_at)
-             select x.id, x.definition_id, x.name, x.status, x.input::json, x.output::json, x.error::json,
-                    x.progress::json, x.iterations, x.attempt, x.parent_id, x.key, x.context::json, x.after_id,
-                    x.run_at, x.scheduled_for, x.created_on, x.started_on, x.finished_on, x.node_id, x.due_at,
-                    x.target_node_id, x.lease_token, x.lease_expires_at, x.abort_requested, x.recoveries, x.log_count,
-                    x.finished_at
-             from json_to_recordset($1::json) as ${INSERT_RECORDSET}
-             order by x.definition_id, x.key nulls last, x.id
-             on conflict do nothing
-             returning id`,
-            [payload],
-          );
-          return new Set(res.rows.map((r) => r.id));
+        const statement = this.insertStatement(todo.map((i) => rows[i]));
+        let inserted: Set<string> | undefined;
+        if (statement.plain && round === 0) {
+          // no idempotency key in the batch: a plain insert, all or nothing (no speculative
+          // insertion, nothing returned); a duplicate id (a retried batch) falls back to the
+          // insert that skips conflicts
+          try {
+            await this.exec('write', 'insertRuns', (client) => client.query({ name: statement.plain!.name, text: statement.plain!.text, values: statement.values }));
+            inserted = new Set(todo.map((i) => runs[i].id));
+          } catch (err) {
+            // a duplicate id, or a link that broke under the statement (it may have been applied):
+            // the insert that skips conflicts settles which runs exist
+            if (!(err instanceof StorageError && (codeOf(err.cause) === '23505' || isConnectionError(err.cause)))) throw err;
+          }
+        }
+        inserted ??= await this.exec('idempotent', 'insertRuns', async (client) => {
+          const res = await client.query<[string]>({ name: statement.name, text: statement.text, values: statement.values, rowMode: 'array' });
+          return new Set(res.rows.map((r) => r[0]));
         });
         const missing: number[] = [];
         for (const i of todo) {
-          if (inserted.has(runs[i].id)) results[i] = { run: { ...runs[i] }, created: true };
+          // an id given twice in one batch was inserted once: the first is created, the other exists
+          if (inserted.delete(runs[i].id)) results[i] = { run: { ...runs[i] }, created: true };
           else missing.push(i);
         }
         if (missing.length === 0) break;
@@ -561,6 +903,79 @@ export class PostgresStorage implements RunStorage {
     return results as Array<{ run: RunRecord; created: boolean }>;
   }
 
+  private readonly insertSqlCache = new Map<string, string>();
+
+  /**
+   * The insert of a batch as one statement over parallel arrays (one per column). Columns that
+   * every row of the batch leaves at their default (NULL, 0, false) are left out, and a column
+   * every row sets to the same value (definition, name, status, often the creation time and due
+   * time of a burst) is sent once as a scalar: a batch of fresh runs parses one or two arrays.
+   * The statement text depends only on which columns are present and which are scalars, so each
+   * variant is prepared once per connection.
+   */
+  private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[]; plain?: { name: string; text: string } } {
+    // present: some row sets the column; one: every row sets it to the same value (sent once)
+    let present = INSERT_REQUIRED_MASK;
+    let one = 0;
+    const first = rows[0];
+    for (let c = 1; c < INSERT_COLUMNS.length; c++) one |= 1 << c; // the id is always an array
+    for (const row of rows) {
+      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+        const v = row[c];
+        if (!(present & (1 << c)) && v !== null && v !== INSERT_COLUMNS[c].fallback) present |= 1 << c;
+        if (one & (1 << c) && v !== first[c]) one &= ~(1 << c);
+      }
+    }
+    one &= present;
+    const values: string[] = [];
+    for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+      if (!(present & (1 << c))) continue;
+      if (one & (1 << c)) values.push(first[c] === null ? (null as unknown as string) : String(first[c]));
+      else values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
+    }
+    const signature = `${present.toString(36)}_${one.toString(36)}`;
+    let text = this.insertSqlCache.get(signature);
+    let plainText = this.insertSqlCache.get(`plain_${signature}`);
+    if (text === undefined || plainText === undefined) {
+      const names: string[] = [];
+      const exprs: string[] = [];
+      const arrayParams: string[] = [];
+      const arrayNames: string[] = [];
+      let param = 0;
+      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+        if (!(present & (1 << c))) continue;
+        const col = INSERT_COLUMNS[c];
+        param++;
+        names.push(col.name);
+        const value = one & (1 << c) ? `$${param}::${col.sqlType}` : `x.${col.name}`;
+        if (!(one & (1 << c))) {
+          arrayParams.push(`$${param}::${col.sqlType}[]`);
+          arrayNames.push(col.name);
+        }
+        exprs.push(col.json ? `${value}::json` : value);
+      }
+      const columnList = names.join(', ');
+      const selectList = exprs.join(', ');
+      const arrays = arrayParams.join(', ');
+      const arrayColumns = arrayNames.join(', ');
+      text = `insert into ${this.s}.runs (${columnList})
+         select ${selectList} from unnest(${arrays}) as x(${arrayColumns})
+         on conflict do nothing
+         returning id`;
+      plainText = `insert into ${this.s}.runs (${columnList})
+         select ${selectList} from unnest(${arrays}) as x(${arrayColumns})`;
+      this.insertSqlCache.set(signature, text);
+      this.insertSqlCache.set(`plain_${signature}`, plainText);
+    }
+    const keyed = (present & (1 << INSERT_KEY)) !== 0;
+    return {
+      name: `tasklane_insert_${signature}`,
+      text,
+      values,
+      plain: keyed ? undefined : { name: `tasklane_insert_plain_${signature}`, text: plainText },
+    };
+  }
+
   /**
    * Single-run reads issued in the same event-loop tick are answered by one query (the engine
    * reads runs one by one from many places at once: waits, announcements, executions).
@@ -585,18 +1000,18 @@ export class PostgresStorage implements RunStorage {
     if (batch.length === 0) return;
     const ids = [...new Set(batch.map((b) => b.id))];
     this.exec('read', 'getRun', async (client) => {
-      const res = await client.query<RunRow>(
+      const res = await client.query<unknown[]>(
         ids.length === 1
-          ? { name: 'tasklane_get1', text: `select ${cols()} from ${this.s}.runs where id = $1`, values: [ids[0]] }
-          : { name: 'tasklane_getn', text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`, values: [ids] },
+          ? { name: 'tasklane_get1', text: `select ${cols()} from ${this.s}.runs where id = $1`, values: [ids[0]], rowMode: 'array' }
+          : { name: 'tasklane_getn', text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`, values: [pgTextArray(ids)], rowMode: 'array' },
       );
-      return new Map(res.rows.map((r) => [r.id, r]));
+      return new Map(res.rows.map((r) => [r[0] as string, r]));
     }).then(
       (rows) => {
         // each caller gets its own copy
         for (const b of batch) {
           const row = rows.get(b.id);
-          b.resolve(row ? toRecord(row) : null);
+          b.resolve(row ? decodeRun(row) : null);
         }
       },
       (err: unknown) => {
@@ -609,8 +1024,13 @@ export class PostgresStorage implements RunStorage {
     ids = ids.filter(storable);
     if (ids.length === 0) return [];
     const byId = await this.exec('read', 'getRuns', async (client) => {
-      const res = await client.query<RunRow>(`select ${cols()} from ${this.s}.runs where id = any($1::text[])`, [ids]);
-      return new Map(res.rows.map((r) => [r.id, toRecord(r)]));
+      const res = await client.query<unknown[]>({
+        name: 'tasklane_getn',
+        text: `select ${cols()} from ${this.s}.runs where id = any($1::text[])`,
+        values: [pgTextArray(ids)],
+        rowMode: 'array',
+      });
+      return new Map(res.rows.map((r) => [r[0] as string, decodeRun(r)]));
     });
     const out: RunRecord[] = [];
     const seen = new Set<string>();
@@ -632,18 +1052,38 @@ export class PostgresStorage implements RunStorage {
       params.push(value);
       return `$${params.length}`;
     };
-    if (query.definition !== undefined) where.push(`definition_id = ${param(query.definition)}`);
-    if (query.status !== undefined) {
-      const statuses = Array.isArray(query.status) ? query.status : [query.status];
-      where.push(`status = any(${param(statuses)}::text[])`);
-    }
+    const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status];
     if (query.parentId !== undefined) where.push(`parent_id = ${param(query.parentId)}`);
     if (query.scheduled === true) where.push('scheduled_for is not null');
     if (query.scheduled === false) where.push('scheduled_for is null');
     if (query.cursor !== undefined && query.cursor !== '') where.push(`id < ${param(query.cursor)}`);
-    const sql = `select ${cols()} from ${this.s}.runs
+    let sql: string;
+    if (query.definition !== undefined) {
+      // one branch per status group, each served in id order by its partial index (there is no
+      // index on all of a definition's runs: see migration 2), merged newest first
+      where.unshift(`definition_id = ${param(query.definition)}`);
+      const wanted = (st: RunStatus) => statuses === undefined || statuses.includes(st);
+      const branches: string[] = [];
+      for (const group of STATUS_GROUPS) {
+        const members = group.statuses.filter(wanted);
+        if (members.length === 0) continue;
+        const status = members.length === group.statuses.length ? group.predicate : members.map((m) => STATUS_PREDICATE[m]).join(' or ');
+        // the running index is keyed by lease expiry, not id: `offset 0` keeps the planner from
+        // walking the primary key backwards in search of the definition's running runs
+        branches.push(
+          group.fence
+            ? `(select * from (select ${cols()} from ${this.s}.runs where ${where.join(' and ')} and (${status}) offset 0) as f order by id desc limit ${param(limit + 1)})`
+            : `(select ${cols()} from ${this.s}.runs where ${where.join(' and ')} and (${status}) order by id desc limit ${param(limit + 1)})`,
+        );
+      }
+      if (branches.length === 0) return { items: [] };
+      sql = `select * from (${branches.join(' union all ')}) as u order by id desc limit ${param(limit + 1)}`;
+    } else {
+      if (statuses !== undefined) where.push(`status = any(${param(statuses)}::text[])`);
+      sql = `select ${cols()} from ${this.s}.runs
       ${where.length ? `where ${where.join(' and ')}` : ''}
       order by id desc limit ${param(limit + 1)}`;
+    }
     const rows = await this.exec('read', 'listRuns', async (client) => (await client.query<RunRow>(sql, params)).rows);
     const items = rows.slice(0, limit).map(toRecord);
     return rows.length > limit ? { items, cursor: items[items.length - 1].id } : { items };
@@ -695,8 +1135,8 @@ export class PostgresStorage implements RunStorage {
       new Date(now).toISOString(),
     ];
     const sql = this.claimSql();
-    return this.exec('idempotent', 'claimRuns', async (client) => {
-      const run = async () => (await client.query<RunRow>({ name: 'tasklane_claim', text: sql, values: params })).rows.map(toRecord);
+    const rows = await this.exec('idempotent', 'claimRuns', async (client) => {
+      const run = async () => (await client.query<unknown[]>({ name: 'tasklane_claim', text: sql, values: params, rowMode: 'array' })).rows;
       if (limited.length === 0) return run();
       return this.transaction(client, async () => {
         // Claims of a concurrency-limited definition are serialised cluster-wide: the running count
@@ -708,7 +1148,31 @@ export class PostgresStorage implements RunStorage {
         );
         return run();
       });
-    });
+    }, 'claims');
+    // round-robin across definitions, oldest first within each (sorted here: the rows are wide)
+    rows.sort(
+      (a, b) =>
+        (a[COL_CLAIM_RN] as number) - (b[COL_CLAIM_RN] as number) ||
+        compareText(a[1] as string, b[1] as string) ||
+        compareText(a[COL_ID] as string, b[COL_ID] as string),
+    );
+    const runs = new Array<RunRecord>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      runs[i] = decodeRun(rows[i]);
+      this.rememberClaim(rows[i]);
+    }
+    return runs;
+  }
+
+  /**
+   * The rows of runs this storage claimed, as the claim returned them, by run id, until the
+   * claim's iteration is written: a completion then reads back only the columns that can change
+   * under a lease (see updateIterations). Bounded; an entry is trusted only for its lease token.
+   */
+  private readonly claimedRows = new RecentMap<unknown[]>(MAX_CLAIMED_ROWS);
+
+  private rememberClaim(row: unknown[]): void {
+    this.claimedRows.set(row[COL_ID] as string, row);
   }
 
   private claimSqlText: string | undefined;
@@ -724,11 +1188,10 @@ export class PostgresStorage implements RunStorage {
         from unnest($5::text[], $6::int[], $7::int[]) as q(definition_id, max_n, conc)
       ),
       running as (
-        select r.definition_id, count(*)::int as n
-        from ${s}.runs r
-        where r.status = 'running'
-          and r.definition_id in (select definition_id from slots where conc is not null)
-        group by r.definition_id
+        select slots.definition_id,
+               (select count(*) from ${s}.runs r where r.status = 'running' and r.definition_id = slots.definition_id)::int as n
+        from slots
+        where slots.conc is not null
       ),
       resumed as (
         select c.id, c.definition_id, c.recovered
@@ -738,6 +1201,7 @@ export class PostgresStorage implements RunStorage {
           from ${s}.runs r
           where r.status = 'running'
             and r.definition_id = slots.definition_id
+            and ${LEASE_KEY} <= $2
             and (
               (r.lease_token is null and r.due_at <= $2 and (r.target_node_id is null or r.target_node_id = $1))
               or (r.lease_token is not null and r.lease_expires_at < $2)
@@ -747,15 +1211,16 @@ export class PostgresStorage implements RunStorage {
           for update skip locked
         ) c
       ),
-      caps as (
+      caps as materialized (
         select slots.definition_id,
                case when slots.disabled then 0
                     else greatest(0, least(
-                      slots.max_n - (select count(*) from resumed where resumed.definition_id = slots.definition_id),
-                      coalesce(slots.conc - coalesce((select n from running where running.definition_id = slots.definition_id), 0),
-                               slots.max_n)))
+                      slots.max_n - coalesce(rc.n, 0),
+                      case when slots.conc is null then slots.max_n else slots.conc - coalesce(running.n, 0) end))
                end as room
         from slots
+        left join (select definition_id, count(*)::int as n from resumed group by definition_id) rc on rc.definition_id = slots.definition_id
+        left join running on running.definition_id = slots.definition_id
       ),
       fresh as (
         select c.id, c.definition_id, false as recovered
@@ -799,106 +1264,194 @@ export class PostgresStorage implements RunStorage {
         where r.id = chosen.id
         returning ${cols('r')}, chosen.rn as claim_rn
       )
-      select * from claimed order by claim_rn, definition_id, id`;
+      select * from claimed`;
     return this.claimSqlText;
   }
 
   async updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]> {
     if (updates.length === 0) return [];
-    const rows = updates.map((u, i) =>
-      JSON.stringify({
-        i,
-        id: u.id,
-        lease_token: u.leaseToken,
-        status: u.status,
-        due_at: intMs(u.dueAt),
-        input: jsonText(u.input),
-        output: jsonText(u.output),
-        error: jsonText(u.error),
-        progress: jsonText(u.progress),
-        finished_on: u.finishedOn ?? null,
-        finished_at: isoToMs(u.finishedOn),
-        undo: u.unclaim === true && u.status === 'pending' ? 1 : 0,
-        undo_iteration: u.unclaim === true ? 1 : 0,
-      }),
-    );
     const results = new Array<UpdateResult>(updates.length);
-    const chunks = chunkBySize(
-      updates.map((_, i) => i),
-      (i) => rows[i].length,
-      MAX_BATCH_ROWS,
-      MAX_BATCH_BYTES,
-    );
-    const sql = `
-      with x as (
-        select * from json_to_recordset($1::json) as x(
-          i integer, id text, lease_token text, status text, due_at bigint, input text, output text,
-          error text, progress text, finished_on text, finished_at bigint, undo integer, undo_iteration integer)
-      ),
-      locked as (
-        select r.id from ${this.s}.runs r join x on r.id = x.id
-        where r.status = 'running' and r.lease_token = x.lease_token
-        order by r.id
-        for update of r
-      ),
-      upd as (
-        update ${this.s}.runs r set
-          status = x.status,
-          due_at = coalesce(x.due_at, r.due_at),
-          input = coalesce(x.input::json, r.input),
-          output = coalesce(x.output::json, r.output),
-          error = coalesce(x.error::json, r.error),
-          progress = coalesce(x.progress::json, r.progress),
-          finished_on = coalesce(x.finished_on, r.finished_on),
-          finished_at = coalesce(x.finished_at, r.finished_at),
-          attempt = greatest(0, r.attempt - x.undo),
-          iterations = greatest(0, r.iterations - x.undo_iteration),
-          lease_token = null,
-          lease_expires_at = null
-        from x
-        where r.id = x.id and r.id in (select id from locked)
-          and r.status = 'running' and r.lease_token = x.lease_token
-        returning x.i as req, ${cols('r')}
-      )
-      select x.i as req, ${cols('upd')},
-             (upd.req is not null) as ok,
-             case when upd.req is not null then true
-                  else coalesce((select true from ${this.s}.runs e where e.id = x.id limit 1), false) end as found
-      from x left join upd on upd.req = x.i`;
-
-    for (const chunk of chunks) {
-      const payload = `[${chunk.map((i) => rows[i]).join(',')}]`;
-      let ambiguous = false;
-      const res = await this.exec('idempotent', 'updateIterations', async (client) => {
-        try {
-          return (await client.query<RunRow & { req: number; ok: boolean; found: boolean }>({ name: 'tasklane_update', text: sql, values: [payload] })).rows;
-        } catch (err) {
-          // If this attempt failed on a broken link, it may have been applied: the retry verifies.
-          if (isConnectionError(err)) ambiguous = true;
-          throw err;
+    // id order: rows are locked in the order unnest() yields them (see updateSql), the order every
+    // multi-row writer here uses, so two batches touching the same runs cannot deadlock
+    const order = updates.map((_, i) => i).sort((a, b) => compareText(updates[a].id, updates[b].id));
+    const texts = updates.map((u) => ({ input: jsonText(u.input), output: jsonText(u.output), error: jsonText(u.error), progress: jsonText(u.progress) }));
+    const sizes = updates.map((u, i) => {
+      const t = texts[i];
+      return 64 + u.id.length + (t.input?.length ?? 0) + (t.output?.length ?? 0) + (t.error?.length ?? 0) + (t.progress?.length ?? 0);
+    });
+    // runs claimed here under the same lease: only what can change under a lease is read back
+    const claimRows = updates.map((u) => {
+      const row = this.claimedRows.get(u.id);
+      return row !== undefined && row[COL_LEASE_TOKEN] === u.leaseToken ? row : undefined;
+    });
+    for (const chunk of chunkBySize(order, (i) => sizes[i], MAX_BATCH_ROWS, MAX_BATCH_BYTES)) {
+      const known = chunk.filter((i) => claimRows[i] !== undefined);
+      const unknown = known.length === chunk.length ? [] : chunk.filter((i) => claimRows[i] === undefined);
+      for (const part of [known, unknown]) {
+        if (part.length === 0) continue;
+        const slim = part === known;
+        const n = part.length;
+        const req = new Array<number>(n);
+        const ids = new Array<string>(n);
+        const tokens = new Array<string>(n);
+        const statuses = new Array<string>(n);
+        const dueAts = new Array<number | null>(n);
+        const inputs = new Array<string | null>(n);
+        const outputs = new Array<string | null>(n);
+        const errors = new Array<string | null>(n);
+        const progresses = new Array<string | null>(n);
+        const finishedOns = new Array<string | null>(n);
+        const finishedAts = new Array<number | null>(n);
+        const undos = new Array<number>(n);
+        for (let k = 0; k < n; k++) {
+          const i = part[k];
+          const u = updates[i];
+          const t = texts[i];
+          req[k] = i;
+          ids[k] = u.id;
+          tokens[k] = u.leaseToken;
+          statuses[k] = u.status;
+          dueAts[k] = intMs(u.dueAt);
+          inputs[k] = t.input;
+          outputs[k] = t.output;
+          errors[k] = t.error;
+          progresses[k] = t.progress;
+          finishedOns[k] = u.finishedOn ?? null;
+          finishedAts[k] = isoToMs(u.finishedOn);
+          undos[k] = undoBits(u);
         }
-      });
-      for (const row of res) {
-        const u = updates[row.req];
-        if (row.ok) results[row.req] = { ok: true, run: toRecord(row) };
-        else if (!row.found) results[row.req] = { ok: false, reason: 'not_found' };
-        else results[row.req] = { ok: false, reason: 'lease_lost' };
-        if (ambiguous && !row.ok && row.found) {
-          // a first attempt that went through before the link broke: accept its result
-          const current = await this.getRun(u.id);
-          if (
-            current &&
-            current.status === u.status &&
-            current.leaseToken === undefined &&
-            (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
-            (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
-          ) {
-            results[row.req] = { ok: true, run: current };
+        const { name, text, values } = this.updateStatement(slim, req, ids, tokens, [
+          statuses,
+          dueAts,
+          inputs,
+          outputs,
+          errors,
+          progresses,
+          finishedOns,
+          finishedAts,
+          undos,
+        ]);
+        let ambiguous = false;
+        const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
+          try {
+            return (await client.query<unknown[]>({ name, text, values, rowMode: 'array' })).rows;
+          } catch (err) {
+            // If this attempt failed on a broken link, it may have been applied: the retry verifies.
+            if (isConnectionError(err)) ambiguous = true;
+            throw err;
+          }
+        });
+        for (const row of rows) {
+          const i = row[0] as number;
+          results[i] = { ok: true, run: slim ? completedRun(claimRows[i]!, updates[i], texts[i], row) : decodeRun(row, 1) };
+        }
+        for (const i of part) this.forgetClaim(updates[i]);
+        if (rows.length === n) continue;
+        // the rest: not found, or no longer running under that lease (rare: one more statement)
+        const missing = part.filter((i) => results[i] === undefined);
+        const found = await this.exec('read', 'updateIterations', async (client) => {
+          const res = await client.query<{ id: string }>(`select id from ${this.s}.runs where id = any($1::text[])`, [missing.map((i) => updates[i].id)]);
+          return new Set(res.rows.map((r) => r.id));
+        });
+        for (const i of missing) {
+          const u = updates[i];
+          results[i] = found.has(u.id) ? { ok: false, reason: 'lease_lost' } : { ok: false, reason: 'not_found' };
+          if (ambiguous && found.has(u.id)) {
+            // a first attempt that went through before the link broke: accept its result
+            const current = await this.getRun(u.id);
+            if (
+              current &&
+              current.status === u.status &&
+              current.leaseToken === undefined &&
+              (u.finishedOn === undefined || current.finishedOn === u.finishedOn) &&
+              (u.dueAt === undefined || current.dueAt === intMs(u.dueAt))
+            ) {
+              results[i] = { ok: true, run: current };
+            }
           }
         }
       }
     }
     return results;
+  }
+
+  /** the claim row of this lease is no longer needed */
+  private forgetClaim(lease: { id: string; leaseToken: string }): void {
+    const row = this.claimedRows.get(lease.id);
+    if (row !== undefined && row[COL_LEASE_TOKEN] === lease.leaseToken) this.claimedRows.delete(lease.id);
+  }
+
+  private readonly updateSqlCache = new Map<string, string>();
+
+  /**
+   * One statement per batch, applied where the run is still `running` under the update's lease
+   * token. Ids and tokens come as arrays in id order and the join runs through unnest(), so rows
+   * are locked in id order. Each other column (UPDATE_COLUMNS) is left out when no update of the
+   * batch sets it, sent once when all set the same value (a batch of completions shares status,
+   * finish time and no undo), else as an array: most batches parse two arrays, not eleven.
+   * `slim` reads back only the columns another writer may change while the run is leased (abort
+   * request, log count, progress): the caller knows the rest from the claim (see completedRun);
+   * otherwise the whole row is returned.
+   */
+  private updateStatement(
+    slim: boolean,
+    req: number[],
+    ids: string[],
+    tokens: string[],
+    columns: Array<Array<string | number | null>>,
+  ): { name: string; text: string; values: string[] } {
+    const values = [pgScalarArray(req), pgTextArray(ids), pgTextArray(tokens)];
+    const modes: Array<'omit' | 'one' | 'all'> = [];
+    for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
+      const col = UPDATE_COLUMNS[c];
+      const vals = columns[c];
+      const first = vals[0];
+      let same = true;
+      let anySet = false;
+      for (let k = 0; k < vals.length; k++) {
+        if (vals[k] !== first) same = false;
+        if (vals[k] !== null && vals[k] !== col.unset) anySet = true;
+      }
+      if (!anySet) modes.push('omit');
+      else if (same) {
+        modes.push('one');
+        values.push(String(first));
+      } else {
+        modes.push('all');
+        values.push(col.sqlType === 'text' ? pgTextArray(vals as Array<string | null>) : pgScalarArray(vals as Array<number | null>));
+      }
+    }
+    const signature = `${slim ? 's' : 'f'}${modes.map((m) => (m === 'omit' ? 0 : m === 'one' ? 1 : 2)).join('')}`;
+    let text = this.updateSqlCache.get(signature);
+    if (text === undefined) {
+      const arrays = ['$1::int[]', '$2::text[]', '$3::text[]'];
+      const names = ['req', 'id', 'lease_token'];
+      const sets: string[] = [];
+      let param = 3;
+      for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
+        const col = UPDATE_COLUMNS[c];
+        if (modes[c] === 'omit') continue;
+        param++;
+        let value: string;
+        if (modes[c] === 'one') value = `$${param}::${col.sqlType}`;
+        else {
+          arrays.push(`$${param}::${col.sqlType}[]`);
+          names.push(col.name);
+          value = `x.${col.name}`;
+        }
+        sets.push(col.set(value));
+      }
+      const setList = sets.join(', ');
+      const arrayList = arrays.join(', ');
+      const nameList = names.join(', ');
+      const returning = slim ? 'x.req, r.abort_requested, r.log_count, r.progress' : `x.req, ${cols('r')}`;
+      text = `update ${this.s}.runs r set ${setList}, lease_token = null, lease_expires_at = null
+        from unnest(${arrayList}) as x(${nameList})
+        where r.id = x.id and r.status = 'running' and r.lease_token = x.lease_token
+        returning ${returning}`;
+      this.updateSqlCache.set(signature, text);
+    }
+    return { name: `tasklane_update_${signature}`, text, values };
   }
 
   async renewLeases(nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
@@ -922,8 +1475,10 @@ export class PostgresStorage implements RunStorage {
     });
     // per item: an entry with a stale token is lost even when another entry renews the same run
     const kept = new Set(renewed.map((r) => `${r.id}\u0000${r.lease_token}`));
+    const lost = leases.filter((l) => !kept.has(`${l.id}\u0000${l.leaseToken}`));
+    for (const l of lost) this.forgetClaim(l);
     return {
-      lost: leases.filter((l) => !kept.has(`${l.id}\u0000${l.leaseToken}`)).map((l) => l.id),
+      lost: lost.map((l) => l.id),
       abortRequested: renewed.filter((r) => r.abort_requested).map((r) => r.id),
     };
   }
