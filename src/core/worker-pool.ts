@@ -283,7 +283,9 @@ export class WorkerPool implements ExecutionOwner {
   }
 
   /** ExecutionOwner: the iteration's code answered (or was given up on) */
-  slotReleased(): void {
+  slotReleased(exec: Execution): void {
+    // the code's time only: a slow write must not make iterations look long (see `ahead`)
+    this.iterationMs += (performance.now() - exec.startedAt - this.iterationMs) / 16;
     this.busy--;
     this.startQueued();
     this.pump();
@@ -298,7 +300,6 @@ export class WorkerPool implements ExecutionOwner {
 
   /** ExecutionOwner: the iteration is over (written and finalised, or given up) */
   completed(exec: Execution): void {
-    this.iterationMs += (performance.now() - exec.startedAt - this.iterationMs) / 16;
     if (this.active.get(exec.run.id) === exec) this.active.delete(exec.run.id);
     if (this.started === 0 && this.idleWaiters.length) {
       const waiters = this.idleWaiters;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Client } from 'pg';
 import type { Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, StorageError, TasklaneError } from '../../api/errors';
-import type { AcceptRules, RunStatus } from '../../api/types';
+import type { AcceptRules, RunStatus, TaskRun } from '../../api/types';
 import type {
   Distribution,
   DistributionCapabilities,
@@ -41,6 +41,12 @@ export interface PostgresDistributionOptions {
    */
   applicationName?: string;
 }
+
+/** a finish notice: id, definition, status, and the ended run when it is small */
+type FinishItem = [string, string, RunStatus] | [string, string, RunStatus, TaskRun];
+
+/** the largest finish notice that carries its run (JSON characters); larger ones are read back */
+const MAX_RUN_IN_NOTICE = 2000;
 
 /** NOTIFY payloads must stay below 8000 bytes. */
 const MAX_PAYLOAD = 7000;
@@ -472,11 +478,17 @@ export class PostgresDistribution implements Distribution {
     if (this.outFinish.length > 0) {
       const finished = this.outFinish;
       this.outFinish = [];
-      let chunk: Array<[string, string, RunStatus]> = [];
+      let chunk: FinishItem[] = [];
       let size = header;
       for (const f of finished) {
-        const item: [string, string, RunStatus] = [f.id, f.definitionId, f.status];
-        const add = JSON.stringify(item).length + 1;
+        // a small run travels along: the waiting node resolves it without reading it back
+        let item: FinishItem = f.run === undefined ? [f.id, f.definitionId, f.status] : [f.id, f.definitionId, f.status, f.run];
+        let text = JSON.stringify(item);
+        if (text.length > MAX_RUN_IN_NOTICE && item.length === 4) {
+          item = [f.id, f.definitionId, f.status];
+          text = JSON.stringify(item);
+        }
+        const add = text.length + 1;
         if (chunk.length > 0 && size + add > MAX_PAYLOAD) {
           batches.push({ channel: this.channels.finish, payload: JSON.stringify({ n: node, f: chunk }) });
           chunk = [];
@@ -686,6 +698,8 @@ export class PostgresDistribution implements Distribution {
       for (const item of data.f) {
         if (!Array.isArray(item) || typeof item[0] !== 'string') continue;
         const notice: FinishedNotice = { id: item[0], definitionId: String(item[1]), status: item[2] as RunStatus };
+        const run: unknown = item[3];
+        if (typeof run === 'object' && run !== null && (run as TaskRun).id === notice.id && (run as TaskRun).status === notice.status) notice.run = run as TaskRun;
         this.remember(notice.id);
         this.deliver(() => host.finished(notice));
       }

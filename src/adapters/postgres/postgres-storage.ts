@@ -1,10 +1,12 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
+import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type {
   AbortResult,
   ClaimRequest,
+  EndedRuns,
   IterationUpdate,
   LeaseRenewal,
   RenewResult,
@@ -1042,6 +1044,32 @@ export class PostgresStorage implements RunStorage {
       }
     }
     return out;
+  }
+
+  async getEndedRuns(asked: string[]): Promise<EndedRuns> {
+    const ids = [...new Set(asked.filter(storable))];
+    if (ids.length === 0) return { ended: [], missing: [...new Set(asked)] };
+    // statuses first, by primary key only (a status predicate beside `id = any(...)` let a generic
+    // plan walk the finished-runs index: 3x the server's CPU per run, measured); whole rows then
+    // for the ended ones alone, most waited runs running still
+    const statuses = await this.exec('read', 'getEndedRuns', async (client) => {
+      const res = await client.query<unknown[]>({
+        name: 'tasklane_getstatus',
+        text: `select id, status from ${this.s}.runs where id = any($1::text[])`,
+        values: [pgTextArray(ids)],
+        rowMode: 'array',
+      });
+      return res.rows;
+    });
+    const stored = new Set<string>();
+    const endedIds: string[] = [];
+    for (const [id, status] of statuses as Array<[string, RunStatus]>) {
+      stored.add(id);
+      if (isFinished(status)) endedIds.push(id);
+    }
+    // a run read as ended stays ended; one deleted since (retention) is simply left out
+    const ended = endedIds.length > 0 ? await this.getRuns(endedIds) : [];
+    return { ended, missing: [...new Set(asked)].filter((id) => !stored.has(id)) };
   }
 
   async listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>> {
