@@ -731,6 +731,28 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await update(ok, { status: 'failed' })).toEqual({ ok: false, reason: 'lease_lost' });
       });
 
+      it('applies a batch of different outcomes for several runs, each answered as stored', async () => {
+        const [a, b, c, d, e] = [await running(), await running(), await running({ input: { i: 1 } }), await running(), await running()];
+        const results = await storage.updateIterations([
+          { id: a.id, leaseToken: a.leaseToken as string, status: 'success', output: { x: 1 }, progress: { current: 3, total: 3 }, finishedOn: iso(T) },
+          { id: b.id, leaseToken: b.leaseToken as string, status: 'failed', error: { message: 'boom', code: 'E' }, finishedOn: iso(T + 1) },
+          { id: c.id, leaseToken: c.leaseToken as string, status: 'running', dueAt: T + 1000, input: { i: 2 } },
+          { id: d.id, leaseToken: d.leaseToken as string, status: 'pending', dueAt: T, unclaim: true },
+          { id: e.id, leaseToken: 'not-its-token', status: 'success', finishedOn: iso(T) },
+          { id: 'missing', leaseToken: 'x', status: 'success', finishedOn: iso(T) },
+        ]);
+        expect(results.map((r) => (r.ok ? r.run.status : r.reason))).toEqual(['success', 'failed', 'running', 'pending', 'lease_lost', 'not_found']);
+        for (const r of results) if (r.ok) expect(r.run).toEqual(await storage.getRun(r.run.id));
+        const [ra, rb, rc, rd] = results.map((r) => (r.ok ? r.run : undefined));
+        expect(ra).toMatchObject({ output: { x: 1 }, progress: { current: 3, total: 3 }, finishedOn: iso(T), iterations: 1, attempt: 1 });
+        expect(ra?.leaseToken).toBeUndefined();
+        expect(rb).toMatchObject({ error: { message: 'boom', code: 'E' }, finishedOn: iso(T + 1) });
+        expect(rc).toMatchObject({ input: { i: 2 }, dueAt: T + 1000, iterations: 1 });
+        expect(rc?.finishedOn).toBeUndefined();
+        expect(rd).toMatchObject({ attempt: 0, iterations: 0, dueAt: T });
+        expect((await storage.getRun(e.id))?.status).toBe('running');
+      });
+
       it('applies each item of a batch on its own', async () => {
         const good = await running();
         const results = await storage.updateIterations([
