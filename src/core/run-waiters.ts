@@ -49,11 +49,14 @@ export class RunWaiter implements BatchSink<RunRecord | null | undefined>, Promi
     this.fail(error);
   }
 
+  /** set by RunWaiters.resolve, which already took the run's waiters out of its map */
+  removed = false;
+
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
     if (this.timer) clearTimeout(this.timer);
-    this.owner.remove(this);
+    if (!this.removed) this.owner.remove(this);
     return true;
   }
 }
@@ -93,8 +96,13 @@ export class RunWaiters {
     const current = this.waiters.get(run.id);
     if (current === undefined) return;
     this.waiters.delete(run.id);
-    if (Array.isArray(current)) for (const w of [...current]) w.done(run);
-    else current.done(run);
+    if (Array.isArray(current)) {
+      for (const w of current) w.removed = true;
+      for (const w of current) w.done(run);
+    } else {
+      current.removed = true;
+      current.done(run);
+    }
   }
 
   /** ids being waited for, at most `limit` */

@@ -16,7 +16,7 @@ import { RunWaiter } from './run-waiters';
 import { currentContext } from './run-context';
 import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
-import { assertRunId } from './validation/identifiers';
+import { isRunIdShape } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
 import type { WorkerPool } from './worker-pool';
 import { ABORT_MESSAGE_KEY } from './run-executor';
@@ -258,10 +258,6 @@ export class TaskService {
 
   private knownId(id: unknown): string {
     if (typeof id !== 'string' || !isRunIdShape(id)) throw new TaskNotFoundError(String(id));
-    return assertRunId(id);
+    return id;
   }
-}
-
-function isRunIdShape(id: string): boolean {
-  return id.length > 0 && id.length <= 128 && /^[A-Za-z0-9_-]+$/.test(id);
 }

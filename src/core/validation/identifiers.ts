@@ -127,6 +127,11 @@ export function assertRunName(name: unknown): string {
  * Checks a run id given by a caller (`get`, `abort`, `wait`, `parent`, `after`, ...): a non-empty
  * string of at most 128 characters of [A-Za-z0-9_-]. Throws `InvalidIdentifierError`.
  */
+/** a string that can be a run id (time-ordered ids made here, or ids of the same alphabet) */
+export function isRunIdShape(id: string): boolean {
+  return id.length > 0 && id.length <= RUN_ID_MAX_LENGTH && RUN_ID_PATTERN.test(id);
+}
+
 export function assertRunId(id: unknown): string {
   if (typeof id !== 'string') {
     throw new InvalidIdentifierError('run id', `expected a string, got ${describeIdentifier(id)}`);
