@@ -525,30 +525,16 @@ function prepare(db: Database.Database) {
     )
     .raw();
 
-  // transitions
-  const updateRun = db
-    .prepare<UpdateParams, RunTuple>(
-      `UPDATE tasklane_runs
+  // transitions: one run's change under its lease, answering the whole row or (a run this adapter
+  // claimed) only what it changed or others may have changed (see mergeUpdated)
+  const updateOne = `UPDATE tasklane_runs
           SET status = ?, lease_token = NULL, lease_expires_at = NULL,
               input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
               progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
               attempt = max(0, attempt - ?), iterations = max(0, iterations - ?)
-        WHERE id = ? AND status = 'running' AND lease_token = ?
-        RETURNING ${RUN_SELECT}`,
-    )
-    .raw();
-  // the same change, answering only what it changed or others may have changed (see mergeUpdated)
-  const updateRunShort = db
-    .prepare<UpdateParams, ShortUpdateTuple>(
-      `UPDATE tasklane_runs
-          SET status = ?, lease_token = NULL, lease_expires_at = NULL,
-              input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
-              progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
-              attempt = max(0, attempt - ?), iterations = max(0, iterations - ?)
-        WHERE id = ? AND status = 'running' AND lease_token = ?
-        RETURNING status, output, error, progress, iterations, attempt, finished_on, due_at, abort_requested, log_count`,
-    )
-    .raw();
+        WHERE id = ? AND status = 'running' AND lease_token = ?`;
+  const updateRun = db.prepare<UpdateParams, RunTuple>(`${updateOne} RETURNING ${RUN_SELECT}`).raw();
+  const updateRunShort = db.prepare<UpdateParams, ShortUpdateTuple>(`${updateOne} RETURNING ${SHORT_RETURNING}`).raw();
   // the short update of many runs in one statement: each JSON item holds one UpdateParams (a
   // statement per run cost ~4 µs more per run, measured). `id` is also a json_each column: the
   // target's is qualified; RETURNING sees the target only, and adds its id to match rows up
@@ -562,7 +548,7 @@ function prepare(db: Database.Database) {
               attempt = max(0, attempt - (u.value ->> 7)), iterations = max(0, iterations - (u.value ->> 8))
          FROM json_each(?) AS u
         WHERE tasklane_runs.id = u.value ->> 9 AND tasklane_runs.status = 'running' AND tasklane_runs.lease_token = u.value ->> 10
-        RETURNING status, output, error, progress, iterations, attempt, finished_on, due_at, abort_requested, log_count, id`,
+        RETURNING ${SHORT_RETURNING}, id`,
     )
     .raw();
   const exists = db.prepare<[string], number>('SELECT 1 FROM tasklane_runs WHERE id = ?').pluck();
@@ -832,6 +818,9 @@ function toParams(r: RunRecord): RunTuple {
     r.logCount ?? 0,
   ];
 }
+
+/** what the short update answers (see ShortUpdateTuple) */
+const SHORT_RETURNING = 'status, output, error, progress, iterations, attempt, finished_on, due_at, abort_requested, log_count';
 
 /** what the short update answers */
 type ShortUpdateTuple = [
