@@ -3,7 +3,7 @@ import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
-import type { EndedRuns, IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
+import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
 import { Batcher } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
@@ -76,7 +76,7 @@ export class Runtime {
     }, 500, reportSinkError);
     this.reads = new Batcher<string, RunRecord | null | undefined>(async (ids) => {
       if (!this.isReady) await this.ready();
-      const { ended, missing } = await this.endedRuns([...new Set(ids)]);
+      const { ended, missing } = await this.storage.getEndedRuns([...new Set(ids)]);
       const found = new Map<string, RunRecord | null>();
       for (const run of ended) found.set(run.id, run);
       for (const id of missing) found.set(id, null);
@@ -110,14 +110,6 @@ export class Runtime {
   isoOf(ms: number): string {
     if (ms !== this.lastIso.ms) this.lastIso = { ms, text: new Date(ms).toISOString() };
     return this.lastIso.text;
-  }
-
-  /** the ended runs among `ids`, and the ids not stored (see RunStorage.getEndedRuns) */
-  private async endedRuns(ids: string[]): Promise<EndedRuns> {
-    if (this.storage.getEndedRuns) return this.storage.getEndedRuns(ids);
-    const runs = await this.storage.getRuns(ids);
-    const stored = new Set(runs.map((r) => r.id));
-    return { ended: runs.filter((r) => isFinished(r.status)), missing: ids.filter((id) => !stored.has(id)) };
   }
 
   /** new runs are stored: announced here, and handed to the distribution in one notice list */
@@ -256,7 +248,7 @@ export class Runtime {
       return;
     }
     try {
-      const { ended } = await this.endedRuns(this.waiters.ids(1000));
+      const { ended } = await this.storage.getEndedRuns(this.waiters.ids(1000));
       for (const run of ended) this.waiters.resolve(run);
     } catch (err) {
       this.logger.warn('tasklane: reading waited runs failed; retrying', { error: err instanceof Error ? err.message : String(err) });

@@ -136,12 +136,12 @@ export interface RunStorage {
   getRun(id: string): Promise<RunRecord | null>;
   getRuns(ids: string[]): Promise<RunRecord[]>;
   /**
-   * Optional. The ended runs among `ids` (whole records) and the ids not stored at all; runs
-   * that have not ended are left out. wait() asks this as it begins, and most waited runs have not
-   * ended yet: an adapter can answer from an index without reading their rows. Without it the
-   * engine reads the whole runs with `getRuns`.
+   * The ended runs among `ids` (whole records) and the ids not stored at all; runs that have not
+   * ended are left out. wait() asks this as it begins, and most waited runs have not ended yet:
+   * an adapter answers from statuses without reading their rows. A run reported ended stays ended;
+   * one that ends while this is answered may be left out (it is then reported by its finish).
    */
-  getEndedRuns?(ids: string[]): Promise<EndedRuns>;
+  getEndedRuns(ids: string[]): Promise<EndedRuns>;
   listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>>;
   findUnfinishedByKey(definitionId: string, key: string): Promise<RunRecord | null>;
   /** pending runs per definition id */

@@ -142,8 +142,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(b).toBeDefined();
       });
 
-      it('getEndedRuns (when implemented) gives the ended runs whole, the unknown ids, and leaves out unfinished ones', async () => {
-        if (!storage.getEndedRuns) return; // optional: the engine falls back on getRuns
+      it('getEndedRuns gives the ended runs whole, the unknown ids, and leaves out unfinished ones', async () => {
         const pending = (await insert(makeRun({ definitionId: DEF })))[0];
         const live = await running();
         const done = await finish(await running({ input: { x: 1 } }));
