@@ -35,7 +35,7 @@ export type { EngineState, StopOptions } from './core/task-engine';
 export type { TaskEvents, TaskEventName, TaskEventListener } from './core/event-bus';
 export { runWithContext, currentContext } from './core/run-context';
 
-export { memoryStorage, MemoryStorage } from './adapters/memory/memory-storage';
+export { memoryStorage, MemoryStorage, type MemoryStorageOptions } from './adapters/memory/memory-storage';
 export { sqliteStorage, SqliteStorage } from './adapters/sqlite/sqlite-storage';
 export { postgresStorage, PostgresStorage } from './adapters/postgres/postgres-storage';
 export { postgresDistribution, PostgresDistribution } from './adapters/postgres/postgres-distribution';
