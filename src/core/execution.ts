@@ -59,7 +59,6 @@ export class Execution implements BatchSink<UpdateResult> {
   /** released by a graceful stop, or its lease was lost: nothing more may be written */
   detached = false;
   progress?: RunProgress;
-  progressWrite?: Promise<void>;
   progressDirty = false;
   private sleepers?: Set<() => void>;
 

@@ -30,6 +30,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     private readonly childTrigger: ChildTrigger,
   ) {}
 
+  /** runs whose progress changed since it was last written (see progress()) */
+  private readonly dirtyProgress = new Set<Execution>();
+  private progressTimer: NodeJS.Timeout | undefined;
+
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
     return this.childTrigger(options, exec.run, exec.abortRequested);
   }
@@ -161,16 +165,22 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     exec.run = { ...exec.run, progress: clean };
     if (this.rt.bus.has('progress')) this.rt.bus.emit('progress', { run: toPublicRun(exec.run), progress: clean });
     exec.progressDirty = true;
-    if (exec.progressWrite) return;
-    // at most one write per PROGRESS_WRITE_MS per run; the last value always lands
-    exec.progressWrite = (async () => {
-      while (exec.progressDirty && !exec.settled && !exec.detached) {
-        exec.progressDirty = false;
-        await this.rt.storage.saveProgress(exec.run.id, exec.progress!).catch(() => undefined);
-        await new Promise((r) => setTimeout(r, PROGRESS_WRITE_MS).unref());
-      }
-      exec.progressWrite = undefined;
-    })();
+    // written by one timer for every run, at most once per PROGRESS_WRITE_MS each: a run that ends
+    // before it fires writes its progress with its outcome, and never on its own
+    this.dirtyProgress.add(exec);
+    this.progressTimer ??= setTimeout(() => this.writeProgress(), PROGRESS_WRITE_MS).unref();
+  }
+
+  /** the latest progress of the runs still running that reported some since the last write */
+  private writeProgress(): void {
+    this.progressTimer = undefined;
+    const dirty = [...this.dirtyProgress];
+    this.dirtyProgress.clear();
+    for (const exec of dirty) {
+      if (!exec.progressDirty || exec.settled || exec.detached || !exec.progress) continue;
+      exec.progressDirty = false;
+      this.rt.storage.saveProgress(exec.run.id, exec.progress).catch(() => undefined);
+    }
   }
 
   private map(exec: Execution, answer: unknown): Outcome {

@@ -47,6 +47,16 @@ class InspectTask implements TaskDefinition<GreetInput, string> {
   }
 }
 
+/** reports progress three times at once, then sleeps until aborted (or 10 s) */
+@Task({ id: 'conf.progress', title: 'Reports progress, then waits' })
+class ProgressTask implements TaskDefinition<undefined, string> {
+  async run({ controller }: TaskRunParams<undefined, string>) {
+    for (let i = 1; i <= 3; i++) controller.progress({ info: `step ${i}`, current: i, total: 3 });
+    await controller.sleep(10_000);
+    return controller.response.aborted();
+  }
+}
+
 @Task({ id: 'conf.refuse', title: 'Refuses some triggers', input: GreetInput })
 class RefuseTask implements TaskDefinition<GreetInput, string> {
   onBeforeTrigger({ input }: { input: GreetInput }) {
@@ -167,7 +177,7 @@ class BadHookTask implements TaskDefinition<undefined, string> {
   }
 }
 
-const TASKS = [BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask];
+const TASKS = [BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -504,6 +514,23 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       for (const r of runs) await h.service.wait(r.id, { timeout: 5000 });
       expect(SerialTask.maxSeen).toBe(1);
       expect(h.recorder.calls.filter((c) => c.startsWith('serial:'))).toEqual(runs.map((r) => `serial:${r.name}`));
+    });
+
+    test('the progress of a running run reaches storage while it runs: its last value, within a second', async () => {
+      const run = await h.service.trigger({ definition: ProgressTask });
+      await until(async () => (await h.service.get(run.id))?.progress?.current === 3, 2000);
+      const stored = await h.service.get(run.id);
+      expect(stored).toMatchObject({ status: 'running', progress: { info: 'step 3', current: 3, total: 3 } });
+      // and another process reading the same data sees it too
+      const other = another();
+      await other.init();
+      try {
+        expect((await other.getRun(run.id))?.progress).toEqual({ info: 'step 3', current: 3, total: 3 });
+      } finally {
+        await other.close();
+      }
+      await h.service.abort({ id: run.id });
+      expect((await h.service.wait(run.id, { timeout: 5000 })).status).toBe('aborted');
     });
 
     test('events are emitted after hooks; a throwing listener does not break the engine', async () => {
