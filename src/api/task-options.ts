@@ -6,6 +6,13 @@ export interface ScheduleOptions {
   input?: Record<string, unknown>;
   /** IANA time zone the expression is read in (default: the process's) */
   timezone?: string;
+  /**
+   * Catch-up after downtime: when a node starts and finds ticks that no node fired (none was
+   * running), the latest of them is still fired, flagged `backfilled: true`, if it is at most this
+   * old: ms, or a duration like `"2m"` (at most 24 h). The other ticks of the gap, and all of them
+   * without `backfill`, are reported as missed (a warning, and `missedTicks` in `stats()`).
+   */
+  backfill?: number | string;
 }
 
 export type InputClass<I = object> = new () => I;
@@ -53,7 +60,7 @@ export interface DefinitionInfo {
   distributable: boolean;
   isPrivate: boolean;
   disableLogs: boolean;
-  schedule?: { cron: string; timezone?: string };
+  schedule?: { cron: string; timezone?: string; backfillMs?: number };
   state: 'enabled' | 'disabled' | 'fault';
   faultReason?: string;
 }

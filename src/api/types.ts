@@ -45,6 +45,8 @@ export interface TaskRun<O = unknown> {
   runAt?: string;
   /** the schedule tick that triggered this run */
   scheduledFor?: string;
+  /** a tick no node fired in time, fired when a node started again (schedule `backfill`) */
+  backfilled?: boolean;
   createdOn: string;
   startedOn?: string;
   finishedOn?: string;
@@ -93,6 +95,8 @@ export interface DefinitionStats {
   errNum: number;
   evalTotalTime: number;
   evalAvgTime: number;
+  /** schedule ticks no node fired (nothing was running), counted by the node that found the gap */
+  missedTicks: number;
   lastError?: RunError;
 }
 

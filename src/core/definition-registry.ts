@@ -6,12 +6,15 @@ import { getTaskOptions } from '../api/task-metadata';
 import type { Scheduler } from '../ports/scheduler';
 import { assertTaskId } from './validation/identifiers';
 import { isInputClass, validateInput } from './validation/input-validator';
+import { parseDuration } from '../util/duration';
 
 export const DEFAULT_MAX_ITERATIONS = 50;
 export const DEFAULT_ITERATION_TIMEOUT = 15 * 60_000;
 export const DEFAULT_MAX_LOGS_PER_RUN = 1000;
 export const DEFAULT_MAX_CRASH_RECOVERIES = 3;
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
+/** the longest schedule.backfill: the engine looks back at most this far for missed ticks */
+export const MAX_BACKFILL_MS = 24 * 3_600_000;
 
 /** A registered definition with its options normalised. `fault` ones run nothing. */
 export interface RegisteredDefinition {
@@ -29,6 +32,8 @@ export interface RegisteredDefinition {
   maxOutputBytes: number;
   maxLogsPerRun: number;
   maxCrashRecoveries: number;
+  /** schedule.backfill in ms (see ScheduleOptions.backfill) */
+  backfillMs?: number;
   fault?: TasklaneError;
   /** resolves a task instance from the container it was registered with */
   create: () => TaskDefinition<unknown, unknown>;
@@ -121,10 +126,17 @@ export class DefinitionRegistry {
     if (options.schedule !== undefined) {
       const schedule = options.schedule as unknown;
       if (typeof schedule !== 'object' || schedule === null) throw new TaskDefinitionError(`"${id}": schedule must be { cron, input? }`);
-      const { cron, timezone, input } = schedule as { cron?: unknown; timezone?: unknown; input?: unknown };
+      const { cron, timezone, input, backfill } = schedule as { cron?: unknown; timezone?: unknown; input?: unknown; backfill?: unknown };
       if (typeof cron !== 'string') throw new TaskDefinitionError(`"${id}": schedule.cron must be a string`, 'CRON_INVALID');
       if (timezone !== undefined && typeof timezone !== 'string') throw new TaskDefinitionError(`"${id}": schedule.timezone must be a string`, 'CRON_INVALID');
       this.scheduler.validate(cron, timezone);
+      if (backfill !== undefined) {
+        try {
+          def.backfillMs = parseDuration(backfill, 'schedule.backfill', MAX_BACKFILL_MS);
+        } catch (err) {
+          throw new TaskDefinitionError(`"${id}": ${(err as Error).message}`);
+        }
+      }
       // the scheduled input must pass the same validation as any trigger, or no tick could ever run
       validateInput(def.inputClass, input, { maxInputBytes, maxDepth: 64 });
     }
@@ -158,7 +170,11 @@ export class DefinitionRegistry {
     if (typeof def.options.description === 'string') info.description = def.options.description;
     if (def.concurrency !== undefined) info.concurrency = def.concurrency;
     if (def.options.schedule && typeof def.options.schedule.cron === 'string') {
-      info.schedule = { cron: def.options.schedule.cron, ...(def.options.schedule.timezone ? { timezone: def.options.schedule.timezone } : {}) };
+      info.schedule = {
+        cron: def.options.schedule.cron,
+        ...(def.options.schedule.timezone ? { timezone: def.options.schedule.timezone } : {}),
+        ...(def.backfillMs !== undefined ? { backfillMs: def.backfillMs } : {}),
+      };
     }
     if (def.fault) info.faultReason = def.fault.message;
     return info;

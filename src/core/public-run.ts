@@ -22,6 +22,7 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.after !== undefined) run.after = r.after;
   if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn)) run.runAt = new Date(r.dueAt).toISOString();
   if (r.scheduledFor !== undefined) run.scheduledFor = r.scheduledFor;
+  if (r.backfilled === true) run.backfilled = true;
   if (r.startedOn !== undefined) run.startedOn = r.startedOn;
   if (r.finishedOn !== undefined) run.finishedOn = r.finishedOn;
   if (r.nodeId !== undefined) run.nodeId = r.nodeId;

@@ -5,6 +5,7 @@ interface Counters {
   errNum: number;
   evalTotalTime: number;
   queuePeak: number;
+  missedTicks: number;
   lastError?: RunError;
 }
 
@@ -14,7 +15,7 @@ export class StatsTracker {
 
   private of(id: string): Counters {
     let c = this.counters.get(id);
-    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, evalTotalTime: 0, queuePeak: 0 }));
+    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, evalTotalTime: 0, queuePeak: 0, missedTicks: 0 }));
     return c;
   }
 
@@ -28,6 +29,11 @@ export class StatsTracker {
     const c = this.of(definitionId);
     c.errNum++;
     if (error) c.lastError = { message: error.message, ...(error.code ? { code: error.code } : {}) };
+  }
+
+  /** schedule ticks of the definition that no node fired, found by this node */
+  missedTicks(definitionId: string, count: number): void {
+    this.of(definitionId).missedTicks += count;
   }
 
   observeQueue(definitionId: string, size: number): void {
@@ -47,6 +53,7 @@ export class StatsTracker {
       errNum: c.errNum,
       evalTotalTime: Math.round(c.evalTotalTime * 1000) / 1000,
       evalAvgTime: c.evalNum ? Math.round((c.evalTotalTime / c.evalNum) * 1000) / 1000 : 0,
+      missedTicks: c.missedTicks,
     };
     if (c.lastError) row.lastError = c.lastError;
     return row;

@@ -39,6 +39,14 @@ export interface TriggerOptions<I = unknown> {
   context?: TaskContext;
 }
 
+/** what the engine adds to the trigger of a schedule tick */
+export interface ScheduledTrigger {
+  /** the tick (ISO) */
+  scheduledFor: string;
+  /** fired late, by a node that found it missed when it started */
+  backfilled?: boolean;
+}
+
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
 const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context']);
@@ -58,6 +66,7 @@ interface TriggerRequest {
   key?: string;
   context?: TaskContext;
   scheduledFor?: string;
+  backfilled: boolean;
   /** the cluster must be asked whether a live node accepts the definition */
   eligible?: Promise<void>;
   hasHook: boolean;
@@ -104,7 +113,7 @@ export class TriggerPipeline {
    * nothing to look up (no key, parent, `after`, hook or cluster check) goes straight to the
    * grouped insert, without an async frame of its own.
    */
-  trigger(options: TriggerOptions, extra?: { scheduledFor?: string }): Promise<TaskRun> {
+  trigger(options: TriggerOptions, extra?: ScheduledTrigger): Promise<TaskRun> {
     let request: TriggerRequest;
     try {
       request = this.prepare(options, extra);
@@ -117,7 +126,7 @@ export class TriggerPipeline {
     return this.store(request);
   }
 
-  private prepare(options: TriggerOptions, extra: { scheduledFor?: string } | undefined): TriggerRequest {
+  private prepare(options: TriggerOptions, extra: ScheduledTrigger | undefined): TriggerRequest {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('trigger() takes an options object: { definition, input?, ... }');
     for (const k in options) if (!TRIGGER_KEYS.has(k)) throw new InvalidArgumentError(`trigger(): unknown option "${k.slice(0, 64)}"`);
     const def = this.resolveDefinition(options.definition);
@@ -146,6 +155,7 @@ export class TriggerPipeline {
       key,
       context,
       scheduledFor: extra?.scheduledFor,
+      backfilled: extra?.backfilled === true,
       eligible: this.checkEligible(def),
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
@@ -203,6 +213,7 @@ export class TriggerPipeline {
     if (request.context !== undefined) record.context = structuredClone(request.context);
     if (request.after !== undefined) record.after = request.after;
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
+    if (request.backfilled) record.backfilled = true;
     if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
     const sink = new InsertSink();
     const promise = promiseInto(sink);

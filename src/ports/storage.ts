@@ -172,6 +172,11 @@ export interface RunStorage {
 
   /** insert-if-absent of (scheduleId, tick): true for the one caller that recorded it first */
   recordScheduleTick(scheduleId: string, tick: string): Promise<boolean>;
+  /**
+   * The latest tick recorded for the schedule (ISO strings compare in time order), or null when
+   * none is. Adapters may forget old ticks, never the latest.
+   */
+  lastScheduleTick(scheduleId: string): Promise<string | null>;
 
   /** deletes finished runs (and their logs and values) finished before `before`; returns how many */
   deleteFinishedBefore(before: string, limit: number): Promise<number>;

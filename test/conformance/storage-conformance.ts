@@ -97,6 +97,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           after: 'other-run',
           runAt: iso(T + 5),
           scheduledFor: iso(T - 5),
+          backfilled: true,
           createdOn: iso(T - 100),
           startedOn: iso(T - 50),
           finishedOn: iso(T - 1),
@@ -113,6 +114,16 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(result.created).toBe(true);
         expect(result.run).toEqual(full);
         expect(await storage.getRun(full.id)).toEqual(full);
+      });
+
+      it('keeps the backfilled flag through claims and completions', async () => {
+        const run = makeRun({ definitionId: DEF, scheduledFor: iso(T - 60_000), backfilled: true });
+        await insert(run);
+        const [claimed] = await claim({ slots: [slot(DEF)] });
+        expect(claimed).toMatchObject({ id: run.id, backfilled: true });
+        const [done] = await storage.updateIterations([{ id: run.id, leaseToken: claimed.leaseToken!, status: 'success', output: 1 }]);
+        expect(done.ok && done.run.backfilled).toBe(true);
+        expect((await storage.getRun(run.id))?.backfilled).toBe(true);
       });
 
       it('round-trips the minimal record and answers null for an unknown id', async () => {
@@ -964,6 +975,24 @@ export function describeStorageConformance(name: string, factory: StorageFactory
       it('is true for exactly one of many concurrent callers', async () => {
         const results = await Promise.all(Array.from({ length: 20 }, () => storage.recordScheduleTick('s', iso(T))));
         expect(results.filter(Boolean)).toHaveLength(1);
+      });
+    });
+
+    describe('lastScheduleTick', () => {
+      it('is the latest tick recorded for the schedule, whatever the order of the records; null for none', async () => {
+        expect(await storage.lastScheduleTick('s1')).toBeNull();
+        await storage.recordScheduleTick('s1', iso(T + 60_000));
+        await storage.recordScheduleTick('s1', iso(T));
+        await storage.recordScheduleTick('s2', iso(T + 120_000));
+        expect(await storage.lastScheduleTick('s1')).toBe(iso(T + 60_000));
+        expect(await storage.lastScheduleTick('s2')).toBe(iso(T + 120_000));
+        expect(await storage.lastScheduleTick('s3')).toBeNull();
+        expect(await storage.lastScheduleTick('__proto__')).toBeNull();
+      });
+
+      it('stays the latest after many more ticks', async () => {
+        for (let i = 0; i < 1200; i++) await storage.recordScheduleTick('s', iso(T + i * 1000));
+        expect(await storage.lastScheduleTick('s')).toBe(iso(T + 1199 * 1000));
       });
     });
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { StorageError, TasklaneError } from '../../src/api/errors';
 import { postgresStorage, pgAdmin, type PostgresStorage } from '../../src/adapters/postgres';
 import { RecentMap, RecentSet } from '../../src/adapters/postgres/bounded';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate } from '../../src/adapters/postgres/postgres-migrations';
 import { makeRun } from '../helpers/make-run';
 import { startPgProxy } from '../helpers/postgres-proxy';
 import { describeWithPostgres, freshPgSchema, PG_URL, terminateBackends, withPg } from '../helpers/services';
@@ -292,6 +293,30 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
       cursor = page.cursor;
     } while (cursor);
     expect(pages).toEqual(['r08,r07,r06,r05', 'r04,r03,r02,r01', 'r00']);
+  });
+
+  it('brings a schema of version 2 up to date, keeping its runs (backfilled false)', async () => {
+    await withPg(async (c) => {
+      await migrate(c, schema, MIGRATIONS.filter((m) => m.version <= 2));
+      await c.query(
+        `insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at)
+         values ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{}', $1, 0)`,
+        [new Date().toISOString()],
+      );
+    });
+    expect(await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).toEqual({ current: 2, latest: LATEST_SCHEMA_VERSION });
+    const st = postgresStorage({ connectionString: PG_URL, schema });
+    await st.init();
+    try {
+      const old = await st.getRun('01aaaaaaaaaaaaaaaaaaaaaaaa');
+      expect(old).toMatchObject({ status: 'pending', input: {} });
+      expect(old?.backfilled).toBeUndefined();
+      const [claimed] = await st.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: 'test.def', max: 5 }] });
+      expect(claimed.id).toBe('01aaaaaaaaaaaaaaaaaaaaaaaa');
+      expect((await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).current).toBe(LATEST_SCHEMA_VERSION);
+    } finally {
+      await st.close();
+    }
   });
 
   it('pgAdmin reports and applies the schema version', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { SchemaTooNewError, TasklaneError } from '../../src/api/errors';
-import { SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/adapters/sqlite/migrations';
+import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/adapters/sqlite/migrations';
 import { SqliteStorage, sqliteStorage } from '../../src/adapters/sqlite/sqlite-storage';
 import { makeRun } from '../helpers/make-run';
 
@@ -107,6 +107,37 @@ describe('SqliteStorage (SQLite specifics)', () => {
       expect(db.prepare('SELECT version FROM tasklane_migrations ORDER BY version').pluck().all()).toEqual(
         SQLITE_MIGRATIONS.map((m) => m.version),
       );
+    } finally {
+      db.close();
+    }
+  });
+
+  it('brings a database of an older version up to date, keeping its runs', async () => {
+    // a file as version 1 of the code left it, with a pending and a finished run
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    migrateSqlite(old, SQLITE_MIGRATIONS.filter((m) => m.version === 1));
+    const insert = old.prepare(
+      `INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at, finished_on, output)
+       VALUES (?, 'test.def', 'test.def', ?, '{}', ?, 0, ?, ?)`,
+    );
+    const now = new Date().toISOString();
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaaa', 'pending', now, null, null);
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaab', 'success', now, now, '"done"');
+    old.close();
+
+    const s = storage();
+    await s.init();
+    expect((await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaab'))).toMatchObject({ status: 'success', output: 'done' });
+    expect((await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaab'))?.backfilled).toBeUndefined();
+    const [claimed] = await s.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: 'test.def', max: 5 }] });
+    expect(claimed.id).toBe('01aaaaaaaaaaaaaaaaaaaaaaaa');
+    const [flagged] = await s.insertRuns([makeRun({ scheduledFor: now, backfilled: true })]);
+    expect((await s.getRun(flagged.run.id))?.backfilled).toBe(true);
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+      expect(db.prepare('SELECT version FROM tasklane_migrations ORDER BY version').pluck().all()).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
     } finally {
       db.close();
     }

@@ -66,6 +66,8 @@ export class MemoryStorage implements RunStorage {
   private readonly values = new Map<string, Map<string, unknown>>();
   private readonly disabled = new Set<string>();
   private readonly ticks = new Map<string, Set<string>>();
+  /** schedule id -> the latest tick recorded */
+  private readonly latestTicks = new Map<string, string>();
   /** the latest `now` a claim was made with: a hint only (due or not is always re-checked) */
   private clockHint = 0;
   /** finished rows in the order they finished (entries of removed rows are skipped) */
@@ -391,9 +393,15 @@ export class MemoryStorage implements RunStorage {
     }
     if (set.has(tick)) return false;
     set.add(tick);
+    const latest = this.latestTicks.get(scheduleId);
+    if (latest === undefined || tick > latest) this.latestTicks.set(scheduleId, tick);
     // a schedule's ticks come in order: the newest ones are all a duplicate can be of
     if (set.size > MAX_TICKS_KEPT) set.delete(set.values().next().value as string);
     return true;
+  }
+
+  async lastScheduleTick(scheduleId: string): Promise<string | null> {
+    return this.latestTicks.get(scheduleId) ?? null;
   }
 
   async deleteFinishedBefore(before: string, limit: number): Promise<number> {
@@ -576,6 +584,7 @@ class Row {
   after: string | undefined;
   runAt: string | undefined;
   scheduledFor: string | undefined;
+  backfilled: boolean;
   createdOn: string;
   startedOn: string | undefined;
   finishedOn: string | undefined;
@@ -607,6 +616,7 @@ class Row {
     this.after = r.after;
     this.runAt = r.runAt;
     this.scheduledFor = r.scheduledFor;
+    this.backfilled = r.backfilled === true;
     this.createdOn = r.createdOn;
     this.startedOn = r.startedOn;
     this.finishedOn = r.finishedOn;
@@ -645,6 +655,7 @@ function toRecord(r: Row): RunRecord {
   if (r.after !== undefined) out.after = r.after;
   if (r.runAt !== undefined) out.runAt = r.runAt;
   if (r.scheduledFor !== undefined) out.scheduledFor = r.scheduledFor;
+  if (r.backfilled) out.backfilled = true;
   if (r.startedOn !== undefined) out.startedOn = r.startedOn;
   if (r.finishedOn !== undefined) out.finishedOn = r.finishedOn;
   if (r.nodeId !== undefined) out.nodeId = r.nodeId;

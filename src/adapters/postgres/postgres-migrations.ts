@@ -125,6 +125,12 @@ export const MIGRATIONS: readonly Migration[] = [
       create index runs_finished_definition_idx on ${s}.runs (definition_id, id) where status in ('success', 'failed', 'aborted');
     `,
   },
+  {
+    version: 3,
+    name: 'runs: backfilled (a schedule tick fired late, after downtime)',
+    // a constant default: PostgreSQL 11+ adds the column without rewriting the table
+    sql: (s) => `alter table ${s}.runs add column backfilled boolean not null default false;`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

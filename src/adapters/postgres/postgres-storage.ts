@@ -96,6 +96,7 @@ interface RunRow extends QueryResultRow {
   abort_requested: boolean;
   recoveries: number;
   log_count: number;
+  backfilled: boolean;
 }
 
 const RUN_COLUMN_NAMES = [
@@ -126,6 +127,7 @@ const RUN_COLUMN_NAMES = [
   'abort_requested',
   'recoveries',
   'log_count',
+  'backfilled',
 ] as const;
 
 function cols(alias?: string): string {
@@ -234,6 +236,7 @@ function toRecord(r: RunRow): RunRecord {
   if (r.after_id !== null) run.after = r.after_id;
   if (r.run_at !== null) run.runAt = r.run_at;
   if (r.scheduled_for !== null) run.scheduledFor = r.scheduled_for;
+  if (r.backfilled) run.backfilled = true;
   if (r.started_on !== null) run.startedOn = r.started_on;
   if (r.finished_on !== null) run.finishedOn = r.finished_on;
   if (r.node_id !== null) run.nodeId = r.node_id;
@@ -272,6 +275,7 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
   if ((v = a[o + 13]) !== null) run.after = v as string;
   if ((v = a[o + 14]) !== null) run.runAt = v as string;
   if ((v = a[o + 15]) !== null) run.scheduledFor = v as string;
+  if (a[o + 27] === true) run.backfilled = true;
   if ((v = a[o + 17]) !== null) run.startedOn = v as string;
   if ((v = a[o + 18]) !== null) run.finishedOn = v as string;
   if ((v = a[o + 19]) !== null) run.nodeId = v as string;
@@ -392,6 +396,7 @@ const INSERT_COLUMNS: readonly InsertColumn[] = [
   col('abort_requested', 'boolean', true, false),
   col('recoveries', 'integer', true, 0),
   col('log_count', 'integer', true, 0),
+  col('backfilled', 'boolean', true, false),
 ];
 const INSERT_REQUIRED_MASK = INSERT_COLUMNS.reduce((m, c, i) => (c.optional ? m : m | (1 << i)), 0);
 const INSERT_ID = 0;
@@ -429,6 +434,7 @@ function toInsertRow(run: RunRecord): InsertRow {
     run.abortRequested ?? false,
     run.recoveries ?? 0,
     run.logCount ?? 0,
+    run.backfilled === true,
   ];
 }
 
@@ -1699,6 +1705,14 @@ export class PostgresStorage implements RunStorage {
         [scheduleId, tick],
       );
       return res.rowCount === 1;
+    });
+  }
+
+  async lastScheduleTick(scheduleId: string): Promise<string | null> {
+    return this.exec('read', 'lastScheduleTick', async (client) => {
+      // max() over the primary key (schedule_id, tick): one index probe
+      const res = await client.query<{ tick: string | null }>(`select max(tick) as tick from ${this.s}.schedule_ticks where schedule_id = $1`, [scheduleId]);
+      return res.rows[0]?.tick ?? null;
     });
   }
 

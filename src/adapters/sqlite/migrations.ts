@@ -97,6 +97,13 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    name: 'runs: backfilled (a schedule tick fired late, after downtime)',
+    sql: `
+      ALTER TABLE tasklane_runs ADD COLUMN backfilled INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

@@ -345,6 +345,11 @@ export class SqliteStorage implements RunStorage {
     return info.changes === 1;
   }
 
+  async lastScheduleTick(scheduleId: string): Promise<string | null> {
+    const q = this.prepared();
+    return (await this.retry(() => q.lastTick.get(scheduleId))) ?? null;
+  }
+
   async deleteFinishedBefore(before: string, limit: number): Promise<number> {
     const q = this.prepared();
     const max = Math.floor(limit);
@@ -420,6 +425,7 @@ type RunTuple = [
   abort_requested: number,
   recoveries: number,
   log_count: number,
+  backfilled: number,
 ];
 
 interface LogRow {
@@ -440,6 +446,7 @@ const RUN_COLUMNS = [
   'id', 'definition_id', 'name', 'status', 'input', 'output', 'error', 'progress', 'iterations', 'attempt',
   'parent_id', 'key', 'context', 'after_id', 'run_at', 'scheduled_for', 'created_on', 'started_on', 'finished_on',
   'node_id', 'due_at', 'target_node_id', 'lease_token', 'lease_expires_at', 'abort_requested', 'recoveries', 'log_count',
+  'backfilled',
 ] as const;
 
 const RUN_SELECT = RUN_COLUMNS.join(', ');
@@ -582,6 +589,8 @@ function prepare(db: Database.Database) {
   const recordTick = db.prepare<[string, string, string]>(
     'INSERT INTO tasklane_schedule_ticks (schedule_id, tick, recorded_on) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
   );
+  // max() over the primary key (schedule_id, tick): one index seek
+  const lastTick = db.prepare<[string], string | null>('SELECT max(tick) FROM tasklane_schedule_ticks WHERE schedule_id = ?').pluck();
 
   // retention
   const oldFinished = db
@@ -609,6 +618,7 @@ function prepare(db: Database.Database) {
     disabled,
     setDisabled,
     recordTick,
+    lastTick,
 
     /** listRuns statements, one per combination of filters (a handful) */
     listCache(sql: string): Database.Statement<unknown[], RunTuple> {
@@ -816,6 +826,7 @@ function toParams(r: RunRecord): RunTuple {
     r.abortRequested ? 1 : 0,
     r.recoveries ?? 0,
     r.logCount ?? 0,
+    r.backfilled ? 1 : 0,
   ];
 }
 
@@ -863,7 +874,7 @@ function toRecord(row: RunTuple): RunRecord {
   const [
     id, definitionId, name, status, input, output, error, progress, iterations, attempt, parentId, key, context, after,
     runAt, scheduledFor, createdOn, startedOn, finishedOn, nodeId, dueAt, targetNodeId, leaseToken, leaseExpiresAt,
-    abortRequested, recoveries, logCount,
+    abortRequested, recoveries, logCount, backfilled,
   ] = row;
   const run: RunRecord = {
     id,
@@ -888,6 +899,7 @@ function toRecord(row: RunTuple): RunRecord {
   if (after !== null) run.after = after;
   if (runAt !== null) run.runAt = runAt;
   if (scheduledFor !== null) run.scheduledFor = scheduledFor;
+  if (backfilled === 1) run.backfilled = true;
   if (startedOn !== null) run.startedOn = startedOn;
   if (finishedOn !== null) run.finishedOn = finishedOn;
   if (nodeId !== null) run.nodeId = nodeId;
