@@ -24,6 +24,11 @@ export interface TasklaneOptions {
   pollMs?: number;
   /** how long after iterationTimeout a run that has not answered is failed (default 5 s) */
   timeoutGraceMs?: number;
+  /**
+   * how long after its schedule started a node acts on the ticks it found missed (default 2 s):
+   * a live node whose timer fires a tick a little late records it first
+   */
+  catchUpGraceMs?: number;
   /** default for definitions that do not set it (1 MiB) */
   maxInputBytes?: number;
   /** default for definitions that do not set it (1 MiB) */
@@ -37,6 +42,7 @@ export interface ResolvedOptions {
   leaseMs: number;
   pollMs: number;
   timeoutGraceMs: number;
+  catchUpGraceMs: number;
   maxInputBytes: number;
   maxOutputBytes: number;
 }

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../api/errors';
 import type { DistributionHost } from '../ports/distribution';
 import type { ScheduledJob } from '../ports/scheduler';
-import type { RegisteredDefinition } from './definition-registry';
+import { MAX_BACKFILL_MS, type RegisteredDefinition } from './definition-registry';
 import type { Runtime } from './runtime';
 import type { TriggerPipeline } from './trigger-pipeline';
 import type { WorkerPool } from './worker-pool';
@@ -17,6 +17,9 @@ export interface StopOptions {
 
 const VERSION = '0.1.0';
 
+/** how many tick slots (seconds or minutes) back a starting node looks for missed ticks */
+const CATCH_UP_SLOTS = 3600;
+
 /**
  * The node's lifecycle: created -> starting -> started -> stopping -> stopped (-> starting ...).
  * Concurrent start() calls share one promise, stop() is idempotent, and a stopped engine leaves
@@ -27,6 +30,8 @@ export class TaskEngine {
   private starting?: Promise<void>;
   private stopping?: Promise<void>;
   private readonly jobs = new Map<string, ScheduledJob>();
+  /** catch-ups of missed ticks waiting for their grace period (see catchUp) */
+  private readonly catchUps = new Set<NodeJS.Timeout>();
 
   constructor(
     private readonly rt: Runtime,
@@ -93,6 +98,8 @@ export class TaskEngine {
       this.state = 'stopping';
       for (const job of this.jobs.values()) job.stop();
       this.jobs.clear();
+      for (const timer of this.catchUps) clearTimeout(timer);
+      this.catchUps.clear();
       this.rt.scheduler.stopAll();
       this.pool.pause();
       await this.pool.claimsSettled(); // a claim under way brings runs back: they are released below
@@ -115,23 +122,88 @@ export class TaskEngine {
     if (def.fault || !schedule || this.jobs.has(def.id)) return;
     const job = this.rt.scheduler.schedule(def.id, schedule.cron, (tick) => void this.onTick(def, tick), schedule.timezone);
     this.jobs.set(def.id, job);
+    this.catchUp(def, job, this.rt.now());
+  }
+
+  /** a tick of the timer */
+  private async onTick(def: RegisteredDefinition, tick: Date): Promise<void> {
+    if (this.state !== 'started') return;
+    try {
+      await this.fire(def, tick, false);
+    } catch (err) {
+      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+    }
   }
 
   /** a tick becomes a trigger only if storage records it first, and only without a pending one */
-  private async onTick(def: RegisteredDefinition, tick: Date): Promise<void> {
+  private async fire(def: RegisteredDefinition, tick: Date, backfilled: boolean): Promise<void> {
+    const rt = this.rt;
+    const tickIso = tick.toISOString();
+    if (!(await rt.storage.recordScheduleTick(def.id, tickIso))) return;
+    const pending = await rt.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
+    if (pending.items.length > 0) {
+      rt.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
+      return;
+    }
+    await this.pipeline.trigger({ definition: def.id, input: def.options.schedule?.input }, { scheduledFor: tickIso, ...(backfilled ? { backfilled } : {}) });
+  }
+
+  /**
+   * The ticks between the latest one recorded (by any node) and the moment this node's timer
+   * started were fired by no node: none was running. After a short grace period (a live node's
+   * late timer records its tick first), the latest of them is fired, flagged `backfilled`, when the
+   * schedule has a `backfill` window it falls in; the others are missed. Missed ticks are recorded
+   * once for the cluster: the node that records the latest of them counts them all (`missedTicks`
+   * in stats) and logs one warning. Looks back at most 3600 tick slots (1 h of seconds, 24 h of
+   * minutes at most); a schedule never recorded before has missed nothing.
+   */
+  private catchUp(def: RegisteredDefinition, job: ScheduledJob, startedAt: number): void {
+    const rt = this.rt;
+    rt.storage
+      .lastScheduleTick(def.id)
+      .then((last) => {
+        if (last === null || this.jobs.get(def.id) !== job) return;
+        const lastMs = Date.parse(last);
+        if (!Number.isFinite(lastMs)) return;
+        const lookback = Math.min(MAX_BACKFILL_MS, job.resolutionMs * CATCH_UP_SLOTS);
+        const ticks = job.ticksBetween(new Date(Math.max(lastMs, startedAt - lookback)), new Date(startedAt), CATCH_UP_SLOTS);
+        if (ticks.length === 0) return;
+        const timer = setTimeout(() => {
+          this.catchUps.delete(timer);
+          if (this.jobs.get(def.id) !== job) return;
+          this.fireMissed(def, ticks).catch((err: unknown) =>
+            rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id }),
+          );
+        }, Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()));
+        timer.unref();
+        this.catchUps.add(timer);
+      })
+      .catch((err: unknown) => {
+        if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
+        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+      });
+  }
+
+  private async fireMissed(def: RegisteredDefinition, ticks: Date[]): Promise<void> {
     const rt = this.rt;
     if (this.state !== 'started') return;
-    const tickIso = tick.toISOString();
-    try {
-      if (!(await rt.storage.recordScheduleTick(def.id, tickIso))) return;
-      const pending = await rt.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
-      if (pending.items.length > 0) {
-        rt.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
-        return;
-      }
-      await this.pipeline.trigger({ definition: def.id, input: def.options.schedule?.input }, { scheduledFor: tickIso });
-    } catch (err) {
-      rt.logger.error(`tasklane: schedule tick ${tickIso} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+    const latest = ticks[ticks.length - 1];
+    let missed = ticks;
+    if (def.backfillMs !== undefined && latest.getTime() >= rt.now() - def.backfillMs) {
+      missed = ticks.slice(0, -1);
+      await this.fire(def, latest, true);
     }
+    if (missed.length === 0 || this.state !== 'started') return;
+    const from = missed[0].toISOString();
+    const to = missed[missed.length - 1].toISOString();
+    if (!(await rt.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
+    rt.stats.missedTicks(def.id, missed.length);
+    const why = def.backfillMs === undefined ? 'the schedule has no backfill' : missed.length === ticks.length ? 'older than its backfill window' : 'only the latest tick is backfilled';
+    rt.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: no node was running it (${why})`, {
+      definitionId: def.id,
+      missedTicks: missed.length,
+      from,
+      to,
+    });
   }
 }

@@ -42,6 +42,7 @@ function resolveOptions(options: TasklaneOptions): ResolvedOptions {
     leaseMs: positive(options.leaseMs, 'leaseMs', 30_000),
     pollMs: positive(options.pollMs, 'pollMs', 1000),
     timeoutGraceMs: positive(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
+    catchUpGraceMs: positive(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
     maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
     maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
   };

@@ -1,6 +1,14 @@
 /** A recurring trigger registered with the scheduler. */
 export interface ScheduledJob {
   stop(): void;
+  /**
+   * The ticks the job fires at (its scheduled times, as `onTick` receives them) strictly after
+   * `after` and at most `until`, ascending, at most `max` of them. Used to find the ticks missed
+   * while no node was running (the engine bounds the window).
+   */
+  ticksBetween(after: Date, until: Date, max: number): Date[];
+  /** the shortest possible time between two ticks: 1000 with a seconds field, else 60000 */
+  readonly resolutionMs: number;
 }
 
 /**

@@ -263,3 +263,44 @@ describe('schedule()', () => {
     expect(cronScheduler()).toBeInstanceOf(CronScheduler);
   });
 });
+
+describe('ScheduledJob.ticksBetween()', () => {
+  const iso = (d: Date) => d.toISOString();
+
+  it('lists the ticks strictly after `after` and at most `until`, ascending, at most `max`', () => {
+    const job = scheduler.schedule('hourly', '0 * * * *', () => undefined);
+    expect(job.resolutionMs).toBe(60_000);
+    const ticks = job.ticksBetween(new Date('2026-03-01T10:00:00.000Z'), new Date('2026-03-01T13:00:00.000Z'), 100);
+    expect(ticks.map(iso)).toEqual(['2026-03-01T11:00:00.000Z', '2026-03-01T12:00:00.000Z', '2026-03-01T13:00:00.000Z']);
+    expect(job.ticksBetween(new Date('2026-03-01T10:00:00.000Z'), new Date('2026-03-01T13:00:00.000Z'), 2).map(iso)).toEqual([
+      '2026-03-01T11:00:00.000Z',
+      '2026-03-01T12:00:00.000Z',
+    ]);
+    expect(job.ticksBetween(new Date('2026-03-01T10:59:59.999Z'), new Date('2026-03-01T11:00:00.000Z'), 10).map(iso)).toEqual(['2026-03-01T11:00:00.000Z']);
+    expect(job.ticksBetween(new Date('2026-03-01T11:00:00.000Z'), new Date('2026-03-01T11:59:59.000Z'), 10)).toEqual([]);
+  });
+
+  it('steps by seconds for an expression with a seconds field', () => {
+    const job = scheduler.schedule('every-15s', '*/15 * * * * *', () => undefined);
+    expect(job.resolutionMs).toBe(1000);
+    expect(job.ticksBetween(new Date('2026-03-01T10:00:00.500Z'), new Date('2026-03-01T10:01:00.000Z'), 10).map(iso)).toEqual([
+      '2026-03-01T10:00:15.000Z',
+      '2026-03-01T10:00:30.000Z',
+      '2026-03-01T10:00:45.000Z',
+      '2026-03-01T10:01:00.000Z',
+    ]);
+  });
+
+  it('reads the expression in its time zone, as the timer does', () => {
+    const job = scheduler.schedule('india-9am', '0 9 * * *', () => undefined, 'Asia/Kolkata');
+    expect(job.ticksBetween(new Date('2026-03-01T00:00:00.000Z'), new Date('2026-03-03T00:00:00.000Z'), 10).map(iso)).toEqual([
+      '2026-03-01T03:30:00.000Z',
+      '2026-03-02T03:30:00.000Z',
+    ]);
+  });
+
+  it('is empty for invalid dates', () => {
+    const job = scheduler.schedule('m', '* * * * *', () => undefined);
+    expect(job.ticksBetween(new Date(Number.NaN), new Date(), 10)).toEqual([]);
+  });
+});

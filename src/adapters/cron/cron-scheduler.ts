@@ -291,11 +291,28 @@ function tickTime(context: CronContext | undefined): Date {
 
 class CronJob implements ScheduledJob {
   private stopped = false;
+  readonly resolutionMs: number;
 
   constructor(
     private readonly task: ScheduledTask,
     private readonly onStop: (job: CronJob) => void,
-  ) {}
+    hasSeconds: boolean,
+  ) {
+    this.resolutionMs = hasSeconds ? 1000 : 60_000;
+  }
+
+  /** node-cron's own matcher (time zone included) at every whole second or minute of the window */
+  ticksBetween(after: Date, until: Date, max: number): Date[] {
+    const step = this.resolutionMs;
+    const end = until.getTime();
+    const out: Date[] = [];
+    if (!Number.isFinite(end) || !Number.isFinite(after.getTime())) return out;
+    for (let t = Math.floor(after.getTime() / step) * step + step; t <= end && out.length < max; t += step) {
+      const date = new Date(t);
+      if (this.task.match(date)) out.push(date);
+    }
+    return out;
+  }
 
   get isStopped(): boolean {
     return this.stopped;
@@ -363,7 +380,7 @@ export class CronScheduler implements Scheduler {
       missedExecutionTolerance: this.options.lateToleranceMs ?? DEFAULT_LATE_TOLERANCE_MS,
       unref: this.options.unref ?? false,
     });
-    job = new CronJob(task, (j) => this.jobs.delete(j));
+    job = new CronJob(task, (j) => this.jobs.delete(j), parsed.hasSeconds);
     const onMissed = this.options.onMissed;
     if (onMissed) {
       task.on('execution:missed', (context) => {
