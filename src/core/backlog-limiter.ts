@@ -1,0 +1,188 @@
+import type { Logger } from 'winston';
+import { QueueFullError } from '../api/errors';
+import type { RunRecord } from '../ports/run-record';
+import { BacklogGate, type AdmitVerdict } from './backlog-gate';
+
+/**
+ * A count older than this (ms) may miss what other processes triggered: near the limit it is
+ * read again before a trigger is decided, and while admitting it is refreshed in the background.
+ */
+export const BACKLOG_REFRESH_MS = 200;
+/**
+ * Reads of the store for the backlog are at least this far apart (ms). A trigger that needs a
+ * fresh count waits for the next read, at most this long plus the read: a flood of triggers at
+ * a full backlog costs one `countPending()` per interval, not one per trigger.
+ */
+export const BACKLOG_READ_GAP_MS = 20;
+/** reads one trigger waits for before it is decided on the count at hand */
+const MAX_READS_PER_TRIGGER = 5;
+
+export interface BacklogStore {
+  /** resolves once storage is open; undefined when it already is */
+  ready(): Promise<void> | undefined;
+  /** pending runs per definition id (RunStorage.countPending) */
+  countPending(): Promise<Map<string, number>>;
+}
+
+/**
+ * `maxBacklog` for the definitions that set it: one BacklogGate each, and the reads of the store
+ * they share (one `countPending()` answers every gate).
+ *
+ * The trigger path of a definition without `maxBacklog` never reaches this class. For one with
+ * it, a trigger is decided synchronously while the count is known and has room (the common
+ * case: no promise, no read); it waits for a read when the count was never read, is stale near
+ * the limit, or says full although runs left pending since. Concurrent triggers waiting for one
+ * read are decided one after the other on its answer, each counted as it is admitted, so a tick's
+ * triggers cannot all pass on one count.
+ *
+ * The engine reports what moves the count: runs handed to storage (`sending`, `notStored`),
+ * runs that left pending here (`left`: claims, aborts), runs given back to pending (`returning`,
+ * `returned`: a stop, or runs claimed ahead and released), storage closed (`invalidate`).
+ *
+ * Precision: the snapshot of a read is taken when `countPending()` is called, and an insert
+ * counts from when it is handed to storage. Both hold exactly for stores that apply a call as
+ * it is made (memory, SQLite without lock contention): in one process the backlog never passes
+ * the limit. On a store shared by several processes (PostgreSQL, a shared SQLite file), other
+ * nodes' triggers are seen at the next read (at most BACKLOG_REFRESH_MS old while admitting
+ * near the limit), and an insert still in flight when the count is read may be missed by it:
+ * there the limit is approximate, by what the cluster triggers in a fraction of a second.
+ */
+export class BacklogLimiter {
+  private readonly gates = new Map<string, BacklogGate>();
+  /** reads called so far (a run handed to storage remembers the value) */
+  private reads = 0;
+  /** bumped whenever counts cannot be trusted any more (runs came back to pending, storage closed) */
+  private epoch = 0;
+  /** releases of runs back to pending under way */
+  private releasing = 0;
+  private inFlight?: Promise<void>;
+  /** the next read, not yet called: triggers arriving now wait for it */
+  private next?: Promise<void>;
+  private lastCallAt = -Infinity;
+
+  constructor(
+    private readonly store: BacklogStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** some definition has a gate: the engine reports counts only then */
+  get active(): boolean {
+    return this.gates.size > 0;
+  }
+
+  /** the gate of a definition with a maxBacklog */
+  gate(definitionId: string, maxBacklog: number): BacklogGate {
+    let gate = this.gates.get(definitionId);
+    if (!gate) this.gates.set(definitionId, (gate = new BacklogGate(definitionId, maxBacklog)));
+    return gate;
+  }
+
+  /** decides at once when the count allows it; `unsure` means: call admit() */
+  tryAdmit(gate: BacklogGate): AdmitVerdict {
+    const stale = performance.now() - gate.readAt > BACKLOG_REFRESH_MS;
+    const verdict = gate.tryAdmit(stale);
+    if (stale && verdict === 'admitted') this.refresh();
+    return verdict;
+  }
+
+  /** resolves once the run is counted; rejects with QueueFullError when the backlog is full */
+  async admit(gate: BacklogGate): Promise<void> {
+    let verdict = this.tryAdmit(gate);
+    for (let reads = 1; verdict === 'unsure'; reads++) {
+      await this.nextRead();
+      verdict = gate.decide(reads >= MAX_READS_PER_TRIGGER);
+    }
+    if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
+  }
+
+  /** called by the grouped insert right before storage.insertRuns(runs); returns the read count */
+  sending(runs: RunRecord[]): number {
+    for (const run of runs) this.gates.get(run.definitionId)?.sending();
+    return this.reads;
+  }
+
+  /** those of `runs` (handed over when `readsThen` reads had been called) that were not stored */
+  notStored(runs: RunRecord[], readsThen: number): void {
+    const since = this.reads - readsThen;
+    const inFlight = this.inFlight !== undefined;
+    for (const run of runs) this.gates.get(run.definitionId)?.notStored(since, inFlight);
+  }
+
+  /** a run left pending on this node (claimed, aborted): its definition's count may be high */
+  left(definitionId: string): void {
+    const gate = this.gates.get(definitionId);
+    if (gate) gate.mayBeHigh = true;
+  }
+
+  /** runs are being given back to pending: no count is trusted until a read after they are */
+  returning(): void {
+    this.releasing++;
+    this.invalidate();
+  }
+
+  returned(): void {
+    this.releasing--;
+    this.invalidate();
+  }
+
+  /** every count must be read again before it decides a trigger (e.g. storage was closed) */
+  invalidate(): void {
+    this.epoch++;
+    for (const gate of this.gates.values()) gate.known = false;
+  }
+
+  /** a read soon, in the background (a stale count that still has room) */
+  private refresh(): void {
+    if (this.next || this.inFlight) return;
+    this.nextRead().catch((err: unknown) =>
+      this.logger.warn('tasklane: reading the pending counts for maxBacklog failed; retrying at the next trigger', { error: err instanceof Error ? err.message : String(err) }),
+    );
+  }
+
+  /** a read called after now: after the one in flight, and BACKLOG_READ_GAP_MS after the last call */
+  private nextRead(): Promise<void> {
+    if (!this.next) {
+      const next = this.scheduleRead();
+      this.next = next;
+      // a read that failed before it was called (storage would not open) must not stay the next one
+      next.catch(() => undefined).finally(() => {
+        if (this.next === next) this.next = undefined;
+      });
+    }
+    return this.next;
+  }
+
+  private async scheduleRead(): Promise<void> {
+    if (this.inFlight) await this.inFlight.catch(() => undefined);
+    const wait = this.lastCallAt + BACKLOG_READ_GAP_MS - performance.now();
+    await new Promise<void>((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+    const ready = this.store.ready();
+    if (ready) await ready;
+    this.next = undefined; // from here on, a trigger that needs a read waits for a later one
+    const read = this.read();
+    this.inFlight = read;
+    try {
+      await read;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  private async read(): Promise<void> {
+    // the snapshot: the gates' counters move in the same synchronous step as the storage call
+    this.reads++;
+    const epoch = this.epoch;
+    const calledAt = performance.now();
+    this.lastCallAt = calledAt;
+    for (const gate of this.gates.values()) gate.readCalled();
+    let counts: Map<string, number>;
+    try {
+      counts = await this.store.countPending();
+    } catch (err) {
+      for (const gate of this.gates.values()) gate.readFailed();
+      throw err;
+    }
+    const trusted = this.releasing === 0 && epoch === this.epoch;
+    for (const gate of this.gates.values()) gate.readAnswered(counts.get(gate.definitionId) ?? 0, calledAt, trusted);
+  }
+}
