@@ -65,11 +65,11 @@ export class BacklogGate {
   }
 
   /**
-   * After a read called while the trigger waited: the answer as of that read. `force` decides
-   * even on a count that cannot be trusted (a trigger is not kept waiting forever).
+   * After a read called while the trigger waited: the answer as of that read (a run that left
+   * pending since is not waited for again), unless the read could not be trusted.
    */
-  decide(force: boolean): AdmitVerdict {
-    if (!this.known && !force) return 'unsure';
+  decide(): AdmitVerdict {
+    if (!this.known) return 'unsure';
     if (this.count >= this.limit) return 'full';
     this.unsent++;
     return 'admitted';

@@ -14,8 +14,6 @@ export const BACKLOG_REFRESH_MS = 200;
  * a full backlog costs one `countPending()` per interval, not one per trigger.
  */
 export const BACKLOG_READ_GAP_MS = 20;
-/** reads one trigger waits for before it is decided on the count at hand */
-const MAX_READS_PER_TRIGGER = 5;
 
 export interface BacklogStore {
   /** resolves once storage is open; undefined when it already is */
@@ -85,12 +83,16 @@ export class BacklogLimiter {
     return verdict;
   }
 
-  /** resolves once the run is counted; rejects with QueueFullError when the backlog is full */
+  /**
+   * Resolves once the run is counted; rejects with QueueFullError when the backlog is full, or
+   * with the store's error when it could not be read. Decided on the first read called after the
+   * trigger arrived, unless runs were being given back to pending meanwhile (then on a later one).
+   */
   async admit(gate: BacklogGate): Promise<void> {
     let verdict = this.tryAdmit(gate);
-    for (let reads = 1; verdict === 'unsure'; reads++) {
+    while (verdict === 'unsure') {
       await this.nextRead();
-      verdict = gate.decide(reads >= MAX_READS_PER_TRIGGER);
+      verdict = gate.decide();
     }
     if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
   }
