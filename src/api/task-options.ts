@@ -49,11 +49,11 @@ export interface TaskOptions<I = unknown> {
    * Pending means stored and not yet started (delayed runs included; parked runs between
    * iterations are `running` and do not count).
    *
-   * Exact on one process (memory storage; SQLite used by one process): never more than
-   * `maxBacklog` pending. On storage shared by several processes or nodes (PostgreSQL, a shared
-   * SQLite file) it is approximate: each node counts what it triggered itself since its last read
-   * of the store (at most ~200 ms old), so the limit may be passed by what other nodes triggered
-   * in that time, or by an insert still in flight when the count was read.
+   * Exact for one process on any store: never more than `maxBacklog` pending (the engine counts
+   * its own triggers until a read of the store shows them). On storage shared by several processes
+   * or nodes (PostgreSQL, a shared SQLite file) it is approximate: each node reads what the others
+   * did at most ~200 ms late when a trigger near the limit is decided, so the limit may be passed
+   * by what other nodes triggered in that time.
    */
   maxBacklog?: number;
 }

@@ -4,31 +4,37 @@ export type AdmitVerdict = 'admitted' | 'full' | 'unsure';
 /**
  * The pending count of one definition with a `maxBacklog`, kept by this node without a storage
  * round trip per trigger: the count read from the store (`base`), plus the runs this node
- * admitted since that read was called. An admitted run is `unsent` until the grouped insert
- * hands it to storage, then `sent`. The read is a snapshot taken when `countPending()` is
- * called, so the runs sent before that call are in it, and those sent after are added.
+ * admitted that the read cannot have seen. An admitted run is `unsent` until the grouped insert
+ * hands it to storage, `inFlight` until the insert answers, then `stored`: counted on top of
+ * `base` until a read called after that answer has answered (its snapshot holds the run).
  *
- * The count is therefore never below the truth for runs this node triggered; it is above the
- * truth once runs left `pending` here (claimed, aborted): `mayBeHigh` says so, and a trigger
- * that would be refused reads the store again first. What other processes do is seen at the
- * next read only (see BacklogLimiter).
+ * So the count never misses a run this node triggered, whatever the store's timing. It may count
+ * a run twice: one in flight when a read was called may be in that read's snapshot too, and a run
+ * that left `pending` here (claimed, aborted) is still in the count. `mayBeHigh` says so, and a
+ * trigger that would be refused then waits for a read first. Where an insert answers in the same
+ * turn as it is made (memory, SQLite) no read is ever called with one in flight: the count is
+ * exact. What other processes do is seen at the next read only (see BacklogLimiter).
  *
  * Pure bookkeeping: no I/O, no clock of its own; BacklogLimiter drives it.
  */
 export class BacklogGate {
   /** pending runs of the definition in the last read's answer */
   private base = 0;
-  /** admitted runs handed to storage after the last answered read was called */
-  private sent = 0;
-  /** admitted runs handed to storage before the read in flight was called: in its snapshot */
-  private sentBeforeRead = 0;
+  /** admitted runs stored (their insert answered) after the last answered read was called */
+  private stored = 0;
+  /** admitted runs stored before the read in flight was called: in its snapshot */
+  private storedBeforeRead = 0;
+  /** admitted runs handed to storage whose insert has not answered */
+  private inFlight = 0;
   /** admitted runs not yet handed to storage */
   private unsent = 0;
+  /** runs were in flight when the read in flight was called: its answer may count them twice */
+  private inFlightAtRead = false;
   /** `mayBeHigh` as it was when the read in flight was called (restored if the read fails) */
   private highBeforeRead = false;
   /** the read in flight was called with this gate in it */
   private inRead = false;
-  /** a run of the definition left `pending` on this node since the last read was called */
+  /** the count may be above the truth (runs left `pending` here, or were counted twice) */
   mayBeHigh = false;
   /** the count rests on a read that can be trusted (false: never read, or runs came back since) */
   known = false;
@@ -46,7 +52,7 @@ export class BacklogGate {
 
   /** the pending runs as this node knows them */
   get count(): number {
-    return this.base + this.sentBeforeRead + this.sent + this.unsent;
+    return this.base + this.storedBeforeRead + this.stored + this.inFlight + this.unsent;
   }
 
   /**
@@ -83,28 +89,27 @@ export class BacklogGate {
   /** the grouped insert hands one admitted run to storage */
   sending(): void {
     if (this.unsent > 0) this.unsent--;
-    this.sent++;
+    this.inFlight++;
   }
 
-  /**
-   * A run handed to storage was not stored (the insert failed, or its key matched a run already
-   * there). `readsSince`: reads called since it was handed over; `readInFlight`: the last of them
-   * has not answered.
-   */
-  notStored(readsSince: number, readInFlight: boolean): void {
-    if (readsSince === 0) {
-      if (this.sent > 0) this.sent--;
-    } else if (readsSince === 1 && readInFlight && this.inRead) {
-      if (this.sentBeforeRead > 0) this.sentBeforeRead--;
-    }
-    // older: an answered read saw the store without it, so nothing counts it any more
+  /** the insert of a run handed to storage answered: `stored`, or not (its key matched a stored run) */
+  answered(stored: boolean): void {
+    if (this.inFlight > 0) this.inFlight--;
+    if (stored) this.stored++;
+  }
+
+  /** the insert failed: the run may be stored all the same (an answer lost), so it stays counted until a read */
+  insertFailed(): void {
+    this.answered(true);
+    this.mayBeHigh = true;
   }
 
   /** a read of the store is called now */
   readCalled(): void {
     this.inRead = true;
-    this.sentBeforeRead = this.sent;
-    this.sent = 0;
+    this.storedBeforeRead = this.stored;
+    this.stored = 0;
+    this.inFlightAtRead = this.inFlight > 0;
     this.highBeforeRead = this.mayBeHigh;
     this.mayBeHigh = false;
   }
@@ -114,16 +119,18 @@ export class BacklogGate {
     if (!this.inRead) return; // made while the read was under way: it waits for the next one
     this.inRead = false;
     this.base = pending;
-    this.sentBeforeRead = 0;
+    this.storedBeforeRead = 0;
     this.readAt = calledAt;
     this.known = trusted;
+    // a run in flight at the call may be in the snapshot and is still counted: refusals read again
+    if (this.inFlightAtRead) this.mayBeHigh = true;
   }
 
   readFailed(): void {
     if (!this.inRead) return;
     this.inRead = false;
-    this.sent += this.sentBeforeRead;
-    this.sentBeforeRead = 0;
+    this.stored += this.storedBeforeRead;
+    this.storedBeforeRead = 0;
     this.mayBeHigh = this.mayBeHigh || this.highBeforeRead;
   }
 }

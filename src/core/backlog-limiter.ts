@@ -33,22 +33,21 @@ export interface BacklogStore {
  * read are decided one after the other on its answer, each counted as it is admitted, so a tick's
  * triggers cannot all pass on one count.
  *
- * The engine reports what moves the count: runs handed to storage (`sending`, `notStored`),
- * runs that left pending here (`left`: claims, aborts), runs given back to pending (`returning`,
- * `returned`: a stop, or runs claimed ahead and released), storage closed (`invalidate`).
+ * The engine reports what moves the count: runs handed to storage and stored (`sending`,
+ * `answered`, `insertFailed`), runs that left pending here (`left`: claims, aborts), runs given
+ * back to pending (`returning`, `returned`: a stop, or runs claimed ahead and released), storage
+ * closed (`invalidate`).
  *
- * Precision: the snapshot of a read is taken when `countPending()` is called, and an insert
- * counts from when it is handed to storage. Both hold exactly for stores that apply a call as
- * it is made (memory, SQLite without lock contention): in one process the backlog never passes
- * the limit. On a store shared by several processes (PostgreSQL, a shared SQLite file), other
- * nodes' triggers are seen at the next read (at most BACKLOG_REFRESH_MS old while admitting
- * near the limit), and an insert still in flight when the count is read may be missed by it:
- * there the limit is approximate, by what the cluster triggers in a fraction of a second.
+ * Precision: a run this node admitted is counted until a read called after its insert answered
+ * has answered, so this node's own runs are never missed: in one process the backlog never
+ * passes the limit, on any store (BacklogGate). On a store shared by several processes
+ * (PostgreSQL, a shared SQLite file), other nodes' triggers are seen at the next read, at most
+ * BACKLOG_REFRESH_MS old when a trigger near the limit is decided: there the limit may be passed
+ * by what the other nodes triggered in that time, and each node's count (and its refusals) by
+ * what they started.
  */
 export class BacklogLimiter {
   private readonly gates = new Map<string, BacklogGate>();
-  /** reads called so far (a run handed to storage remembers the value) */
-  private reads = 0;
   /** bumped whenever counts cannot be trusted any more (runs came back to pending, storage closed) */
   private epoch = 0;
   /** releases of runs back to pending under way */
@@ -97,17 +96,19 @@ export class BacklogLimiter {
     if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
   }
 
-  /** called by the grouped insert right before storage.insertRuns(runs); returns the read count */
-  sending(runs: RunRecord[]): number {
+  /** the grouped insert hands `runs` to storage */
+  sending(runs: RunRecord[]): void {
     for (const run of runs) this.gates.get(run.definitionId)?.sending();
-    return this.reads;
   }
 
-  /** those of `runs` (handed over when `readsThen` reads had been called) that were not stored */
-  notStored(runs: RunRecord[], readsThen: number): void {
-    const since = this.reads - readsThen;
-    const inFlight = this.inFlight !== undefined;
-    for (const run of runs) this.gates.get(run.definitionId)?.notStored(since, inFlight);
+  /** the insert of `runs` answered: `results[i].created` whether runs[i] was stored */
+  answered(runs: RunRecord[], results: Array<{ created: boolean }>): void {
+    for (let i = 0; i < runs.length; i++) this.gates.get(runs[i].definitionId)?.answered(results[i]?.created === true);
+  }
+
+  /** the insert of `runs` failed */
+  insertFailed(runs: RunRecord[]): void {
+    for (const run of runs) this.gates.get(run.definitionId)?.insertFailed();
   }
 
   /** a run left pending on this node (claimed, aborted): its definition's count may be high */
@@ -172,7 +173,6 @@ export class BacklogLimiter {
 
   private async read(): Promise<void> {
     // the snapshot: the gates' counters move in the same synchronous step as the storage call
-    this.reads++;
     const epoch = this.epoch;
     const calledAt = performance.now();
     this.lastCallAt = calledAt;

@@ -119,16 +119,15 @@ export class Runtime {
 
   /** the grouped insert when some definition has a maxBacklog: its count follows the insert */
   private async insertCounted(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
-    const readsThen = this.backlog.sending(runs); // in the same synchronous step as the storage call
+    this.backlog.sending(runs);
     let results: Array<{ run: RunRecord; created: boolean }>;
     try {
       results = await this.storage.insertRuns(runs);
     } catch (err) {
-      this.backlog.notStored(runs, readsThen);
+      this.backlog.insertFailed(runs);
       throw err;
     }
-    const refused = runs.filter((_, i) => !results[i]?.created);
-    if (refused.length > 0) this.backlog.notStored(refused, readsThen);
+    this.backlog.answered(runs, results);
     this.submitted(results);
     return results;
   }

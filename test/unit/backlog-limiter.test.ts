@@ -39,10 +39,8 @@ async function setup(): Promise<Setup> {
     limiter,
     reads: () => reads,
     async insert(runs) {
-      const readsThen = limiter.sending(runs);
-      const results = await storage.insertRuns(runs);
-      const refused = runs.filter((_, i) => !results[i].created);
-      if (refused.length) limiter.notStored(refused, readsThen);
+      limiter.sending(runs);
+      limiter.answered(runs, await storage.insertRuns(runs));
     },
   };
 }
@@ -92,7 +90,7 @@ describe('BacklogLimiter', () => {
     expect((await s.storage.countPending()).get(DEF)).toBe(5);
   });
 
-  test('a run whose key matched a stored run is uncounted, whether or not a read came between', async () => {
+  test('a run whose key matched a stored run is uncounted once its insert answers', async () => {
     const s = await setup();
     const gate = s.limiter.gate(DEF, 3);
     await s.storage.insertRuns([makeRun({ definitionId: DEF, key: 'k' })]);
@@ -102,17 +100,36 @@ describe('BacklogLimiter', () => {
     await s.insert([makeRun({ definitionId: DEF, key: 'k' }), makeRun({ definitionId: DEF })]); // the first is not stored
     expect(gate.count).toBe(2);
     expect((await s.storage.countPending()).get(DEF)).toBe(2);
+    expect(s.limiter.tryAdmit(gate)).toBe('admitted');
+  });
 
-    // handed over, then a read is called, then the answer: the read already saw it missing
+  test('a run in flight when the store is read is never missed; counted twice, it makes refusals read again', async () => {
+    const s = await setup();
+    const gate = s.limiter.gate(DEF, 2);
     await s.limiter.admit(gate);
-    const readsThen = s.limiter.sending([makeRun({ definitionId: DEF })]);
-    gate.mayBeHigh = true;
+    const late = [makeRun({ definitionId: DEF })];
+    s.limiter.sending(late); // the admitted run is handed to storage, its insert not yet applied (a slow store)
+    gate.known = false; // make the next trigger read
+    await s.limiter.admit(gate); // the read sees nothing stored; the run in flight still counts
+    expect(gate.count).toBe(2);
+    await expect(s.limiter.admit(gate)).rejects.toBeInstanceOf(QueueFullError);
+    s.limiter.answered(late, await s.storage.insertRuns(late));
+    expect(gate.count).toBe(2);
+
+    // the second admitted run is applied before a read's snapshot but answered after it: counted twice
+    const early = [makeRun({ definitionId: DEF })];
+    s.limiter.sending(early);
+    const results = await s.storage.insertRuns(early);
     gate.known = false;
-    const read = s.limiter.admit(gate).catch((e: unknown) => e); // waits for a read: one is scheduled
-    await new Promise((r) => setTimeout(r, BACKLOG_READ_GAP_MS + 10));
-    s.limiter.notStored([makeRun({ definitionId: DEF })], readsThen);
-    expect(await read).toBeUndefined(); // 2 stored, the one handed over was not: room for this one
-    expect(gate.count).toBe(3);
+    await expect(s.limiter.admit(gate)).rejects.toBeInstanceOf(QueueFullError);
+    s.limiter.answered(early, results);
+    expect(gate.count).toBe(3); // 2 stored, one of them twice...
+    expect(gate.mayBeHigh).toBe(true); // ...which the gate knows
+    const reads = s.reads();
+    await expect(s.limiter.admit(gate)).rejects.toBeInstanceOf(QueueFullError);
+    expect(s.reads()).toBe(reads + 1); // the refusal read the store first
+    expect(gate.count).toBe(2);
+    expect((await s.storage.countPending()).get(DEF)).toBe(2);
   });
 
   test('runs coming back to pending: nothing is admitted until a read made after they are back', async () => {
