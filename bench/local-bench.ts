@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Container } from 'inversify';
 import { registerTasks, tasklane, TaskEngine, TaskService, type RunStorage } from '../src';
 import { BenchNoop } from './bench-tasks';
@@ -62,6 +63,43 @@ export async function latency(makeStorage: () => RunStorage, samples: number): P
   }
   await engine.stop();
   return { p50: percentile(values, 50), p99: percentile(values, 99) };
+}
+
+/** triggers per turn of the event loop in the burst: the caller's loop turns between chunks */
+const BURST_CHUNK = 1000;
+
+/**
+ * R17: the event-loop delay (perf_hooks.monitorEventLoopDelay, resolution 1 ms: the figures
+ * include that millisecond) while `n` no-op runs are triggered as fast as the store takes them,
+ * BURST_CHUNK per turn, and executed by a pool of 50; from the first trigger to the last end.
+ */
+export async function burstLoopDelay(makeStorage: () => RunStorage, n: number): Promise<{ p50: number; p99: number; max: number; seconds: number }> {
+  const { service, engine } = await node(makeStorage());
+  const burst = async (count: number): Promise<void> => {
+    const ended = new Promise<void>((resolve) => {
+      let left = count;
+      const off = service.on('done', () => {
+        if (--left === 0) {
+          off();
+          resolve();
+        }
+      });
+    });
+    for (let i = 0; i < count; i += BURST_CHUNK) {
+      await Promise.all(Array.from({ length: Math.min(BURST_CHUNK, count - i) }, () => service.trigger({ definition: BenchNoop })));
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await ended;
+  };
+  await burst(10_000); // warm-up: the fresh engine's JIT and the store's first pages
+  const delay = monitorEventLoopDelay({ resolution: 1 });
+  const t0 = performance.now();
+  delay.enable();
+  await burst(n);
+  delay.disable();
+  const seconds = (performance.now() - t0) / 1000;
+  await engine.stop();
+  return { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6, seconds };
 }
 
 /** RSS with `n` pending runs (engine not started, so they stay pending) */

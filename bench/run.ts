@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryStorage, sqliteStorage, type RunStorage } from '../src';
-import { formatRate, latency, rssWithPending, throughput } from './local-bench';
+import { burstLoopDelay, formatRate, latency, rssWithPending, throughput } from './local-bench';
 
 // figures only: the engine's own log lines (abort requests, ...) would drown them
 process.env.TASKLANE_LOG_LEVEL ??= 'error';
@@ -22,6 +22,8 @@ async function section(name: string, makeStorage: () => RunStorage): Promise<voi
   console.log(`throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput.median)} (median of 5; ${formatRate(tput.min)} to ${formatRate(tput.max)})`);
   const lat = await latency(makeStorage, 300);
   console.log(`trigger-to-start latency, idle pool:               p50 ${lat.p50.toFixed(3)} ms, p99 ${lat.p99.toFixed(3)} ms`);
+  const burst = await burstLoopDelay(makeStorage, 100_000);
+  console.log(`event-loop delay, 100,000 runs triggered and run, pool 50 (R17): p50 ${burst.p50.toFixed(1)} ms, p99 ${burst.p99.toFixed(1)} ms, max ${burst.max.toFixed(1)} ms (${burst.seconds.toFixed(1)} s)`);
 }
 
 async function main(): Promise<void> {

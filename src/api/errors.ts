@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'CRON_INVALID'
   | 'TRIGGER_REFUSED'
   | 'NO_ELIGIBLE_NODE'
+  | 'QUEUE_FULL'
   | 'TASK_NOT_FOUND'
   | 'TASK_TIMEOUT'
   | 'TASK_FAILED'
@@ -123,6 +124,21 @@ export class TaskTriggerRefusedError extends TasklaneError {
 export class NoEligibleNodeError extends TasklaneError {
   constructor(readonly definitionId: string) {
     super('NO_ELIGIBLE_NODE', `No live node accepts task definition "${definitionId}": check the nodes' accept rules.`);
+  }
+}
+
+/**
+ * The definition already has `maxBacklog` pending runs: the trigger was refused and nothing was
+ * stored. Raised by `trigger()` (and by a child trigger from `controller.trigger()`) instead of
+ * letting an unbounded backlog grow; the caller retries later or sheds the work.
+ */
+export class QueueFullError extends TasklaneError {
+  constructor(
+    readonly definitionId: string,
+    /** the definition's maxBacklog */
+    readonly limit: number,
+  ) {
+    super('QUEUE_FULL', `Task definition "${definitionId}" has reached its maxBacklog of ${limit} pending runs: the trigger was refused and nothing was stored. Retry once runs have started, or raise maxBacklog.`);
   }
 }
 

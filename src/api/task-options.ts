@@ -46,6 +46,23 @@ export interface TaskOptions<I = unknown> {
   maxLogsPerRun?: number;
   /** times a run is taken up again after its node died before it fails with CRASH_LOOP (default 3) */
   maxCrashRecoveries?: number;
+  /**
+   * The most pending runs this definition may have (a positive integer; default: the engine's
+   * `maxBacklog` option, else unlimited). A trigger that would pass it rejects with
+   * `QueueFullError` (`code: 'QUEUE_FULL'`) and stores nothing; a trigger whose idempotency `key`
+   * matches an unfinished run still returns that run. Child triggers (`parent`, or
+   * `controller.trigger()`) count and are refused like any other: a child queued past the limit
+   * would be the same unbounded backlog, and the parent's code can catch the error and wait.
+   * Pending means stored and not yet started (delayed runs included; parked runs between
+   * iterations are `running` and do not count).
+   *
+   * Exact for one process on any store: never more than `maxBacklog` pending (the engine counts
+   * its own triggers until a read of the store shows them). On storage shared by several processes
+   * or nodes (PostgreSQL, a shared SQLite file) it is approximate: each node reads what the others
+   * did at most ~200 ms late when a trigger near the limit is decided, so the limit may be passed
+   * by what other nodes triggered in that time.
+   */
+  maxBacklog?: number;
 }
 
 /** The normalised options of a registered definition, as `listDefinitions()` reports them. */
@@ -57,6 +74,8 @@ export interface DefinitionInfo {
   maxIterations: number;
   iterationTimeout: number;
   concurrency?: number;
+  /** the most pending runs (the definition's own, else the engine's default); absent = unlimited */
+  maxBacklog?: number;
   distributable: boolean;
   isPrivate: boolean;
   disableLogs: boolean;

@@ -25,6 +25,8 @@ export interface RegisteredDefinition {
   maxIterations: number;
   iterationTimeout: number;
   concurrency?: number;
+  /** the most pending runs; undefined = unlimited, and the trigger path never looks at a count */
+  maxBacklog?: number;
   distributable: boolean;
   isPrivate: boolean;
   disableLogs: boolean;
@@ -67,7 +69,7 @@ export class DefinitionRegistry {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
-    private readonly defaults: { maxInputBytes: number; maxOutputBytes: number },
+    private readonly defaults: { maxInputBytes: number; maxOutputBytes: number; maxBacklog?: number },
   ) {}
 
   register(cls: TaskClass, create: () => TaskDefinition<unknown, unknown>): RegisteredDefinition {
@@ -115,6 +117,7 @@ export class DefinitionRegistry {
       maxIterations: positiveInt(options.maxIterations, 'maxIterations', DEFAULT_MAX_ITERATIONS)!,
       iterationTimeout: positiveInt(options.iterationTimeout, 'iterationTimeout', DEFAULT_ITERATION_TIMEOUT)!,
       concurrency: positiveInt(options.concurrency, 'concurrency', undefined),
+      maxBacklog: positiveInt(options.maxBacklog, 'maxBacklog', this.defaults.maxBacklog),
       distributable: bool(options.distributable, 'distributable', true),
       isPrivate: bool(options.isPrivate, 'isPrivate', false),
       disableLogs: bool(options.disableLogs, 'disableLogs', false),
@@ -169,6 +172,7 @@ export class DefinitionRegistry {
     };
     if (typeof def.options.description === 'string') info.description = def.options.description;
     if (def.concurrency !== undefined) info.concurrency = def.concurrency;
+    if (def.maxBacklog !== undefined) info.maxBacklog = def.maxBacklog;
     if (def.options.schedule && typeof def.options.schedule.cron === 'string') {
       info.schedule = {
         cron: def.options.schedule.cron,

@@ -33,6 +33,11 @@ export interface TasklaneOptions {
   maxInputBytes?: number;
   /** default for definitions that do not set it (1 MiB) */
   maxOutputBytes?: number;
+  /**
+   * default `maxBacklog` (the most pending runs per definition) for definitions that do not set
+   * their own; a positive integer. Unset: definitions without their own are unlimited.
+   */
+  maxBacklog?: number;
 }
 
 export interface ResolvedOptions {
@@ -45,4 +50,5 @@ export interface ResolvedOptions {
   catchUpGraceMs: number;
   maxInputBytes: number;
   maxOutputBytes: number;
+  maxBacklog?: number;
 }

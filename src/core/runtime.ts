@@ -5,6 +5,7 @@ import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/dist
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
+import { BacklogLimiter } from './backlog-limiter';
 import { Batcher } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import { EventBus } from './event-bus';
@@ -35,6 +36,8 @@ export class Runtime {
   readonly waiters = new RunWaiters();
   readonly stats = new StatsTracker();
   readonly inlineFunctions = new Map<string, InlineFunction>();
+  /** maxBacklog: the pending counts of the definitions that set one */
+  readonly backlog: BacklogLimiter;
   /** runs this node announced itself; their echo from the distribution is ignored */
   private readonly announcedHere = new Map<string, number>();
   private storageReady?: Promise<void>;
@@ -63,9 +66,11 @@ export class Runtime {
     readonly registry: DefinitionRegistry,
   ) {
     this.bus = new EventBus(logger);
+    this.backlog = new BacklogLimiter({ ready: () => (this.isReady ? undefined : this.ready()), countPending: () => this.storage.countPending() }, logger);
     const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: err instanceof Error ? err.stack : String(err) });
     this.inserts = new Batcher(async (runs) => {
       if (!this.isReady) await this.ready();
+      if (this.backlog.active) return this.insertCounted(runs);
       const results = await this.storage.insertRuns(runs);
       this.submitted(results);
       return results;
@@ -112,6 +117,21 @@ export class Runtime {
     return this.lastIso.text;
   }
 
+  /** the grouped insert when some definition has a maxBacklog: its count follows the insert */
+  private async insertCounted(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+    this.backlog.sending(runs);
+    let results: Array<{ run: RunRecord; created: boolean }>;
+    try {
+      results = await this.storage.insertRuns(runs);
+    } catch (err) {
+      this.backlog.insertFailed(runs);
+      throw err;
+    }
+    this.backlog.answered(runs, results);
+    this.submitted(results);
+    return results;
+  }
+
   /** new runs are stored: announced here, and handed to the distribution in one notice list */
   private submitted(results: Array<{ run: RunRecord; created: boolean }>): void {
     const notices: RunnableNotice[] = [];
@@ -148,6 +168,7 @@ export class Runtime {
     await this.storageReady.catch(() => undefined);
     this.storageReady = undefined;
     this.isReady = false;
+    this.backlog.invalidate(); // other processes may use the store while this one has it closed
     await this.storage.close();
   }
 

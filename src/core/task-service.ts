@@ -81,6 +81,7 @@ export class TaskService {
       case 'finished':
         return result.run;
       case 'aborted': {
+        rt.backlog.left(result.run.definitionId); // a pending run left the backlog
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `aborted: ${message}`);
         rt.inlineFunctions.delete(id);

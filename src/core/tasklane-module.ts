@@ -35,6 +35,10 @@ function resolveOptions(options: TasklaneOptions): ResolvedOptions {
   }
   const concurrency = positive(options.concurrency, 'concurrency', 50);
   if (!Number.isInteger(concurrency)) throw new InvalidArgumentError('tasklane(): concurrency must be an integer');
+  const maxBacklog = options.maxBacklog;
+  if (maxBacklog !== undefined && (typeof maxBacklog !== 'number' || !Number.isInteger(maxBacklog) || maxBacklog < 1)) {
+    throw new InvalidArgumentError(`tasklane(): maxBacklog must be a positive integer, got ${typeof maxBacklog === 'number' ? maxBacklog : typeof maxBacklog}`);
+  }
   return {
     nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
     concurrency,
@@ -45,6 +49,7 @@ function resolveOptions(options: TasklaneOptions): ResolvedOptions {
     catchUpGraceMs: positive(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
     maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
     maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
+    ...(maxBacklog !== undefined ? { maxBacklog } : {}),
   };
 }
 

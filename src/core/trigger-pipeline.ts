@@ -2,6 +2,7 @@ import type { ChildTriggerOptions } from '../api/controller';
 import {
   InvalidArgumentError,
   NoEligibleNodeError,
+  QueueFullError,
   TaskAbortedError,
   TaskDefinitionFaultError,
   TaskNotFoundError,
@@ -13,6 +14,7 @@ import type { RunRecord } from '../ports/run-record';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
+import type { BacklogGate } from './backlog-gate';
 import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
 import { toPublicRun } from './public-run';
@@ -70,6 +72,8 @@ interface TriggerRequest {
   /** the cluster must be asked whether a live node accepts the definition */
   eligible?: Promise<void>;
   hasHook: boolean;
+  /** the definition's maxBacklog count; undefined (most definitions): no limit, nothing counted */
+  gate?: BacklogGate;
 }
 
 /** The grouped insert's answer for one trigger: its public run. */
@@ -91,7 +95,7 @@ class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }>, Pro
   }
 }
 
-/** validate input -> idempotency key -> onBeforeTrigger -> store -> dispatch */
+/** validate input -> idempotency key -> maxBacklog -> parent, after, cluster -> onBeforeTrigger -> store -> dispatch */
 export class TriggerPipeline {
   private nodesCache?: { at: number; nodes: Awaited<ReturnType<Runtime['distribution']['liveNodes']>> };
 
@@ -111,7 +115,8 @@ export class TriggerPipeline {
   /**
    * Validation is synchronous and comes first: a refused trigger stores nothing. A trigger with
    * nothing to look up (no key, parent, `after`, hook or cluster check) goes straight to the
-   * grouped insert, without an async frame of its own.
+   * grouped insert, without an async frame of its own; with a maxBacklog too, while its count
+   * can be decided at once (it mostly can: see BacklogLimiter).
    */
   trigger(options: TriggerOptions, extra?: ScheduledTrigger): Promise<TaskRun> {
     let request: TriggerRequest;
@@ -123,7 +128,11 @@ export class TriggerPipeline {
     if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
-    return this.store(request);
+    if (request.gate === undefined) return this.store(request);
+    const verdict = this.rt.backlog.tryAdmit(request.gate);
+    if (verdict === 'admitted') return this.storeAdmitted(request, request.gate);
+    if (verdict === 'full') return Promise.reject(new QueueFullError(request.def.id, request.gate.limit));
+    return this.triggerChecked(request);
   }
 
   private prepare(options: TriggerOptions, extra: ScheduledTrigger | undefined): TriggerRequest {
@@ -159,35 +168,64 @@ export class TriggerPipeline {
       eligible: this.checkEligible(def),
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
+      gate: def.maxBacklog === undefined ? undefined : this.rt.backlog.gate(def.id, def.maxBacklog),
     };
   }
 
-  /** the trigger steps that read storage or call the task: key, parent and after, cluster, hook */
+  /**
+   * The trigger steps that read storage or call the task: key, backlog, parent and after, cluster,
+   * hook. The backlog comes after the key (a trigger answered with the run holding its key adds
+   * nothing to the backlog) and before the rest, so a full backlog costs no further read and no
+   * hook call; a trigger admitted there and refused later is uncounted again.
+   */
   private async triggerChecked(request: TriggerRequest): Promise<TaskRun> {
     const rt = this.rt;
-    const { def, key, parentId, after } = request;
+    const { def, key, parentId, after, gate } = request;
     if (!rt.isReady) await rt.ready();
     if (key !== undefined) {
       const existing = await rt.storage.findUnfinishedByKey(def.id, key);
       if (existing) return toPublicRun(existing);
     }
-    if (parentId !== undefined || after !== undefined) {
-      const ids = [parentId, after].filter((x): x is string => x !== undefined);
-      const found = new Set((await rt.storage.getRuns(ids)).map((r) => r.id));
-      for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
-    }
-    if (request.eligible) await request.eligible;
-    if (request.hasHook) {
-      const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
-      if (typeof task.onBeforeTrigger === 'function') {
-        try {
-          await task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId });
-        } catch (err) {
-          throw new TaskTriggerRefusedError(def.id, err);
-        }
+    if (gate !== undefined) {
+      try {
+        await rt.backlog.admit(gate);
+      } catch (err) {
+        void request.eligible?.catch(() => undefined); // refused first: the cluster's answer is not needed
+        throw err;
       }
     }
-    return this.store(request);
+    try {
+      if (parentId !== undefined || after !== undefined) {
+        const ids = [parentId, after].filter((x): x is string => x !== undefined);
+        const found = new Set((await rt.storage.getRuns(ids)).map((r) => r.id));
+        for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
+      }
+      if (request.eligible) await request.eligible;
+      if (request.hasHook) {
+        const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+        if (typeof task.onBeforeTrigger === 'function') {
+          try {
+            await task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId });
+          } catch (err) {
+            throw new TaskTriggerRefusedError(def.id, err);
+          }
+        }
+      }
+    } catch (err) {
+      gate?.cancel();
+      throw err;
+    }
+    return gate === undefined ? this.store(request) : this.storeAdmitted(request, gate);
+  }
+
+  /** an admitted trigger goes to the grouped insert; one that throws on the way there is uncounted */
+  private storeAdmitted(request: TriggerRequest, gate: BacklogGate): Promise<TaskRun> {
+    try {
+      return this.store(request);
+    } catch (err) {
+      gate.cancel();
+      return Promise.reject(err);
+    }
   }
 
   /** the record goes to the grouped insert (which announces it); resolves with the public run */

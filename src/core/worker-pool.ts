@@ -107,18 +107,26 @@ export class WorkerPool implements ExecutionOwner {
   private async release(execs: Execution[], unclaim = false): Promise<void> {
     const shutdown = new Error('The engine is stopping: this iteration was released and will run again');
     shutdown.name = 'ShutdownError';
+    const releasing = execs.filter((exec) => !exec.settled && !exec.detached);
+    if (releasing.length === 0) return;
+    // runs going back to pending raise the maxBacklog counts: none is trusted until they are back
+    const backlog = this.rt.backlog;
+    backlog.returning();
     const releases: Array<Promise<UpdateResult>> = [];
-    for (const exec of execs) {
-      if (exec.settled || exec.detached) continue;
-      exec.detached = true;
-      exec.settled = true;
-      exec.fire(shutdown);
-      releases.push(
-        this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress, unclaim }),
-      );
+    let released: Array<PromiseSettledResult<UpdateResult>>;
+    try {
+      for (const exec of releasing) {
+        exec.detached = true;
+        exec.settled = true;
+        exec.fire(shutdown);
+        releases.push(
+          this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress, unclaim }),
+        );
+      }
+      released = await Promise.allSettled(releases);
+    } finally {
+      backlog.returned();
     }
-    if (releases.length === 0) return;
-    const released = await Promise.allSettled(releases);
     await this.rt.updates.drain();
     // tell the other nodes at once: released runs should move now, not at their next poll
     const notices = released.flatMap((r) =>
@@ -246,6 +254,7 @@ export class WorkerPool implements ExecutionOwner {
       this.reserved -= want;
       this.claimsInFlight--;
     }
+    if (runs.length > 0 && this.rt.backlog.active) for (const run of runs) this.rt.backlog.left(run.definitionId);
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
       exec.owner = this;

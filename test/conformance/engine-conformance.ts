@@ -18,6 +18,7 @@ import {
   UnknownTaskDefinitionError,
   DuplicateTaskDefinitionError,
   TaskDefinitionFaultError,
+  QueueFullError,
   registerTasks,
   TOKENS,
   type RunStorage,
@@ -177,7 +178,31 @@ class BadHookTask implements TaskDefinition<undefined, string> {
   }
 }
 
-const TASKS = [BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask];
+@Task({ id: 'conf.backlog', title: 'At most 3 pending runs', maxBacklog: 3 })
+class BacklogTask implements TaskDefinition<undefined, string> {
+  run({ controller }: TaskRunParams<undefined, string>) {
+    return controller.response.done('drained');
+  }
+}
+
+@Task({ id: 'conf.backlog-wide', title: 'At most 50 pending runs', maxBacklog: 50 })
+class WideBacklogTask implements TaskDefinition<undefined, void> {
+  run({ controller }: TaskRunParams<undefined, void>) {
+    return controller.response.done();
+  }
+}
+
+@Task({ id: 'conf.backlog-hook', title: 'At most 1 pending run, refuses some', input: GreetInput, maxBacklog: 1 })
+class BacklogHookTask implements TaskDefinition<GreetInput, string> {
+  onBeforeTrigger({ input }: { input: GreetInput }) {
+    if (input.name === 'mallory') throw new Error('mallory is not welcome');
+  }
+  run({ controller }: TaskRunParams<GreetInput, string>) {
+    return controller.response.done('welcome');
+  }
+}
+
+const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -456,6 +481,78 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       const pending = await h.service.listRuns({ status: 'pending', limit: 5 });
       expect(pending.items.every((r) => r.status === 'pending')).toBe(true);
       await expect(h.service.listRuns({ status: 'bogus' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    });
+
+    test('maxBacklog: a trigger past it rejects with QueueFullError and stores nothing; its key still returns the run; room again once runs start', async () => {
+      await h.service.disable('conf.backlog'); // its runs stay pending
+      const keyed = await h.service.trigger({ definition: BacklogTask, key: 'k1' });
+      const parent = await h.service.trigger({ definition: BacklogTask });
+      await h.service.trigger({ definition: BacklogTask });
+      const err = (await h.service.trigger({ definition: BacklogTask }).catch((e: unknown) => e)) as QueueFullError;
+      expect(err).toBeInstanceOf(QueueFullError);
+      expect(err).toBeInstanceOf(TasklaneError);
+      expect(err).toMatchObject({ code: 'QUEUE_FULL', definitionId: 'conf.backlog', limit: 3 });
+      expect(err.message).toContain('maxBacklog of 3');
+      // the unfinished run holding the key is returned: it adds nothing to the backlog
+      expect((await h.service.trigger({ definition: BacklogTask, key: 'k1' })).id).toBe(keyed.id);
+      // a child counts like any other run; so do concurrent triggers and a new key
+      await expect(h.service.trigger({ definition: BacklogTask, parent: parent.id })).rejects.toBeInstanceOf(QueueFullError);
+      const flood = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => h.service.trigger({ definition: BacklogTask, key: `new${i}` })));
+      expect(flood.every((r) => r.status === 'rejected' && r.reason instanceof QueueFullError)).toBe(true);
+      const stored = await h.service.listRuns({ definition: 'conf.backlog', limit: 100 });
+      expect(stored.items).toHaveLength(3);
+      expect((await h.service.stats()).find((s) => s.definitionId === 'conf.backlog')).toMatchObject({ queueSize: 3 });
+
+      await h.service.enable('conf.backlog');
+      for (const run of stored.items) await h.service.wait(run.id, { timeout: 5000 });
+      const again = await Promise.all([1, 2, 3].map(() => h.service.trigger({ definition: BacklogTask })));
+      for (const run of again) expect(await h.service.result(run.id, { timeout: 5000 })).toBe('drained');
+    });
+
+    test('maxBacklog: the triggers of one tick are counted one by one, not passed on one count; an abort makes room', async () => {
+      await h.service.disable('conf.backlog-wide');
+      const results = await Promise.allSettled(Array.from({ length: 200 }, () => h.service.trigger({ definition: WideBacklogTask })));
+      const admitted = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      expect(admitted).toHaveLength(50);
+      expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof QueueFullError)).toBe(true);
+      expect((await h.service.listRuns({ definition: 'conf.backlog-wide', limit: 1000 })).items).toHaveLength(50);
+      // a second wave, decided on the count kept since: all refused, no more stored
+      const second = await Promise.allSettled(Array.from({ length: 50 }, () => h.service.trigger({ definition: WideBacklogTask })));
+      expect(second.every((r) => r.status === 'rejected')).toBe(true);
+      await h.service.abort({ id: admitted[0].id });
+      const next = await h.service.trigger({ definition: WideBacklogTask });
+      await expect(h.service.trigger({ definition: WideBacklogTask })).rejects.toBeInstanceOf(QueueFullError);
+      expect((await h.service.listRuns({ definition: 'conf.backlog-wide', status: 'pending', limit: 1000 })).items).toHaveLength(50);
+      await h.service.enable('conf.backlog-wide');
+      await h.service.wait(next.id, { timeout: 5000 });
+    });
+
+    test('maxBacklog: a trigger refused by onBeforeTrigger gives its place back', async () => {
+      await h.service.disable('conf.backlog-hook');
+      await expect(h.service.trigger({ definition: 'conf.backlog-hook', input: { name: 'mallory' } })).rejects.toBeInstanceOf(TaskTriggerRefusedError);
+      const ok = await h.service.trigger({ definition: 'conf.backlog-hook', input: { name: 'bob' } });
+      await expect(h.service.trigger({ definition: 'conf.backlog-hook', input: { name: 'eve' } })).rejects.toBeInstanceOf(QueueFullError);
+      await h.service.enable('conf.backlog-hook');
+      await h.service.wait(ok.id, { timeout: 5000 });
+    });
+
+    test('maxBacklog: a bad value puts the definition in the fault state; listDefinitions reports a good one', async () => {
+      for (const [i, bad] of [0, -1, 2.5, '10', Number.POSITIVE_INFINITY, null].entries()) {
+        @Task({ id: `conf.bad-backlog-${i}`, title: 'Broken maxBacklog', maxBacklog: bad as number })
+        class BadBacklog implements TaskDefinition<undefined, void> {
+          run({ controller }: TaskRunParams<undefined, void>) {
+            return controller.response.done();
+          }
+        }
+        const [def] = registerTasks(h.container, [BadBacklog]);
+        expect(def.fault?.code).toBe('DEFINITION_INVALID');
+        expect(def.fault?.message).toContain('maxBacklog must be a positive integer');
+        await expect(h.service.trigger({ definition: BadBacklog })).rejects.toBeInstanceOf(TaskDefinitionFaultError);
+      }
+      const defs = await h.service.listDefinitions();
+      expect(defs.find((d) => d.id === 'conf.backlog')).toMatchObject({ maxBacklog: 3, state: 'enabled' });
+      expect(defs.find((d) => d.id === 'conf.bad-backlog-0')).toMatchObject({ state: 'fault' });
+      expect(defs.find((d) => d.id === 'test.noop')?.maxBacklog).toBeUndefined();
     });
 
     test('listDefinitions hides private definitions unless asked; fault and duplicates', async () => {

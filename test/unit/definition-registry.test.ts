@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import { IsString } from 'class-validator';
-import { registerTasks, tasklane, Task, TaskService, TaskDefinitionFaultError, TaskDefinitionError, type TaskDefinition, type TaskRunParams } from '../../src';
+import { registerTasks, tasklane, Task, TaskService, TaskDefinitionFaultError, TaskDefinitionError, InvalidArgumentError, type TaskDefinition, type TaskRunParams } from '../../src';
 
 class NameInput {
   @IsString() name!: string;
@@ -39,6 +39,10 @@ describe('definition registration', () => {
     ['no title', { id: 'bad.title' }, 'DEFINITION_INVALID'],
     ['maxIterations 0', { id: 'bad.iter', title: 'x', maxIterations: 0 }, 'DEFINITION_INVALID'],
     ['concurrency "2"', { id: 'bad.conc', title: 'x', concurrency: '2' }, 'DEFINITION_INVALID'],
+    ['maxBacklog 0', { id: 'bad.backlog0', title: 'x', maxBacklog: 0 }, 'DEFINITION_INVALID'],
+    ['maxBacklog 2.5', { id: 'bad.backlogfrac', title: 'x', maxBacklog: 2.5 }, 'DEFINITION_INVALID'],
+    ['maxBacklog "100"', { id: 'bad.backlogstr', title: 'x', maxBacklog: '100' }, 'DEFINITION_INVALID'],
+    ['maxBacklog Infinity', { id: 'bad.backloginf', title: 'x', maxBacklog: Number.POSITIVE_INFINITY }, 'DEFINITION_INVALID'],
   ])('%s: registered in the fault state, runs nothing, the host goes on', async (_what, options, code) => {
     const [def] = registerTasks(container, [taskClass(options)]);
     expect(def.fault?.code).toBe(code);
@@ -50,6 +54,24 @@ describe('definition registration', () => {
     const [good] = registerTasks(container, [taskClass({ id: `good.${Math.random().toString(36).slice(2)}`, title: 'ok' })]);
     expect(good.fault).toBeUndefined();
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  test('maxBacklog: the engine-wide default applies to definitions without their own; their own wins', async () => {
+    const withDefault = new Container();
+    await withDefault.load(tasklane({ maxBacklog: 1000 }));
+    const [plain, own] = registerTasks(withDefault, [taskClass({ id: 'backlog.plain', title: 'x' }), taskClass({ id: 'backlog.own', title: 'x', maxBacklog: 5 })]);
+    expect(plain.maxBacklog).toBe(1000);
+    expect(own.maxBacklog).toBe(5);
+    const list = await withDefault.get(TaskService).listDefinitions();
+    expect(list.map((d) => [d.id, d.maxBacklog])).toEqual([['backlog.plain', 1000], ['backlog.own', 5]]);
+    // without a default, a definition without its own is unlimited
+    const [unlimited] = registerTasks(container, [taskClass({ id: 'backlog.none', title: 'x' })]);
+    expect(unlimited.maxBacklog).toBeUndefined();
+  });
+
+  test.each([0, -3, 1.5, '10', Number.NaN])('tasklane({ maxBacklog: %p }) is refused with InvalidArgumentError', (bad) => {
+    expect(() => tasklane({ maxBacklog: bad as number })).toThrow(InvalidArgumentError);
+    expect(() => tasklane({ maxBacklog: bad as number })).toThrow(/maxBacklog must be a positive integer/);
   });
 
   test('a class that is not a task is refused outright', () => {
