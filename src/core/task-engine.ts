@@ -120,7 +120,13 @@ export class TaskEngine {
   private schedule(def: RegisteredDefinition): void {
     const schedule = def.options.schedule;
     if (def.fault || !schedule || this.jobs.has(def.id)) return;
-    const job = this.rt.scheduler.schedule(def.id, schedule.cron, (tick) => void this.onTick(def, tick), schedule.timezone);
+    const job = this.rt.scheduler.schedule(
+      def.id,
+      schedule.cron,
+      (tick) => void this.onTick(def, tick),
+      schedule.timezone,
+      (tick) => void this.onLateTick(def, tick),
+    );
     this.jobs.set(def.id, job);
     this.catchUp(def, job, this.rt.now());
   }
@@ -132,6 +138,19 @@ export class TaskEngine {
       await this.fire(def, tick, false);
     } catch (err) {
       this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+    }
+  }
+
+  /**
+   * A tick this node's timer could not deliver in time (its event loop was blocked, the machine
+   * suspended): handled as a tick found in a gap, since another node may have fired it meanwhile.
+   */
+  private async onLateTick(def: RegisteredDefinition, tick: Date): Promise<void> {
+    if (this.state !== 'started') return;
+    try {
+      await this.fireMissed(def, [tick], 'late');
+    } catch (err) {
+      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
     }
   }
 
@@ -171,7 +190,7 @@ export class TaskEngine {
         const timer = setTimeout(() => {
           this.catchUps.delete(timer);
           if (this.jobs.get(def.id) !== job) return;
-          this.fireMissed(def, ticks).catch((err: unknown) =>
+          this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
             rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id }),
           );
         }, Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()));
@@ -184,7 +203,7 @@ export class TaskEngine {
       });
   }
 
-  private async fireMissed(def: RegisteredDefinition, ticks: Date[]): Promise<void> {
+  private async fireMissed(def: RegisteredDefinition, ticks: Date[], cause: 'gap' | 'late'): Promise<void> {
     const rt = this.rt;
     if (this.state !== 'started') return;
     const latest = ticks[ticks.length - 1];
@@ -199,7 +218,8 @@ export class TaskEngine {
     if (!(await rt.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
     rt.stats.missedTicks(def.id, missed.length);
     const why = def.backfillMs === undefined ? 'the schedule has no backfill' : missed.length === ticks.length ? 'older than its backfill window' : 'only the latest tick is backfilled';
-    rt.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: no node was running it (${why})`, {
+    const what = cause === 'gap' ? 'no node was running it' : "this node's timer fired it too late (event loop blocked, or the machine suspended)";
+    rt.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
       definitionId: def.id,
       missedTicks: missed.length,
       from,

@@ -23,7 +23,11 @@ export interface ScheduledJob {
  */
 export interface Scheduler {
   validate(expression: string, timezone?: string): void;
-  schedule(id: string, expression: string, onTick: (tick: Date) => void, timezone?: string): ScheduledJob;
+  /**
+   * `onMissed` (optional) receives the scheduled time of a tick the timer could not deliver in
+   * time (the event loop was blocked, the machine suspended): never dropped without a word.
+   */
+  schedule(id: string, expression: string, onTick: (tick: Date) => void, timezone?: string, onMissed?: (tick: Date) => void): ScheduledJob;
   /** stops every job it started */
   stopAll(): void;
 }

@@ -9,6 +9,7 @@ import 'reflect-metadata';
 import { Writable } from 'node:stream';
 import { createLogger, transports } from 'winston';
 import {
+  cronScheduler,
   memoryStorage,
   sqliteStorage,
   Task,
@@ -189,5 +190,45 @@ describe.each([
     await settle(next);
     expect(await runsOf(next, 'catchup.backfilled')).toEqual([expect.objectContaining({ backfilled: true, scheduledFor: hourAgo(0) })]);
     expect(await missed(next, 'catchup.backfilled')).toBe(1);
+  });
+});
+
+@Task({ id: 'catchup.every-second', title: 'Every second, no backfill', schedule: { cron: '* * * * * *' } })
+class EverySecondTask implements TaskDefinition<undefined, string> {
+  run({ controller }: TaskRunParams<undefined, string>) {
+    return controller.response.done('ran');
+  }
+}
+
+describe('ticks a blocked event loop made too late', () => {
+  afterEach(async () => {
+    await assertNoLiveEngines();
+  });
+
+  it('are reported missed (counted, one warning each), never run twice, never dropped without a word', async () => {
+    const lines: string[] = [];
+    const h = await startHarness({
+      storage: memoryStorage(),
+      tasks: [EverySecondTask],
+      scheduler: cronScheduler({ lateToleranceMs: 100 }),
+      logger: capture(lines),
+    });
+    try {
+      // let one tick pass normally, then block the loop for ~2.5 s
+      await new Promise((r) => setTimeout(r, 1200));
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        // busy: the timers cannot fire
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const late = (await h.service.stats()).find((s) => s.definitionId === 'catchup.every-second')?.missedTicks ?? 0;
+      expect(late).toBeGreaterThanOrEqual(1);
+      expect(lines.filter((l) => l.includes('too late')).length).toBe(late);
+      const runs = await runsOf(h, 'catchup.every-second');
+      const ticks = runs.map((r) => r.scheduledFor);
+      expect(new Set(ticks).size).toBe(ticks.length);
+    } finally {
+      await h.stop();
+    }
   });
 });

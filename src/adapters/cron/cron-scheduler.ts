@@ -354,7 +354,7 @@ export class CronScheduler implements Scheduler {
     return parseCronExpression(expression);
   }
 
-  schedule(id: string, expression: string, onTick: (tick: Date) => void, timezone?: string): ScheduledJob {
+  schedule(id: string, expression: string, onTick: (tick: Date) => void, timezone?: string, onMissedTick?: (tick: Date) => void): ScheduledJob {
     const parsed = parseCronExpression(expression);
     assertTimezone(expression, timezone);
     if (typeof onTick !== 'function') throw new TypeError('schedule(): onTick must be a function');
@@ -382,10 +382,13 @@ export class CronScheduler implements Scheduler {
     });
     job = new CronJob(task, (j) => this.jobs.delete(j), parsed.hasSeconds);
     const onMissed = this.options.onMissed;
-    if (onMissed) {
+    if (onMissed || onMissedTick) {
       task.on('execution:missed', (context) => {
+        if (job === undefined || job.isStopped) return;
+        const tick = tickTime(context);
         try {
-          onMissed(id, tickTime(context));
+          onMissed?.(id, tick);
+          onMissedTick?.(tick);
         } catch (err) {
           this.logger.error(`onMissed of "${id}" failed`, err as Error);
         }
