@@ -31,6 +31,11 @@ export type InlineFunction = (input: unknown, signal: AbortSignal) => unknown;
  * The state shared by TaskService, TaskEngine and the worker pool of one node: the adapters, the
  * registry, the batchers that group storage writes, and the announcement of finished runs.
  */
+/** clock offsets below this are measurement noise (network round trips): not applied */
+const CLOCK_NOISE_MS = 250;
+/** a clock this far off the store's is worth a warning */
+const CLOCK_SKEW_WARN_MS = 60_000;
+
 export class Runtime {
   readonly bus: EventBus;
   readonly waiters = new RunWaiters();
@@ -101,14 +106,37 @@ export class Runtime {
     }, 1000, reportSinkError);
   }
 
+  /** the engine's time: the clock, corrected by the shared store's offset (see setClockOffset) */
   now(): number {
-    return this.clock.now();
+    return this.clock.now() + this.clockOffsetMs;
+  }
+
+  /** the store's clock minus this node's, applied to now() (0 while within CLOCK_NOISE_MS) */
+  private clockOffsetMs = 0;
+  private skewWarned = false;
+
+  /**
+   * A distribution measured the shared store's clock against this node's. A difference above
+   * noise is applied to now(), so due times, leases and schedule ticks are in the store's time
+   * on every node; above CLOCK_SKEW_WARN_MS one warning per node (code CLOCK_SKEW) says so.
+   */
+  setClockOffset(offsetMs: number): void {
+    if (!Number.isFinite(offsetMs)) return;
+    this.clockOffsetMs = Math.abs(offsetMs) < CLOCK_NOISE_MS ? 0 : Math.round(offsetMs);
+    if (Math.abs(offsetMs) > CLOCK_SKEW_WARN_MS && !this.skewWarned) {
+      this.skewWarned = true;
+      const s = (Math.abs(offsetMs) / 1000).toFixed(1);
+      this.logger.warn(
+        `tasklane: clock skew: this node's clock is ${s} s ${offsetMs < 0 ? 'ahead of' : 'behind'} the shared store's; tasklane keeps due times, leases and schedules in the store's time, but fix the clock (NTP)`,
+        { code: 'CLOCK_SKEW', offsetMs: Math.round(offsetMs), nodeId: this.options.nodeId },
+      );
+    }
   }
 
   private lastIso = { ms: NaN, text: '' };
-  /** the clock's time as ISO 8601; runs ending in the same millisecond share one string */
+  /** the engine's time as ISO 8601; runs ending in the same millisecond share one string */
   nowIso(): string {
-    return this.isoOf(this.clock.now());
+    return this.isoOf(this.now());
   }
 
   /** epoch ms as ISO 8601, the last one remembered (runs made in one millisecond share it) */

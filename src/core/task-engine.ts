@@ -63,6 +63,8 @@ export class TaskEngine {
           node: { nodeId: this.rt.options.nodeId, version: VERSION, accept: this.rt.options.accept, startedOn: this.rt.nowIso() },
           storage: this.rt.storage,
           now: () => this.rt.now(),
+          localNow: () => this.rt.clock.now(),
+          clockOffset: (ms) => this.rt.setClockOffset(ms),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {
@@ -164,7 +166,12 @@ export class TaskEngine {
       rt.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
       return;
     }
-    await this.pipeline.trigger({ definition: def.id, input: def.options.schedule?.input }, { scheduledFor: tickIso, ...(backfilled ? { backfilled } : {}) });
+    // a timer on a clock ahead of the store's fires early: the run waits for the tick in store time
+    const early = tick.getTime() - rt.now();
+    await this.pipeline.trigger(
+      { definition: def.id, input: def.options.schedule?.input, ...(early > 0 ? { delay: early } : {}) },
+      { scheduledFor: tickIso, ...(backfilled ? { backfilled } : {}) },
+    );
   }
 
   /**

@@ -42,6 +42,17 @@ export interface DistributionHost {
   storage: RunStorage;
   /** the engine's clock (epoch ms): `dueAt` values are in its time */
   now(): number;
+  /**
+   * This node's own clock, uncorrected (epoch ms): what a distribution measures the shared
+   * store's clock against. Absent: `Date.now()`.
+   */
+  localNow?(): number;
+  /**
+   * The shared store's clock minus `localNow()`, as measured (ms). The engine then keeps its time
+   * (`now()`: due times, leases, schedules) in the store's time, so nodes whose clocks disagree
+   * still agree on when a run is due and when a lease has expired.
+   */
+  clockOffset?(offsetMs: number): void;
   /** runnable work may exist now: claim */
   wake(): void;
   /** an abort was asked for this run somewhere in the cluster */

@@ -47,6 +47,8 @@ type FinishItem = [string, string, RunStatus] | [string, string, RunStatus, Task
 
 /** the largest finish notice that carries its run (JSON characters); larger ones are read back */
 const MAX_RUN_IN_NOTICE = 2000;
+/** clock measurements kept: the one with the shortest round trip is used (about 16 s of heartbeats) */
+const CLOCK_SAMPLES = 8;
 
 /** NOTIFY payloads must stay below 8000 bytes. */
 const MAX_PAYLOAD = 7000;
@@ -148,6 +150,8 @@ export class PostgresDistribution implements Distribution {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelay = 100;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** the last clock measurements (see register) */
+  private clockSamples: Array<{ rtt: number; offset: number }> = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeats = 0;
   private readonly due = new DueTimer(() => this.host?.wake(), { maxSize: MAX_DUE_TIMES, unref: true, now: () => (this.host ? this.host.now() : Date.now()) });
@@ -234,6 +238,7 @@ export class PostgresDistribution implements Distribution {
     this.s = quoteSchema(this.schema);
     this.channels = channelsFor(this.schema);
     this.host = host;
+    this.clockSamples = [];
     this.ownPrefix = `{"n":${JSON.stringify(host.node.nodeId)},`;
     this.stopping = undefined;
     this.reconnectDelay = 100;
@@ -709,17 +714,38 @@ export class PostgresDistribution implements Distribution {
   // -----------------------------------------------------------------------------------------------
   // node registry
 
+  /**
+   * Registers (or refreshes) this node, and measures the server's clock against the node's on the
+   * way: the server's time at the statement against the midpoint of the round trip, keeping the
+   * sample with the shortest round trip among the last few (as NTP does). The host applies the
+   * offset to its time (see DistributionHost.clockOffset).
+   */
   private async register(): Promise<void> {
     const host = this.host;
     if (!host || !this.pool) return;
     const node = host.node;
-    await this.q(
+    const local = () => host.localNow?.() ?? Date.now();
+    const sent = local();
+    const res = await this.q<{ server_ms: number }>(
       `insert into ${this.s}.nodes (node_id, version, accept, started_on, heartbeat_at)
        values ($1, $2, $3::json, $4, now())
        on conflict (node_id) do update set
-         version = excluded.version, accept = excluded.accept, started_on = excluded.started_on, heartbeat_at = now()`,
+         version = excluded.version, accept = excluded.accept, started_on = excluded.started_on, heartbeat_at = now()
+       returning (extract(epoch from clock_timestamp()) * 1000)::float8 as server_ms`,
       [node.nodeId, node.version, JSON.stringify(node.accept ?? {}), node.startedOn],
     );
+    const received = local();
+    const serverMs = Number(res.rows[0]?.server_ms);
+    if (!Number.isFinite(serverMs) || host !== this.host) return;
+    this.clockSamples.push({ rtt: received - sent, offset: serverMs - (sent + received) / 2 });
+    if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
+    let best = this.clockSamples[0];
+    for (const sample of this.clockSamples) if (sample.rtt < best.rtt) best = sample;
+    try {
+      host.clockOffset?.(best.offset);
+    } catch (err) {
+      this.report('a host callback threw', err);
+    }
   }
 
   private heartbeat(): void {
