@@ -1,6 +1,8 @@
 import type { Logger } from 'winston';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
+import type { ClockSample } from '../ports/distribution';
+import { StoreClock } from './store-clock';
 import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
@@ -31,8 +33,6 @@ export type InlineFunction = (input: unknown, signal: AbortSignal) => unknown;
  * The state shared by TaskService, TaskEngine and the worker pool of one node: the adapters, the
  * registry, the batchers that group storage writes, and the announcement of finished runs.
  */
-/** clock offsets below this are measurement noise (network round trips): not applied */
-const CLOCK_NOISE_MS = 250;
 /** a clock this far off the store's is worth a warning */
 const CLOCK_SKEW_WARN_MS = 60_000;
 
@@ -106,23 +106,27 @@ export class Runtime {
     }, 1000, reportSinkError);
   }
 
-  /** the engine's time: the clock, corrected by the shared store's offset (see setClockOffset) */
+  /**
+   * The engine's time: the shared store's when a distribution reads its clock (see StoreClock),
+   * else the node's clock. Due times, leases and schedule ticks are all in this time.
+   */
   now(): number {
-    return this.clock.now() + this.clockOffsetMs;
+    return this.storeClock.now() ?? this.clock.now();
   }
 
-  /** the store's clock minus this node's, applied to now() (0 while within CLOCK_NOISE_MS) */
-  private clockOffsetMs = 0;
+  /** the store's time, from the distribution's readings */
+  readonly storeClock = new StoreClock();
   private skewWarned = false;
 
   /**
-   * A distribution measured the shared store's clock against this node's. A difference above
-   * noise is applied to now(), so due times, leases and schedule ticks are in the store's time
-   * on every node; above CLOCK_SKEW_WARN_MS one warning per node (code CLOCK_SKEW) says so.
+   * A reading of the store's clock: from now on the engine keeps its time in the store's. A node
+   * clock further off than CLOCK_SKEW_WARN_MS gets one warning per node (code CLOCK_SKEW).
    */
-  setClockOffset(offsetMs: number): void {
-    if (!Number.isFinite(offsetMs)) return;
-    this.clockOffsetMs = Math.abs(offsetMs) < CLOCK_NOISE_MS ? 0 : Math.round(offsetMs);
+  clockSample(sample: ClockSample): void {
+    this.storeClock.add(sample);
+    const store = this.storeClock.now();
+    if (store === undefined) return;
+    const offsetMs = store - this.clock.now();
     if (Math.abs(offsetMs) > CLOCK_SKEW_WARN_MS && !this.skewWarned) {
       this.skewWarned = true;
       const s = (Math.abs(offsetMs) / 1000).toFixed(1);

@@ -63,8 +63,7 @@ export class TaskEngine {
           node: { nodeId: this.rt.options.nodeId, version: VERSION, accept: this.rt.options.accept, startedOn: this.rt.nowIso() },
           storage: this.rt.storage,
           now: () => this.rt.now(),
-          localNow: () => this.rt.clock.now(),
-          clockOffset: (ms) => this.rt.setClockOffset(ms),
+          clockSample: (sample) => this.rt.clockSample(sample),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {
@@ -111,6 +110,7 @@ export class TaskEngine {
       this.pool.stopTimers();
       await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
       if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: String(err) }));
+      this.rt.storeClock.reset();
       await this.rt.closeStorage();
       this.state = 'stopped';
     })().finally(() => {

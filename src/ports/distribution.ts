@@ -36,6 +36,16 @@ export interface FinishedNotice {
   run?: TaskRun;
 }
 
+/** A reading of the shared store's clock (see DistributionHost.clockSample). */
+export interface ClockSample {
+  /** the store's time, epoch ms */
+  storeMs: number;
+  /** `performance.now()` when the store read its clock: the midpoint of the round trip */
+  monotonicMs: number;
+  /** how long the round trip took: the reading is uncertain by half of it */
+  roundTripMs: number;
+}
+
 /** What the engine hands the distribution when it starts. */
 export interface DistributionHost {
   node: NodeDescriptor;
@@ -43,16 +53,13 @@ export interface DistributionHost {
   /** the engine's clock (epoch ms): `dueAt` values are in its time */
   now(): number;
   /**
-   * This node's own clock, uncorrected (epoch ms): what a distribution measures the shared
-   * store's clock against. Absent: `Date.now()`.
+   * A reading of the shared store's clock (epoch ms) taken at `monotonicMs` (this process's
+   * `performance.now()`, the midpoint of the round trip that read it). From the first one on, the
+   * engine keeps its time (`now()`: due times, leases, schedule ticks) in the store's, counted on
+   * the monotonic clock: nodes whose clocks disagree, or jump, still agree on when a run is due
+   * and when a lease has expired.
    */
-  localNow?(): number;
-  /**
-   * The shared store's clock minus `localNow()`, as measured (ms). The engine then keeps its time
-   * (`now()`: due times, leases, schedules) in the store's time, so nodes whose clocks disagree
-   * still agree on when a run is due and when a lease has expired.
-   */
-  clockOffset?(offsetMs: number): void;
+  clockSample?(sample: ClockSample): void;
   /** runnable work may exist now: claim */
   wake(): void;
   /** an abort was asked for this run somewhere in the cluster */

@@ -67,14 +67,14 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
     await drop();
   });
 
-  async function node(nodeId: string, skewMs: number, extra: { accept?: { include?: string[] }; lines?: string[]; start?: boolean } = {}): Promise<Harness> {
+  async function node(nodeId: string, skewMs: number | (() => number), extra: { accept?: { include?: string[] }; lines?: string[]; start?: boolean } = {}): Promise<Harness> {
     const h = await startHarness({
       storage: postgresStorage({ connectionString: PG_URL, schema, poolSize: 3 }),
       distribution: postgresDistribution({ connectionString: PG_URL, schema, heartbeatMs: 300 }),
       tasks: [SkewNoop, SkewSleep],
       nodeId,
       pollMs: 100,
-      clock: { now: () => Date.now() + skewMs },
+      clock: { now: typeof skewMs === 'function' ? () => Date.now() + skewMs() : () => Date.now() + skewMs },
       ...(extra.accept ? { accept: extra.accept } : {}),
       ...(extra.lines ? { logger: capture(extra.lines) } : {}),
       ...(extra.start === false ? { start: false } : {}),
@@ -117,5 +117,26 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
     await node('ahead', 90_000, { accept: { include: ['skew.*'] } });
     const done = await behind.service.wait(run.id, { timeout: 10_000 });
     expect(done).toMatchObject({ status: 'success', attempt: 1, nodeId: 'behind' });
+  });
+
+  it('a node whose clock is set back an hour, then forward, mid-run, keeps its lease and starts nothing early', async () => {
+    let skew = 0;
+    const lines: string[] = [];
+    const jumpy = await node('jumpy', () => skew, { accept: { include: ['skew.*'] }, lines });
+    const other = await node('other', 0, { accept: { include: [] } });
+    const long = await jumpy.service.trigger({ definition: SkewSleep, input: { ms: 3000 } });
+    for (let i = 0; i < 100 && (await jumpy.service.get(long.id))?.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+    skew = -3_600_000; // set back an hour
+    await new Promise((r) => setTimeout(r, 800));
+    skew = 3_600_000; // then forward
+    const triggeredAt = Date.now();
+    const delayed = await other.service.trigger({ definition: SkewNoop, delay: 1500 });
+    // a node that still takes no run: its polls would take an expired lease
+    await node('poller', 0, { accept: { include: ['skew.*'] } });
+    const [longDone, delayedDone] = await Promise.all([other.service.wait(long.id, { timeout: 10_000 }), other.service.wait(delayed.id, { timeout: 10_000 })]);
+    expect(longDone).toMatchObject({ status: 'success', attempt: 1, nodeId: 'jumpy' });
+    expect(delayedDone).toMatchObject({ status: 'success', nodeId: 'jumpy' });
+    expect(startedReally.get(delayed.id)).toBeGreaterThanOrEqual(triggeredAt + 1500 - 1000);
+    expect(lines.filter((l) => l.includes('CLOCK_SKEW'))).toHaveLength(1);
   });
 });

@@ -47,8 +47,6 @@ type FinishItem = [string, string, RunStatus] | [string, string, RunStatus, Task
 
 /** the largest finish notice that carries its run (JSON characters); larger ones are read back */
 const MAX_RUN_IN_NOTICE = 2000;
-/** clock measurements kept: the one with the shortest round trip is used (about 16 s of heartbeats) */
-const CLOCK_SAMPLES = 8;
 
 /** NOTIFY payloads must stay below 8000 bytes. */
 const MAX_PAYLOAD = 7000;
@@ -150,8 +148,6 @@ export class PostgresDistribution implements Distribution {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelay = 100;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  /** the last clock measurements (see register) */
-  private clockSamples: Array<{ rtt: number; offset: number }> = [];
   private pollTimer: NodeJS.Timeout | undefined;
   private heartbeats = 0;
   private readonly due = new DueTimer(() => this.host?.wake(), { maxSize: MAX_DUE_TIMES, unref: true, now: () => (this.host ? this.host.now() : Date.now()) });
@@ -238,7 +234,6 @@ export class PostgresDistribution implements Distribution {
     this.s = quoteSchema(this.schema);
     this.channels = channelsFor(this.schema);
     this.host = host;
-    this.clockSamples = [];
     this.ownPrefix = `{"n":${JSON.stringify(host.node.nodeId)},`;
     this.stopping = undefined;
     this.reconnectDelay = 100;
@@ -715,17 +710,15 @@ export class PostgresDistribution implements Distribution {
   // node registry
 
   /**
-   * Registers (or refreshes) this node, and measures the server's clock against the node's on the
-   * way: the server's time at the statement against the midpoint of the round trip, keeping the
-   * sample with the shortest round trip among the last few (as NTP does). The host applies the
-   * offset to its time (see DistributionHost.clockOffset).
+   * Registers (or refreshes) this node, and reads the server's clock on the way: its time at the
+   * statement, taken at the midpoint of the round trip on the monotonic clock (the host keeps the
+   * readings: see DistributionHost.clockSample).
    */
   private async register(): Promise<void> {
     const host = this.host;
     if (!host || !this.pool) return;
     const node = host.node;
-    const local = () => host.localNow?.() ?? Date.now();
-    const sent = local();
+    const sent = performance.now();
     const res = await this.q<{ server_ms: number }>(
       `insert into ${this.s}.nodes (node_id, version, accept, started_on, heartbeat_at)
        values ($1, $2, $3::json, $4, now())
@@ -734,15 +727,11 @@ export class PostgresDistribution implements Distribution {
        returning (extract(epoch from clock_timestamp()) * 1000)::float8 as server_ms`,
       [node.nodeId, node.version, JSON.stringify(node.accept ?? {}), node.startedOn],
     );
-    const received = local();
-    const serverMs = Number(res.rows[0]?.server_ms);
-    if (!Number.isFinite(serverMs) || host !== this.host) return;
-    this.clockSamples.push({ rtt: received - sent, offset: serverMs - (sent + received) / 2 });
-    if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
-    let best = this.clockSamples[0];
-    for (const sample of this.clockSamples) if (sample.rtt < best.rtt) best = sample;
+    const received = performance.now();
+    const storeMs = Number(res.rows[0]?.server_ms);
+    if (!Number.isFinite(storeMs) || host !== this.host) return;
     try {
-      host.clockOffset?.(best.offset);
+      host.clockSample?.({ storeMs, monotonicMs: (sent + received) / 2, roundTripMs: received - sent });
     } catch (err) {
       this.report('a host callback threw', err);
     }
