@@ -1,4 +1,5 @@
 import type { Logger } from 'winston';
+import { TaskNotFoundError } from '../api/errors';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
@@ -12,6 +13,7 @@ import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
 import { StatsTracker } from './stats-tracker';
+import { TransactionWatch } from './transaction-watch';
 
 const WAITER_SWEEP_MS = 2000;
 
@@ -42,6 +44,8 @@ export class Runtime {
   private disabledCache?: { at: number; ids: Set<string> };
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
+  /** runs stored through host transactions that this node has not seen end yet */
+  readonly transactions: TransactionWatch;
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
@@ -63,6 +67,26 @@ export class Runtime {
     readonly registry: DefinitionRegistry,
   ) {
     this.bus = new EventBus(logger);
+    this.transactions = new TransactionWatch({
+      storage,
+      committed: (runs, woken) => {
+        this.submitted(runs.map((run) => ({ run, created: true })), !woken);
+        // a wait() begun before the commit was seen made no read: the run may have ended since
+        for (const run of runs) {
+          if (!this.waiters.has(run.id)) continue;
+          this.reads.add(run.id).then(
+            (ended) => {
+              if (ended) this.waiters.resolve(ended);
+            },
+            () => undefined, // the waiter sweep reads it again
+          );
+        }
+      },
+      rolledBack: (ids) => {
+        for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
+      },
+      warn: (message, err) => logger.warn(message, { error: err instanceof Error ? err.message : String(err) }),
+    });
     const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: err instanceof Error ? err.stack : String(err) });
     this.inserts = new Batcher(async (runs) => {
       if (!this.isReady) await this.ready();
@@ -112,8 +136,11 @@ export class Runtime {
     return this.lastIso.text;
   }
 
-  /** new runs are stored: announced here, and handed to the distribution in one notice list */
-  private submitted(results: Array<{ run: RunRecord; created: boolean }>): void {
+  /**
+   * new runs are stored: announced here, and handed to the distribution in one notice list
+   * (unless `wake` is false: the distribution already woke the nodes for them)
+   */
+  private submitted(results: Array<{ run: RunRecord; created: boolean }>, wake = true): void {
     const notices: RunnableNotice[] = [];
     const announce = this.bus.has('submitted');
     for (const { run, created } of results) {
@@ -121,7 +148,7 @@ export class Runtime {
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
-    if (notices.length > 0) this.distribution.runnable(notices);
+    if (wake && notices.length > 0) this.distribution.runnable(notices);
   }
 
   /** storage was initialised: callers on the hot path skip awaiting ready() */
@@ -133,6 +160,7 @@ export class Runtime {
       this.storageReady = this.storage.init().then(
         () => {
           this.isReady = true;
+          this.transactions.resume();
         },
         (err: unknown) => {
           this.storageReady = undefined;
@@ -148,6 +176,7 @@ export class Runtime {
     await this.storageReady.catch(() => undefined);
     this.storageReady = undefined;
     this.isReady = false;
+    this.transactions.pause();
     await this.storage.close();
   }
 

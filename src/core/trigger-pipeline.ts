@@ -10,6 +10,8 @@ import {
 } from '../api/errors';
 import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
+import type { HostTransaction, MaybePromise } from '../ports/transaction';
+import { isPromiseLike } from '../util/maybe-promise';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
@@ -18,6 +20,7 @@ import type { RegisteredDefinition } from './definition-registry';
 import { toPublicRun } from './public-run';
 import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
+import { TransactionalTrigger } from './transactional-trigger';
 import { assertIdempotencyKey, assertRunId, assertRunName } from './validation/identifiers';
 import { prepareInput, validateJsonData } from './validation/input-validator';
 
@@ -37,15 +40,23 @@ export interface TriggerOptions<I = unknown> {
   key?: string;
   /** travels with the run; defaults to the one set by runWithContext() */
   context?: TaskContext;
+  /**
+   * The host's open transaction: the run is stored through it, so it exists only if the host
+   * commits (enqueue in the same transaction as your business write). A `pg` `Client`/`PoolClient`
+   * after `BEGIN` for `postgresStorage`; a better-sqlite3 `Database` on the same file, inside
+   * `db.transaction(fn)` or after `BEGIN`, for `sqliteStorage`. Other storages and handles are
+   * refused with `TransactionRefusedError`. See `TransactionalTrigger` for the details.
+   */
+  transaction?: HostTransaction;
 }
 
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
-const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context']);
+const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'transaction']);
 const MAX_DELAY = 10 * 365 * 24 * 3600_000;
 
 /** A trigger whose options passed validation. */
-interface TriggerRequest {
+export interface TriggerRequest {
   def: RegisteredDefinition;
   /** the deep-frozen input instance (what onBeforeTrigger sees) */
   instance: unknown;
@@ -85,8 +96,11 @@ class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }>, Pro
 /** validate input -> idempotency key -> onBeforeTrigger -> store -> dispatch */
 export class TriggerPipeline {
   private nodesCache?: { at: number; nodes: Awaited<ReturnType<Runtime['distribution']['liveNodes']>> };
+  private readonly transactional: TransactionalTrigger;
 
-  constructor(private readonly rt: Runtime) {}
+  constructor(private readonly rt: Runtime) {
+    this.transactional = new TransactionalTrigger(rt, this);
+  }
 
   resolveDefinition(definition: unknown): RegisteredDefinition {
     let def: RegisteredDefinition | undefined;
@@ -111,6 +125,7 @@ export class TriggerPipeline {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.transaction !== undefined) return this.transactional.trigger(request, options.transaction);
     if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
@@ -167,21 +182,45 @@ export class TriggerPipeline {
       for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
     }
     if (request.eligible) await request.eligible;
-    if (request.hasHook) {
-      const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
-      if (typeof task.onBeforeTrigger === 'function') {
-        try {
-          await task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId });
-        } catch (err) {
-          throw new TaskTriggerRefusedError(def.id, err);
-        }
-      }
-    }
+    await this.beforeTrigger(request);
     return this.store(request);
+  }
+
+  /**
+   * The definition's onBeforeTrigger, when it has one; a throw or rejection becomes
+   * TaskTriggerRefusedError. Synchronous unless the hook answers with a promise.
+   */
+  beforeTrigger(request: TriggerRequest): MaybePromise<void> {
+    const { def } = request;
+    if (!request.hasHook) return undefined;
+    const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+    if (typeof task.onBeforeTrigger !== 'function') return undefined;
+    let answer: unknown;
+    try {
+      answer = task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId: request.parentId });
+    } catch (err) {
+      throw new TaskTriggerRefusedError(def.id, err);
+    }
+    if (!isPromiseLike(answer)) return undefined;
+    return Promise.resolve(answer).then(
+      () => undefined,
+      (err: unknown) => {
+        throw new TaskTriggerRefusedError(def.id, err);
+      },
+    );
   }
 
   /** the record goes to the grouped insert (which announces it); resolves with the public run */
   private store(request: TriggerRequest): Promise<TaskRun> {
+    const record = this.newRecord(request);
+    const sink = new InsertSink();
+    const promise = promiseInto(sink);
+    this.rt.inserts.push(record, sink);
+    return promise;
+  }
+
+  /** the run a validated trigger stores */
+  newRecord(request: TriggerRequest): RunRecord {
     const rt = this.rt;
     const now = rt.now();
     const record: RunRecord = {
@@ -204,10 +243,7 @@ export class TriggerPipeline {
     if (request.after !== undefined) record.after = request.after;
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
     if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
-    const sink = new InsertSink();
-    const promise = promiseInto(sink);
-    rt.inserts.push(record, sink);
-    return promise;
+    return record;
   }
 
   /** a run started from inside another run: parent set, the parent's context inherited */
