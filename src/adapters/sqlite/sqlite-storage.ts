@@ -77,6 +77,10 @@ export class SqliteStorage implements RunStorage {
   private mainFile = '';
   /** the run statements prepared on host connections that triggered through their transaction */
   private readonly hostAccess = new WeakMap<Database.Database, SqliteRunAccess>();
+  /** host connections of this process that triggered through their transaction, while it may be open */
+  private readonly hostsInTransaction = new Set<Database.Database>();
+  /** busy_timeout is 0 while a host connection of this process may hold the write lock (see yieldToHosts) */
+  private busyTimeoutLowered = false;
 
   constructor(options: SqliteStorageOptions) {
     if (typeof options?.file !== 'string' || options.file.length === 0) {
@@ -119,6 +123,7 @@ export class SqliteStorage implements RunStorage {
       await this.retry(() => migrateSqlite(db));
       this.q = prepare(db);
       this.mainFile = mainFileOf(db);
+      this.busyTimeoutLowered = false;
     } catch (error) {
       db.close();
       throw error;
@@ -178,6 +183,8 @@ export class SqliteStorage implements RunStorage {
       access = this.accessThrough(tx);
       this.hostAccess.set(tx, access);
     }
+    this.hostsInTransaction.add(tx);
+    this.yieldToHosts();
     return new SqliteTransactionSession(tx, access, this.file);
   }
 
@@ -416,6 +423,23 @@ export class SqliteStorage implements RunStorage {
 
   // ---------------------------------------------------------------- plumbing
 
+  /**
+   * A host connection of this process in a write transaction holds SQLite's write lock until the
+   * host commits, which it can only do when this thread yields. A statement of ours waiting in
+   * SQLite's busy handler would block the thread, host included, for the whole busy_timeout
+   * (a claim of the poll, every pollMs). So while a host connection that triggered through its
+   * transaction is still in it, busy_timeout is 0 here: our statements fail at once with
+   * SQLITE_BUSY and `retry` tries again after a pause, letting the host go on. Restored once
+   * every such transaction has ended.
+   */
+  private yieldToHosts(): void {
+    for (const host of this.hostsInTransaction) if (!host.open || !host.inTransaction) this.hostsInTransaction.delete(host);
+    const lower = this.hostsInTransaction.size > 0;
+    if (lower === this.busyTimeoutLowered || !this.db?.open) return;
+    this.db.pragma(`busy_timeout = ${lower ? 0 : this.busyTimeoutMs}`);
+    this.busyTimeoutLowered = lower;
+  }
+
   private prepared(): Prepared {
     if (!this.q) throw new InvalidStateError(`SQLite storage ${this.file} is not open: call init() first (or it was closed).`);
     return this.q;
@@ -431,6 +455,7 @@ export class SqliteStorage implements RunStorage {
     const deadline = Date.now() + RETRY_FOR_MS + this.busyTimeoutMs;
     let pause = 2;
     for (;;) {
+      if (this.hostsInTransaction.size > 0 || this.busyTimeoutLowered) this.yieldToHosts();
       try {
         return fn();
       } catch (error) {
