@@ -46,7 +46,9 @@ describe('transactional trigger on SQLite (R06)', () => {
     const h = await startHarness({ storage: sqliteStorage({ file }), tasks: TRANSACTION_TASKS, pollMs: options.pollMs ?? POLL_MS });
     harnesses.push(h);
     const submitted: string[] = [];
-    h.service.on('submitted', ({ run }) => submitted.push(run.id));
+    h.service.on('submitted', ({ run }) => {
+      submitted.push(run.id);
+    });
     const db = open();
     db.exec('CREATE TABLE orders (id TEXT PRIMARY KEY)');
     return { h, db, submitted };
