@@ -112,7 +112,8 @@ interface OutgoingBatch {
  * - **Wake-ups**: `runnable()` wakes this node at once for what is due now, keeps one local timer for
  *   the earliest future due time it knows (its own and other nodes' notices), and sends other nodes
  *   one NOTIFY per event-loop tick (notices coalesced by definition). A slow poll (`pollMs`) is only
- *   a safety net.
+ *   a safety net. Runs stored through a host's transaction are announced by one NOTIFY sent in
+ *   that transaction (`runnableInTransaction`): delivered at commit, to this node as well.
  * - **Signals**: aborts and finishes travel as NOTIFY on channels `<schema>.abort` / `<schema>.finish`;
  *   the publishing node delivers to itself at once and ignores its own echo.
  * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
