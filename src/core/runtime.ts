@@ -67,26 +67,6 @@ export class Runtime {
     readonly registry: DefinitionRegistry,
   ) {
     this.bus = new EventBus(logger);
-    this.transactions = new TransactionWatch({
-      storage,
-      committed: (runs, woken) => {
-        this.submitted(runs.map((run) => ({ run, created: true })), !woken);
-        // a wait() begun before the commit was seen made no read: the run may have ended since
-        for (const run of runs) {
-          if (!this.waiters.has(run.id)) continue;
-          this.reads.add(run.id).then(
-            (ended) => {
-              if (ended) this.waiters.resolve(ended);
-            },
-            () => undefined, // the waiter sweep reads it again
-          );
-        }
-      },
-      rolledBack: (ids) => {
-        for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
-      },
-      warn: (message, err) => logger.warn(message, { error: err instanceof Error ? err.message : String(err) }),
-    });
     const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: err instanceof Error ? err.stack : String(err) });
     this.inserts = new Batcher(async (runs) => {
       if (!this.isReady) await this.ready();
@@ -118,6 +98,26 @@ export class Runtime {
       for (const [cap, list] of byCap) await this.storage.appendLogs(list, cap);
       return lines.map(() => undefined);
     }, 1000, reportSinkError);
+    this.transactions = new TransactionWatch({
+      storage,
+      committed: (runs, woken) => {
+        this.committedInTransaction(runs, woken);
+        // a wait() begun before the commit was seen made no read: the run may have ended since
+        for (const run of runs) {
+          if (!this.waiters.has(run.id)) continue;
+          this.reads.add(run.id).then(
+            (ended) => {
+              if (ended) this.waiters.resolve(ended);
+            },
+            () => undefined, // the waiter sweep reads it again
+          );
+        }
+      },
+      rolledBack: (ids) => {
+        for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
+      },
+      warn: (message, err) => logger.warn(message, { error: err instanceof Error ? err.message : String(err) }),
+    });
   }
 
   now(): number {
@@ -136,11 +136,8 @@ export class Runtime {
     return this.lastIso.text;
   }
 
-  /**
-   * new runs are stored: announced here, and handed to the distribution in one notice list
-   * (unless `wake` is false: the distribution already woke the nodes for them)
-   */
-  private submitted(results: Array<{ run: RunRecord; created: boolean }>, wake = true): void {
+  /** new runs are stored: announced here, and handed to the distribution in one notice list */
+  private submitted(results: Array<{ run: RunRecord; created: boolean }>): void {
     const notices: RunnableNotice[] = [];
     const announce = this.bus.has('submitted');
     for (const { run, created } of results) {
@@ -148,7 +145,17 @@ export class Runtime {
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
-    if (wake && notices.length > 0) this.distribution.runnable(notices);
+    if (notices.length > 0) this.distribution.runnable(notices);
+  }
+
+  /**
+   * runs stored through a host's transaction are seen committed: announced here like other new
+   * runs, and handed to the distribution unless it woke the nodes at commit already (`woken`)
+   */
+  private committedInTransaction(runs: RunRecord[], woken: boolean): void {
+    if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
+    if (!this.bus.has('submitted')) return;
+    for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
   }
 
   /** storage was initialised: callers on the hot path skip awaiting ready() */
@@ -173,10 +180,10 @@ export class Runtime {
 
   async closeStorage(): Promise<void> {
     if (!this.storageReady) return;
+    this.transactions.pause();
     await this.storageReady.catch(() => undefined);
     this.storageReady = undefined;
     this.isReady = false;
-    this.transactions.pause();
     await this.storage.close();
   }
 

@@ -182,13 +182,23 @@ export class TriggerPipeline {
       for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
     }
     if (request.eligible) await request.eligible;
-    await this.beforeTrigger(request);
+    if (request.hasHook) {
+      const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+      if (typeof task.onBeforeTrigger === 'function') {
+        try {
+          await task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId });
+        } catch (err) {
+          throw new TaskTriggerRefusedError(def.id, err);
+        }
+      }
+    }
     return this.store(request);
   }
 
   /**
    * The definition's onBeforeTrigger, when it has one; a throw or rejection becomes
-   * TaskTriggerRefusedError. Synchronous unless the hook answers with a promise.
+   * TaskTriggerRefusedError. Synchronous unless the hook answers with a promise (the
+   * transactional trigger needs that; triggerChecked, always asynchronous, awaits the hook itself).
    */
   beforeTrigger(request: TriggerRequest): MaybePromise<void> {
     const { def } = request;
