@@ -293,6 +293,7 @@ export class Runtime {
 
   /** resolves waiters and emits the end event on this node */
   announce(run: RunRecord): void {
+    if (this.transactions.size > 0) this.transactions.seen(run.id); // ended: its transaction committed
     this.waiters.resolve(run);
     const event = run.status === 'success' ? 'done' : run.status === 'failed' ? 'failed' : run.status === 'aborted' ? 'aborted' : undefined;
     if (event && this.bus.has(event)) this.bus.emit(event, { run: toPublicRun(run) });

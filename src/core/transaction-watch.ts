@@ -44,7 +44,8 @@ const MAX_WATCHED = 10_000;
  *
  * Once a session reports its transaction ended, the runs are read back through the storage:
  * those found were committed, the others rolled back (a rolled-back savepoint of a committed
- * transaction included) after one more look.
+ * transaction included) after one more look. A run claimed here, or whose end is announced
+ * here, was committed without asking (`seen`): it is announced then, before `started`/`done`.
  */
 export class TransactionWatch {
   private readonly watched = new Map<string, Watched>();
@@ -73,6 +74,18 @@ export class TransactionWatch {
       this.watched.delete(oldest);
     }
     this.schedule(entry.nextAt);
+  }
+
+  /**
+   * The run was seen stored without asking (claimed here, or ended on some node): its transaction
+   * committed. Announced now, so that `submitted` comes before `started` and the end events.
+   */
+  seen(runId: string): void {
+    const entry = this.watched.get(runId);
+    if (!entry) return;
+    this.watched.delete(runId);
+    const run = entry.runs.find((r) => r.id === runId);
+    if (run) this.host.committed([run], entry.woken);
   }
 
   /** storage is open: looking may go on */

@@ -35,7 +35,8 @@ import type { TriggerPipeline, TriggerRequest } from './trigger-pipeline';
  * What this node announces, and when: nothing before the commit. `trigger()` resolves with the
  * pending run at once (the host must be able to COMMIT after it), but the `submitted` event and
  * the local wake-up wait until the run is seen committed: the {@link TransactionWatch} asks the
- * storage how the host's transaction ended, then whether the run is stored. A run whose
+ * storage how the host's transaction ended, then whether the run is stored (or sees it claimed
+ * or ended first, and announces it then, before `started` and the end events). A run whose
  * transaction rolled back is never announced, and a `wait()` on it ends with TaskNotFoundError.
  */
 export class TransactionalTrigger {

@@ -165,10 +165,16 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
     expect(notices).toEqual([]);
     expect(b.h.recorder.calls).toEqual([]);
 
+    const events: string[] = [];
+    for (const name of ['submitted', 'done'] as const) {
+      a.h.service.on(name, ({ run: r }) => {
+        events.push(`${name}:${r.id}`);
+      });
+    }
     const committed = await begin();
     const run = await a.h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'kept' }, transaction: committed });
     const waited = a.h.service.wait(run.id, { timeout: 10_000 });
-    await sleep(200);
+    await sleep(300);
     expect(notices).toEqual([]); // held by the transaction
     const t0 = Date.now();
     await finish(committed, 'commit');
@@ -184,6 +190,8 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
     expect(notices).toHaveLength(1);
     expect(notices[0].at).toBeGreaterThanOrEqual(t0);
     expect(JSON.parse(notices[0].payload)).toEqual({ tx: 'a', w: { 'tx.followUp': [0] } });
+    // the end reached a before its watch looked again: submitted is announced first all the same
+    expect(events).toEqual([`submitted:${run.id}`, `done:${run.id}`]);
   });
 
   it('an idempotency key inside one transaction gives one run', async () => {

@@ -146,6 +146,12 @@ describe('transactional trigger on SQLite (R06)', () => {
 
   it('BEGIN ... await trigger() ... COMMIT: the local engine is woken at once after the commit (its poll is 30 s)', async () => {
     const { h, db, submitted } = await setUp({ pollMs: 30_000 });
+    const events: string[] = [];
+    for (const name of ['submitted', 'started', 'done'] as const) {
+      h.service.on(name, () => {
+        events.push(name);
+      });
+    }
     db.exec('BEGIN');
     db.prepare('INSERT INTO orders (id) VALUES (?)').run('o4');
     const run = await h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'o4' }, transaction: db });
@@ -159,6 +165,7 @@ describe('transactional trigger on SQLite (R06)', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(h.recorder.calls).toEqual(['o4']);
     expect(submitted).toEqual([run.id]);
+    expect(events).toEqual(['submitted', 'started', 'done']);
     expect(count('orders')).toBe(1);
   });
 
