@@ -24,6 +24,7 @@ export type { Distribution, DistributionHost, DistributionCapabilities, NodeDesc
 export type { Scheduler, ScheduledJob } from './ports/scheduler';
 export type { Clock } from './ports/clock';
 export type { RunRecord } from './ports/run-record';
+export type { HostTransaction, PostgresTransaction, SqliteTransaction, TransactionSession, TransactionOutcome, MaybePromise } from './ports/transaction';
 
 export { tasklane, registerTasks } from './core/tasklane-module';
 export type { TasklaneOptions } from './core/options';

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'IDENTIFIER_INVALID'
   | 'CRON_INVALID'
   | 'TRIGGER_REFUSED'
+  | 'TRANSACTION_REFUSED'
   | 'NO_ELIGIBLE_NODE'
   | 'QUEUE_FULL'
   | 'TASK_NOT_FOUND'
@@ -118,6 +119,17 @@ export class TaskTriggerRefusedError extends TasklaneError {
   constructor(definitionId: string, cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     super('TRIGGER_REFUSED', `Trigger of "${definitionId}" refused by onBeforeTrigger: ${reason}`, { cause });
+  }
+}
+
+/**
+ * `trigger({ transaction })` was given a handle the storage cannot store a run through: a storage
+ * without transactions (memory), a handle of the other database kind, a pool, a handle not in a
+ * transaction, or one on another database. Nothing was stored.
+ */
+export class TransactionRefusedError extends TasklaneError {
+  constructor(message: string, cause?: unknown) {
+    super('TRANSACTION_REFUSED', message, { cause });
   }
 }
 

@@ -58,6 +58,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     const def = exec.def;
     const now = rt.now();
     exec.startedAt = performance.now();
+    if (run.iterations === 1 && rt.transactions.size > 0) rt.transactions.seen(run.id); // claimed: its transaction committed
     if (run.iterations === 1 && rt.bus.has('started')) rt.bus.emit('started', { run: toPublicRun(run) });
 
     // refusals decided before run() is called

@@ -105,6 +105,16 @@ export class RunWaiters {
     }
   }
 
+  /** the run will never end (it was never stored): every waiter of it fails with `error` */
+  fail(runId: string, error: unknown): void {
+    const current = this.waiters.get(runId);
+    if (current === undefined) return;
+    this.waiters.delete(runId);
+    const list = Array.isArray(current) ? current : [current];
+    for (const w of list) w.removed = true;
+    for (const w of list) w.fail(error);
+  }
+
   /** ids being waited for, at most `limit` */
   ids(limit: number): string[] {
     const out: string[] = [];

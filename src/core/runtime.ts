@@ -1,4 +1,5 @@
 import type { Logger } from 'winston';
+import { TaskNotFoundError } from '../api/errors';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { ClockSample } from '../ports/distribution';
@@ -15,6 +16,7 @@ import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
 import { StatsTracker } from './stats-tracker';
+import { TransactionWatch } from './transaction-watch';
 
 const WAITER_SWEEP_MS = 2000;
 
@@ -50,6 +52,8 @@ export class Runtime {
   private disabledCache?: { at: number; ids: Set<string> };
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
+  /** runs stored through host transactions that this node has not seen end yet */
+  readonly transactions: TransactionWatch;
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
@@ -104,6 +108,26 @@ export class Runtime {
       for (const [cap, list] of byCap) await this.storage.appendLogs(list, cap);
       return lines.map(() => undefined);
     }, 1000, reportSinkError);
+    this.transactions = new TransactionWatch({
+      storage,
+      committed: (runs, woken) => {
+        this.committedInTransaction(runs, woken);
+        // a wait() begun before the commit was seen made no read: the run may have ended since
+        for (const run of runs) {
+          if (!this.waiters.has(run.id)) continue;
+          this.reads.add(run.id).then(
+            (ended) => {
+              if (ended) this.waiters.resolve(ended);
+            },
+            () => undefined, // the waiter sweep reads it again
+          );
+        }
+      },
+      rolledBack: (ids) => {
+        for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
+      },
+      warn: (message, err) => logger.warn(message, { error: err instanceof Error ? err.message : String(err) }),
+    });
   }
 
   /**
@@ -176,6 +200,16 @@ export class Runtime {
     if (notices.length > 0) this.distribution.runnable(notices);
   }
 
+  /**
+   * runs stored through a host's transaction are seen committed: announced here like other new
+   * runs, and handed to the distribution unless it woke the nodes at commit already (`woken`)
+   */
+  private committedInTransaction(runs: RunRecord[], woken: boolean): void {
+    if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
+    if (!this.bus.has('submitted')) return;
+    for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
+  }
+
   /** storage was initialised: callers on the hot path skip awaiting ready() */
   isReady = false;
 
@@ -185,6 +219,7 @@ export class Runtime {
       this.storageReady = this.storage.init().then(
         () => {
           this.isReady = true;
+          this.transactions.resume();
         },
         (err: unknown) => {
           this.storageReady = undefined;
@@ -197,6 +232,7 @@ export class Runtime {
 
   async closeStorage(): Promise<void> {
     if (!this.storageReady) return;
+    this.transactions.pause();
     await this.storageReady.catch(() => undefined);
     this.storageReady = undefined;
     this.isReady = false;
@@ -310,6 +346,7 @@ export class Runtime {
 
   /** resolves waiters and emits the end event on this node */
   announce(run: RunRecord): void {
+    if (this.transactions.size > 0) this.transactions.seen(run.id); // ended: its transaction committed
     this.waiters.resolve(run);
     const event = run.status === 'success' ? 'done' : run.status === 'failed' ? 'failed' : run.status === 'aborted' ? 'aborted' : undefined;
     if (event && this.bus.has(event)) this.bus.emit(event, { run: toPublicRun(run) });

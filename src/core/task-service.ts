@@ -142,7 +142,9 @@ export class TaskService {
     // the waiter is registered before the read, so an end between the two is not missed
     rt.waiters.add(waiter);
     if (timeout !== undefined) waiter.timer = setTimeout(() => waiter.timedOut(timeout), timeout);
-    rt.reads.push(runId, waiter);
+    // a run stored through a host transaction that has not ended yet is not readable: its waiters
+    // are settled by its end, or with TaskNotFoundError once the transaction is seen rolled back
+    if (!rt.transactions.has(runId)) rt.reads.push(runId, waiter);
     rt.watchWaiters();
     return promise;
   }

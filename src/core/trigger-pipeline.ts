@@ -11,6 +11,8 @@ import {
 } from '../api/errors';
 import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
+import type { HostTransaction, MaybePromise } from '../ports/transaction';
+import { isPromiseLike } from '../util/maybe-promise';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
@@ -20,6 +22,7 @@ import type { RegisteredDefinition } from './definition-registry';
 import { toPublicRun } from './public-run';
 import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
+import { TransactionalTrigger } from './transactional-trigger';
 import { assertIdempotencyKey, assertRunId, assertRunName } from './validation/identifiers';
 import { prepareInput, validateJsonData } from './validation/input-validator';
 
@@ -39,6 +42,14 @@ export interface TriggerOptions<I = unknown> {
   key?: string;
   /** travels with the run; defaults to the one set by runWithContext() */
   context?: TaskContext;
+  /**
+   * The host's open transaction: the run is stored through it, so it exists only if the host
+   * commits (enqueue in the same transaction as your business write). A `pg` `Client`/`PoolClient`
+   * after `BEGIN` for `postgresStorage`; a better-sqlite3 `Database` on the same file, inside
+   * `db.transaction(fn)` or after `BEGIN`, for `sqliteStorage`. Other storages and handles are
+   * refused with `TransactionRefusedError`. See `TransactionalTrigger` for the details.
+   */
+  transaction?: HostTransaction;
 }
 
 /** what the engine adds to the trigger of a schedule tick */
@@ -51,11 +62,11 @@ export interface ScheduledTrigger {
 
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
-const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context']);
+const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'transaction']);
 const MAX_DELAY = 10 * 365 * 24 * 3600_000;
 
 /** A trigger whose options passed validation. */
-interface TriggerRequest {
+export interface TriggerRequest {
   def: RegisteredDefinition;
   /** the deep-frozen input instance (what onBeforeTrigger sees) */
   instance: unknown;
@@ -98,8 +109,11 @@ class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }>, Pro
 /** validate input -> idempotency key -> maxBacklog -> parent, after, cluster -> onBeforeTrigger -> store -> dispatch */
 export class TriggerPipeline {
   private nodesCache?: { at: number; nodes: Awaited<ReturnType<Runtime['distribution']['liveNodes']>> };
+  private readonly transactional: TransactionalTrigger;
 
-  constructor(private readonly rt: Runtime) {}
+  constructor(private readonly rt: Runtime) {
+    this.transactional = new TransactionalTrigger(rt, this);
+  }
 
   resolveDefinition(definition: unknown): RegisteredDefinition {
     let def: RegisteredDefinition | undefined;
@@ -125,6 +139,7 @@ export class TriggerPipeline {
     } catch (err) {
       return Promise.reject(err);
     }
+    if (options.transaction !== undefined) return this.transactional.trigger(request, options.transaction);
     if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
@@ -228,8 +243,42 @@ export class TriggerPipeline {
     }
   }
 
+  /**
+   * The definition's onBeforeTrigger, when it has one; a throw or rejection becomes
+   * TaskTriggerRefusedError. Synchronous unless the hook answers with a promise (the
+   * transactional trigger needs that; triggerChecked, always asynchronous, awaits the hook itself).
+   */
+  beforeTrigger(request: TriggerRequest): MaybePromise<void> {
+    const { def } = request;
+    if (!request.hasHook) return undefined;
+    const task = def.create() as { onBeforeTrigger?: (p: unknown) => unknown };
+    if (typeof task.onBeforeTrigger !== 'function') return undefined;
+    let answer: unknown;
+    try {
+      answer = task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId: request.parentId });
+    } catch (err) {
+      throw new TaskTriggerRefusedError(def.id, err);
+    }
+    if (!isPromiseLike(answer)) return undefined;
+    return Promise.resolve(answer).then(
+      () => undefined,
+      (err: unknown) => {
+        throw new TaskTriggerRefusedError(def.id, err);
+      },
+    );
+  }
+
   /** the record goes to the grouped insert (which announces it); resolves with the public run */
   private store(request: TriggerRequest): Promise<TaskRun> {
+    const record = this.newRecord(request);
+    const sink = new InsertSink();
+    const promise = promiseInto(sink);
+    this.rt.inserts.push(record, sink);
+    return promise;
+  }
+
+  /** the run a validated trigger stores */
+  newRecord(request: TriggerRequest): RunRecord {
     const rt = this.rt;
     const now = rt.now();
     const record: RunRecord = {
@@ -253,10 +302,7 @@ export class TriggerPipeline {
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
     if (request.backfilled) record.backfilled = true;
     if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
-    const sink = new InsertSink();
-    const promise = promiseInto(sink);
-    rt.inserts.push(record, sink);
-    return promise;
+    return record;
   }
 
   /** a run started from inside another run: parent set, the parent's context inherited */

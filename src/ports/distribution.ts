@@ -1,6 +1,7 @@
 import type { AcceptRules, RunStatus, TaskRun } from '../api/types';
 import type { ClaimRequest, RunStorage } from './storage';
 import type { RunRecord } from './run-record';
+import type { HostTransaction, MaybePromise } from './transaction';
 
 export interface DistributionCapabilities {
   /** several nodes (processes) cooperate: runs may execute away from where they were triggered */
@@ -95,6 +96,15 @@ export interface Distribution {
   start(host: DistributionHost): Promise<void>;
   stop(): Promise<void>;
   runnable(notices: RunnableNotice[]): void;
+  /**
+   * Optional: the wake-up for runs just stored through a host's transaction, sent through that
+   * same transaction so that it is delivered when, and only if, the host commits (PostgreSQL's
+   * NOTIFY). Answers true when it did so: every node that accepts the definition, this one
+   * included, is then woken at commit. Answers false (synchronously, when it can tell at once)
+   * for a transaction it cannot use; the engine then calls `runnable()` once it sees the runs
+   * committed. A failure is thrown: the host's transaction may be unusable after it.
+   */
+  runnableInTransaction?(tx: HostTransaction, notices: RunnableNotice[]): MaybePromise<boolean>;
   claim(request: ClaimRequest): Promise<RunRecord[]>;
   publishAbort(runId: string): Promise<void>;
   publishFinished(notices: FinishedNotice[]): Promise<void>;

@@ -1,11 +1,17 @@
 import type { ListLogsQuery, ListRunsQuery, Page, RunError, RunLog, RunProgress, RunStatus } from '../api/types';
 import type { RunRecord } from './run-record';
+import type { HostTransaction, TransactionSession } from './transaction';
 
 export interface StorageCapabilities {
   /** survives a restart of the process */
   durable: boolean;
   /** several processes may share it (claims are atomic across processes) */
   shared: boolean;
+  /**
+   * runs can be stored through a host's own transaction (`trigger({ transaction })`):
+   * `openTransaction` is implemented. Absent means false.
+   */
+  transactions?: boolean;
 }
 
 /** One definition in a claim: how many runs of it this node may take now. */
@@ -180,4 +186,18 @@ export interface RunStorage {
 
   /** deletes finished runs (and their logs and values) finished before `before`; returns how many */
   deleteFinishedBefore(before: string, limit: number): Promise<number>;
+
+  /**
+   * Optional (`capabilities.transactions`): the storage seen through a host's open transaction,
+   * for one transactional trigger. Runs inserted through the session are written on the host's
+   * connection (never through the engine's insert batcher), so they commit or roll back with the
+   * host's own writes; the key and id rules of `insertRuns` hold as they do for `insertRuns`.
+   *
+   * Must throw TransactionRefusedError at once, synchronously and before anything is written,
+   * for a handle it cannot use: a handle of another kind (a pg client given to SQLite, a
+   * better-sqlite3 Database given to PostgreSQL, a pool), a closed one, one not in a transaction,
+   * one on another database when that can be told. Checks that need a round trip belong in
+   * `begin()`, which refuses the same way.
+   */
+  openTransaction?(tx: HostTransaction): TransactionSession;
 }

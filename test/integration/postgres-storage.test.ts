@@ -337,6 +337,9 @@ describe('PostgreSQL adapter source', () => {
       'cols()',
       "cols('r')",
       "cols('upd')",
+      // transactional triggers: the fixed column list with text casts for a host's client, and the insert's lookup made for either list
+      "portableCols('r')",
+      'runColumns',
       'UNFINISHED',
       'FINISHED',
       'INSERT_RECORDSET',

@@ -80,7 +80,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
   });
 
   it('is durable and shared', () => {
-    expect(storage().capabilities).toEqual({ durable: true, shared: true });
+    expect(storage().capabilities).toEqual({ durable: true, shared: true, transactions: true });
   });
 
   it('refuses calls before init() and after close()', async () => {

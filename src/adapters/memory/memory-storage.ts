@@ -50,7 +50,7 @@ import { newToken } from '../../util/ids';
  * included: 0.33 µs for a small input, where structuredClone takes 2.4 µs and a JSON round trip 1.3.
  */
 export class MemoryStorage implements RunStorage {
-  readonly capabilities: StorageCapabilities = Object.freeze({ durable: false, shared: false });
+  readonly capabilities: StorageCapabilities = Object.freeze({ durable: false, shared: false, transactions: false });
   /** finished runs kept at most (see the class comment) */
   readonly maxFinishedRuns: number;
 

@@ -13,12 +13,14 @@ import type {
 } from '../../ports/distribution';
 import type { RunRecord } from '../../ports/run-record';
 import type { ClaimRequest } from '../../ports/storage';
+import type { HostTransaction, MaybePromise, PostgresTransaction } from '../../ports/transaction';
 import { accepts } from '../../core/accept-rules';
 import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { RecentSet } from './bounded';
 import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
+import { wakePayload, type WakeEntries } from './wake-payload';
 
 export interface PostgresDistributionOptions {
   connectionString: string;
@@ -110,7 +112,8 @@ interface OutgoingBatch {
  * - **Wake-ups**: `runnable()` wakes this node at once for what is due now, keeps one local timer for
  *   the earliest future due time it knows (its own and other nodes' notices), and sends other nodes
  *   one NOTIFY per event-loop tick (notices coalesced by definition). A slow poll (`pollMs`) is only
- *   a safety net.
+ *   a safety net. Runs stored through a host's transaction are announced by one NOTIFY sent in
+ *   that transaction (`runnableInTransaction`): delivered at commit, to this node as well.
  * - **Signals**: aborts and finishes travel as NOTIFY on channels `<schema>.abort` / `<schema>.finish`;
  *   the publishing node delivers to itself at once and ignores its own echo.
  * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
@@ -350,6 +353,37 @@ export class PostgresDistribution implements Distribution {
     if (this.outWake.size > 0) this.scheduleFlush();
   }
 
+  /**
+   * The wake-up of runs stored through a host's transaction, as one `pg_notify` on that
+   * transaction: PostgreSQL delivers it at commit (to every node, this one included: see
+   * wakePayload) and drops it at rollback. False, without a statement, when this distribution is
+   * not started or the transaction is not a pg client (the engine then calls runnable() once it
+   * sees the runs committed). A failed NOTIFY is thrown (the host's transaction is then aborted).
+   */
+  runnableInTransaction(tx: HostTransaction, notices: RunnableNotice[]): MaybePromise<boolean> {
+    const host = this.host;
+    const handle = tx as Partial<Record<'query' | 'prepare', unknown>>;
+    if (!host || !this.running || typeof handle.query !== 'function' || typeof handle.prepare === 'function') return false;
+    const now = host.now();
+    const entries: WakeEntries = Object.create(null) as WakeEntries;
+    let count = 0;
+    for (const n of notices) {
+      if (n.definitionId === INLINE_DEFINITION) continue;
+      const due = Number.isFinite(n.dueAt) && n.dueAt > now ? n.dueAt : 0;
+      (entries[n.definitionId] ??= []).push(due);
+      count++;
+    }
+    if (count === 0) return false;
+    const payload = wakePayload(entries, { transactionOf: host.node.nodeId });
+    if (payload.length > MAX_PAYLOAD) return false;
+    return (tx as PostgresTransaction).query('select pg_notify($1, $2)', [this.channels.wake, payload]).then(
+      () => true,
+      (err: unknown) => {
+        throw new StorageError(`postgresDistribution: the wake-up NOTIFY in the host's transaction failed: ${asError(err).message}`, err);
+      },
+    );
+  }
+
   claim(request: ClaimRequest): Promise<RunRecord[]> {
     if (!this.host) return Promise.resolve([]);
     return this.host.storage.claimRuns(request);
@@ -437,7 +471,7 @@ export class PostgresDistribution implements Distribution {
       let count = 0;
       let announced = 0;
       const push = () => {
-        if (count > 0) batches.push({ channel: this.channels.wake, payload: JSON.stringify({ n: node, w: entries }) });
+        if (count > 0) batches.push({ channel: this.channels.wake, payload: wakePayload(entries, { node }) });
         entries = {};
         size = header;
         count = 0;

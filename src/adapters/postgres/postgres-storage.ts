@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
-import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError } from '../../api/errors';
+import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
@@ -15,6 +15,7 @@ import type {
   StorageListRunsQuery,
   UpdateResult,
 } from '../../ports/storage';
+import type { HostTransaction, PostgresTransaction } from '../../ports/transaction';
 import { RecentMap } from './bounded';
 import { migrate, quoteSchema } from './postgres-migrations';
 import {
@@ -28,6 +29,7 @@ import {
   sleep,
   withTimeout,
 } from './pg-support';
+import { PostgresTransactionSession, type PostgresIdentity, type PostgresRunAccess } from './postgres-transaction';
 
 export interface PostgresStorageOptions {
   /** e.g. `postgres://user:pass@host:5432/db` */
@@ -132,6 +134,17 @@ const RUN_COLUMN_NAMES = [
 
 function cols(alias?: string): string {
   return RUN_COLUMN_NAMES.map((c) => (alias ? `${alias}.${c}` : c)).join(', ');
+}
+
+/** columns whose value a client's default type parsers would change (json parsed, bigint as text) */
+const RETYPED_COLUMNS: ReadonlySet<string> = new Set(['input', 'output', 'error', 'progress', 'context', 'due_at', 'lease_expires_at']);
+
+/**
+ * {@link cols} for a host's connection, whose type parsers are not the storage's: json and bigint
+ * columns are read as text, which {@link toRecord} decodes.
+ */
+function portableCols(alias: string): string {
+  return RUN_COLUMN_NAMES.map((c) => (RETYPED_COLUMNS.has(c) ? `${alias}.${c}::text as ${c}` : `${alias}.${c}`)).join(', ');
 }
 
 const UNFINISHED = `('pending', 'running')`;
@@ -511,6 +524,23 @@ function chunkBySize<T>(items: T[], sizeOf: (item: T) => number, maxItems: numbe
   return chunks;
 }
 
+/** One insert statement of {@link PostgresStorage.insertStatement}. */
+interface InsertStatement {
+  name: string;
+  text: string;
+  values: string[];
+}
+
+/** Where the statements of an insert go: the storage's pool, or a host's transaction. */
+interface InsertLink {
+  /** the insert without conflict handling (all or nothing); absent where a failed statement would cost more than a round trip */
+  plain?(statement: InsertStatement): Promise<void>;
+  /** the insert that skips conflicts; answers the ids inserted */
+  skipConflicts(statement: InsertStatement): Promise<Set<string>>;
+  /** the rows of the lookup of existing runs, whose text is made for the link's run columns */
+  existing(text: (runColumns: string) => string, values: unknown[]): Promise<Array<RunRow & { req: number }>>;
+}
+
 const MAX_BATCH_ROWS = 2000;
 /** insert statements of one storage at once (see insertRuns) */
 const MAX_INSERT_LANES = 2;
@@ -575,7 +605,7 @@ function clampLimit(limit: number | undefined): number {
  * - Requires PostgreSQL 13 or later (`gen_random_uuid()`).
  */
 export class PostgresStorage implements RunStorage {
-  readonly capabilities: StorageCapabilities = { durable: true, shared: true };
+  readonly capabilities: StorageCapabilities = { durable: true, shared: true, transactions: true };
   readonly schema: string;
   readonly connectionString: string;
 
@@ -590,6 +620,8 @@ export class PostgresStorage implements RunStorage {
   private closed = false;
   private readonly errorListeners = new Set<(error: Error) => void>();
   private lastPoolError: Error | undefined;
+  /** the database and runs table this storage uses (read at init): a host's transaction must be on them */
+  private identity: PostgresIdentity | undefined;
 
   constructor(options: PostgresStorageOptions) {
     if (!options || typeof options.connectionString !== 'string' || options.connectionString.length === 0) {
@@ -642,6 +674,11 @@ export class PostgresStorage implements RunStorage {
     }
     try {
       await migrate(client, this.schema);
+      const res = await client.query<{ database: string; runs: string | null }>(
+        'select current_database() as database, to_regclass($1)::oid::text as runs',
+        [`${this.s}.runs`],
+      );
+      this.identity = { database: res.rows[0].database, runsTable: res.rows[0].runs };
       client.release();
     } catch (err) {
       client.release(true);
@@ -787,6 +824,75 @@ export class PostgresStorage implements RunStorage {
   }
 
   // ---------------------------------------------------------------------------------------------
+  // transactional triggers
+
+  /**
+   * A transactional trigger through the host's own `pg` client after BEGIN: the insert of
+   * `insertRuns` (same record checks, same key answer, in (definition, key, id) order) on the
+   * host's connection, inside a savepoint (see PostgresTransactionSession). Refused at once with
+   * TransactionRefusedError: a better-sqlite3 Database, anything without `query()`, a `pg.Pool`
+   * (each of its queries may go to another connection); in `begin()`: a client not in a
+   * transaction or in an aborted one, a client on another database or without this schema.
+   */
+  openTransaction(tx: HostTransaction): PostgresTransactionSession {
+    const what = 'trigger({ transaction }) on postgresStorage';
+    const handle = tx as Partial<Record<'query' | 'prepare' | 'inTransaction' | 'totalCount' | 'idleCount', unknown>>;
+    if (typeof handle.prepare === 'function' && typeof handle.inTransaction === 'boolean') {
+      throw new TransactionRefusedError(`${what}: got a better-sqlite3 Database; the transaction must be a pg client (Client or PoolClient) after BEGIN.`);
+    }
+    if (typeof handle.query !== 'function') {
+      throw new TransactionRefusedError(`${what}: the transaction must be a pg client (Client or PoolClient) after BEGIN.`);
+    }
+    if (typeof handle.totalCount === 'number' && typeof handle.idleCount === 'number') {
+      throw new TransactionRefusedError(`${what}: got a pg Pool, whose queries may each go to another connection; pass the client of pool.connect() on which you issued BEGIN.`);
+    }
+    return new PostgresTransactionSession(tx as PostgresTransaction, this.transactionAccess);
+  }
+
+  private readonly transactionAccess: PostgresRunAccess = {
+    runsTableName: () => `${this.s}.runs`,
+    identity: async () => {
+      if (!this.identity) await this.init();
+      return this.identity!;
+    },
+    findUnfinishedByKey: async (tx, definitionId, key) => {
+      if (!storable(definitionId) || !storable(key)) return null;
+      const rows = await this.throughTransaction(tx, 'findUnfinishedByKey', `select ${portableCols('r')} from ${this.s}.runs r
+         where r.definition_id = $1 and r.key = $2 and r.status in ${UNFINISHED} limit 1`, [definitionId, key]);
+      return rows[0] ? toRecord(rows[0]) : null;
+    },
+    getRuns: async (tx, ids) => {
+      const wanted = [...new Set(ids.filter(storable))];
+      if (wanted.length === 0) return [];
+      const rows = await this.throughTransaction(tx, 'getRuns', `select ${portableCols('r')} from ${this.s}.runs r where r.id = any($1::text[])`, [pgTextArray(wanted)]);
+      return rows.map(toRecord);
+    },
+    insertRuns: (tx, runs) => {
+      if (runs.length === 0) return Promise.resolve([]);
+      let rows: InsertRow[];
+      try {
+        rows = runs.map(toInsertRow); // as insertRuns: nothing is sent when a field is refused
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.insertNow(runs, rows, this.transactionLink(tx));
+    },
+    transactionStatus: (xid) =>
+      this.exec('read', 'transactionStatus', async (client) => {
+        const res = await client.query<{ status: string | null }>('select pg_xact_status($1::xid8) as status', [xid]);
+        return res.rows[0]?.status ?? null;
+      }),
+  };
+
+  private async throughTransaction(tx: PostgresTransaction, what: string, text: string, values: unknown[]): Promise<RunRow[]> {
+    try {
+      return (await tx.query(text, values)).rows as RunRow[];
+    } catch (err) {
+      throw new StorageError(`PostgreSQL storage: ${what} through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
   // runs
 
   /** insert calls waiting for a lane (see insertRuns) */
@@ -824,7 +930,7 @@ export class PostgresStorage implements RunStorage {
       this.insertsInFlight++;
       const runs = group.length === 1 ? group[0].runs : group.flatMap((g) => g.runs);
       const rows = group.length === 1 ? group[0].rows : group.flatMap((g) => g.rows);
-      this.insertNow(runs, rows).then(
+      this.insertNow(runs, rows, this.poolLink).then(
         (results) => {
           let at = 0;
           for (const g of group) {
@@ -842,7 +948,40 @@ export class PostgresStorage implements RunStorage {
     }
   }
 
-  private async insertNow(runs: RunRecord[], rows: InsertRow[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+  /** inserts on the storage's own connections, retried as their kind allows (see exec) */
+  private readonly poolLink: InsertLink = {
+    plain: async (statement) => {
+      await this.exec('write', 'insertRuns', (client) => client.query({ name: statement.name, text: statement.text, values: statement.values }));
+    },
+    skipConflicts: (statement) =>
+      this.exec('idempotent', 'insertRuns', async (client) => {
+        const res = await client.query<[string]>({ name: statement.name, text: statement.text, values: statement.values, rowMode: 'array' });
+        return new Set(res.rows.map((r) => r[0]));
+      }),
+    existing: (text, values) => this.exec('read', 'insertRuns', async (client) => (await client.query<RunRow & { req: number }>(text(cols('r')), values)).rows),
+  };
+
+  /**
+   * Inserts on a host's transaction: no retry (the host's transaction decides), never the plain
+   * insert (a duplicate id would abort the host's transaction), statements unnamed (any client
+   * with `query(text, values)` will do), run columns read portably.
+   */
+  private transactionLink(tx: PostgresTransaction): InsertLink {
+    const run = async <R>(text: string, values: unknown[]): Promise<R[]> => {
+      try {
+        return (await tx.query(text, values)).rows as R[];
+      } catch (err) {
+        if (TasklaneError.is(err)) throw err;
+        throw new StorageError(`PostgreSQL storage: insertRuns through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      }
+    };
+    return {
+      skipConflicts: async (statement) => new Set((await run<{ id: string }>(statement.text, statement.values)).map((r) => r.id)),
+      existing: (text, values) => run<RunRow & { req: number }>(text(portableCols('r')), values),
+    };
+  }
+
+  private async insertNow(runs: RunRecord[], rows: InsertRow[], link: InsertLink): Promise<Array<{ run: RunRecord; created: boolean }>> {
     const results = new Array<{ run: RunRecord; created: boolean } | undefined>(runs.length);
     // (definition, key, id) order: rows are inserted, and keys taken, in this order by every inserter,
     // so concurrent batches racing for the same keys cannot deadlock
@@ -857,12 +996,12 @@ export class PostgresStorage implements RunStorage {
         }
         const statement = this.insertStatement(todo.map((i) => rows[i]));
         let inserted: Set<string> | undefined;
-        if (statement.plain && round === 0) {
+        if (statement.plain && round === 0 && link.plain) {
           // no idempotency key in the batch: a plain insert, all or nothing (no speculative
           // insertion, nothing returned); a duplicate id (a retried batch) falls back to the
           // insert that skips conflicts
           try {
-            await this.exec('write', 'insertRuns', (client) => client.query({ name: statement.plain!.name, text: statement.plain!.text, values: statement.values }));
+            await link.plain({ name: statement.plain.name, text: statement.plain.text, values: statement.values });
             inserted = new Set(todo.map((i) => runs[i].id));
           } catch (err) {
             // a duplicate id, or a link that broke under the statement (it may have been applied):
@@ -870,10 +1009,7 @@ export class PostgresStorage implements RunStorage {
             if (!(err instanceof StorageError && (codeOf(err.cause) === '23505' || isConnectionError(err.cause)))) throw err;
           }
         }
-        inserted ??= await this.exec('idempotent', 'insertRuns', async (client) => {
-          const res = await client.query<[string]>({ name: statement.name, text: statement.text, values: statement.values, rowMode: 'array' });
-          return new Set(res.rows.map((r) => r[0]));
-        });
+        inserted ??= await link.skipConflicts(statement);
         const missing: number[] = [];
         for (const i of todo) {
           // an id given twice in one batch was inserted once: the first is created, the other exists
@@ -882,23 +1018,22 @@ export class PostgresStorage implements RunStorage {
         }
         if (missing.length === 0) break;
         // Not inserted: a run with that id exists already, or an unfinished run holds the key.
-        const existing = await this.exec('read', 'insertRuns', async (client) => {
-          const res = await client.query<RunRow & { req: number }>(
-            `select distinct on (q.req) q.req, ${cols('r')}
+        const existingRows = await link.existing(
+          (runColumns) =>
+            `select distinct on (q.req) q.req, ${runColumns}
              from unnest($1::int[], $2::text[], $3::text[], $4::text[]) as q(req, id, definition_id, key)
              join ${this.s}.runs r
                on r.id = q.id
                or (q.key is not null and r.definition_id = q.definition_id and r.key = q.key and r.status in ${UNFINISHED})
              order by q.req, (r.id = q.id) desc`,
-            [
-              missing,
-              missing.map((i) => runs[i].id),
-              missing.map((i) => runs[i].definitionId),
-              missing.map((i) => runs[i].key ?? null),
-            ],
-          );
-          return new Map(res.rows.map((r) => [r.req, toRecord(r)]));
-        });
+          [
+            missing,
+            missing.map((i) => runs[i].id),
+            missing.map((i) => runs[i].definitionId),
+            missing.map((i) => runs[i].key ?? null),
+          ],
+        );
+        const existing = new Map(existingRows.map((r) => [r.req, toRecord(r)]));
         const again: number[] = [];
         for (const i of missing) {
           const found = existing.get(i);

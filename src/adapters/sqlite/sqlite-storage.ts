@@ -3,7 +3,7 @@ import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
-import { InvalidArgumentError, InvalidStateError, StorageError, TasklaneError } from '../../api/errors';
+import { InvalidArgumentError, InvalidStateError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
@@ -19,8 +19,10 @@ import type {
   StorageListRunsQuery,
   UpdateResult,
 } from '../../ports/storage';
+import type { HostTransaction } from '../../ports/transaction';
 import { newToken } from '../../util/ids';
 import { migrateSqlite } from './migrations';
+import { isSqliteDatabase, mainFileOf, sameFile, SqliteTransactionSession, type SqliteRunAccess } from './sqlite-transaction';
 
 export interface SqliteStorageOptions {
   /** the database file; its directory is created if missing. `:memory:` gives a private database. */
@@ -63,7 +65,7 @@ const MAX_CLAIMED_KEPT = 100_000;
  * better-sqlite3 is synchronous: the async methods wrap synchronous calls.
  */
 export class SqliteStorage implements RunStorage {
-  readonly capabilities: StorageCapabilities = Object.freeze({ durable: true, shared: true });
+  readonly capabilities: StorageCapabilities = Object.freeze({ durable: true, shared: true, transactions: true });
   readonly file: string;
   private readonly busyTimeoutMs: number;
   private db: Database.Database | undefined;
@@ -71,6 +73,14 @@ export class SqliteStorage implements RunStorage {
   private opening: Promise<void> | undefined;
   /** rows this adapter claimed, by run id, until their lease is written back */
   private readonly claimed = new Map<string, RunTuple>();
+  /** the file of the open database as SQLite names it (to recognise a host's connection to it) */
+  private mainFile = '';
+  /** the run statements prepared on host connections that triggered through their transaction */
+  private readonly hostAccess = new WeakMap<Database.Database, SqliteRunAccess>();
+  /** host connections of this process that triggered through their transaction, while it may be open */
+  private readonly hostsInTransaction = new Set<Database.Database>();
+  /** busy_timeout is 0 while a host connection of this process may hold the write lock (see yieldToHosts) */
+  private busyTimeoutLowered = false;
 
   constructor(options: SqliteStorageOptions) {
     if (typeof options?.file !== 'string' || options.file.length === 0) {
@@ -112,6 +122,8 @@ export class SqliteStorage implements RunStorage {
       db.pragma(`journal_size_limit = ${WAL_CHECKPOINT_PAGES * 4096}`);
       await this.retry(() => migrateSqlite(db));
       this.q = prepare(db);
+      this.mainFile = mainFileOf(db);
+      this.busyTimeoutLowered = false;
     } catch (error) {
       db.close();
       throw error;
@@ -137,6 +149,70 @@ export class SqliteStorage implements RunStorage {
     return this.retry(() => q.insertTx.immediate(runs));
   }
 
+  /**
+   * A transactional trigger through the host's own better-sqlite3 connection to this file: the
+   * same statements and insert code as `insertRuns`, prepared once per host connection, run
+   * synchronously in a savepoint of the host's transaction (see SqliteTransactionSession).
+   * Refused with TransactionRefusedError: this storage not open yet (the insert must be
+   * synchronous, so it cannot wait for init()), anything but a better-sqlite3 Database, a closed
+   * or read-only one, one on another file (compared as SQLite names the main database, then by
+   * device and inode), one not in a transaction.
+   */
+  openTransaction(tx: HostTransaction): SqliteTransactionSession {
+    const what = 'trigger({ transaction }) on sqliteStorage';
+    if (!this.db) {
+      throw new TransactionRefusedError(`${what}: the storage (${this.file}) is not open yet; start the engine (or make any TaskService call) before the transaction.`);
+    }
+    if (!isSqliteDatabase(tx)) {
+      const kind = typeof (tx as { query?: unknown }).query === 'function' ? 'a PostgreSQL client' : 'something else';
+      throw new TransactionRefusedError(`${what}: the transaction must be a better-sqlite3 Database on ${this.file}; got ${kind}.`);
+    }
+    if (!tx.open) throw new TransactionRefusedError(`${what}: the given Database is closed.`);
+    if (tx.readonly) throw new TransactionRefusedError(`${what}: the given Database is read-only.`);
+    const hostFile = mainFileOf(tx);
+    if (!sameFile(hostFile, this.mainFile)) {
+      throw new TransactionRefusedError(`${what}: the given Database is on ${hostFile === '' ? 'an in-memory database' : hostFile}, not on the storage's file ${this.mainFile || this.file}.`);
+    }
+    if (!tx.inTransaction) {
+      throw new TransactionRefusedError(
+        `${what}: the given Database is not in a transaction; call trigger() inside db.transaction(fn), or after db.exec('BEGIN IMMEDIATE').`,
+      );
+    }
+    let access = this.hostAccess.get(tx);
+    if (!access) {
+      access = this.accessThrough(tx);
+      this.hostAccess.set(tx, access);
+    }
+    this.hostsInTransaction.add(tx);
+    this.yieldToHosts();
+    return new SqliteTransactionSession(tx, access, this.file);
+  }
+
+  private accessThrough(db: Database.Database): SqliteRunAccess {
+    const statements = prepareRunStatements(db);
+    const insertTx = db.transaction(statements.insertRuns); // a savepoint inside the host's transaction
+    const file = this.file;
+    const guarded = <T>(fn: () => T): T => {
+      try {
+        return fn();
+      } catch (error) {
+        throw normalise(error, file);
+      }
+    };
+    return {
+      findUnfinishedByKey: (definitionId, key) =>
+        guarded(() => {
+          const row = statements.findByKey.get(definitionId, key);
+          return row ? toRecord(row) : null;
+        }),
+      getRuns: (ids) => guarded(() => (ids.length === 0 ? [] : inIdOrder(statements.getRuns.all(JSON.stringify(ids)), ids))),
+      insertRuns: (runs) => {
+        for (const run of runs) assertRecord(run);
+        return guarded(() => insertTx(runs));
+      },
+    };
+  }
+
   async getRun(id: string): Promise<RunRecord | null> {
     const q = this.prepared();
     const row = await this.retry(() => q.getRun.get(id));
@@ -147,14 +223,7 @@ export class SqliteStorage implements RunStorage {
     const q = this.prepared();
     if (ids.length === 0) return [];
     const rows = await this.retry(() => q.getRuns.all(JSON.stringify(ids)));
-    const byId = new Map<string, RunTuple>();
-    for (const row of rows) byId.set(row[0], row);
-    const out: RunRecord[] = [];
-    for (const id of ids) {
-      const row = byId.get(id);
-      if (row) out.push(toRecord(row));
-    }
-    return out;
+    return inIdOrder(rows, ids);
   }
 
   async getEndedRuns(ids: string[]): Promise<EndedRuns> {
@@ -359,6 +428,23 @@ export class SqliteStorage implements RunStorage {
 
   // ---------------------------------------------------------------- plumbing
 
+  /**
+   * A host connection of this process in a write transaction holds SQLite's write lock until the
+   * host commits, which it can only do when this thread yields. A statement of ours waiting in
+   * SQLite's busy handler would block the thread, host included, for the whole busy_timeout
+   * (a claim of the poll, every pollMs). So while a host connection that triggered through its
+   * transaction is still in it, busy_timeout is 0 here: our statements fail at once with
+   * SQLITE_BUSY and `retry` tries again after a pause, letting the host go on. Restored once
+   * every such transaction has ended.
+   */
+  private yieldToHosts(): void {
+    for (const host of this.hostsInTransaction) if (!host.open || !host.inTransaction) this.hostsInTransaction.delete(host);
+    const lower = this.hostsInTransaction.size > 0;
+    if (lower === this.busyTimeoutLowered || !this.db?.open) return;
+    this.db.pragma(`busy_timeout = ${lower ? 0 : this.busyTimeoutMs}`);
+    this.busyTimeoutLowered = lower;
+  }
+
   private prepared(): Prepared {
     if (!this.q) throw new InvalidStateError(`SQLite storage ${this.file} is not open: call init() first (or it was closed).`);
     return this.q;
@@ -374,6 +460,7 @@ export class SqliteStorage implements RunStorage {
     const deadline = Date.now() + RETRY_FOR_MS + this.busyTimeoutMs;
     let pause = 2;
     for (;;) {
+      if (this.hostsInTransaction.size > 0 || this.busyTimeoutLowered) this.yieldToHosts();
       try {
         return fn();
       } catch (error) {
@@ -454,14 +541,14 @@ const NOT_FINISHED = `('pending', 'running')`;
 
 type Prepared = ReturnType<typeof prepare>;
 
-/** Every statement and transaction, prepared once per connection. */
-function prepare(db: Database.Database) {
+/**
+ * The run reads and the insert, on one connection: the storage's own, or a host's connection to
+ * the same file for a transactional trigger (the same statements and the same insert code).
+ */
+function prepareRunStatements(db: Database.Database) {
   const getRun = db.prepare<[string], RunTuple>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE id = ?`).raw();
   const getRuns = db
     .prepare<[string], RunTuple>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`)
-    .raw();
-  const getStatuses = db
-    .prepare<[string], [string, string]>(`SELECT id, status FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`)
     .raw();
   const findByKey = db
     .prepare<[string, string], RunTuple>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE definition_id = ? AND key = ? AND status IN ${NOT_FINISHED}`)
@@ -469,6 +556,39 @@ function prepare(db: Database.Database) {
   const insertRun = db.prepare<RunTuple>(
     `INSERT INTO tasklane_runs (${RUN_COLUMNS.join(', ')}) VALUES (${RUN_COLUMNS.map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`,
   );
+  /** inserts the runs in order; the caller wraps it in a transaction (or a savepoint) */
+  const insertRuns = (runs: RunRecord[]): Array<{ run: RunRecord; created: boolean }> => {
+    const out: Array<{ run: RunRecord; created: boolean }> = [];
+    for (const run of runs) {
+      if (run.key !== undefined && !isFinished(run.status)) {
+        const existing = findByKey.get(run.definitionId, run.key);
+        if (existing) {
+          out.push({ run: toRecord(existing), created: false });
+          continue;
+        }
+      }
+      const params = toParams(run);
+      if (insertRun.run(...params).changes === 0) {
+        // this id is already stored: the insert was done before
+        const existing = getRun.get(run.id);
+        if (existing) {
+          out.push({ run: toRecord(existing), created: false });
+          continue;
+        }
+      }
+      out.push({ run: toRecord(params), created: true });
+    }
+    return out;
+  };
+  return { getRun, getRuns, findByKey, insertRuns };
+}
+
+/** Every statement and transaction, prepared once per connection. */
+function prepare(db: Database.Database) {
+  const { getRun, getRuns, findByKey, insertRuns } = prepareRunStatements(db);
+  const getStatuses = db
+    .prepare<[string], [string, string]>(`SELECT id, status FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`)
+    .raw();
   const countPending = db.prepare<[], { definition_id: string; n: number }>(
     `SELECT definition_id, count(*) AS n FROM tasklane_runs WHERE status = 'pending' GROUP BY definition_id`,
   );
@@ -630,29 +750,7 @@ function prepare(db: Database.Database) {
       return statement;
     },
 
-    insertTx: db.transaction((runs: RunRecord[]) => {
-      const out: Array<{ run: RunRecord; created: boolean }> = [];
-      for (const run of runs) {
-        if (run.key !== undefined && !isFinished(run.status)) {
-          const existing = findByKey.get(run.definitionId, run.key);
-          if (existing) {
-            out.push({ run: toRecord(existing), created: false });
-            continue;
-          }
-        }
-        const params = toParams(run);
-        if (insertRun.run(...params).changes === 0) {
-          // this id is already stored: the insert was done before
-          const existing = getRun.get(run.id);
-          if (existing) {
-            out.push({ run: toRecord(existing), created: false });
-            continue;
-          }
-        }
-        out.push({ run: toRecord(params), created: true });
-      }
-      return out;
-    }),
+    insertTx: db.transaction(insertRuns),
 
     claimTx: db.transaction((request: ClaimRequest): RunTuple[] => {
       const { now, nodeId } = request;
@@ -796,6 +894,18 @@ function prepare(db: Database.Database) {
 }
 
 // ==================================================================== mapping
+
+/** the records of `rows` in the order of `ids` (each id once) */
+function inIdOrder(rows: RunTuple[], ids: string[]): RunRecord[] {
+  const byId = new Map<string, RunTuple>();
+  for (const row of rows) byId.set(row[0], row);
+  const out: RunRecord[] = [];
+  for (const id of ids) {
+    const row = byId.get(id);
+    if (row) out.push(toRecord(row));
+  }
+  return out;
+}
 
 function toParams(r: RunRecord): RunTuple {
   return [
