@@ -1,7 +1,8 @@
-import { TaskNotFoundError, TransactionRefusedError } from '../api/errors';
+import { QueueFullError, TaskNotFoundError, TransactionRefusedError } from '../api/errors';
 import type { TaskRun } from '../api/types';
 import type { HostTransaction, MaybePromise, TransactionSession } from '../ports/transaction';
 import { andThen, orCleanUp } from '../util/maybe-promise';
+import type { BacklogGate } from './backlog-gate';
 import { toPublicRun } from './public-run';
 import type { Runtime } from './runtime';
 import type { TriggerPipeline, TriggerRequest } from './trigger-pipeline';
@@ -80,13 +81,31 @@ export class TransactionalTrigger {
 
   /** from the key lookup to the insert, every read through the host's transaction */
   private steps(request: TriggerRequest, tx: HostTransaction, session: TransactionSession): MaybePromise<TaskRun> {
-    const { def, key } = request;
+    const { def, key, gate } = request;
     return andThen(key === undefined ? null : session.findUnfinishedByKey(def.id, key), (existing) => {
       if (existing) return andThen(session.end(true), () => toPublicRun(existing));
-      return andThen(this.checkLinks(request, session), () =>
-        andThen(request.eligible, () => andThen(this.pipeline.beforeTrigger(request), () => this.insert(request, tx, session))),
+      // maxBacklog, after the key as for any trigger: decided at once while the count allows it
+      // (so a trigger inside better-sqlite3's db.transaction(fn) stays synchronous); a count that
+      // must be read again makes the trigger asynchronous
+      const progress = { sent: false };
+      return andThen(gate === undefined ? undefined : this.admit(gate), () =>
+        orCleanUp(
+          () =>
+            andThen(this.checkLinks(request, session), () =>
+              andThen(request.eligible, () => andThen(this.pipeline.beforeTrigger(request), () => this.insert(request, tx, session, progress))),
+            ),
+          // refused before the insert: its place is given back (after it, insertFailed accounts)
+          () => !progress.sent && gate?.cancel(),
+        ),
       );
     });
+  }
+
+  private admit(gate: BacklogGate): MaybePromise<void> {
+    const verdict = this.rt.backlog.tryAdmit(gate);
+    if (verdict === 'admitted') return undefined;
+    if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
+    return this.rt.backlog.admit(gate);
   }
 
   /** `parent` and `after` must name stored runs (or runs of this same transaction) */
@@ -99,9 +118,22 @@ export class TransactionalTrigger {
     });
   }
 
-  private insert(request: TriggerRequest, tx: HostTransaction, session: TransactionSession): MaybePromise<TaskRun> {
+  private insert(request: TriggerRequest, tx: HostTransaction, session: TransactionSession, progress: { sent: boolean }): MaybePromise<TaskRun> {
     const record = this.pipeline.newRecord(request);
-    return andThen(session.insertRuns([record]), ([result]) => {
+    const counted = request.gate !== undefined;
+    // counted as the grouped insert counts its runs (a rollback is seen at the next read)
+    if (counted) this.rt.backlog.sending([record]);
+    progress.sent = true;
+    const inserted = orCleanUp(
+      () => session.insertRuns([record]),
+      () => counted && this.rt.backlog.insertFailed([record]),
+    );
+    return andThen(inserted, ([result]) => {
+      if (counted) {
+        this.rt.backlog.answered([record], [result]);
+        // the host may still roll back: a trigger the count would refuse reads it again first
+        this.rt.backlog.left(record.definitionId);
+      }
       // the key is held by another unfinished run (maybe of this same transaction): nothing new
       if (!result.created) return andThen(session.end(true), () => toPublicRun(result.run));
       const distribution = this.rt.distribution;

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { Client } from 'pg';
 import {
   memoryStorage,
+  QueueFullError,
   sqliteStorage,
   TaskNotFoundError,
   TaskTriggerRefusedError,
@@ -308,5 +309,37 @@ describe('transactional trigger on SQLite (R06)', () => {
     expect(err).toBeInstanceOf(TransactionRefusedError);
     expect((err as Error).message).toMatch('MemoryStorage cannot store a run through a host transaction');
     expect((await h.service.listRuns()).items).toEqual([]);
+  });
+
+  it('maxBacklog counts transactional triggers: past it QueueFullError, nothing stored, the host transaction goes on; a rollback gives the place back', async () => {
+    const { h, db } = await setUp();
+    await h.service.disable('tx.bounded'); // its runs stay pending
+    const insertOrder = db.prepare('INSERT INTO orders (id) VALUES (?)');
+    db.exec('BEGIN');
+    insertOrder.run('o1');
+    await h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o1' }, transaction: db });
+    await h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o2' }, transaction: db });
+    db.exec('COMMIT');
+    expect(count('tasklane_runs')).toBe(2);
+
+    db.exec('BEGIN');
+    insertOrder.run('o3');
+    await expect(h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o3' }, transaction: db })).rejects.toBeInstanceOf(QueueFullError);
+    insertOrder.run('o4'); // the host's transaction is still usable
+    db.exec('COMMIT');
+    expect(count('tasklane_runs')).toBe(2);
+    expect(count('orders')).toBe(3);
+
+    // a run triggered in a transaction that rolls back does not hold a place
+    const [pending] = (await h.service.listRuns({ definition: 'tx.bounded', limit: 1 })).items;
+    await h.service.abort({ id: pending.id });
+    db.exec('BEGIN');
+    await h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o5' }, transaction: db });
+    db.exec('ROLLBACK');
+    db.exec('BEGIN');
+    await h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o6' }, transaction: db });
+    db.exec('COMMIT');
+    const left = (await h.service.listRuns({ definition: 'tx.bounded', status: 'pending', limit: 10 })).items.map((r) => (r.input as { orderId: string }).orderId);
+    expect(left.sort()).toEqual(['o1', 'o2', 'o6'].filter((o) => o !== (pending.input as { orderId: string }).orderId));
   });
 });
