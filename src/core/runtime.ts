@@ -352,6 +352,11 @@ export class Runtime {
     if (event && this.bus.has(event)) this.bus.emit(event, { run: toPublicRun(run) });
   }
 
+  /** whether a run ending elsewhere can matter here: something waits for runs, or listens to their end */
+  wantsFinished(): boolean {
+    return this.waiters.size > 0 || this.bus.has('done') || this.bus.has('failed') || this.bus.has('aborted');
+  }
+
   /** a run ended on some node: announce it here unless this node already did */
   async finishedElsewhere(notices: FinishedNotice[]): Promise<void> {
     const wanted: string[] = [];

@@ -64,6 +64,7 @@ export class TaskEngine {
           storage: this.rt.storage,
           now: () => this.rt.now(),
           clockSample: (sample) => this.rt.clockSample(sample),
+          wantsFinished: () => this.rt.wantsFinished(),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {

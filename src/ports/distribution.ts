@@ -67,6 +67,12 @@ export interface DistributionHost {
   abortRequested(runId: string): void;
   /** a run ended somewhere in the cluster (its record is in storage) */
   finished(notice: FinishedNotice): void;
+  /**
+   * False while nothing on this node waits for a run or listens to run ends: a distribution may
+   * then skip decoding the finish notices of other nodes (calling `wake()` instead, as a finish can
+   * free a concurrency slot or an `after`). Absent: every notice is wanted.
+   */
+  wantsFinished?(): boolean;
   /** a fault the distribution recovered from (logged; never thrown at the host) */
   error(error: Error): void;
 }

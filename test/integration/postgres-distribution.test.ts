@@ -166,6 +166,25 @@ describeWithPostgres('PostgreSQL distribution', () => {
     expect(b.host.finishes[0]).toMatchObject({ id: notices[0].id, definitionId: 'some.definition', status: 'success' });
   });
 
+  it("does not decode other nodes' finishes while the host wants none, and wakes it instead", async () => {
+    const a = await node('a');
+    const b = await node('b');
+    let wanted = false;
+    b.host.wantsFinished = () => wanted;
+    const wakesBefore = b.host.wakes.length;
+    const woken = b.host.next('wake');
+    await a.dist.publishFinished([{ id: 'x1'.padEnd(26, '0'), definitionId: 'some.definition', status: 'success' }]);
+    await woken;
+    await sleep(100);
+    expect(b.host.finishes).toEqual([]);
+    expect(b.host.wakes.length).toBeGreaterThan(wakesBefore);
+    wanted = true;
+    const got = b.host.next('finish');
+    await a.dist.publishFinished([{ id: 'x2'.padEnd(26, '0'), definitionId: 'some.definition', status: 'failed' }]);
+    await got;
+    expect(b.host.finishes.map((f) => f.id)).toEqual(['x2'.padEnd(26, '0')]);
+  });
+
   it('lists live nodes with their accept rules, and forgets a node whose heartbeat expired or that stopped', async () => {
     // a TTL well above the heartbeat, so a busy machine does not drop a live node; b heartbeats
     // seldom, so its heartbeat rarely lands between the change below and the read after it

@@ -706,6 +706,13 @@ export class PostgresDistribution implements Distribution {
     // this node's own notices (delivered locally when published) are skipped unparsed: every
     // payload starts with the sender's id (see takeBatches)
     if (msg.payload.startsWith(this.ownPrefix)) return;
+    // nothing here waits for a run or listens to run ends: the finishes are not decoded (on a
+    // cluster every node gets every node's finishes); the wake-up stays, as a finish can free a
+    // concurrency slot or an `after`
+    if (msg.channel === this.channels.finish && host.wantsFinished?.() === false) {
+      this.deliver(() => host.wake());
+      return;
+    }
     let data: { n?: unknown; w?: unknown; r?: unknown; f?: unknown };
     try {
       data = JSON.parse(msg.payload) as typeof data;
