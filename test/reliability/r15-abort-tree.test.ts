@@ -124,7 +124,13 @@ describeEachStorage('R15 abort tree', (kind) => {
   /** the checks every abort of a parent must pass; `ackAt` is when abort() answered */
   async function checkTree(parentId: string, abortAt: number, ackAt: number, receiver: string): Promise<TaskRun[]> {
     const [a] = nodes;
-    expect((await a.service.wait(parentId, { timeout: 10_000 })).status).toBe('aborted');
+    const parent = await a.service.wait(parentId, { timeout: 10_000 }).catch(async (err: unknown) => {
+      // say where it stands: a parent that never ends is the finding, not the timeout
+      const run = await a.service.get(parentId);
+      const logs = (await a.service.listLogs({ runId: parentId })).items.map((l) => l.message);
+      throw new Error(`parent ${JSON.stringify(run)} logs ${JSON.stringify(logs)} refused ${ParentTask.refused}: ${String(err)}`);
+    });
+    expect(parent.status).toBe('aborted');
     const children = await childrenOf(a, parentId);
     const ended = await Promise.all(children.map((c) => a.service.wait(c.id, { timeout: 10_000 })));
     expect(ended.filter((c) => c.status !== 'aborted').map((c) => `${c.name}:${c.status}`)).toEqual([]);
