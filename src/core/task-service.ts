@@ -91,9 +91,10 @@ export class TaskService {
       case 'requested': {
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `abort requested: ${message}`);
-        // kept with the run, so whichever node ends it stores the message on the run
-        await rt.storage.setValue(id, ABORT_MESSAGE_KEY, message);
+        // the request is stored: a run executing here sees it at once (it holds the message itself)
         this.pool.abortLocal(id, message);
+        // kept with the run, so whichever other node ends it stores the message on the run
+        await rt.storage.setValue(id, ABORT_MESSAGE_KEY, message);
         await rt.distribution.publishAbort(id);
         return result.run;
       }
@@ -105,10 +106,17 @@ export class TaskService {
     let cursor: string | undefined;
     do {
       const page = await this.rt.storage.listRuns({ parentId, status: ['pending', 'running'], limit: 200, cursor });
-      for (const child of page.items) {
-        await this.abortOne(child.id, `parent ${parentId} aborted: ${message}`).catch(() => undefined);
-        await this.abortChildren(child.id, message, depth + 1);
-      }
+      // Those executing here see the abort at once: their parent's abort is stored, so theirs
+      // follows, and a run answers under its own lease whether or not its request is stored yet.
+      // Then the children of the page at once, not one store round trip after another: one by
+      // one, on PostgreSQL with 100 children, the last signal fired 400 ms after abort() (R15: 100 ms).
+      for (const child of page.items) if (child.status === 'running') this.pool.abortLocal(child.id, `parent ${parentId} aborted: ${message}`);
+      await Promise.all(
+        page.items.map(async (child) => {
+          await this.abortOne(child.id, `parent ${parentId} aborted: ${message}`).catch(() => undefined);
+          await this.abortChildren(child.id, message, depth + 1);
+        }),
+      );
       cursor = page.cursor;
     } while (cursor);
   }
