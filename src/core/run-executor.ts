@@ -330,6 +330,11 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       const stored = result.run;
       if (outcome.kind) {
         rt.inlineFunctions.delete(run.id);
+        if (outcome.kind === 'abort') {
+          rt.abortChildrenOf(stored.id, stored.error?.message ?? 'aborted').catch((err: unknown) =>
+            rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, error: err instanceof Error ? err.message : String(err) }),
+          );
+        }
         const finalized = rt.finalize(exec.def, stored, outcome.kind, exec.instance);
         if (finalized) {
           finalized.then(

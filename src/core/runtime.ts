@@ -50,6 +50,11 @@ export class Runtime {
   private storageReady?: Promise<void>;
   private waiterSweep?: NodeJS.Timeout;
   private disabledCache?: { at: number; ids: Set<string> };
+  /**
+   * Set by TaskService: aborts the unfinished children of a run that ended aborted here (those a
+   * parent on another node triggered after abort() listed its children, before it learned of it).
+   */
+  abortChildrenOf: (parentId: string, message: string) => Promise<void> = async () => undefined;
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
   /** runs stored through host transactions that this node has not seen end yet */

@@ -49,7 +49,9 @@ export class TaskService {
     private readonly rt: Runtime,
     private readonly pipeline: TriggerPipeline,
     private readonly pool: WorkerPool,
-  ) {}
+  ) {
+    rt.abortChildrenOf = (parentId, message) => this.abortChildren(parentId, message, 0);
+  }
 
   /** the new run, `pending` (or the unfinished run holding the same idempotency `key`) */
   trigger<D extends TaskClass>(options: TypedTriggerOptions<D>): Promise<TaskRun<OutputOf<D>>>;

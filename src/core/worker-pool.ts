@@ -255,9 +255,15 @@ export class WorkerPool implements ExecutionOwner {
       this.claimsInFlight--;
     }
     if (runs.length > 0 && this.rt.backlog.active) for (const run of runs) this.rt.backlog.left(run.definitionId);
+    const orphaned = runs.some((r) => r.parentId !== undefined && !r.abortRequested) ? await this.abortedParents(runs) : undefined;
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
       exec.owner = this;
+      if (run.parentId !== undefined && orphaned?.has(run.parentId)) {
+        // ends aborted without running: see abortedParents
+        exec.abortRequested = true;
+        exec.abortMessage = `parent ${run.parentId} aborted`;
+      }
       this.active.set(run.id, exec);
       this.queued.push(exec);
     }
@@ -270,6 +276,24 @@ export class WorkerPool implements ExecutionOwner {
     if (this.backlog || this.claimAgain) {
       this.claimAgain = false;
       this.pump();
+    }
+  }
+
+  /**
+   * The aborted (or abort-requested) parents of claimed child runs. abort() aborts the children
+   * it lists, but a parent running on another node can trigger a child after that listing and
+   * before it learns of its abort: such a child is stored pending with no abort of its own. So
+   * a claimed child whose parent is aborted never starts. One read per claim that has children;
+   * a read that fails checks nothing (the parent's end sweeps its children too).
+   */
+  private async abortedParents(runs: RunRecord[]): Promise<Set<string> | undefined> {
+    const ids = [...new Set(runs.filter((r) => r.parentId !== undefined && !r.abortRequested).map((r) => r.parentId as string))];
+    try {
+      const parents = await this.rt.storage.getRuns(ids);
+      return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
+    } catch (err) {
+      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', { error: err instanceof Error ? err.message : String(err) });
+      return undefined;
     }
   }
 

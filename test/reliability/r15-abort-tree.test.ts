@@ -144,7 +144,10 @@ describeEachStorage('R15 abort tree', (kind) => {
         if (s.abortedAt === undefined || s.abortedAt - Math.max(abortAt, s.startedAt) > bound)
           slow.push(`${child.name} on ${s.node}: signal ${s.abortedAt === undefined ? 'never fired' : `after ${s.abortedAt - abortAt} ms`}`);
       }
-      if (child.startedOn) expect(Date.parse(child.startedOn)).toBeLessThanOrEqual(ackAt);
+      // a child whose code ran was claimed before the abort was acknowledged (one its parent
+      // triggered on another node after abort() listed the children is claimed later, and ends
+      // aborted at that claim without running: `seen` has no entry for it)
+      if (child.startedOn && seen.has(child.id)) expect(Date.parse(child.startedOn)).toBeLessThanOrEqual(ackAt);
     }
     expect(late).toEqual([]);
     expect(slow).toEqual([]);

@@ -31,6 +31,8 @@ import { newToken } from '../../util/ids';
  *   without a lease, a heap by dueAt).
  * - `blocked`: pending runs waiting for their `after` run, keyed by that run's id; released when
  *   it finishes.
+ * - `childrenOf`: parent id -> its children's ids, so listing a run's children (abort of a
+ *   parent) reads those only, not every run.
  * A claim touches only what it takes (plus the dead entries it drops), never the backlog: with
  * 100,000 pending runs a claim of 10 costs the same as with 10.
  *
@@ -58,6 +60,8 @@ export class MemoryStorage implements RunStorage {
   private readonly defs = new Map<string, DefState>();
   /** run id sorted ascending, for listRuns (newest first = read from the end) */
   private allIds: string[] = [];
+  /** parent run id -> ids of its children (listRuns by parent reads only these) */
+  private readonly childrenOf = new Map<string, Set<string>>();
   /** definition id -> unfinished run with that key */
   private readonly keys = new Map<string, Map<string, Row>>();
   /** after-run id -> entries of the pending runs waiting for it */
@@ -118,6 +122,11 @@ export class MemoryStorage implements RunStorage {
       this.runs.set(row.id, row);
       insertSorted(this.allIds, row.id);
       insertSorted(row.def.ids, row.id);
+      if (row.parentId !== undefined) {
+        const siblings = this.childrenOf.get(row.parentId);
+        if (siblings) siblings.add(row.id);
+        else this.childrenOf.set(row.parentId, new Set([row.id]));
+      }
       if (row.key !== undefined && unfinished) this.keyMap(row.definitionId).set(row.key, row);
       if (row.status === 'pending') {
         row.def.pending++;
@@ -165,6 +174,10 @@ export class MemoryStorage implements RunStorage {
       const def = this.defs.get(query.definition);
       if (!def) return { items: [] };
       ids = def.ids;
+    } else if (query.parentId !== undefined) {
+      const children = this.childrenOf.get(query.parentId);
+      if (!children) return { items: [] };
+      ids = [...children].sort(cmp);
     } else {
       ids = this.allIds;
     }
@@ -525,6 +538,11 @@ export class MemoryStorage implements RunStorage {
   private remove(row: Row): void {
     row.ver++;
     this.runs.delete(row.id);
+    if (row.parentId !== undefined) {
+      const siblings = this.childrenOf.get(row.parentId);
+      siblings?.delete(row.id);
+      if (siblings?.size === 0) this.childrenOf.delete(row.parentId);
+    }
     this.logs.delete(row.id);
     this.values.delete(row.id);
     this.finishedCount--;
