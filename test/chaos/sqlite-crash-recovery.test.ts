@@ -3,28 +3,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
-import { IsInt, IsString, Min } from 'class-validator';
-import { registerTasks, sqliteStorage, tasklane, TaskService, TaskEngine, Task, type TaskDefinition, type TaskRunParams } from '../../src';
+import { registerTasks, sqliteStorage, tasklane, TaskService, TaskEngine } from '../../src';
 import { tempDir } from '../helpers/temp-files';
-
-class WorkInput {
-  @IsString() key!: string;
-  @IsInt() @Min(0) ms!: number;
-}
-
-// the parent only triggers and reads; definitions must be registered to be triggered
-@Task({ id: 'crash.work', title: 'Sleeps, then records its side effect', input: WorkInput, maxCrashRecoveries: 5 })
-class WorkStub implements TaskDefinition<unknown, string> {
-  run({ controller }: TaskRunParams<unknown, string>) {
-    return controller.response.done('never here');
-  }
-}
-@Task({ id: 'crash.poison', title: 'Kills its own process', maxCrashRecoveries: 3 })
-class PoisonStub implements TaskDefinition<undefined, never> {
-  run(): never {
-    throw new Error('never here');
-  }
-}
+import { PoisonStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 
 const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
 

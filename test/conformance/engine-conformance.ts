@@ -1,8 +1,6 @@
 import 'reflect-metadata';
 import { IsInt, IsString, Min } from 'class-validator';
-import { Writable } from 'node:stream';
 import { inject } from 'inversify';
-import { createLogger, transports } from 'winston';
 import {
   InvalidArgumentError,
   runWithContext,
@@ -25,6 +23,7 @@ import {
   type TaskRun,
   type TaskRunParams,
 } from '../../src';
+import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
 
@@ -722,7 +721,7 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       // takes the run over while A's iteration is still under way (a stalled node, seen from B).
       await h.stop();
       const lines: string[] = [];
-      const logger = createLogger({ level: 'warn', transports: [new transports.Stream({ stream: new Writable({ write: (c, _e, cb) => { lines.push(String(c)); cb(); } }) })] });
+      const logger = captureLogger(lines);
       const a = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-a', leaseMs: 1000, pollMs: 50, logger, clock: { now: () => Date.now() - 60_000 }, start: false });
       const b = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-b', leaseMs: 1000, pollMs: 50, start: false });
       try {

@@ -6,10 +6,9 @@
  * clock (TOKENS.Clock), which is what tasklane reads the time from.
  */
 import 'reflect-metadata';
-import { Writable } from 'node:stream';
 import { IsInt, Min } from 'class-validator';
-import { createLogger, transports } from 'winston';
 import { postgresDistribution, postgresStorage, Task, type TaskDefinition, type TaskRunParams } from '../../src';
+import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { describeWithPostgres, freshPgSchema, PG_URL } from '../helpers/services';
 
@@ -36,21 +35,6 @@ class SkewSleep implements TaskDefinition<SleepInput, string> {
   }
 }
 
-function capture(lines: string[]) {
-  return createLogger({
-    level: 'warn',
-    transports: [
-      new transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            lines.push(String(chunk));
-            done();
-          },
-        }),
-      }),
-    ],
-  });
-}
 
 describeWithPostgres('clock skew across nodes (R13)', () => {
   let schema: string;
@@ -76,7 +60,7 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
       pollMs: 100,
       clock: { now: typeof skewMs === 'function' ? () => Date.now() + skewMs() : () => Date.now() + skewMs },
       ...(extra.accept ? { accept: extra.accept } : {}),
-      ...(extra.lines ? { logger: capture(extra.lines) } : {}),
+      ...(extra.lines ? { logger: captureLogger(extra.lines) } : {}),
       ...(extra.start === false ? { start: false } : {}),
     });
     nodes.push(h);

@@ -6,8 +6,6 @@
  * silently dropped, never run twice. On memory and SQLite (several engines on one store).
  */
 import 'reflect-metadata';
-import { Writable } from 'node:stream';
-import { createLogger, transports } from 'winston';
 import {
   cronScheduler,
   memoryStorage,
@@ -18,6 +16,7 @@ import {
   type TaskRun,
   type TaskRunParams,
 } from '../../src';
+import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 
@@ -50,22 +49,6 @@ function hourAgo(hours: number): string {
   return new Date(Math.floor(Date.now() / HOUR) * HOUR - hours * HOUR).toISOString();
 }
 
-/** a winston logger whose warnings land in `lines` */
-function capture(lines: string[]) {
-  return createLogger({
-    level: 'warn',
-    transports: [
-      new transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            lines.push(String(chunk));
-            done();
-          },
-        }),
-      }),
-    ],
-  });
-}
 
 async function runsOf(h: Harness, definition: string): Promise<TaskRun[]> {
   return (await h.service.listRuns({ definition, limit: 100 })).items;
@@ -95,7 +78,7 @@ describe.each([
 ])('schedule catch-up after downtime (R12) on %s', (_name, make) => {
   let made: Awaited<ReturnType<typeof make>>;
   const started: Harness[] = [];
-  const start = async (storage: RunStorage, logger?: ReturnType<typeof capture>) => {
+  const start = async (storage: RunStorage, logger?: ReturnType<typeof captureLogger>) => {
     const h = await startHarness({ storage, tasks: [HourlyTask, BackfilledTask, ShortWindowTask], catchUpGraceMs: GRACE, ...(logger ? { logger } : {}) });
     started.push(h);
     return h;
@@ -116,7 +99,7 @@ describe.each([
   it('without backfill: the ticks of the gap are reported missed, counted once, and none runs', async () => {
     await made.storage.recordScheduleTick('catchup.hourly', hourAgo(5));
     const lines: string[] = [];
-    const h = await start(made.storage, capture(lines));
+    const h = await start(made.storage, captureLogger(lines));
     await settle(h);
     expect(await missed(h, 'catchup.hourly')).toBe(5);
     expect(await runsOf(h, 'catchup.hourly')).toEqual([]);
@@ -211,7 +194,7 @@ describe('ticks a blocked event loop made too late', () => {
       storage: memoryStorage(),
       tasks: [EverySecondTask],
       scheduler: cronScheduler({ lateToleranceMs: 100 }),
-      logger: capture(lines),
+      logger: captureLogger(lines),
     });
     try {
       // let one tick pass normally, then block the loop for ~2.5 s

@@ -5,9 +5,8 @@
  */
 import 'reflect-metadata';
 import { IsInt, Min } from 'class-validator';
-import { Writable } from 'node:stream';
-import { createLogger, transports } from 'winston';
 import { Task, type RunStorage, type TaskDefinition, type TaskRunParams } from '../../src';
+import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { describeEachStorage, type Namespace } from './storages';
 
@@ -61,10 +60,7 @@ describeEachStorage('R02 a long task keeps its lease', (kind) => {
 
   test('5x the lease with 3 idle competitors polling every 100 ms: one execution, never taken over, renewed >= 4 times', async () => {
     const warnings: string[] = [];
-    const logger = createLogger({
-      level: 'warn',
-      transports: [new transports.Stream({ stream: new Writable({ write: (c, _e, cb) => (warnings.push(String(c)), cb()) }) })],
-    });
+    const logger = captureLogger(warnings);
     let runId: string | undefined;
     const holderStorage = ns.open();
     const renewals = countRenewals(holderStorage, () => runId);

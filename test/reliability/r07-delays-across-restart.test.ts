@@ -10,11 +10,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
-import { IsInt, IsString, Min } from 'class-validator';
-import { registerTasks, sqliteStorage, Task, tasklane, TaskEngine, TaskService, type TaskDefinition, type TaskRun, type TaskRunParams } from '../../src';
+import { registerTasks, sqliteStorage, tasklane, TaskEngine, TaskService, type TaskRun } from '../../src';
 import { NodeProcess, sinkRows, sleep, useCluster } from '../helpers/pg-cluster';
 import { describeWithPostgres } from '../helpers/services';
 import { tempDir } from '../helpers/temp-files';
+import { ReleaseStub } from '../fixtures/sqlite-worker-stubs';
 
 const RUNS = 200;
 // 1-10 s: starting new worker processes (ts-node) takes 2-4 s on this 2-core machine, up to ~5 s
@@ -41,18 +41,6 @@ function checkRuns(triggered: TaskRun[], ended: TaskRun[], keysOnce: Map<string,
   expect(idle.length).toBeGreaterThanOrEqual(3);
   const late = idle.filter((r) => Date.parse(r.startedOn!) - Date.parse(r.runAt!) > pollMs + 1000);
   expect(late.map((r) => `${r.name} ${Date.parse(r.startedOn!) - Date.parse(r.runAt!)} ms late`)).toEqual([]);
-}
-
-class WorkInput {
-  @IsString() key!: string;
-  @IsInt() @Min(0) ms!: number;
-}
-
-@Task({ id: 'crash.release', title: 'Long the first time, then quick', input: WorkInput })
-class ReleaseStub implements TaskDefinition<unknown, string> {
-  run({ controller }: TaskRunParams<unknown, string>) {
-    return controller.response.done('never here');
-  }
 }
 
 const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');

@@ -11,29 +11,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
-import { IsInt, IsString, Min } from 'class-validator';
+import { IsInt, Min } from 'class-validator';
 import { memoryStorage, registerTasks, sqliteStorage, Task, tasklane, TaskEngine, TaskService, type TaskDefinition, type TaskRunParams } from '../../src';
 import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
-
-class WorkInput {
-  @IsString() key!: string;
-  @IsInt() @Min(0) ms!: number;
-}
-
-// the test process only triggers and reads; the definitions must be registered to be triggered
-@Task({ id: 'crash.work', title: 'Sleeps, then records its side effect', input: WorkInput, maxCrashRecoveries: 5 })
-class WorkStub implements TaskDefinition<unknown, string> {
-  run({ controller }: TaskRunParams<unknown, string>) {
-    return controller.response.done('never here');
-  }
-}
-@Task({ id: 'crash.release', title: 'Long the first time, then quick', input: WorkInput })
-class ReleaseStub implements TaskDefinition<unknown, string> {
-  run({ controller }: TaskRunParams<unknown, string>) {
-    return controller.response.done('never here');
-  }
-}
+import { ReleaseStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 
 const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
 
@@ -94,30 +76,28 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     tmp.remove();
   });
 
-  const rows = (): Row[] => {
-    const r = new Database(db, { readonly: true });
+  /** the rows of a query, read on a connection of its own (what is committed) */
+  function readAll<T>(file: string, sql: string): T[] {
+    const r = new Database(file, { readonly: true });
     try {
-      return r.prepare('SELECT id, status, attempt, started_on, node_id FROM tasklane_runs').all() as Row[];
+      return r.prepare(sql).all() as T[];
     } finally {
       r.close();
     }
-  };
-  const events = (): Array<{ node: string; what: string; at: number }> => {
-    const s = new Database(sink, { readonly: true });
-    try {
-      return s.prepare('SELECT node, what, at FROM events ORDER BY at').all() as Array<{ node: string; what: string; at: number }>;
-    } finally {
-      s.close();
-    }
-  };
-  const sinkRows = (): Array<{ key: string; node: string; attempt: number }> => {
-    const s = new Database(sink, { readonly: true });
-    try {
-      return s.prepare('SELECT key, node, attempt FROM sink').all() as Array<{ key: string; node: string; attempt: number }>;
-    } finally {
-      s.close();
-    }
-  };
+  }
+  /** SIGTERM to the worker: it exits 0 within grace + 2 s; what it recorded, and when the signal came */
+  async function terminate(worker: Worker, grace: number): Promise<{ seen: Array<{ node: string; what: string; at: number }>; sigterm: number }> {
+    const signalled = Date.now();
+    worker.child.kill('SIGTERM');
+    const { code, at } = await worker.exit;
+    expect(code).toBe(0);
+    expect(at - signalled).toBeLessThanOrEqual(grace + 2000);
+    const seen = events();
+    return { seen, sigterm: seen.find((e) => e.what === 'sigterm')!.at };
+  }
+  const rows = (): Row[] => readAll<Row>(db, 'SELECT id, status, attempt, started_on, node_id FROM tasklane_runs');
+  const events = () => readAll<{ node: string; what: string; at: number }>(sink, 'SELECT node, what, at FROM events ORDER BY at');
+  const sinkRows = () => readAll<{ key: string; node: string; attempt: number }>(sink, 'SELECT key, node, attempt FROM sink');
 
   test('within grace: no claim after the signal, the (>= 50) runs in flight complete, exit 0 within grace + 2 s', async () => {
     const GRACE = 4000;
@@ -128,14 +108,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     await Promise.all(Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'crash.release', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })));
     await until(() => events().filter((e) => e.what.startsWith('start:')).length >= 50, 20_000, '50 runs in flight');
 
-    const signalled = Date.now();
-    w1.child.kill('SIGTERM');
-    const { code, at } = await w1.exit;
-    expect(code).toBe(0);
-    expect(at - signalled).toBeLessThanOrEqual(GRACE + 2000);
-
-    const seen = events();
-    const sigterm = seen.find((e) => e.what === 'sigterm')!.at;
+    const { seen, sigterm } = await terminate(w1, GRACE);
     const started = seen.filter((e) => e.what.startsWith('start:'));
     // nothing started after the signal (claimed-ahead runs were given back unstarted)
     expect(started.filter((e) => e.at > sigterm)).toEqual([]);
@@ -159,14 +132,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'crash.release', input: { key: `l${i}`, ms: 30_000 } })));
     await until(() => rows().filter((r) => r.status === 'running').length === 20, 20_000, '20 runs in flight');
 
-    const signalled = Date.now();
-    w1.child.kill('SIGTERM');
-    const { code, at } = await w1.exit;
-    expect(code).toBe(0);
-    expect(at - signalled).toBeLessThanOrEqual(GRACE + 2000);
-
-    const seen = events();
-    const sigterm = seen.find((e) => e.what === 'sigterm')!.at;
+    const { seen, sigterm } = await terminate(w1, GRACE);
     const aborted = seen.filter((e) => e.what.startsWith('aborted:'));
     expect(aborted.map((e) => e.what).sort()).toEqual(runs.map((_, i) => `aborted:l${i}`).sort());
     for (const e of aborted) expect(e.at - sigterm).toBeGreaterThanOrEqual(GRACE - 20); // at grace expiry, not before
