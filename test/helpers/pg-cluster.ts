@@ -29,6 +29,8 @@ export interface NodeOptions {
   concurrency?: number;
   leaseMs?: number;
   cron?: boolean;
+  /** bound of a graceful stop (stop command, SIGTERM), ms (the node's default: 5000) */
+  graceMs?: number;
 }
 
 export interface Reply {
@@ -37,6 +39,8 @@ export interface Reply {
   value?: unknown;
   error?: { name: string; code?: string; message: string };
   ready?: string;
+  /** when the node got SIGTERM (epoch ms, its clock) */
+  sigterm?: number;
 }
 
 /** every node process spawned and not yet exited (SIGKILLed by useCluster's afterAll) */
@@ -46,13 +50,23 @@ export class NodeProcess {
   private seq = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly exited: Promise<number | null>;
+  /** when the process exited (epoch ms, this clock) */
+  exitedAt?: number;
+  /** when it said it got SIGTERM (epoch ms, its clock) */
+  sigtermAt?: number;
 
   private constructor(
     readonly nodeId: string,
     readonly child: ChildProcess,
   ) {
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code) => {
+        this.exitedAt = Date.now();
+        resolve(code);
+      }),
+    );
     child.on('message', (msg: Reply) => {
+      if (msg.sigterm !== undefined) this.sigtermAt = msg.sigterm;
       if (msg.id === undefined) return;
       const p = this.pending.get(msg.id);
       if (!p) return;

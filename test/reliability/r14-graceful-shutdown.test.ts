@@ -3,7 +3,9 @@
  * sqlite-worker.ts) gets SIGTERM while it runs 50 runs and 100 more are queued: it claims nothing
  * after the signal, the 50 complete, it exits 0 within grace + 2 s. Past the grace period: each
  * run's signal fires at grace expiry, the runs go back to pending (none left running after exit)
- * and another worker takes them up. Memory: the same, in process, with engine.stop().
+ * and another worker takes them up. PostgreSQL: the same with real node processes
+ * (test/fixtures/pg-node.ts, its grace set by `graceMs`). Memory: the same, in process, with
+ * engine.stop().
  * (A second SIGTERM forcing exit is the host's signal handling, not tasklane's: not tested here.)
  */
 import 'reflect-metadata';
@@ -16,6 +18,8 @@ import { memoryStorage, registerTasks, sqliteStorage, Task, tasklane, TaskEngine
 import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 import { ReleaseStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
+import { NodeProcess, sinkRows, useCluster, waitFor } from '../helpers/pg-cluster';
+import { describeWithPostgres, withPg } from '../helpers/services';
 
 const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
 
@@ -146,6 +150,68 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     const effects = sinkRows();
     expect(effects).toHaveLength(20);
     expect(effects.every((e) => e.node === 'w2' && e.attempt === 2)).toBe(true);
+  }, 60_000);
+});
+
+describeWithPostgres('R14 SIGTERM of a PostgreSQL node process with runs in flight', () => {
+  const h = useCluster();
+
+  /** SIGTERM to the node: it exits 0 within grace + 2 s; when it got the signal (its clock) */
+  async function terminate(node: NodeProcess, grace: number): Promise<number> {
+    const signalled = Date.now();
+    node.child.kill('SIGTERM');
+    expect(await node.exited).toBe(0);
+    expect(node.exitedAt! - signalled).toBeLessThanOrEqual(grace + 2000);
+    expect(node.sigtermAt).toBeDefined();
+    return node.sigtermAt!;
+  }
+
+  test('within grace: no claim after the signal, the (>= 50) runs in flight complete once, exit 0 within grace + 2 s', async () => {
+    const GRACE = 4000;
+    const [n1] = await h.cluster([{ nodeId: 'n1', concurrency: 50, graceMs: GRACE }]);
+    const service = h.client!.service;
+    // concurrency 50: 50 run, 100 wait
+    const runs = await Promise.all(Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })));
+    await waitFor(async () => (await sinkRows(h.schema)).length >= 50, 20_000, '50 runs in flight');
+
+    const sigterm = await terminate(n1, GRACE);
+    // a run's start as the server's clock saw its side effect (same machine as the node's clock);
+    // not startedOn: a run claimed ahead and given back keeps the startedOn of that claim
+    const starts = await withPg(async (c) => (await c.query<{ run_id: string; at: number }>(`select run_id, (extract(epoch from at) * 1000)::float8 as at from "${h.schema}".sink where phase = 'start'`)).rows);
+    // nothing started after the signal (claimed-ahead runs were given back unstarted)
+    expect(starts.filter((e) => e.at > sigterm).map((e) => `${e.run_id} started ${Math.round(e.at - sigterm)} ms after SIGTERM`)).toEqual([]);
+    expect(starts.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(starts.map((e) => e.run_id)).size).toBe(starts.length); // each once
+    const after = await Promise.all(runs.map((r) => service.get(r.id)));
+    expect(after.filter((r) => r!.status === 'running')).toEqual([]);
+    // every run in flight at the signal completed, on its first attempt; the others were left as
+    // they were: pending, never started (attempt 0)
+    const started = new Set(starts.map((e) => e.run_id));
+    expect(after.filter((r) => started.has(r!.id) && (r!.status !== 'success' || r!.attempt !== 1))).toEqual([]);
+    expect(after.filter((r) => !started.has(r!.id) && (r!.status !== 'pending' || r!.attempt !== 0))).toEqual([]);
+  }, 60_000);
+
+  test("past grace: each run's signal fires at grace expiry, its run goes back to pending, none is left running; another node completes them", async () => {
+    const GRACE = 1000;
+    const [n1] = await h.cluster([{ nodeId: 'n1', concurrency: 50, graceMs: GRACE }]);
+    const service = h.client!.service;
+    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'cluster.release', input: { key: `l${i}`, ms: 30_000 } })));
+    await waitFor(async () => (await sinkRows(h.schema, "phase = 'start'")).length === 20, 20_000, '20 runs in flight');
+
+    const sigterm = await terminate(n1, GRACE);
+    const aborted = await sinkRows(h.schema, "phase = 'aborted'");
+    expect(aborted.map((e) => e.run_id).sort()).toEqual(runs.map((r) => r.id).sort());
+    for (const e of aborted) expect((e.info as { abortedAt: number }).abortedAt - sigterm).toBeGreaterThanOrEqual(GRACE - 20); // at grace expiry, not before
+    const after = await Promise.all(runs.map((r) => service.get(r.id)));
+    expect(after.map((r) => r!.status)).toEqual(runs.map(() => 'pending'));
+    expect(await sinkRows(h.schema, "phase = 'done'")).toEqual([]);
+
+    // retried elsewhere
+    h.nodes.push(await NodeProcess.spawn(h.schema, { nodeId: 'n2', graceMs: GRACE }));
+    for (const r of runs) expect(await service.wait(r.id, { timeout: 20_000 })).toMatchObject({ status: 'success', attempt: 2, nodeId: 'n2' });
+    const done = await sinkRows(h.schema, "phase = 'done'");
+    expect(done).toHaveLength(20);
+    expect(done.every((e) => e.node_id === 'n2' && e.attempt === 2)).toBe(true);
   }, 60_000);
 });
 
