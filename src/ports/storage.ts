@@ -55,7 +55,8 @@ export interface IterationUpdate {
   /**
    * The task's code did not run in this claim: `iterations` goes back by one (it counts calls of
    * run()); with `pending` the claim is undone altogether and `attempt` goes back by one too (a
-   * run claimed ahead and given back must not look retried).
+   * run claimed ahead and given back must not look retried), and when that was its first claim
+   * `startedOn` and `nodeId` are cleared (it never started).
    */
   unclaim?: boolean;
 }

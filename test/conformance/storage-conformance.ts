@@ -710,8 +710,19 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const result = await update(run, { status: 'pending', dueAt: T, unclaim: true });
         if (!result.ok) throw new Error(result.reason);
         expect(result.run).toMatchObject({ status: 'pending', attempt: 0, iterations: 0 });
+        // its first claim: it never started, on no node
+        expect(result.run.startedOn).toBeUndefined();
+        expect(result.run.nodeId).toBeUndefined();
+        expect(await storage.getRun(run.id)).toEqual(result.run);
         const [again] = await claim({ now: T + 1 });
-        expect(again).toMatchObject({ id: run.id, attempt: 1, iterations: 1 });
+        expect(again).toMatchObject({ id: run.id, attempt: 1, iterations: 1, startedOn: iso(T + 1) });
+        // given back after a later claim: it did start once, and keeps when
+        const [third] = await storage.updateIterations([{ id: again.id, leaseToken: again.leaseToken as string, status: 'pending', dueAt: T, unclaim: false }]);
+        if (!third.ok) throw new Error(third.reason);
+        const [fourth] = await claim({ now: T + 2 });
+        const back = await update(fourth, { status: 'pending', dueAt: T, unclaim: true });
+        if (!back.ok) throw new Error(back.reason);
+        expect(back.run).toMatchObject({ attempt: 1, startedOn: iso(T + 1) });
       });
 
       it('a final update with unclaim (run() never called) does not count the iteration', async () => {
@@ -760,6 +771,8 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(rc).toMatchObject({ input: { i: 2 }, dueAt: T + 1000, iterations: 1 });
         expect(rc?.finishedOn).toBeUndefined();
         expect(rd).toMatchObject({ attempt: 0, iterations: 0, dueAt: T });
+        expect(rd?.startedOn).toBeUndefined();
+        expect(rd?.nodeId).toBeUndefined();
         expect((await storage.getRun(e.id))?.status).toBe('running');
       });
 

@@ -290,7 +290,14 @@ export class MemoryStorage implements RunStorage {
       if (u.status === 'running') {
         this.park(row);
       } else if (u.status === 'pending') {
-        if (u.unclaim) row.attempt = Math.max(0, row.attempt - 1);
+        if (u.unclaim) {
+          row.attempt = Math.max(0, row.attempt - 1);
+          if (row.attempt === 0) {
+            // a first claim given back: the run is as it was before it
+            row.startedOn = undefined;
+            row.nodeId = undefined;
+          }
+        }
         this.setStatus(row, 'pending');
         this.enqueuePending(row, hint);
       } else {

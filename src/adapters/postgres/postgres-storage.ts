@@ -316,7 +316,10 @@ const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' |
     name: 'undo',
     sqlType: 'integer',
     unset: 0,
-    set: (v) => `attempt = greatest(0, r.attempt - (${v} & 1)), iterations = greatest(0, r.iterations - (${v} >> 1))`,
+    set: (v) =>
+      `attempt = greatest(0, r.attempt - (${v} & 1)), iterations = greatest(0, r.iterations - (${v} >> 1)),
+       started_on = case when (${v} & 1) = 1 and r.attempt <= 1 then null else r.started_on end,
+       node_id = case when (${v} & 1) = 1 and r.attempt <= 1 then null else r.node_id end`,
   },
 ];
 
@@ -353,6 +356,11 @@ function completedRun(
   const undo = undoBits(u);
   row[9] = Math.max(0, (row[9] as number) - (undo & 1));
   row[8] = Math.max(0, (row[8] as number) - (undo >> 1));
+  if ((undo & 1) === 1 && row[9] === 0) {
+    // a first claim given back: the run is as before it (as updateSql sets it)
+    row[17] = null;
+    row[19] = null;
+  }
   row[COL_LEASE_TOKEN] = null;
   row[23] = null;
   row[24] = vol[1];

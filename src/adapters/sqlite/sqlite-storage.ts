@@ -524,8 +524,14 @@ interface LogRow {
   created_on: string;
 }
 
-/** status, input, output, error, progress, due_at, finished_on, id, lease_token */
+/** status, input, output, error, progress, due_at, finished_on, undo attempt, undo iteration, id, lease_token */
 type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, string, string];
+/** UpdateParams as the single-run update binds them: the undo-attempt flag twice more (started_on, node_id) */
+type OneUpdateBinding = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, number, number, string, string];
+
+function bindOne(p: UpdateParams): OneUpdateBinding {
+  return [p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[7], p[7], p[9], p[10]];
+}
 /** run_id, type, message, data, created_on */
 type LogParams = [string, LogType, string, string | null, string];
 
@@ -658,10 +664,12 @@ function prepare(db: Database.Database) {
           SET status = ?, lease_token = NULL, lease_expires_at = NULL,
               input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
               progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
-              attempt = max(0, attempt - ?), iterations = max(0, iterations - ?)
+              attempt = max(0, attempt - ?), iterations = max(0, iterations - ?),
+              started_on = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
+              node_id = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE node_id END
         WHERE id = ? AND status = 'running' AND lease_token = ?`;
-  const updateRun = db.prepare<UpdateParams, RunTuple>(`${updateOne} RETURNING ${RUN_SELECT}`).raw();
-  const updateRunShort = db.prepare<UpdateParams, ShortUpdateTuple>(`${updateOne} RETURNING ${SHORT_RETURNING}`).raw();
+  const updateRun = db.prepare<OneUpdateBinding, RunTuple>(`${updateOne} RETURNING ${RUN_SELECT}`).raw();
+  const updateRunShort = db.prepare<OneUpdateBinding, ShortUpdateTuple>(`${updateOne} RETURNING ${SHORT_RETURNING}`).raw();
   // the short update of many runs in one statement: each JSON item holds one UpdateParams (a
   // statement per run cost ~4 µs more per run, measured). `id` is also a json_each column: the
   // target's is qualified; RETURNING sees the target only, and adds its id to match rows up
@@ -672,7 +680,9 @@ function prepare(db: Database.Database) {
               input = coalesce(u.value ->> 1, input), output = coalesce(u.value ->> 2, output),
               error = coalesce(u.value ->> 3, error), progress = coalesce(u.value ->> 4, progress),
               due_at = coalesce(u.value ->> 5, due_at), finished_on = coalesce(u.value ->> 6, finished_on),
-              attempt = max(0, attempt - (u.value ->> 7)), iterations = max(0, iterations - (u.value ->> 8))
+              attempt = max(0, attempt - (u.value ->> 7)), iterations = max(0, iterations - (u.value ->> 8)),
+              started_on = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
+              node_id = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE node_id END
          FROM json_each(?) AS u
         WHERE tasklane_runs.id = u.value ->> 9 AND tasklane_runs.status = 'running' AND tasklane_runs.lease_token = u.value ->> 10
         RETURNING ${SHORT_RETURNING}, id`,
@@ -832,10 +842,10 @@ function prepare(db: Database.Database) {
       return updates.map((params, i): UpdateResult => {
         const base = claimed[i];
         if (base !== undefined) {
-          const changed = together ? batched.get(params[9]) : updateRunShort.get(...params);
+          const changed = together ? batched.get(params[9]) : updateRunShort.get(...bindOne(params));
           if (changed) return { ok: true, run: toRecord(mergeUpdated(base, params, changed)) };
         } else {
-          const row = updateRun.get(...params);
+          const row = updateRun.get(...bindOne(params));
           if (row) return { ok: true, run: toRecord(row) };
         }
         return { ok: false, reason: exists.get(params[9]) === undefined ? 'not_found' : 'lease_lost' };
@@ -971,6 +981,11 @@ function mergeUpdated(claimed: RunTuple, params: UpdateParams, changed: ShortUpd
   row[7] = changed[3];
   row[8] = changed[4];
   row[9] = changed[5];
+  if (params[7] === 1 && changed[5] === 0) {
+    // a first claim given back: the run is as before it (see the update's started_on, node_id)
+    row[17] = null;
+    row[19] = null;
+  }
   row[18] = changed[6];
   row[20] = changed[7];
   row[22] = null;
