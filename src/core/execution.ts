@@ -60,6 +60,8 @@ export class Execution implements BatchSink<UpdateResult> {
   detached = false;
   progress?: RunProgress;
   progressDirty = false;
+  /** this iteration triggered a child (an abort of the run sweeps its children again: see RunExecutor.written) */
+  triggeredChildren = false;
   private sleepers?: Set<() => void>;
 
   constructor(

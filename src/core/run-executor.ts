@@ -35,6 +35,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private progressTimer: NodeJS.Timeout | undefined;
 
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
+    exec.triggeredChildren = true;
     return this.childTrigger(options, exec.run, exec.abortRequested);
   }
 
@@ -330,7 +331,9 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       const stored = result.run;
       if (outcome.kind) {
         rt.inlineFunctions.delete(run.id);
-        if (outcome.kind === 'abort') {
+        // a child this iteration triggered after abort() listed the children (this node learned
+        // of the abort later) is aborted now; runs that triggered none have nothing to sweep
+        if (outcome.kind === 'abort' && exec.triggeredChildren) {
           rt.abortChildrenOf(stored.id, stored.error?.message ?? 'aborted').catch((err: unknown) =>
             rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, error: err instanceof Error ? err.message : String(err) }),
           );

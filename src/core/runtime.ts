@@ -2,9 +2,7 @@ import type { Logger } from 'winston';
 import { TaskNotFoundError } from '../api/errors';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
-import type { ClockSample } from '../ports/distribution';
-import { StoreClock } from './store-clock';
-import type { Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
+import type { ClockSample, Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
@@ -16,6 +14,7 @@ import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
 import { StatsTracker } from './stats-tracker';
+import { StoreClock } from './store-clock';
 import { TransactionWatch } from './transaction-watch';
 
 const WAITER_SWEEP_MS = 2000;
@@ -31,13 +30,13 @@ interface LogLine {
 /** A function handed to runInline, kept on the node that called it. */
 export type InlineFunction = (input: unknown, signal: AbortSignal) => unknown;
 
+/** a clock this far off the store's is worth a warning */
+const CLOCK_SKEW_WARN_MS = 60_000;
+
 /**
  * The state shared by TaskService, TaskEngine and the worker pool of one node: the adapters, the
  * registry, the batchers that group storage writes, and the announcement of finished runs.
  */
-/** a clock this far off the store's is worth a warning */
-const CLOCK_SKEW_WARN_MS = 60_000;
-
 export class Runtime {
   readonly bus: EventBus;
   readonly waiters = new RunWaiters();

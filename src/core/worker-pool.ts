@@ -255,7 +255,7 @@ export class WorkerPool implements ExecutionOwner {
       this.claimsInFlight--;
     }
     if (runs.length > 0 && this.rt.backlog.active) for (const run of runs) this.rt.backlog.left(run.definitionId);
-    const orphaned = runs.some((r) => r.parentId !== undefined && !r.abortRequested) ? await this.abortedParents(runs) : undefined;
+    const orphaned = runs.some(mayBeOrphaned) ? await this.abortedParents(runs) : undefined;
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
       exec.owner = this;
@@ -283,11 +283,12 @@ export class WorkerPool implements ExecutionOwner {
    * The aborted (or abort-requested) parents of claimed child runs. abort() aborts the children
    * it lists, but a parent running on another node can trigger a child after that listing and
    * before it learns of its abort: such a child is stored pending with no abort of its own. So
-   * a claimed child whose parent is aborted never starts. One read per claim that has children;
-   * a read that fails checks nothing (the parent's end sweeps its children too).
+   * a claimed child whose parent is aborted never starts. One read per claim that has children in
+   * their first iteration (later ones ran already: an abort of their parent reached them as
+   * theirs); a read that fails checks nothing (the parent's end sweeps its children too).
    */
   private async abortedParents(runs: RunRecord[]): Promise<Set<string> | undefined> {
-    const ids = [...new Set(runs.filter((r) => r.parentId !== undefined && !r.abortRequested).map((r) => r.parentId as string))];
+    const ids = [...new Set(runs.filter(mayBeOrphaned).map((r) => r.parentId as string))];
     try {
       const parents = await this.rt.storage.getRuns(ids);
       return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
@@ -364,4 +365,9 @@ export class WorkerPool implements ExecutionOwner {
       this.renewing = false;
     }
   }
+}
+
+/** a child in its first iteration whose own abort is not requested: its parent's is checked at the claim */
+function mayBeOrphaned(run: RunRecord): boolean {
+  return run.parentId !== undefined && run.iterations === 1 && !run.abortRequested;
 }
