@@ -1,26 +1,13 @@
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
 import { registerTasks, sqliteStorage, tasklane, TaskService, TaskEngine } from '../../src';
 import { tempDir } from '../helpers/temp-files';
+import { exited, spawnSqliteWorker } from '../helpers/sqlite-workers';
 import { PoisonStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 
-const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
-
-function spawnWorker(db: string, sink: string, nodeId: string): Promise<ChildProcess> {
-  const child = fork(WORKER, [db, sink, nodeId], { execArgv: ['-r', 'ts-node/register/transpile-only'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: { ...process.env, TASKLANE_LOG_LEVEL: 'silent' } });
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker ${nodeId} exited early with ${code}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 describe('SQLite crash recovery with real processes (SIGKILL)', () => {
   const children: ChildProcess[] = [];
@@ -49,7 +36,7 @@ describe('SQLite crash recovery with real processes (SIGKILL)', () => {
     const service = container.get(TaskService);
     const N = 300;
     // Workers start first, so both compete for the runs as they come in.
-    children.push(await spawnWorker(db, sink, 'w1'), await spawnWorker(db, sink, 'w2'));
+    children.push((await spawnSqliteWorker(db, sink, 'w1')).child, (await spawnSqliteWorker(db, sink, 'w2')).child);
     await Promise.all(Array.from({ length: N }, (_, i) => service.trigger({ definition: 'crash.work', input: { key: `k${i}`, ms: 1500 + (i % 5) * 100 } })));
 
     const reader = new Database(db, { readonly: true });
@@ -99,7 +86,7 @@ describe('SQLite crash recovery with real processes (SIGKILL)', () => {
       if (Date.now() > deadline) throw new Error(`poison run still ${run?.status}`);
       if (!worker || worker.exitCode !== null || worker.signalCode !== null) {
         if (worker) restarts++;
-        worker = await spawnWorker(db, sink, `sup${restarts}`);
+        worker = (await spawnSqliteWorker(db, sink, `sup${restarts}`)).child;
         children.push(worker);
       }
       await new Promise((r) => setTimeout(r, 100));

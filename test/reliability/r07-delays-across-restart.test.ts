@@ -6,7 +6,7 @@
  * attempt 1); runs due once the new workers are up start within the poll interval + 1 s.
  */
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
@@ -14,6 +14,7 @@ import { registerTasks, sqliteStorage, tasklane, TaskEngine, TaskService, type T
 import { NodeProcess, sinkRows, sleep, useCluster } from '../helpers/pg-cluster';
 import { describeWithPostgres } from '../helpers/services';
 import { tempDir } from '../helpers/temp-files';
+import { exited, spawnSqliteWorker } from '../helpers/sqlite-workers';
 import { ReleaseStub } from '../fixtures/sqlite-worker-stubs';
 
 const RUNS = 200;
@@ -43,24 +44,6 @@ function checkRuns(triggered: TaskRun[], ended: TaskRun[], keysOnce: Map<string,
   expect(late.map((r) => `${r.name} ${Date.parse(r.startedOn!) - Date.parse(r.runAt!)} ms late`)).toEqual([]);
 }
 
-const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
-
-function spawnWorker(db: string, sink: string, nodeId: string): Promise<ChildProcess> {
-  const child = fork(WORKER, [db, sink, nodeId], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...process.env, TASKLANE_LOG_LEVEL: 'silent', TL_GRACE_MS: '2000' },
-  });
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`worker ${nodeId} exited early with ${code}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
 
 describe('R07 delayed runs across a restart of every SQLite worker process', () => {
   let tmp: ReturnType<typeof tempDir>;
@@ -85,14 +68,14 @@ describe('R07 delayed runs across a restart of every SQLite worker process', () 
     const db = join(tmp.dir, 'tasks.db');
     const sink = join(tmp.dir, 'sink.db');
     const service = container.get(TaskService);
-    const old = await Promise.all([spawnWorker(db, sink, 'w1'), spawnWorker(db, sink, 'w2')]);
+    const old = (await Promise.all(['w1', 'w2'].map((id) => spawnSqliteWorker(db, sink, id, { graceMs: 2000 })))).map((w) => w.child);
     children.push(...old);
     const t0 = Date.now();
     const runs = await Promise.all(Array.from({ length: RUNS }, (_, i) => service.trigger({ definition: 'crash.release', name: `d${i}`, input: { key: `d${i}`, ms: 0 }, delay: delayOf(i) })));
     await sleep(Math.max(0, t0 + RESTART_AT - Date.now()));
     for (const c of old) c.kill('SIGTERM');
     expect(await Promise.all(old.map(exited))).toEqual([0, 0]);
-    const fresh = await Promise.all([spawnWorker(db, sink, 'w3'), spawnWorker(db, sink, 'w4')]);
+    const fresh = (await Promise.all(['w3', 'w4'].map((id) => spawnSqliteWorker(db, sink, id, { graceMs: 2000 })))).map((w) => w.child);
     children.push(...fresh);
     const upAt = Date.now();
 

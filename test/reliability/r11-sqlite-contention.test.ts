@@ -9,45 +9,21 @@
  * Scale: 5,000 runs take about 10-15 s here (2 cores), 8 ts-node processes starting included.
  */
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
 import { registerTasks, sqliteStorage, tasklane, TaskEngine, TaskService } from '../../src';
 import { tempDir } from '../helpers/temp-files';
+import { spawnSqliteWorker, type SqliteWorker } from '../helpers/sqlite-workers';
 import { WorkStub } from '../fixtures/sqlite-worker-stubs';
 
-const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
 const WORKERS = 8;
 const RUNS = 5000;
-
-interface Worker {
-  child: ChildProcess;
-  /** everything the process wrote to stdout and stderr (the engine logs JSON lines on stdout) */
-  output: string[];
-  exit: Promise<number | null>;
-}
-
-function spawnWorker(db: string, sink: string, nodeId: string): Promise<Worker> {
-  const child = fork(WORKER, [db, sink, nodeId], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: { ...process.env, TASKLANE_LOG_LEVEL: 'warn', TL_GRACE_MS: '2000' },
-  });
-  const output: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => output.push(`[${nodeId} stdout] ${d.toString()}`));
-  child.stderr!.on('data', (d: Buffer) => output.push(`[${nodeId} stderr] ${d.toString()}`));
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve({ child, output, exit }));
-    void exit.then((code) => reject(new Error(`worker ${nodeId} exited early with ${code}: ${output.join('')}`)));
-  });
-}
 
 describe('R11 SQLite contention: 8 worker processes on one file', () => {
   let tmp: ReturnType<typeof tempDir>;
   let container: Container;
-  const workers: Worker[] = [];
+  const workers: SqliteWorker[] = [];
 
   beforeEach(async () => {
     tmp = tempDir();
@@ -68,7 +44,7 @@ describe('R11 SQLite contention: 8 worker processes on one file', () => {
     const db = join(tmp.dir, 'tasks.db');
     const sink = join(tmp.dir, 'sink.db');
     const service = container.get(TaskService);
-    workers.push(...(await Promise.all(Array.from({ length: WORKERS }, (_, i) => spawnWorker(db, sink, `w${i}`)))));
+    workers.push(...(await Promise.all(Array.from({ length: WORKERS }, (_, i) => spawnSqliteWorker(db, sink, `w${i}`, { graceMs: 2000, logLevel: 'warn' })))));
 
     // triggered while the 8 poll: inserts and claims contend for the write lock
     for (let b = 0; b < RUNS; b += 250) {

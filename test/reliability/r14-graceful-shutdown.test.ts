@@ -9,7 +9,6 @@
  * (A second SIGTERM forcing exit is the host's signal handling, not tasklane's: not tested here.)
  */
 import 'reflect-metadata';
-import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Container } from 'inversify';
@@ -17,29 +16,11 @@ import { IsInt, Min } from 'class-validator';
 import { memoryStorage, registerTasks, sqliteStorage, Task, tasklane, TaskEngine, TaskService, type TaskDefinition, type TaskRunParams } from '../../src';
 import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
+import { spawnSqliteWorker, type SqliteWorker } from '../helpers/sqlite-workers';
 import { ReleaseStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 import { NodeProcess, sinkRows, useCluster, waitFor } from '../helpers/pg-cluster';
 import { describeWithPostgres, withPg } from '../helpers/services';
 
-const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
-
-interface Worker {
-  child: ChildProcess;
-  exit: Promise<{ code: number | null; at: number }>;
-}
-
-function spawnWorker(db: string, sink: string, nodeId: string, graceMs: number): Promise<Worker> {
-  const child = fork(WORKER, [db, sink, nodeId], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-    env: { ...process.env, TASKLANE_LOG_LEVEL: 'silent', TL_GRACE_MS: String(graceMs) },
-  });
-  const exit = new Promise<{ code: number | null; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: Date.now() })));
-  return new Promise((resolve, reject) => {
-    child.once('message', () => resolve({ child, exit }));
-    void exit.then(({ code }) => reject(new Error(`worker ${nodeId} exited early with ${code}`)));
-  });
-}
 
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -62,7 +43,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
   let container: Container;
   let db: string;
   let sink: string;
-  const workers: Worker[] = [];
+  const workers: SqliteWorker[] = [];
 
   beforeEach(async () => {
     tmp = tempDir();
@@ -90,7 +71,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     }
   }
   /** SIGTERM to the worker: it exits 0 within grace + 2 s; what it recorded, and when the signal came */
-  async function terminate(worker: Worker, grace: number): Promise<{ seen: Array<{ node: string; what: string; at: number }>; sigterm: number }> {
+  async function terminate(worker: SqliteWorker, grace: number): Promise<{ seen: Array<{ node: string; what: string; at: number }>; sigterm: number }> {
     const signalled = Date.now();
     worker.child.kill('SIGTERM');
     const { code, at } = await worker.exit;
@@ -105,7 +86,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
 
   test('within grace: no claim after the signal, the (>= 50) runs in flight complete, exit 0 within grace + 2 s', async () => {
     const GRACE = 4000;
-    const w1 = await spawnWorker(db, sink, 'w1', GRACE);
+    const w1 = await spawnSqliteWorker(db, sink, 'w1', { graceMs: GRACE });
     workers.push(w1);
     const service = container.get(TaskService);
     // concurrency 50: 50 run, 100 wait
@@ -130,7 +111,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
 
   test('past grace: each run\'s signal fires at grace expiry, its run goes back to pending, none is left running; another worker completes them', async () => {
     const GRACE = 1000;
-    const w1 = await spawnWorker(db, sink, 'w1', GRACE);
+    const w1 = await spawnSqliteWorker(db, sink, 'w1', { graceMs: GRACE });
     workers.push(w1);
     const service = container.get(TaskService);
     const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'crash.release', input: { key: `l${i}`, ms: 30_000 } })));
@@ -145,7 +126,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     expect(sinkRows()).toEqual([]);
 
     // retried elsewhere
-    workers.push(await spawnWorker(db, sink, 'w2', GRACE));
+    workers.push(await spawnSqliteWorker(db, sink, 'w2', { graceMs: GRACE }));
     for (const r of runs) expect(await service.wait(r.id, { timeout: 20_000 })).toMatchObject({ status: 'success', attempt: 2, nodeId: 'w2' });
     const effects = sinkRows();
     expect(effects).toHaveLength(20);
