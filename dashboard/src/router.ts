@@ -1,0 +1,73 @@
+import { useEffect, useState } from 'preact/hooks';
+
+/**
+ * Routes live in the hash (`#/runs?status=failed`): the server serves one page at `/` whatever the
+ * route, and a reload or a shared link opens the same view. Only ids and filters go there, never the
+ * token.
+ */
+export type Route =
+  | { view: 'definitions' }
+  | { view: 'trigger'; definitionId: string }
+  | { view: 'runs'; definitionId?: string; status?: string }
+  | { view: 'run'; id: string }
+  | { view: 'nodes' };
+
+export function parseRoute(hash: string): Route {
+  const [pathPart, queryPart = ''] = hash.replace(/^#/, '').split('?', 2);
+  const parts = pathPart.split('/').filter(Boolean).map((p) => safeDecode(p));
+  const query = new URLSearchParams(queryPart);
+  if (parts[0] === 'definitions' && parts.length === 3 && parts[2] === 'trigger') return { view: 'trigger', definitionId: parts[1] };
+  if (parts[0] === 'runs' && parts.length === 2) return { view: 'run', id: parts[1] };
+  if (parts[0] === 'runs') {
+    const route: Route = { view: 'runs' };
+    const definitionId = query.get('definition');
+    const status = query.get('status');
+    if (definitionId) route.definitionId = definitionId;
+    if (status) route.status = status;
+    return route;
+  }
+  if (parts[0] === 'nodes') return { view: 'nodes' };
+  return { view: 'definitions' };
+}
+
+export function hrefOf(route: Route): string {
+  switch (route.view) {
+    case 'definitions':
+      return '#/definitions';
+    case 'trigger':
+      return `#/definitions/${encodeURIComponent(route.definitionId)}/trigger`;
+    case 'run':
+      return `#/runs/${encodeURIComponent(route.id)}`;
+    case 'nodes':
+      return '#/nodes';
+    case 'runs': {
+      const query = new URLSearchParams();
+      if (route.definitionId) query.set('definition', route.definitionId);
+      if (route.status) query.set('status', route.status);
+      const q = query.toString();
+      return q ? `#/runs?${q}` : '#/runs';
+    }
+  }
+}
+
+export function navigate(route: Route): void {
+  location.hash = hrefOf(route);
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const onChange = (): void => setRoute(parseRoute(location.hash));
+    addEventListener('hashchange', onChange);
+    return () => removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}
+
+function safeDecode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}

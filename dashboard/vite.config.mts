@@ -1,0 +1,26 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+
+/**
+ * Builds the dashboard into dist/dashboard/, the folder the management server serves at `/`.
+ * `base: './'`: asset URLs are relative, so the page works under any `basePath` the host mounts the
+ * management handler on. No module preload polyfill or other runtime helper is fetched from
+ * anywhere: everything is in the files written here.
+ */
+export default defineConfig({
+  root: here,
+  base: './',
+  publicDir: false,
+  oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+  build: {
+    outDir: fileURLToPath(new URL('../dist/dashboard', import.meta.url)),
+    emptyOutDir: true,
+    target: 'es2022',
+    assetsDir: 'assets',
+    sourcemap: false,
+    modulePreload: { polyfill: false },
+    reportCompressedSize: false,
+  },
+});
