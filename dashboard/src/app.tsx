@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError, GraphQLClient } from './api/client';
-import { ViewerQuery } from './api/operations';
+import { MeQuery } from './api/operations';
 import type { Viewer } from './api/types';
 import { NowContext, SessionContext } from './app-context';
 import { clearToken, loadToken, saveToken } from './auth/session';
@@ -45,7 +45,7 @@ export function App() {
 
   const check = async (): Promise<string | null> => {
     try {
-      const viewer = (await client.request(ViewerQuery, {})).backgroundTasks.viewer;
+      const viewer = (await client.request(MeQuery, {})).backgroundTasks.me;
       setAuth({ state: 'signed-in', viewer });
       return null;
     } catch (err) {

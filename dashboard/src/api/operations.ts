@@ -5,7 +5,6 @@ import type {
   Page,
   RunDetail,
   RunSummary,
-  StatsRow,
   TaskEvent,
   Viewer,
 } from './types';
@@ -29,14 +28,14 @@ type Ns<T> = { backgroundTasks: T };
 
 const RUN_SUMMARY = /* GraphQL */ `
   fragment RunSummary on TaskRunInfo {
-    id definitionId name status progress iterations attempt retries parentId createdOn startedOn finishedOn nodeId
+    id definitionId name status progress iterations attempt parentId createdOn startedOn finishedOn nodeId
   }
 `;
 
 const RUN_DETAIL = /* GraphQL */ `
   fragment RunDetail on TaskRunInfo {
     ...RunSummary
-    input output error context key after runAt retryOf
+    input output error context key after runAt
     children(limit: $childLimit) { items { ...RunSummary } cursor }
   }
   ${RUN_SUMMARY}
@@ -44,21 +43,18 @@ const RUN_DETAIL = /* GraphQL */ `
 
 const DEFINITION = /* GraphQL */ `
   fragment Definition on TaskDefinitionInfo {
-    id title description isPrivate distributable concurrency maxIterations status schedule { cron timezone } inputSchema
+    id title description isPrivate distributable concurrency maxIterations status faultReason schedule { cron timezone } inputSchema
+    stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime lastError }
   }
 `;
 
-export const ViewerQuery = operation<Ns<{ viewer: Viewer }>>(/* GraphQL */ `
-  query Viewer { backgroundTasks { viewer { name role tenant } } }
+/** Who is signed in: the page shows only what this role may use (the server checks again). */
+export const MeQuery = operation<Ns<{ me: Viewer }>>(/* GraphQL */ `
+  query Me { backgroundTasks { me { name role tenant allowed } } }
 `);
 
-export const DefinitionsQuery = operation<Ns<{ listDefinitions: DefinitionInfo[]; stats: StatsRow[] }>>(/* GraphQL */ `
-  query Definitions {
-    backgroundTasks {
-      listDefinitions { ...Definition }
-      stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime lastError }
-    }
-  }
+export const DefinitionsQuery = operation<Ns<{ listDefinitions: DefinitionInfo[] }>>(/* GraphQL */ `
+  query Definitions { backgroundTasks { listDefinitions { ...Definition } } }
   ${DEFINITION}
 `);
 
@@ -74,7 +70,7 @@ export interface RunsWhere {
 }
 
 export const RunsQuery = operation<Ns<{ listTasks: Page<RunSummary> }>, { where: RunsWhere; limit: number; after?: string }>(/* GraphQL */ `
-  query Runs($where: TaskRunWhere, $limit: Int, $after: String) {
+  query Runs($where: TaskRunsWhere, $limit: Int, $after: String) {
     backgroundTasks { listTasks(where: $where, limit: $limit, after: $after) { items { ...RunSummary } cursor } }
   }
   ${RUN_SUMMARY}

@@ -12,11 +12,13 @@ export const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'succes
 
 export type EventType = 'submitted' | 'started' | 'progress' | 'iteration' | 'retrying' | 'done' | 'failed' | 'aborted';
 
-/** The signed-in principal, as the `viewer` query answers it. */
+/** The signed-in principal, as the `me` query answers it. */
 export interface Viewer {
   name: string;
   role: Role;
   tenant: string | null;
+  /** the operations this principal may use, as the server's role table names them (`mutation.abortTask`) */
+  allowed: string[];
 }
 
 /** A run as the runs table shows it. */
@@ -28,7 +30,8 @@ export interface RunSummary {
   progress: unknown;
   iterations: number;
   attempt: number;
-  retries: number | null;
+  /** not in the schema until TaskService.retry lands (storage branch) */
+  retries?: number | null;
   parentId: string | null;
   createdOn: string;
   startedOn: string | null;
@@ -45,7 +48,8 @@ export interface RunDetail extends RunSummary {
   key: string | null;
   after: string | null;
   runAt: string | null;
-  retryOf: string | null;
+  /** not in the schema until TaskService.retry lands (storage branch) */
+  retryOf?: string | null;
   children: Page<RunSummary>;
 }
 
@@ -61,15 +65,18 @@ export interface Schedule {
 
 export interface DefinitionInfo {
   id: string;
-  title: string | null;
+  title: string;
   description: string | null;
   isPrivate: boolean;
   distributable: boolean;
   concurrency: number | null;
   maxIterations: number | null;
   status: string;
+  faultReason: string | null;
   schedule: Schedule | null;
   inputSchema: unknown;
+  /** this node's stats of the definition */
+  stats: StatsRow | null;
 }
 
 export interface StatsRow {

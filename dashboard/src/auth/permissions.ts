@@ -1,18 +1,21 @@
-import type { Role } from '../api/types';
+import type { Viewer } from '../api/types';
 
-/** What a role may do from the page, as MANAGEMENT.md section 3 says; the server enforces it again. */
-export type Action = 'trigger' | 'abort' | 'retry' | 'delete' | 'disable';
+/** What a button does, by the operation of the server's role table it calls. */
+const OPERATION = {
+  trigger: 'mutation.triggerTask',
+  abort: 'mutation.abortTask',
+  retry: 'mutation.retryTask',
+  delete: 'mutation.deleteTask',
+  disable: 'mutation.disableDefinition',
+  enable: 'mutation.enableDefinition',
+} as const;
 
-const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+export type Action = keyof typeof OPERATION;
 
-const MINIMUM: Record<Action, Role> = {
-  trigger: 'operator',
-  abort: 'operator',
-  retry: 'operator',
-  disable: 'operator',
-  delete: 'admin',
-};
-
-export function may(role: Role, action: Action): boolean {
-  return RANK[role] >= RANK[MINIMUM[action]];
+/**
+ * Whether the signed-in principal may use an action: the server says so in `me.allowed` (its own role
+ * table), so the page never shows a button the server would refuse, and needs no copy of the table.
+ */
+export function may(viewer: Viewer, action: Action): boolean {
+  return viewer.allowed.includes(OPERATION[action]);
 }

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import { type ApiError } from '../api/client';
 import { DefinitionsQuery, DisableMutation, EnableMutation } from '../api/operations';
-import type { DefinitionInfo, StatsRow } from '../api/types';
+import type { DefinitionInfo } from '../api/types';
 import { useInterval, useLoad, useSession } from '../app-context';
 import { may } from '../auth/permissions';
 import { ErrorNotice } from '../components/notice';
@@ -17,7 +17,6 @@ export function Definitions() {
   const [busy, setBusy] = useState<string | null>(null);
   useInterval(loaded.reload, 5000);
 
-  const stats = new Map<string, StatsRow>((loaded.data?.stats ?? []).map((s) => [s.definitionId, s]));
   const definitions = loaded.data?.listDefinitions ?? [];
 
   const toggle = async (definition: DefinitionInfo, disable: boolean): Promise<void> => {
@@ -60,7 +59,7 @@ export function Definitions() {
           </thead>
           <tbody>
             {definitions.map((d) => {
-              const s = stats.get(d.id);
+              const s = d.stats;
               const status = s?.status ?? d.status;
               const disabled = status === 'disabled';
               return (
@@ -68,6 +67,7 @@ export function Definitions() {
                   <th scope="row" class="definition-cell">
                     <a href={hrefOf({ view: 'runs', definitionId: d.id })} class="definition-id">{d.id}</a>
                     {d.title && d.title !== d.id ? <span class="definition-title">{d.title}</span> : null}
+                    {d.faultReason ? <span class="definition-title danger-text">{d.faultReason}</span> : null}
                     {d.schedule ? <span class="chip" title={`time zone ${d.schedule.timezone ?? 'UTC'}`}>cron {d.schedule.cron}</span> : null}
                   </th>
                   <td><StatusBadge status={status} /></td>
@@ -78,11 +78,11 @@ export function Definitions() {
                   <td class="num">{s && s.evalNum > 0 ? duration(s.evalAvgTime) : '—'}</td>
                   <td class="last-error" title={brief(s?.lastError, 2000)}>{brief(s?.lastError, 80) || <span class="muted">—</span>}</td>
                   <td class="actions">
-                    {may(viewer.role, 'trigger') ? (
+                    {may(viewer, 'trigger') ? (
                       <button type="button" class="button primary small" aria-describedby={`def-${d.id}`}
                         onClick={() => navigate({ view: 'trigger', definitionId: d.id })}>Trigger</button>
                     ) : null}
-                    {may(viewer.role, 'disable') ? (
+                    {may(viewer, disabled ? 'enable' : 'disable') ? (
                       <button type="button" class="button small" disabled={busy === d.id} aria-describedby={`def-${d.id}`}
                         onClick={() => void toggle(d, !disabled)}>{disabled ? 'Enable' : 'Disable'}</button>
                     ) : null}

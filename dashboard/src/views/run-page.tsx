@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ApiError } from '../api/client';
 import { AbortMutation, DeleteMutation, EventsSubscription, LogsQuery, RetryMutation, RunQuery } from '../api/operations';
-import { FINISHED, type LogEntry, readRunError, type RunDetail } from '../api/types';
+import { FINISHED, type LogEntry, readRunError, type RunDetail, type Viewer } from '../api/types';
 import { useInterval, useLoad, useNow, useSession } from '../app-context';
 import { may } from '../auth/permissions';
 import { Id } from '../components/id';
@@ -74,7 +74,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
           <StatusBadge status={run.status} />
         </div>
         {run.name && run.name !== run.definitionId ? <p class="muted">{run.name}</p> : null}
-        <RunActions run={run} reload={reload} role={viewer.role} />
+        <RunActions run={run} reload={reload} viewer={viewer} />
       </header>
 
       {run.status === 'running' || run.progress ? (
@@ -92,7 +92,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
             <dt>Definition</dt><dd><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></dd>
             <dt>Iterations</dt><dd>{run.iterations}</dd>
             <dt>Attempts</dt><dd>{run.attempt}</dd>
-            <dt>Retries</dt><dd>{run.retries ?? 0}</dd>
+            {run.retries !== undefined ? <><dt>Retries</dt><dd>{run.retries ?? 0}</dd></> : null}
             {run.retryOf ? <><dt>Retry of</dt><dd><a href={hrefOf({ view: 'run', id: run.retryOf })}><Id value={run.retryOf} /></a></dd></> : null}
             <dt>Parent</dt><dd>{run.parentId ? <a href={hrefOf({ view: 'run', id: run.parentId })}><Id value={run.parentId} /></a> : <span class="muted">none</span>}</dd>
             {run.after ? <><dt>Waits for</dt><dd><a href={hrefOf({ view: 'run', id: run.after })}><Id value={run.after} /></a></dd></> : null}
@@ -152,7 +152,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
 }
 
 /** Abort (with a message), Retry and Delete, each shown only to the roles that may use it. */
-function RunActions({ run, reload, role }: { run: RunDetail; reload(): void; role: 'viewer' | 'operator' | 'admin' }) {
+function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; viewer: Viewer }) {
   const { client } = useSession();
   const [confirm, setConfirm] = useState<'abort' | 'delete' | null>(null);
   const [message, setMessage] = useState('');
@@ -182,9 +182,9 @@ function RunActions({ run, reload, role }: { run: RunDetail; reload(): void; rol
     });
   };
 
-  const canAbort = may(role, 'abort') && !finished;
-  const canRetry = may(role, 'retry') && finished;
-  const canDelete = may(role, 'delete') && finished;
+  const canAbort = may(viewer, 'abort') && !finished;
+  const canRetry = may(viewer, 'retry') && finished;
+  const canDelete = may(viewer, 'delete') && finished;
   if (!canAbort && !canRetry && !canDelete) return null;
 
   return (
