@@ -71,7 +71,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
         </p>
         <div class="run-title-line">
           <h1 id="run-title">Run <Id value={run.id} full /></h1>
-          <StatusBadge status={run.status} />
+          <span id="run-status" aria-live="polite"><StatusBadge status={run.status} /></span>
         </div>
         {run.name && run.name !== run.definitionId ? <p class="muted">{run.name}</p> : null}
         <RunActions run={run} reload={reload} viewer={viewer} />

@@ -1,0 +1,333 @@
+/**
+ * The dashboard end to end, in Debian's headless Chromium driven by playwright-core, against a real
+ * management server (real engine, SQLite in a temp dir, the tasks of test/fixtures/dashboard-tasks).
+ * One browser for the file; each test signs in on a page of its own (sessionStorage is per tab).
+ * Screenshots of every page go to test-output/ (git-ignored).
+ */
+import 'reflect-metadata';
+import { join } from 'node:path';
+import { Container } from 'inversify';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { registerTasks, sqliteStorage, tasklane, TaskEngine, TaskService } from '../../src';
+import { serveManagement, tokenAuth } from '../../src/management';
+import { buildDashboard, launchChromium, TEST_OUTPUT } from '../helpers/browser';
+import { tempDir } from '../helpers/temp-files';
+import { DASHBOARD_TASKS, FlakyLedger } from '../fixtures/dashboard-tasks';
+
+jest.setTimeout(120_000);
+
+const TOKENS = {
+  operator: 'op-3f1c9a7e5d2b4c6a8e0f1b3d5c7a9e2f',
+  viewer: 'view-8b2d4f6a1c3e5b7d9f0a2c4e6b8d0f1a',
+  admin: 'adm-5e7a9c1b3d5f7e9a1c3b5d7f9e1a3c5b',
+  shortLived: 'short-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d',
+};
+/** the short-lived token expires this long after the server starts */
+const SHORT_LIVED_MS = 8_000;
+
+let tmp: ReturnType<typeof tempDir>;
+let container: Container;
+let engine: TaskEngine;
+let service: TaskService;
+let server: { url: string; close(): Promise<void> };
+let browser: Browser;
+let context: BrowserContext;
+let shortLivedUntil: number;
+
+beforeAll(async () => {
+  buildDashboard();
+  tmp = tempDir('tasklane-dashboard-');
+  container = new Container();
+  container.bind(FlakyLedger).toSelf().inSingletonScope();
+  await container.load(tasklane({ storage: sqliteStorage({ file: join(tmp.dir, 'tasks.db') }), concurrency: 80 }));
+  registerTasks(container, DASHBOARD_TASKS);
+  engine = container.get(TaskEngine);
+  service = container.get(TaskService);
+  await engine.start();
+  shortLivedUntil = Date.now() + SHORT_LIVED_MS;
+  server = await serveManagement({
+    container,
+    port: 0,
+    host: '127.0.0.1',
+    auth: tokenAuth({
+      tokens: [
+        { token: TOKENS.operator, role: 'operator', name: 'ops' },
+        { token: TOKENS.viewer, role: 'viewer', name: 'watcher' },
+        { token: TOKENS.admin, role: 'admin', name: 'root' },
+        { token: TOKENS.shortLived, role: 'operator', name: 'temp', expiresAt: new Date(shortLivedUntil) },
+      ],
+    }),
+  });
+  browser = await launchChromium();
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  await server?.close();
+  await engine?.stop({ graceful: false });
+  tmp?.remove();
+});
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(TEST_OUTPUT, `dashboard-${name}.png`), fullPage: true });
+}
+
+/** A new tab, signed in with `token`, on the Definitions view. */
+async function signedIn(token: string, ctx: BrowserContext = context): Promise<Page> {
+  const page = await ctx.newPage();
+  await page.goto(server.url.replace(/\/?$/, '/'));
+  await page.getByLabel('Token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Definitions', level: 1 }).waitFor();
+  return page;
+}
+
+function runStatus(page: Page) {
+  return page.locator('#run-status');
+}
+
+function runIdFromUrl(page: Page): string {
+  const m = /#\/runs\/([^/?]+)$/.exec(page.url());
+  if (!m) throw new Error(`not a run page: ${page.url()}`);
+  return decodeURIComponent(m[1]);
+}
+
+test('signs in with a token kept in the tab only; a wrong token is refused', async () => {
+  const page = await context.newPage();
+  await page.goto(server.url);
+  await shot(page, 'sign-in');
+  await page.getByLabel('Token').fill('not-a-token');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expectText(page.getByRole('alert').first(), /refused/);
+
+  await page.getByLabel('Token').fill(TOKENS.operator);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Definitions', level: 1 }).waitFor();
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  for (const name of ['Definitions', 'Runs', 'Nodes']) expect(await nav.getByRole('link', { name }).count()).toBe(1);
+  // one row per visible definition, with its stats and a Trigger button
+  const row = page.getByRole('row', { name: /demo\.import/ });
+  await expectText(row, /idle/);
+  expect(await row.getByRole('button', { name: 'Trigger' }).count()).toBe(1);
+  expect(await page.getByRole('button', { name: 'Trigger' }).count()).toBe(DASHBOARD_TASKS.length);
+
+  expect(await page.evaluate(`sessionStorage.getItem('tasklane.token')`)).toBe(TOKENS.operator);
+  expect(await page.evaluate('localStorage.length')).toBe(0);
+  expect(page.url()).not.toContain(TOKENS.operator);
+  await shot(page, 'definitions');
+
+  // the token lives in this tab only: a new tab starts signed out
+  const other = await context.newPage();
+  await other.goto(server.url);
+  await other.getByRole('button', { name: 'Sign in' }).waitFor();
+  await other.close();
+  await page.close();
+});
+
+test('triggers from the generated form: checks before sending, shows the server INPUT_INVALID beside the field, then opens the run and its progress reaches 100%', async () => {
+  const page = await signedIn(TOKENS.operator);
+  await page.getByRole('row', { name: /demo\.import/ }).getByRole('button', { name: 'Trigger' }).click();
+  await page.getByRole('heading', { name: /Trigger Import users/ }).waitFor();
+
+  // one labelled control per property: title, else name
+  const count = page.getByLabel('How many');
+  const mode = page.getByLabel('Mode');
+  const code = page.getByLabel('Batch code');
+  const city = page.getByLabel('City');
+  expect(await count.getAttribute('type')).toBe('text');
+  expect(await mode.evaluate((e) => e.tagName)).toBe('SELECT');
+  expect(await page.getByLabel('Dry run').getAttribute('type')).toBe('checkbox');
+  expect(await page.getByRole('group', { name: /Ship to/ }).count()).toBe(1);
+  expect(await page.getByRole('group', { name: /Tags/ }).count()).toBe(1);
+
+  // the client's own check: nothing is sent
+  await count.fill('0');
+  await mode.selectOption('fast');
+  await code.fill('abc');
+  await city.fill('Oslo');
+  await page.getByLabel('Step time (ms)').fill('150');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await expectText(describedBy(page, count), /must be at least 1/);
+  expect(await count.getAttribute('aria-invalid')).toBe('true');
+  expect((await service.listRuns({ definition: 'demo.import' })).items).toHaveLength(0);
+
+  // a constraint the schema does not carry (lowercase): the server refuses, the error sits beside the field
+  await count.fill('5');
+  await code.fill('ABC');
+  await page.getByRole('button', { name: 'Add Tags' }).click();
+  await page.getByLabel('Tags 1').fill('vip');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await expectText(describedBy(page, code), /lowercase/);
+  expect(await count.getAttribute('aria-invalid')).toBeNull();
+  expect((await service.listRuns({ definition: 'demo.import' })).items).toHaveLength(0);
+  await shot(page, 'trigger-form-errors');
+
+  await code.fill('abc');
+  await page.getByRole('button', { name: 'Submit' }).click();
+  await page.waitForURL(/#\/runs\/[^/]+$/);
+  const id = runIdFromUrl(page);
+  const stored = await service.get(id);
+  expect(stored?.input).toEqual({ count: 5, mode: 'fast', code: 'abc', dryRun: false, shipTo: { city: 'Oslo' }, tags: ['vip'], stepMs: 150 });
+
+  const bar = page.getByRole('progressbar', { name: `Progress of run ${id}` });
+  await waitFor(async () => (await bar.getAttribute('aria-valuenow')) === '5', 'the progress bar reached 5');
+  expect(await bar.getAttribute('aria-valuemax')).toBe('5');
+  await expectText(runStatus(page), 'success');
+  await expectText(page.getByLabel('Output'), /"imported": 5/);
+  await expectText(page.getByRole('list', { name: 'Log lines' }), /imported user 5 of 5/);
+  await shot(page, 'run-success');
+  await page.close();
+});
+
+test('aborts another run with a message; it ends aborted', async () => {
+  const run = await service.trigger({ definition: 'demo.import', input: { count: 20, mode: 'safe', code: 'slow', shipTo: { city: 'Rome' }, stepMs: 1000 } });
+  const page = await signedIn(TOKENS.operator);
+  await page.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${run.id}`);
+  await expectText(runStatus(page), 'running');
+  await page.getByRole('button', { name: 'Abort', exact: true }).click();
+  await page.getByLabel('Abort message').fill('stopped from the dashboard');
+  await page.getByRole('button', { name: 'Confirm abort' }).click();
+  await expectText(runStatus(page), 'aborted');
+  expect((await service.wait(run.id, { timeout: 10_000 })).status).toBe('aborted');
+  expect(await page.getByRole('button', { name: 'Abort', exact: true }).count()).toBe(0);
+  await shot(page, 'run-aborted');
+  await page.close();
+});
+
+test('retries a failed run: the new run has the same input and ends success', async () => {
+  const failed = await service.trigger({ definition: 'demo.flaky', input: { key: 'crm-sync' } });
+  expect((await service.wait(failed.id, { timeout: 10_000 })).status).toBe('failed');
+  const page = await signedIn(TOKENS.operator);
+  await page.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${failed.id}`);
+  await expectText(runStatus(page), 'failed');
+  await expectText(page.locator('.error-message'), /partner API unavailable for crm-sync/);
+  await shot(page, 'run-failed');
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await waitFor(async () => !page.url().endsWith(failed.id), 'the page moved to the new run');
+  const retried = runIdFromUrl(page);
+  expect(retried).not.toBe(failed.id);
+  await expectText(runStatus(page), 'success');
+  expect((await service.get(retried))?.input).toEqual({ key: 'crm-sync' });
+  await page.close();
+});
+
+test('runs view: filters by definition and status, 50 runs reporting progress every 100 ms update live, batched per animation frame', async () => {
+  const runs = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => service.trigger({ definition: 'demo.ticker', name: `ticker ${i + 1}`, input: { steps: 60, everyMs: 100 } })),
+  );
+  let progressEvents = 0;
+  const off = service.on('progress', () => void progressEvents++);
+  const page = await signedIn(TOKENS.operator);
+  try {
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
+    await page.getByLabel('Definition').selectOption('demo.ticker');
+    await page.getByLabel('Status').selectOption('running');
+    await waitFor(async () => (await page.getByRole('progressbar').count()) === 50, '50 progress bars');
+
+    // count DOM mutation batches and animation frames in the page over a 3-second window
+    // (browser code as text: the test's TypeScript has no DOM types)
+    await page.evaluate(`(() => {
+      const probe = { mutations: 0, frames: 0, stop: false };
+      window.__probe = probe;
+      new MutationObserver(() => { probe.mutations++; })
+        .observe(document.querySelector('tbody'), { subtree: true, childList: true, attributes: true, characterData: true });
+      const frame = () => { probe.frames++; if (!probe.stop) requestAnimationFrame(frame); };
+      requestAnimationFrame(frame);
+    })()`);
+    const before = progressEvents;
+    const valueBefore = await page.getByRole('progressbar').first().getAttribute('aria-valuenow');
+    await page.waitForTimeout(3000);
+    const probe = (await page.evaluate(`(() => { window.__probe.stop = true; return window.__probe; })()`)) as { mutations: number; frames: number };
+    const events = progressEvents - before;
+    // the rows followed the events...
+    expect(Number(await page.getByRole('progressbar').first().getAttribute('aria-valuenow'))).toBeGreaterThan(Number(valueBefore));
+    // ...about 500 a second, applied at most once per frame (a mutation batch per event would be ~1,500)
+    expect(events).toBeGreaterThan(600);
+    expect(probe.mutations).toBeLessThanOrEqual(probe.frames + 2);
+    expect(probe.mutations * 3).toBeLessThan(events);
+    await shot(page, 'runs-live');
+  } finally {
+    off();
+    await Promise.all(runs.map((r) => service.abort({ id: r.id })));
+    await Promise.all(runs.map((r) => service.wait(r.id, { timeout: 20_000 })));
+    await page.close();
+  }
+});
+
+test('a viewer finds no Trigger, Disable, Abort, Retry or Delete button; an admin finds Delete', async () => {
+  const running = await service.trigger({ definition: 'demo.import', input: { count: 20, mode: 'safe', code: 'view', shipTo: { city: 'Bern' }, stepMs: 1000 } });
+  const finished = await service.trigger({ definition: 'demo.flaky', input: { key: 'viewer-check' } });
+  await service.wait(finished.id, { timeout: 10_000 });
+  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const page = await signedIn(TOKENS.viewer, viewerContext);
+    expect(await page.getByRole('button', { name: 'Trigger' }).count()).toBe(0);
+    expect(await page.getByRole('button', { name: /^(Disable|Enable)$/ }).count()).toBe(0);
+    await shot(page, 'viewer-definitions');
+    for (const id of [running.id, finished.id]) {
+      await page.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${id}`);
+      await page.getByRole('heading', { name: new RegExp(`Run ${id}`) }).waitFor();
+      await page.getByRole('heading', { name: 'Input' }).waitFor();
+      for (const name of ['Abort', 'Retry', 'Delete']) expect(await page.getByRole('button', { name, exact: true }).count()).toBe(0);
+    }
+    await shot(page, 'viewer-run');
+    await page.close();
+
+    const admin = await signedIn(TOKENS.admin, viewerContext);
+    await admin.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${finished.id}`);
+    await admin.getByRole('button', { name: 'Delete', exact: true }).click();
+    await admin.getByRole('button', { name: 'Confirm delete' }).click();
+    await admin.waitForURL(/#\/runs\?definition=demo\.flaky$/);
+    expect(await service.get(finished.id)).toBeNull();
+    await admin.close();
+  } finally {
+    await viewerContext.close();
+    await service.abort({ id: running.id });
+  }
+});
+
+test('the nodes view lists this node; an expired token sends the page back to sign in', async () => {
+  const page = await signedIn(TOKENS.shortLived);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Nodes' }).click();
+  await page.getByRole('heading', { name: 'Nodes', level: 1 }).waitFor();
+  expect(await page.getByRole('row').count()).toBe(2); // header + this node
+  await shot(page, 'nodes');
+  await page.waitForTimeout(Math.max(0, shortLivedUntil - Date.now() + 200));
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs' }).click();
+  await page.getByRole('button', { name: 'Sign in' }).waitFor();
+  await expectText(page.getByRole('status'), /sign in again/);
+  expect(await page.evaluate(`sessionStorage.getItem('tasklane.token')`)).toBeNull();
+  await page.close();
+});
+
+/** The text of the elements a control names with aria-describedby: its error beside it, its hint. */
+function describedBy(page: Page, control: ReturnType<Page['getByLabel']>): { textContent(): Promise<string> } {
+  return {
+    async textContent(): Promise<string> {
+      const ids = ((await control.getAttribute('aria-describedby')) ?? '').split(/\s+/).filter(Boolean);
+      const texts = await Promise.all(ids.map((id) => page.locator(`[id="${id}"]`).textContent()));
+      return texts.join(' ');
+    },
+  };
+}
+
+async function expectText(target: { textContent(): Promise<string | null> }, expected: RegExp | string, timeoutMs = 15_000): Promise<void> {
+  let last: string | null = null;
+  await waitFor(async () => {
+    last = await target.textContent().catch(() => null);
+    return last !== null && (typeof expected === 'string' ? last.includes(expected) : expected.test(last));
+  }, `text ${String(expected)}`, timeoutMs).catch((err: Error) => {
+    throw new Error(`${err.message}; last text: ${JSON.stringify(last)}`);
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
