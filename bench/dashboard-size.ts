@@ -27,7 +27,7 @@ export function dashboardAssetSizes(dir: string): AssetSize[] {
 
 /** Prints the dashboard section of `npm run bench`. */
 export function printDashboardSize(dir: string): void {
-  console.log('\n== dashboard assets (dist/dashboard, budget 250 KB gzipped in all)');
+  console.log('\n== dashboard assets (dashboard/dist, budget 250 KB gzipped in all)');
   let sizes: AssetSize[];
   try {
     sizes = dashboardAssetSizes(dir);

@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   let n = 0;
   const sqlite = () => sqliteStorage({ file: join(tmp, `bench-${n++}.db`) });
   try {
-    if (!only || only === 'dashboard') printDashboardSize(join(__dirname, '..', 'dashboard'));
+    if (!only || only === 'dashboard') printDashboardSize(join(__dirname, '..', '..', 'dashboard', 'dist'));
     if (!only || only === 'memory') await section('memory', () => memoryStorage());
     if (!only || only === 'sqlite') await section('SQLite (WAL, synchronous=NORMAL)', sqlite);
     if (only === 'rss:memory' || only === 'rss:sqlite') {

@@ -4,7 +4,8 @@ import { defineConfig } from 'vite';
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 /**
- * Builds the dashboard into dist/dashboard/, the folder the management server serves at `/`.
+ * Builds the dashboard into dashboard/dist/, the folder the management server serves at `/` by
+ * default (createManagementHandler's `dashboard` option).
  * `base: './'`: asset URLs are relative, so the page works under any `basePath` the host mounts the
  * management handler on. No module preload polyfill or other runtime helper is fetched from
  * anywhere: everything is in the files written here.
@@ -15,7 +16,7 @@ export default defineConfig({
   publicDir: false,
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   build: {
-    outDir: fileURLToPath(new URL('../dist/dashboard', import.meta.url)),
+    outDir: fileURLToPath(new URL('./dist', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
     assetsDir: 'assets',

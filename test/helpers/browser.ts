@@ -37,7 +37,7 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * Builds the dashboard into dist/dashboard/ (what `npm run build` does for it) so the browser tests
+ * Builds the dashboard into dashboard/dist/ (what `npm run build` does for it) so the browser tests
  * always run the page built from the sources under test. Takes a few seconds.
  */
 export function buildDashboard(): string {
@@ -48,5 +48,5 @@ export function buildDashboard(): string {
     timeout: 120_000,
   });
   if (result.status !== 0) throw new Error(`the dashboard build failed:\n${result.stdout}\n${result.stderr}`);
-  return join(ROOT, 'dist', 'dashboard');
+  return join(ROOT, 'dashboard', 'dist');
 }

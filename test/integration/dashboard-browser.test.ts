@@ -35,7 +35,7 @@ let context: BrowserContext;
 let shortLivedUntil: number;
 
 beforeAll(async () => {
-  buildDashboard();
+  const dashboard = buildDashboard();
   tmp = tempDir('tasklane-dashboard-');
   container = new Container();
   container.bind(FlakyLedger).toSelf().inSingletonScope();
@@ -47,6 +47,7 @@ beforeAll(async () => {
   shortLivedUntil = Date.now() + SHORT_LIVED_MS;
   server = await serveManagement({
     container,
+    dashboard,
     port: 0,
     host: '127.0.0.1',
     auth: tokenAuth({
