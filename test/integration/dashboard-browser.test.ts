@@ -60,8 +60,15 @@ beforeAll(async () => {
     }),
   });
   browser = await launchChromium();
-  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  context = await newContext();
 });
+
+/** A browser context (its own sessionStorage); waits for the page give up after 15 s, not playwright's 30. */
+async function newContext(): Promise<BrowserContext> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  ctx.setDefaultTimeout(15_000);
+  return ctx;
+}
 
 afterAll(async () => {
   await context?.close();
@@ -261,7 +268,7 @@ test('a viewer finds no Trigger, Disable, Abort, Retry or Delete button; an admi
   const running = await service.trigger({ definition: 'demo.import', input: { count: 20, mode: 'safe', code: 'view', shipTo: { city: 'Bern' }, stepMs: 1000 } });
   const finished = await service.trigger({ definition: 'demo.flaky', input: { key: 'viewer-check' } });
   await service.wait(finished.id, { timeout: 10_000 });
-  const viewerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const viewerContext = await newContext();
   try {
     const page = await signedIn(TOKENS.viewer, viewerContext);
     expect(await page.getByRole('button', { name: 'Trigger' }).count()).toBe(0);
