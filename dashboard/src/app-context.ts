@@ -20,8 +20,12 @@ export function useSession(): Session {
 /** The current time, advanced every 10 s: relative times ("3 min ago") stay true without a timer each. */
 export const NowContext = createContext<number>(Date.now());
 
+/**
+ * The time to render with: the shared tick, or the clock when a row renders between ticks (it
+ * re-renders because its data changed), so a run that started a second ago never reads "in 5 s".
+ */
 export function useNow(): number {
-  return useContext(NowContext);
+  return Math.max(useContext(NowContext), Date.now());
 }
 
 export interface Loaded<T> {

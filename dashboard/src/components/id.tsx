@@ -1,9 +1,7 @@
-/** A run or node id: monospace, shortened for the eye, whole for copy and for screen readers. */
-export function Id({ value, full = false }: { value: string; full?: boolean }) {
-  const short = !full && value.length > 14 ? `${value.slice(0, 8)}…${value.slice(-4)}` : value;
-  return (
-    <code class="id" title={value}>
-      {short === value ? value : <><span aria-hidden="true">{short}</span><span class="sr-only">{value}</span></>}
-    </code>
-  );
+/**
+ * A run or node id, whole, in monospace. Not shortened: ULIDs of runs triggered together share all
+ * but their last characters, so any short form would make neighbouring rows look alike.
+ */
+export function Id({ value }: { value: string }) {
+  return <code class="id">{value}</code>;
 }

@@ -22,7 +22,7 @@ export function ProgressBar({ progress, label }: { progress: unknown; label: str
       >
         <div class="progress-fill" style={{ width: `${percent}%` }} />
       </div>
-      <span class="progress-text">{text}{info ? <span class="progress-info"> {info}</span> : null}</span>
+      <span class="progress-text">{text}{info ? <span class="progress-info">{info}</span> : null}</span>
     </div>
   );
 }

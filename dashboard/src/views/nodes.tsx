@@ -46,7 +46,7 @@ function NodeRow({ node }: { node: NodeInfo }) {
   const stale = Number.isFinite(seen) && now - seen > 30_000;
   return (
     <tr>
-      <th scope="row"><Id value={node.id} full /></th>
+      <th scope="row"><Id value={node.id} /></th>
       <td>{node.version ?? <span class="muted">—</span>}</td>
       <td>{acceptText(node.accept)}</td>
       <td><Time iso={node.startedOn} /></td>

@@ -70,7 +70,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
           <a href={hrefOf({ view: 'runs' })}>Runs</a> / <a href={hrefOf({ view: 'runs', definitionId: run.definitionId })}>{run.definitionId}</a> /
         </p>
         <div class="run-title-line">
-          <h1 id="run-title">Run <Id value={run.id} full /></h1>
+          <h1 id="run-title">Run <Id value={run.id} /></h1>
           <span id="run-status" aria-live="polite"><StatusBadge status={run.status} /></span>
         </div>
         {run.name && run.name !== run.definitionId ? <p class="muted">{run.name}</p> : null}
@@ -113,8 +113,8 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
       </div>
 
       {error ? (
-        <div class="card card-danger">
-          <h2 class="card-title">Error</h2>
+        <div class={run.status === 'aborted' ? 'card card-warn' : 'card card-danger'}>
+          <h2 class="card-title">{run.status === 'aborted' ? 'Abort' : 'Error'}</h2>
           <p class="error-message">{error.code ? <code class="code">{error.code}</code> : null} {error.message}</p>
           {error.stack ? (
             <details>
