@@ -51,7 +51,6 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
       (data) => ticket === latest.current && setState({ data, loading: false }),
       (error: ApiError) => ticket === latest.current && setState((s) => ({ data: s.data, error, loading: false })),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, version]);
   const reload = useCallback(() => setVersion((v) => v + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };

@@ -63,7 +63,6 @@ export function App() {
     if (token.current) void check();
     const timer = setInterval(() => setNow(Date.now()), 10_000);
     return () => clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   const signIn = async (value: string): Promise<string | null> => {

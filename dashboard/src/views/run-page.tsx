@@ -41,7 +41,6 @@ export function RunPage({ id }: { id: string }) {
       complete: loaded.reload,
     });
     return close;
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, id, run?.id, finished]);
 
   if (loaded.error && !run) return <ErrorNotice error={loaded.error} what="Could not load the run" />;
@@ -273,12 +272,10 @@ function Logs({ runId, live }: { runId: string; live: boolean }) {
     setDone([]);
     setTail([]);
     void read();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [runId]);
   // one last read when the run ends, for the lines written at its end
   useEffect(() => {
     if (!live) void read();
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [live]);
   useInterval(() => void read(), live ? 1000 : null);
 

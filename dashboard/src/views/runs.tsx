@@ -62,7 +62,6 @@ export function Runs({ definitionId, status }: { definitionId?: string; status?:
       close();
       batcher.dispose();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, definitionId]);
 
   const setFilter = (patch: { definitionId?: string; status?: string }): void => {
