@@ -129,7 +129,7 @@ function Shell({ viewer, signOut }: { viewer: Viewer; signOut(): void }) {
       <main id="main" ref={mainRef} tabIndex={-1} class="content">
         {route.view === 'definitions' ? <Definitions /> : null}
         {route.view === 'trigger' ? <TriggerPage key={route.definitionId} definitionId={route.definitionId} /> : null}
-        {route.view === 'runs' ? <Runs definitionId={route.definitionId} status={route.status} /> : null}
+        {route.view === 'runs' ? <Runs definitionId={route.definitionId} status={route.status} parentId={route.parentId} /> : null}
         {route.view === 'run' ? <RunPage key={route.id} id={route.id} /> : null}
         {route.view === 'nodes' ? <Nodes /> : null}
       </main>

@@ -8,7 +8,7 @@ import { useEffect, useState } from 'preact/hooks';
 export type Route =
   | { view: 'definitions' }
   | { view: 'trigger'; definitionId: string }
-  | { view: 'runs'; definitionId?: string; status?: string }
+  | { view: 'runs'; definitionId?: string; status?: string; parentId?: string }
   | { view: 'run'; id: string }
   | { view: 'nodes' };
 
@@ -22,8 +22,10 @@ export function parseRoute(hash: string): Route {
     const route: Route = { view: 'runs' };
     const definitionId = query.get('definition');
     const status = query.get('status');
+    const parentId = query.get('parent');
     if (definitionId) route.definitionId = definitionId;
     if (status) route.status = status;
+    if (parentId) route.parentId = parentId;
     return route;
   }
   if (parts[0] === 'nodes') return { view: 'nodes' };
@@ -44,6 +46,7 @@ export function hrefOf(route: Route): string {
       const query = new URLSearchParams();
       if (route.definitionId) query.set('definition', route.definitionId);
       if (route.status) query.set('status', route.status);
+      if (route.parentId) query.set('parent', route.parentId);
       const q = query.toString();
       return q ? `#/runs?${q}` : '#/runs';
     }

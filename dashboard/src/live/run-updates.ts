@@ -26,6 +26,7 @@ export function mergeRunUpdate(previous: RunSummary | undefined, next: RunSummar
 export interface RunsFilter {
   definitionId?: string;
   status?: string;
+  parentId?: string;
 }
 
 /**
@@ -62,5 +63,6 @@ export function applyRunUpdates(
 function matches(run: RunSummary, filter: RunsFilter): boolean {
   if (filter.definitionId && run.definitionId !== filter.definitionId) return false;
   if (filter.status && run.status !== filter.status) return false;
+  if (filter.parentId && run.parentId !== filter.parentId) return false;
   return true;
 }

@@ -142,7 +142,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
             ))}
           </ul>
         )}
-        {run.children.cursor ? <p><a href={hrefOf({ view: 'runs' })}>More children in the runs view</a></p> : null}
+        {run.children.cursor ? <p><a href={hrefOf({ view: 'runs', parentId: run.id })}>All children in the runs view</a></p> : null}
       </div>
 
       <Logs runId={run.id} live={!finished} />

@@ -21,7 +21,7 @@ const PAGE_SIZE = 50;
  * applied once per animation frame (FrameBatcher), so 50 runs reporting every 100 ms re-render the
  * table at most once a frame.
  */
-export function Runs({ definitionId, status }: { definitionId?: string; status?: string }) {
+export function Runs({ definitionId, status, parentId }: { definitionId?: string; status?: string; parentId?: string }) {
   const { client } = useSession();
   const [cursors, setCursors] = useState<Array<string | undefined>>([undefined]);
   const after = cursors[cursors.length - 1];
@@ -29,10 +29,11 @@ export function Runs({ definitionId, status }: { definitionId?: string; status?:
     const w: RunsWhere = {};
     if (definitionId) w.definitionId = definitionId;
     if (status) w.status = status;
+    if (parentId) w.parentId = parentId;
     return w;
-  }, [definitionId, status]);
+  }, [definitionId, status, parentId]);
 
-  useEffect(() => setCursors([undefined]), [definitionId, status]);
+  useEffect(() => setCursors([undefined]), [definitionId, status, parentId]);
 
   const page = useLoad(
     async () => (await client.request(RunsQuery, after === undefined ? { where, limit: PAGE_SIZE } : { where, limit: PAGE_SIZE, after })).backgroundTasks.listTasks,
@@ -65,8 +66,13 @@ export function Runs({ definitionId, status }: { definitionId?: string; status?:
   }, [client, definitionId]);
 
   const setFilter = (patch: { definitionId?: string; status?: string }): void => {
-    const next = { definitionId, status, ...patch };
-    navigate({ view: 'runs', ...(next.definitionId ? { definitionId: next.definitionId } : {}), ...(next.status ? { status: next.status } : {}) });
+    const next = { definitionId, status, parentId, ...patch };
+    navigate({
+      view: 'runs',
+      ...(next.definitionId ? { definitionId: next.definitionId } : {}),
+      ...(next.status ? { status: next.status } : {}),
+      ...(next.parentId ? { parentId: next.parentId } : {}),
+    });
   };
 
   return (
@@ -93,6 +99,12 @@ export function Runs({ definitionId, status }: { definitionId?: string; status?:
             {RUN_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
           </select>
         </label>
+        {parentId ? (
+          <p class="filter-chip">
+            Children of <a href={hrefOf({ view: 'run', id: parentId })}><Id value={parentId} /></a>{' '}
+            <a href={hrefOf({ view: 'runs', ...(definitionId ? { definitionId } : {}), ...(status ? { status } : {}) })}>show all runs</a>
+          </p>
+        ) : null}
       </form>
       <ErrorNotice error={page.error} what="Could not load the runs" />
       <div class="table-wrap">

@@ -95,3 +95,14 @@ describe('dashboard live updates', () => {
     expect(events).toEqual([]); // no data: nothing dispatched, as EventSource does
   });
 });
+
+describe('dashboard runs filter by parent', () => {
+  it('adds a new run on top only when it is a child of the parent filtered on', () => {
+    const rows = [run('a', { parentId: 'p', createdOn: '2026-01-01T00:00:01Z' })];
+    const updates = new Map([
+      ['c1', run('c1', { parentId: 'p', createdOn: '2026-01-01T00:00:02Z' })],
+      ['x', run('x', { parentId: 'q', createdOn: '2026-01-01T00:00:03Z' })],
+    ]);
+    expect(applyRunUpdates(rows, updates, { parentId: 'p' }, true, 50).map((r) => r.id)).toEqual(['c1', 'a']);
+  });
+});
