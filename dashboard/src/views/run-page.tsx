@@ -79,7 +79,7 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
       {run.status === 'running' || run.progress ? (
         <div class="card">
           <h2 class="card-title">Progress</h2>
-          <ProgressBar progress={run.progress} label={`Progress of run ${run.id}`} />
+          <ProgressBar progress={run.progress} status={run.status} label={`Progress of run ${run.id}`} />
         </div>
       ) : null}
 

@@ -149,7 +149,7 @@ function RunRow({ run }: { run: RunSummary }) {
       <td><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></td>
       <td><StatusBadge status={run.status} /></td>
       <td class="progress-col">
-        {run.status === 'running' || run.progress ? <ProgressBar progress={run.progress} label={`Progress of ${label}`} /> : <span class="muted">—</span>}
+        {run.status === 'running' || run.progress ? <ProgressBar progress={run.progress} status={run.status} label={`Progress of ${label}`} /> : <span class="muted">—</span>}
       </td>
       <td class="num">{run.iterations}</td>
       <td><Time iso={run.createdOn} /></td>
