@@ -73,8 +73,27 @@ afterAll(async () => {
   tmp?.remove();
 });
 
+/** Saves a screenshot of the page, and checks that every control on it has an accessible name. */
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(TEST_OUTPUT, `dashboard-${name}.png`), fullPage: true });
+  expect({ page: name, unnamed: await unnamedControls(page) }).toEqual({ page: name, unnamed: [] });
+}
+
+const CONTROL_ROLES = new Set(['button', 'link', 'textbox', 'combobox', 'checkbox', 'progressbar', 'spinbutton', 'listbox', 'radio', 'switch']);
+
+/** The controls Chromium's accessibility tree gives no name (what a screen reader would announce as "button"). */
+async function unnamedControls(page: Page): Promise<string[]> {
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as unknown as {
+      nodes: Array<{ ignored: boolean; role?: { value: unknown }; name?: { value: unknown } }>;
+    };
+    return nodes
+      .filter((n) => !n.ignored && CONTROL_ROLES.has(String(n.role?.value)) && String(n.name?.value ?? '').trim() === '')
+      .map((n) => String(n.role?.value));
+  } finally {
+    await cdp.detach();
+  }
 }
 
 /** A new tab, signed in with `token`, on the Definitions view. */
@@ -105,8 +124,10 @@ test('signs in with a token kept in the tab only; a wrong token is refused', asy
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expectText(page.getByRole('alert').first(), /refused/);
 
-  await page.getByLabel('Token').fill(TOKENS.operator);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  // with the keyboard alone: the Token field has focus, Enter submits
+  await page.getByLabel('Token').fill('');
+  await page.keyboard.type(TOKENS.operator);
+  await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Definitions', level: 1 }).waitFor();
   const nav = page.getByRole('navigation', { name: 'Main' });
   for (const name of ['Definitions', 'Runs', 'Nodes']) expect(await nav.getByRole('link', { name }).count()).toBe(1);
