@@ -18,6 +18,7 @@ import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
 import { isRunIdShape } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
+import { inputSchemaOf, type JsonSchema } from './validation/input-schema';
 import type { WorkerPool } from './worker-pool';
 import { ABORT_MESSAGE_KEY } from './run-executor';
 
@@ -83,6 +84,7 @@ export class TaskService {
       case 'finished':
         return result.run;
       case 'aborted': {
+        rt.observer?.abortRequested(result.run);
         rt.backlog.left(result.run.definitionId); // a pending run left the backlog
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `aborted: ${message}`);
@@ -91,6 +93,7 @@ export class TaskService {
         return result.run;
       }
       case 'requested': {
+        rt.observer?.abortRequested(result.run);
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `abort requested: ${message}`);
         // the request is stored: a run executing here sees it at once (it holds the message itself)
@@ -258,6 +261,16 @@ export class TaskService {
     await this.rt.storage.setDefinitionDisabled(def.id, false);
     this.rt.invalidateDisabled();
     this.rt.pump();
+  }
+
+  /**
+   * The JSON Schema of the definition's input class (a form can be rendered from it), or null when
+   * the definition takes no input. Derived from its class-validator metadata (see inputSchemaOf);
+   * UnknownTaskDefinitionError for an unknown definition.
+   */
+  describeInput(definition: string | TaskClass): JsonSchema | null {
+    const def = this.pipeline.resolveDefinition(definition);
+    return def.inputClass ? inputSchemaOf(def.inputClass) : null;
   }
 
   /** listens to run events; returns a function that removes the listener */
