@@ -32,9 +32,6 @@ const HTTP_STATUS: Readonly<Record<string, number>> = {
   INTERNAL: 500,
 };
 
-/** validation issues listed in `extensions.errors` at most (the count tells how many there were) */
-const MAX_LISTED_ISSUES = 100;
-
 export function apiError(code: string, message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   const status = HTTP_STATUS[code];
   return new GraphQLError(message, { extensions: { code, ...extensions, ...(status ? { http: { status } } : {}) } });
@@ -72,7 +69,8 @@ export function toGraphQLError(error: unknown, logger: Logger): GraphQLError {
   }
   if (TasklaneError.is(error) && EXPOSED_CODES.has(error.code)) {
     if (error instanceof TaskValidationError) {
-      return apiError(error.code, truncate(error.message), { errors: error.errors.slice(0, MAX_LISTED_ISSUES), errorCount: error.errors.length });
+      // the list is bounded by the validator (TaskValidationError lists at most 50 properties)
+      return apiError(error.code, truncate(error.message), { errors: error.errors });
     }
     return apiError(error.code, truncate(error.message));
   }

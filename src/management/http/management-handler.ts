@@ -63,6 +63,18 @@ function graphqlErrorBody(code: string, message: string, extra: Record<string, u
   return { errors: [{ message, extensions: { code, ...extra } }] };
 }
 
+/**
+ * A body refused before it was read whole (413) leaves the rest of it on the connection: the
+ * connection is closed after the answer rather than reused (a client's next request on it failed).
+ */
+function closeAfterRefusedBody(res: ServerResponse): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
+    if (status === 413) res.shouldKeepAlive = false;
+    return (writeHead as (...args: unknown[]) => ServerResponse).call(this, status, ...rest);
+  } as ServerResponse['writeHead'];
+}
+
 function normaliseBase(basePath: string | undefined): string {
   const base = (basePath ?? '').replace(/\/+$/, '');
   if (base !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(base)) throw new InvalidArgumentError('createManagementHandler(): basePath must start with "/" and hold URL path characters only');
@@ -151,6 +163,7 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
         return;
       }
     }
+    closeAfterRefusedBody(res);
     await yoga(req, res, { req, res, principal });
   }
 
