@@ -81,8 +81,14 @@ function nestedClasses(cls: InputClass, types: TypeMetadataStorage): InputClass[
   return out;
 }
 
-function propertyHas(meta: ValidationMetadata, type: string): boolean {
-  return metadataOf(meta.target).some((m) => m.propertyName === meta.propertyName && m.type === type);
+/** a metadata's validator name (`isInt`, `min`, ...): decorators made with ValidateBy are custom ones, named by their constraint */
+function kindOf(meta: ValidationMetadata): string {
+  if (meta.type !== ValidationTypes.CUSTOM_VALIDATION || !meta.constraintCls) return meta.type;
+  return getMetadataStorage().getTargetValidatorConstraints(meta.constraintCls)[0]?.name ?? meta.type;
+}
+
+function propertyHas(meta: ValidationMetadata, kind: string): boolean {
+  return metadataOf(meta.target).some((m) => m.propertyName === meta.propertyName && kindOf(m) === kind);
 }
 
 /** a bound's schema: typed `number` unless the property is declared an integer (whatever the order) */
