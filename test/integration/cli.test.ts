@@ -76,6 +76,9 @@ afterAll(async () => {
   rmSync(OUT, { recursive: true, force: true });
 });
 
+// each test spawns the CLI several times: generous on a busy machine
+jest.setTimeout(180_000);
+
 describe('tasklane CLI', () => {
   it('definitions, stats and nodes: human tables and --json', async () => {
     const human = await cli(['definitions'], { token: TOKENS.viewer });

@@ -67,7 +67,7 @@ describeWithPostgres('PostgreSQL distribution', () => {
   it('uses the storage schema and readable channel names', async () => {
     const a = await node('a');
     expect(a.dist.schemaName).toBe(schema);
-    expect(a.dist.channelNames).toEqual({ wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish` });
+    expect(a.dist.channelNames).toEqual({ wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish`, events: `${schema}.events`, interest: `${schema}.interest` });
     expect(a.dist.capabilities).toEqual({ multiNode: true });
   });
 

@@ -107,7 +107,10 @@ function channelsFor(schema: string): Channels {
   });
   const readable = named(schema);
   if (readable.interest.length <= 63) return readable;
-  return named(`tl_${createHash('sha1').update(schema).digest('hex').slice(0, 16)}`);
+  const hashed = named(`tl_${createHash('sha1').update(schema).digest('hex').slice(0, 16)}`);
+  // the channels that existed before live events keep the names they had (nodes of both versions
+  // hear each other during an upgrade); the two newer ones take the hashed name when they must
+  return readable.finish.length <= 63 ? { ...readable, events: hashed.events, interest: hashed.interest } : hashed;
 }
 
 interface OutgoingBatch {
