@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'PLUGIN_INVALID'
   | 'STORAGE_ERROR'
+  | 'DRIVER_MISSING'
   | 'TASK_ERROR';
 
 const BRAND = Symbol.for('tasklane.error');
@@ -213,5 +214,20 @@ export class PluginError extends TasklaneError {
 export class StorageError extends TasklaneError {
   constructor(message: string, cause?: unknown) {
     super('STORAGE_ERROR', message, { cause });
+  }
+}
+
+/**
+ * An adapter was created whose database driver is not installed. The drivers are optional peer
+ * dependencies: install the one the message names (`npm install pg@8`, `npm install better-sqlite3@12`).
+ */
+export class DriverMissingError extends TasklaneError {
+  constructor(
+    readonly adapter: string,
+    readonly driver: string,
+    range: string,
+    cause?: unknown,
+  ) {
+    super('DRIVER_MISSING', `${adapter} needs the "${driver}" package, which is not installed: run \`npm install ${driver}@${range}\` in your application.`, { cause });
   }
 }

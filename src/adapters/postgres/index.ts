@@ -1,4 +1,5 @@
-import { Client } from 'pg';
+import type { Client } from 'pg';
+import { pgDriver } from '../shared/drivers';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate, quoteSchema, readSchemaVersion } from './postgres-migrations';
 import { pgTypeParsers } from './pg-support';
 
@@ -9,7 +10,7 @@ export type { PostgresDistributionOptions } from './postgres-distribution';
 export { LATEST_SCHEMA_VERSION, MIGRATIONS, SCHEMA_NAME_PATTERN } from './postgres-migrations';
 
 async function withClient<T>(connectionString: string, fn: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString, application_name: 'tasklane-admin', types: pgTypeParsers });
+  const client = new (pgDriver('pgAdmin').Client)({ connectionString, application_name: 'tasklane-admin', types: pgTypeParsers });
   client.on('error', () => undefined);
   await client.connect();
   try {

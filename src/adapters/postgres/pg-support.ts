@@ -1,5 +1,5 @@
-import { Pool, types as pgTypes } from 'pg';
-import type { CustomTypesConfig, PoolClient, PoolConfig } from 'pg';
+import type { CustomTypesConfig, Pool, PoolClient, PoolConfig } from 'pg';
+import { pgDriver } from '../shared/drivers';
 
 /**
  * Connection plumbing shared by the PostgreSQL storage and distribution: a pool that never crashes
@@ -19,6 +19,7 @@ export const pgTypeParsers: CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
     if (oid === OID_JSON || oid === OID_JSONB) return (value: string) => value;
     if (oid === OID_INT8) return (value: string) => Number(value);
+    const pgTypes = pgDriver('the PostgreSQL adapter').types; // loaded already: only a pool or client asks
     return format === 'binary' ? pgTypes.getTypeParser(oid, 'binary') : pgTypes.getTypeParser(oid, 'text');
   }) as CustomTypesConfig['getTypeParser'],
 };
@@ -36,6 +37,7 @@ export interface ManagedPoolOptions {
 
 /** A pg.Pool whose clients' errors are always listened to: a terminated backend never crashes. */
 export function createManagedPool(options: ManagedPoolOptions): Pool {
+  const { Pool } = pgDriver('the PostgreSQL adapter'); // loaded when the adapter was created
   const config: PoolConfig = {
     connectionString: options.connectionString,
     max: options.max,

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Client } from 'pg';
-import type { Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { Client, Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, StorageError, TasklaneError } from '../../api/errors';
 import type { AcceptRules, RunStatus, TaskRun } from '../../api/types';
 import type {
@@ -18,6 +17,7 @@ import type { ClaimRequest } from '../../ports/storage';
 import type { HostTransaction, MaybePromise, PostgresTransaction } from '../../ports/transaction';
 import { accepts } from '../../core/accept-rules';
 import { DueTimer } from '../shared/due-timer';
+import { pgDriver } from '../shared/drivers';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { RecentSet } from './bounded';
@@ -207,6 +207,7 @@ export class PostgresDistribution implements Distribution {
     this.listenerTimeoutMs = positive(options.listenerTimeoutMs, this.heartbeatMs, 'listenerTimeoutMs');
     this.queryTimeoutMs = Math.max(2 * this.heartbeatMs, 5000);
     this.applicationName = options.applicationName ?? 'tasklane';
+    pgDriver('postgresDistribution()'); // an optional peer dependency: missing, it is said now
   }
 
   /** The schema in use (known once started). */
@@ -598,7 +599,7 @@ export class PostgresDistribution implements Distribution {
   // the LISTEN link
 
   private async connectListener(): Promise<void> {
-    const client = new Client({
+    const client = new (pgDriver('postgresDistribution()').Client)({
       connectionString: this.connectionString,
       keepAlive: true,
       application_name: this.appName('listener', this.host?.node.nodeId ?? ''),
@@ -970,7 +971,7 @@ export class PostgresDistribution implements Distribution {
   private async liveNodesBeforeStart(): Promise<NodeDescriptor[]> {
     const schema = this.explicitSchema ?? 'tasklane';
     const s = quoteSchema(schema);
-    const client = new Client({
+    const client = new (pgDriver('postgresDistribution()').Client)({
       connectionString: this.connectionString,
       application_name: this.appName('distribution', 'unstarted'),
       connectionTimeoutMillis: this.queryTimeoutMs,

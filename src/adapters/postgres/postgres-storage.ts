@@ -16,6 +16,7 @@ import type {
   UpdateResult,
 } from '../../ports/storage';
 import type { HostTransaction, PostgresTransaction } from '../../ports/transaction';
+import { pgDriver } from '../shared/drivers';
 import { RecentMap } from './bounded';
 import { migrate, quoteSchema } from './postgres-migrations';
 import {
@@ -646,6 +647,7 @@ export class PostgresStorage implements RunStorage {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
     this.reconnectWindowMs = options.reconnectWindowMs ?? 5000;
     this.applicationName = options.applicationName ?? 'tasklane-storage';
+    pgDriver('postgresStorage()'); // an optional peer dependency: missing, it is said now
   }
 
   /**

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { InvalidArgumentError, InvalidStateError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
@@ -21,6 +21,7 @@ import type {
 } from '../../ports/storage';
 import type { HostTransaction } from '../../ports/transaction';
 import { newToken } from '../../util/ids';
+import { sqliteDriver } from '../shared/drivers';
 import { migrateSqlite } from './migrations';
 import { isSqliteDatabase, mainFileOf, sameFile, SqliteTransactionSession, type SqliteRunAccess } from './sqlite-transaction';
 
@@ -68,6 +69,8 @@ export class SqliteStorage implements RunStorage {
   readonly capabilities: StorageCapabilities = Object.freeze({ durable: true, shared: true, transactions: true });
   readonly file: string;
   private readonly busyTimeoutMs: number;
+  /** better-sqlite3, an optional peer dependency: loaded when the storage is created */
+  private readonly driver: typeof Database;
   private db: Database.Database | undefined;
   private q: Prepared | undefined;
   private opening: Promise<void> | undefined;
@@ -92,6 +95,7 @@ export class SqliteStorage implements RunStorage {
     }
     this.file = options.file;
     this.busyTimeoutMs = busy;
+    this.driver = sqliteDriver('sqliteStorage()');
   }
 
   async init(): Promise<void> {
@@ -107,7 +111,7 @@ export class SqliteStorage implements RunStorage {
     if (!inMemory) mkdirSync(dirname(resolve(this.file)), { recursive: true });
     let db: Database.Database;
     try {
-      db = new Database(this.file, { timeout: this.busyTimeoutMs });
+      db = new this.driver(this.file, { timeout: this.busyTimeoutMs });
     } catch (error) {
       throw normalise(error, this.file);
     }
@@ -1062,7 +1066,8 @@ function isBusy(error: unknown): boolean {
 }
 
 function normalise(error: unknown, file: string): unknown {
-  if (error instanceof Database.SqliteError && !TasklaneError.is(error)) {
+  // better-sqlite3's SqliteError, told by name: the driver is loaded lazily (see drivers.ts)
+  if (error instanceof Error && error.name === 'SqliteError' && !TasklaneError.is(error)) {
     return new StorageError(`SQLite (${file}): ${error.message}`, error);
   }
   return error;
