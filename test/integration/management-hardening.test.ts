@@ -2,7 +2,9 @@
  * Bad input over HTTP (issue 9): each a clear error, nothing stored, the server keeps answering.
  * Also: no CORS by default, no stack or driver message in any answer, slow subscribers dropped.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tempDir } from '../helpers/temp-files';
 import { Runtime } from '../../src/core/runtime';
 import { EngineAccess } from '../../src/core/observation/engine-access';
 import { MEMORY, SQLITE } from '../reliability/storages';
@@ -183,6 +185,38 @@ describe('management API: internal errors', () => {
       expect(logged).toMatch(/database|sqlite|closed|open/i);
     } finally {
       await api.close().catch(() => undefined);
+      await assertNoLiveEngines();
+    }
+  });
+});
+
+describe('management API: the dashboard files', () => {
+  it('serves the built folder without a principal: index.html for the page routes, hashed assets cached, nothing outside', async () => {
+    const tmp = tempDir();
+    mkdirSync(`${tmp.dir}/assets`);
+    writeFileSync(`${tmp.dir}/index.html`, '<!doctype html><title>tasklane</title>');
+    writeFileSync(`${tmp.dir}/assets/app-3f9a1c2b7d.js`, 'console.log(1)');
+    const api = await startApi(MEMORY, { dashboard: tmp.dir, basePath: '/ops' });
+    try {
+      const page = await api.http('/ops/', { who: 'none' });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(page.headers.get('cache-control')).toBe('no-cache');
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+      expect(await page.text()).toContain('<title>tasklane</title>');
+      expect(await (await api.http('/ops/runs/01hzzzzzzzzzzzzzzzzzzzzzzz', { who: 'none' })).text()).toContain('<title>tasklane</title>');
+      const asset = await api.http('/ops/assets/app-3f9a1c2b7d.js', { who: 'none' });
+      expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(asset.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect((await api.http('/ops/assets/missing.js', { who: 'none' })).status).toBe(404);
+      expect((await api.http('/ops/..%2f..%2fpackage.json', { who: 'none' })).status).toBe(404);
+      expect((await api.http('/ops/%2e%2e/%2e%2e/etc/passwd', { who: 'none' })).status).toBe(404);
+      // the API routes live under the base path too; outside it, nothing
+      expect((await api.http('/ops/graphql?query=%7B__typename%7D', { who: 'viewer' })).status).toBe(200);
+      expect((await api.http('/graphql', { who: 'viewer' })).status).toBe(404);
+    } finally {
+      await api.close();
+      tmp.remove();
       await assertNoLiveEngines();
     }
   });

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createYoga, type YogaServerInstance } from 'graphql-yoga';
 import type { Container } from 'inversify';
 import type { Logger } from 'winston';
@@ -50,8 +51,12 @@ export interface ManagementHandler {
 }
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
-/** the package's own dashboard build, when it was built */
-const DEFAULT_DASHBOARD = join(__dirname, '../../../../dashboard/dist');
+/** the package's own dashboard build (`<package>/dashboard/dist`), from the sources or from dist/ */
+function defaultDashboard(): string {
+  let dir = __dirname;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dashboard', 'dist');
+}
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -106,7 +111,7 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
   const deps = { service, access, hub, logger };
   const metrics = options.metrics === false ? undefined : new EngineMetrics(service, access);
   const metricsPublic = options.metrics !== false && options.metrics?.public === true;
-  const dashboard = options.dashboard === false ? undefined : new StaticFiles(options.dashboard ?? DEFAULT_DASHBOARD);
+  const dashboard = options.dashboard === false ? undefined : new StaticFiles(options.dashboard ?? defaultDashboard());
   const yoga: YogaServerInstance<{ req: IncomingMessage; res: ServerResponse; principal: Principal }, ManagementContext> = createYoga({
     schema: buildSchema(deps, (context) => (context as ManagementContext).principal),
     graphqlEndpoint: `${base}/graphql`,
