@@ -158,6 +158,14 @@ describe('management API: bad input over HTTP', () => {
     await Promise.all(ids.map((id) => api.harness.service.wait(id, { timeout: 30_000 })));
     while (api.server.handler.subscriptions > 0 && Date.now() < deadline + 20_000) await new Promise((r) => setTimeout(r, 50));
     expect(api.server.handler.subscriptions).toBe(0);
+    // and its connection was closed by the server
+    const closed = await new Promise<boolean>((resolve) => {
+      if (socket.destroyed || socket.readableEnded) return resolve(true);
+      socket.resume();
+      socket.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 10_000);
+    });
+    expect(closed).toBe(true);
     socket.destroy();
     // this test stores runs: they are removed for the checks after each test
     await api.harness.container.get(Runtime).storage.deleteFinishedBefore(new Date(Date.now() + 60_000).toISOString(), 100_000);

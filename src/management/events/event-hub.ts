@@ -42,14 +42,20 @@ export class EventHub {
     return this.all.size;
   }
 
-  subscribe(filter: EventFilter): EventStream {
+  /** a new subscription's stream; `onDropped` runs if it is dropped for not reading */
+  subscribe(filter: EventFilter, onDropped?: () => void): EventStream {
     let stopRemote: (() => void) | undefined;
     const sub: Subscription = {
       filter,
-      stream: new EventStream(this.maxBuffer, filter.taskId, () => {
-        stopRemote?.();
-        this.remove(sub);
-      }),
+      stream: new EventStream(
+        this.maxBuffer,
+        filter.taskId,
+        () => {
+          stopRemote?.();
+          this.remove(sub);
+        },
+        onDropped,
+      ),
     };
     this.add(sub);
     stopRemote = this.access.watchRemote({ runId: filter.taskId, definitionId: filter.definitionId }, (e) => {

@@ -31,6 +31,8 @@ export class EventStream implements AsyncIterableIterator<TaskEventPayload> {
     /** the run a `taskId` subscription follows: its final event ends the stream */
     private readonly runId: string | undefined,
     private readonly onClose: () => void,
+    /** told when the subscriber is dropped for not reading (its connection is then closed) */
+    private readonly onDropped?: () => void,
   ) {}
 
   push(event: TaskEventPayload): void {
@@ -78,6 +80,7 @@ export class EventStream implements AsyncIterableIterator<TaskEventPayload> {
     this.queuedProgress.clear();
     this.ending = true;
     this.release();
+    this.onDropped?.();
   }
 
   next(): Promise<IteratorResult<TaskEventPayload>> {

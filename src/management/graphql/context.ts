@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 import type { DefinitionStats } from '../../api/types';
 import type { EngineAccess } from '../../core/observation/engine-access';
@@ -16,6 +17,8 @@ export interface ManagementDeps {
 /** The part of the GraphQL context the resolvers read (see createManagementSchema's `principal`). */
 export interface ManagementContext {
   principal?: Principal | null;
+  /** the HTTP response, when served over node:http (a dropped subscriber's connection is closed) */
+  res?: ServerResponse;
 }
 
 /** What an operation gets: its caller, and once per request what several fields read. */
@@ -25,6 +28,8 @@ export class Call {
   constructor(
     readonly principal: Principal,
     readonly deps: ManagementDeps,
+    /** the HTTP response of the request, when known */
+    readonly res?: ServerResponse,
   ) {}
 
   /** TaskService.stats(), read once per request */

@@ -160,7 +160,8 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
     async (args, call): Promise<EventStream> => {
       const taskId = str(args.taskId);
       const definitionId = str(args.definitionId);
-      const stream = call.deps.hub.subscribe({ taskId, definitionId, tenant: call.principal.tenant });
+      // a dropped subscriber (it did not read) has its connection closed: nothing more is written to it
+      const stream = call.deps.hub.subscribe({ taskId, definitionId, tenant: call.principal.tenant }, () => call.res?.destroy());
       if (taskId === undefined) return stream;
       // registered first, read next: an end between the two is not missed
       try {

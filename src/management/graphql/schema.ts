@@ -114,7 +114,7 @@ function guard(key: string, deps: ManagementDeps, principalOf: (context: unknown
       if (!mayAct(principal, needed)) throw forbidden(`use ${key} (it needs ${needed})`);
       const operation = OPERATIONS.get(key);
       if (!operation) throw apiError('INTERNAL', `${key} is not implemented`);
-      return await operation(args as Record<string, unknown>, new Call(principal, deps));
+      return await operation(args as Record<string, unknown>, new Call(principal, deps, (context as ManagementContext | undefined)?.res));
     } catch (err) {
       throw toGraphQLError(err, deps.logger);
     }
