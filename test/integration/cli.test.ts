@@ -58,7 +58,7 @@ beforeAll(async () => {
     config,
     JSON.stringify({
       extends: join(ROOT, 'tsconfig.build.json'),
-      compilerOptions: { outDir: OUT, rootDir: ROOT, declaration: false, sourceMap: false },
+      compilerOptions: { outDir: OUT, rootDir: ROOT, declaration: false, declarationMap: false, sourceMap: false },
       files: [join(ROOT, 'src/cli/main.ts')],
       include: [],
     }),
