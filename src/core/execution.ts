@@ -15,6 +15,10 @@ export interface ExecutionOwner {
 export interface Outcome {
   update: Omit<IterationUpdate, 'id' | 'leaseToken'>;
   kind?: FinishKind;
+  /** a failure the run's retry policy may retry (see RetryPolicy for which failures are) */
+  retryable?: boolean;
+  /** the failure is retried: the update puts the run back to pending (see RunExecutor.retryOutcome) */
+  retrying?: boolean;
 }
 
 /** Where the write of an iteration's outcome reports back (the executor). */
