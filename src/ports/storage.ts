@@ -41,7 +41,8 @@ export interface IterationUpdate {
   /**
    * `running`: parked for its next iteration at `dueAt` (lease released);
    * `pending`: released unstarted-again (graceful stop), claimable at `dueAt`;
-   * `success` | `failed` | `aborted`: finished.
+   * `success` | `failed` | `aborted`: finished. `success` clears the run's `error` (the failure
+   * of an execution that was retried: the run did not fail).
    */
   status: RunStatus;
   dueAt?: number;

@@ -1108,6 +1108,15 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const [last] = await claim({ now: T + 6000 });
         const done = await update(last, { status: 'success', output: 1, finishedOn: iso(T + 6000) });
         expect(done.ok && done.run).toMatchObject({ status: 'success', retries: 2, iterationBase: 3, iterations: 4, attempt: 3 });
+        // a success clears the error of the failure it was retried after; a final failure replaces it
+        expect(done.ok && done.run.error).toBeUndefined();
+        expect((await storage.getRun(run.id))?.error).toBeUndefined();
+        const other = await running();
+        const retried = await update(other, { status: 'pending', retry: true, dueAt: T, error });
+        expect(retried.ok && retried.run.error).toEqual(error);
+        const [otherAgain] = await claim({ now: T });
+        const failed = await update(otherAgain, { status: 'failed', error: { message: 'final' }, finishedOn: iso(T) });
+        expect(failed.ok && failed.run).toMatchObject({ status: 'failed', retries: 1, error: { message: 'final' } });
       });
 
       it('applies retries in a batch with other outcomes, each as stored', async () => {

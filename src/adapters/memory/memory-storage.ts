@@ -299,7 +299,8 @@ export class MemoryStorage implements RunStorage {
         row.input = input;
       }
       if (output !== undefined) row.output = output;
-      if (error !== undefined) row.error = error;
+      if (u.status === 'success') row.error = undefined; // a retried failure: the run did not fail
+      else if (error !== undefined) row.error = error;
       if (progress !== undefined) row.progress = progress;
       if (u.dueAt !== undefined) row.dueAt = u.dueAt;
       if (u.unclaim) row.iterations = Math.max(0, row.iterations - 1);

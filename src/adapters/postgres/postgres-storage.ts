@@ -327,8 +327,8 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
 
 /**
  * The columns an update sets, in the order updateIterations passes them; `set` is the fixed SET
- * clause for a value expression (a parameter or an unnest() column), `unset` the value meaning
- * "leave the column as it is".
+ * clause for a value expression (a parameter or an unnest() column; for `error`, the value
+ * expression that updateStatement assigns), `unset` the value meaning "leave the column as it is".
  */
 const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' | 'integer'; unset: string | number | null; set: (v: string) => string }> = [
   { name: 'status', sqlType: 'text', unset: null, set: (v) => `status = ${v}` },
@@ -341,7 +341,9 @@ const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' |
     set: (v) => `original_input = case when ${v} is not null then coalesce(r.original_input, r.input) else r.original_input end, input = coalesce(${v}::json, r.input)`,
   },
   { name: 'output', sqlType: 'text', unset: null, set: (v) => `output = coalesce(${v}::json, r.output)` },
-  { name: 'error', sqlType: 'text', unset: null, set: (v) => `error = coalesce(${v}::json, r.error)` },
+  // an expression, not an assignment: updateStatement assigns it unless the update is a success
+  // (which clears the error: the failure of an execution that was retried)
+  { name: 'error', sqlType: 'text', unset: null, set: (v) => `coalesce(${v}::json, r.error)` },
   { name: 'progress', sqlType: 'text', unset: null, set: (v) => `progress = coalesce(${v}::json, r.progress)` },
   { name: 'finished_on', sqlType: 'text', unset: null, set: (v) => `finished_on = coalesce(${v}, r.finished_on)` },
   { name: 'finished_at', sqlType: 'bigint', unset: null, set: (v) => `finished_at = coalesce(${v}, r.finished_at)` },
@@ -402,6 +404,7 @@ function completedRun(
   }
   if (t.output !== null) row[5] = t.output;
   if (t.error !== null) row[6] = t.error;
+  if (u.status === 'success') row[6] = null; // as updateStatement: a success clears the error
   row[7] = vol[3];
   if (u.finishedOn !== undefined && u.finishedOn !== null) row[18] = u.finishedOn;
   const undo = undoBits(u);
@@ -1679,6 +1682,8 @@ export class PostgresStorage implements RunStorage {
       const names = ['req', 'id', 'lease_token'];
       const sets: string[] = [];
       let param = 3;
+      let status = '';
+      let error = 'r.error';
       for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
         const col = UPDATE_COLUMNS[c];
         if (modes[c] === 'omit') continue;
@@ -1690,8 +1695,12 @@ export class PostgresStorage implements RunStorage {
           names.push(col.name);
           value = `x.${col.name}`;
         }
-        sets.push(col.set(value));
+        if (col.name === 'status') status = value;
+        if (col.name === 'error') error = col.set(value);
+        else sets.push(col.set(value));
       }
+      // every update sets a status; a success clears the error (the failure of an execution that was retried)
+      sets.push(`error = case when ${status} = 'success' then null else ${error} end`);
       const setList = sets.join(', ');
       const arrayList = arrays.join(', ');
       const nameList = names.join(', ');

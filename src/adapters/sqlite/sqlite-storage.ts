@@ -580,13 +580,14 @@ interface LogRow {
 /** status, input, output, error, progress, due_at, finished_on, undo attempt, undo iteration, id, lease_token, retry */
 type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, string, string, number];
 /**
- * UpdateParams in the order the single-run update binds them (see UPDATE_ONE): the input once
- * more (original_input), the undo-attempt flag twice more (started_on, node_id), the retry flag twice
+ * UpdateParams in the order the single-run update binds them (see updateOne): the input once more
+ * (original_input), the status once more (error), the undo-attempt flag twice more (started_on,
+ * node_id), the retry flag twice
  */
-type OneUpdateBinding = [RunStatus, string | null, string | null, string | null, string | null, string | null, number | null, string | null, number, number, number, number, number, number, string, string];
+type OneUpdateBinding = [RunStatus, string | null, string | null, string | null, RunStatus, string | null, string | null, number | null, string | null, number, number, number, number, number, number, string, string];
 
 function bindOne(p: UpdateParams): OneUpdateBinding {
-  return [p[0], p[1], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[7], p[7], p[11], p[11], p[9], p[10]];
+  return [p[0], p[1], p[1], p[2], p[0], p[3], p[4], p[5], p[6], p[7], p[8], p[7], p[7], p[11], p[11], p[9], p[10]];
 }
 /** run_id, type, message, data, created_on */
 type LogParams = [string, LogType, string, string | null, string];
@@ -726,7 +727,8 @@ function prepare(db: Database.Database) {
   const updateOne = `UPDATE tasklane_runs
           SET status = ?, lease_token = NULL, lease_expires_at = NULL,
               original_input = CASE WHEN ? IS NOT NULL THEN coalesce(original_input, input) ELSE original_input END,
-              input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
+              input = coalesce(?, input), output = coalesce(?, output),
+              error = CASE WHEN ? = 'success' THEN NULL ELSE coalesce(?, error) END,
               progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
               attempt = max(0, attempt - ?), iterations = max(0, iterations - ?),
               started_on = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
@@ -744,7 +746,8 @@ function prepare(db: Database.Database) {
           SET status = u.value ->> 0, lease_token = NULL, lease_expires_at = NULL,
               original_input = CASE WHEN u.value ->> 1 IS NOT NULL THEN coalesce(original_input, input) ELSE original_input END,
               input = coalesce(u.value ->> 1, input), output = coalesce(u.value ->> 2, output),
-              error = coalesce(u.value ->> 3, error), progress = coalesce(u.value ->> 4, progress),
+              error = CASE WHEN u.value ->> 0 = 'success' THEN NULL ELSE coalesce(u.value ->> 3, error) END,
+              progress = coalesce(u.value ->> 4, progress),
               due_at = coalesce(u.value ->> 5, due_at), finished_on = coalesce(u.value ->> 6, finished_on),
               attempt = max(0, attempt - (u.value ->> 7)), iterations = max(0, iterations - (u.value ->> 8)),
               started_on = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
