@@ -45,7 +45,7 @@ class FlakyInput {
   /** the first `failures` executions fail */
   @IsInt() @Min(0) failures!: number;
   /** how they fail */
-  @IsOptional() @IsIn(['throw', 'answer', 'no-retry', 'unretryable', 'hang', 'abortable']) mode?: string;
+  @IsOptional() @IsIn(['throw', 'answer', 'no-retry', 'unretryable', 'hang', 'abortable', 'late-throw']) mode?: string;
   /** refused by onBeforeTrigger */
   @IsOptional() @IsBoolean() refuse?: boolean;
 }
@@ -73,6 +73,9 @@ class FlakyTask implements TaskDefinition<FlakyInput, { executions: number; retr
         case 'abortable':
           await controller.sleep(10_000); // until aborted, then fails anyway
           throw new Error(`failed after abort ${n}`);
+        case 'late-throw':
+          await new Promise((r) => setTimeout(r, 400)); // not abortable: fails whatever happens meanwhile
+          break;
       }
       throw Object.assign(new Error(`fail ${n}`), { code: 'E_FLAKY' });
     }
@@ -314,6 +317,22 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       expect(ended).toMatchObject({ status: 'failed', retries: 0, error: { message: 'failed after abort 1' } });
       await new Promise((r) => setTimeout(r, 300));
       expect(executions.get(key2)).toHaveLength(1);
+    });
+
+    test('an abort another node recorded while the failing iteration ran here ends the run at once, not at its retry', async () => {
+      const { h } = get();
+      const key = freshKey();
+      const storage = h.container.get<RunStorage>(TOKENS.Storage);
+      const run = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 5, mode: 'late-throw' }, retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } } });
+      await until(() => executions.get(key)?.length === 1);
+      // as abort() on another node does: recorded in storage, the message kept with the run; this
+      // node has not heard of it (no broadcast) when its iteration fails
+      expect((await storage.requestAbort(run.id, 'from elsewhere', new Date().toISOString())).kind).toBe('requested');
+      await storage.setValue(run.id, 'tasklane:abort-message', 'from elsewhere');
+      const done = await h.service.wait(run.id, { timeout: 10_000 });
+      expect(done).toMatchObject({ status: 'aborted', retries: 1, error: { message: 'from elsewhere', code: 'ABORTED' } });
+      expect(h.recorder.hooks).toEqual(['onAbort']);
+      expect(executions.get(key)).toHaveLength(1);
     });
 
     test('a timed-out iteration is retried; MAX_ITERATIONS and an invalid continue() patch are not', async () => {
