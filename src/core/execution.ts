@@ -66,6 +66,8 @@ export class Execution implements BatchSink<UpdateResult> {
   progressDirty = false;
   /** this iteration triggered a child (an abort of the run sweeps its children again: see RunExecutor.written) */
   triggeredChildren = false;
+  /** its outcome puts the run back to pending for a retry, and that write is not over yet */
+  returningToPending = false;
   private sleepers?: Set<() => void>;
 
   constructor(

@@ -145,7 +145,15 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   /** anything thrown by the executor itself: logged, and the run is left to its lease */
   private crashed(exec: Execution, err: unknown): void {
     this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) });
+    this.retryWriteOver(exec);
     exec.complete();
+  }
+
+  /** the write of a retry is over (stored, refused or given up): the maxBacklog counts are read again from now on */
+  private retryWriteOver(exec: Execution): void {
+    if (!exec.returningToPending) return;
+    exec.returningToPending = false;
+    this.rt.backlog.returned();
   }
 
   /** called by the pool's sweep: the iteration outlived its timeout */
@@ -303,8 +311,9 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     if (outcome.retrying) {
       const { retries } = run;
       rt.log(exec.def, run, 'warn', `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`, update.error!.code ? { code: update.error!.code } : undefined);
-      // the run goes back to pending: the maxBacklog counts are read again once it is
+      // the run goes back to pending: no maxBacklog count is trusted until a read after it is
       rt.backlog.returning();
+      exec.returningToPending = true;
     } else if (update.status === 'failed' && update.error) {
       rt.log(exec.def, run, 'error', `failed: ${update.error.message}`, update.error.code ? { code: update.error.code } : undefined);
     }
@@ -346,7 +355,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
    */
   writeFailed(exec: Execution, err: unknown): void {
     if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS) {
-      if (exec.outcome?.retrying) this.rt.backlog.returned();
+      this.retryWriteOver(exec);
       this.rt.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
         runId: exec.run.id,
         error: err instanceof Error ? err.message : String(err),
@@ -362,7 +371,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     try {
       const run = exec.run;
       const outcome = exec.outcome!;
-      if (outcome.retrying) rt.backlog.returned();
+      this.retryWriteOver(exec);
       if (!result.ok) {
         rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
         return exec.complete();

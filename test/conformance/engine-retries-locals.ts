@@ -335,6 +335,27 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       expect(executions.get(key)).toHaveLength(1);
     });
 
+    test('a run back to pending for its retry counts in maxBacklog again', async () => {
+      const { h } = get();
+      @Task({ id: 'conf.flaky-backlog', title: 'Always fails, one pending at most', maxBacklog: 1, retry: { attempts: 3, backoff: { type: 'fixed', delay: 60_000 } } })
+      class FlakyBacklogTask implements TaskDefinition<undefined, void> {
+        run(): never {
+          throw new Error('always');
+        }
+      }
+      registerTasks(h.container, [FlakyBacklogTask]);
+      let id: string | undefined;
+      const retrying = collect(h, 'retrying', () => id);
+      const run = await h.service.trigger({ definition: FlakyBacklogTask });
+      id = run.id;
+      await until(() => retrying.length === 1);
+      // claimed, it left the backlog; failed and waiting for its retry, it is pending again: full
+      await expect(h.service.trigger({ definition: FlakyBacklogTask })).rejects.toMatchObject({ code: 'QUEUE_FULL' });
+      await h.service.abort({ id: run.id });
+      const next = await h.service.trigger({ definition: FlakyBacklogTask, delay: 60_000 });
+      await h.service.abort({ id: next.id });
+    });
+
     test('a timed-out iteration is retried; MAX_ITERATIONS and an invalid continue() patch are not', async () => {
       const { h } = get();
       const key = freshKey();
