@@ -1,8 +1,6 @@
 import { InvalidArgumentError } from '../api/errors';
 import type { RetryBackoff, RetryPolicy } from '../api/retry-policy';
-
-/** the longest retry wait: the 10-year bound of every duration a caller passes (API.md section 5) */
-export const MAX_RETRY_DELAY_MS = 10 * 365 * 24 * 3600_000;
+import { MAX_DURATION_MS } from '../util/duration';
 
 const POLICY_KEYS: ReadonlySet<string> = new Set(['attempts', 'backoff']);
 const BACKOFF_KEYS: ReadonlySet<string> = new Set(['type', 'delay', 'maxDelay', 'jitter']);
@@ -14,8 +12,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function checkDuration(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_RETRY_DELAY_MS) {
-    throw new InvalidArgumentError(`${what} must be a number of ms from 0 to ${MAX_RETRY_DELAY_MS} (10 years)`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_DURATION_MS) {
+    throw new InvalidArgumentError(`${what} must be a number of ms from 0 to ${MAX_DURATION_MS} (10 years)`);
   }
   return value;
 }
@@ -60,7 +58,7 @@ export function checkRetryPolicy(value: unknown, what = 'retry'): RetryPolicy {
 export function retryDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
   const backoff = policy.backoff;
   if (!backoff) return 0;
-  const cap = Math.min(backoff.maxDelay ?? MAX_RETRY_DELAY_MS, MAX_RETRY_DELAY_MS);
+  const cap = Math.min(backoff.maxDelay ?? MAX_DURATION_MS, MAX_DURATION_MS);
   // 2^n overflows to Infinity past n = 1023: the cap then applies, as it should
   const raw = backoff.type === 'fixed' ? backoff.delay : backoff.delay * 2 ** Math.max(0, retry - 1);
   const delay = Math.min(raw, cap);

@@ -14,6 +14,7 @@ import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { HostTransaction, MaybePromise } from '../ports/transaction';
 import { isPromiseLike } from '../util/maybe-promise';
+import { MAX_DURATION_MS } from '../util/duration';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
@@ -72,7 +73,6 @@ export interface TriggerOrigin {
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
 const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'retry', 'transaction']);
-const MAX_DELAY = 10 * 365 * 24 * 3600_000;
 
 /** A trigger whose options passed validation. */
 export interface TriggerRequest {
@@ -172,8 +172,8 @@ export class TriggerPipeline {
     const { instance, plain } = prepareInput(def.inputClass, options.input, limits);
     const name = options.name === undefined ? def.id : assertRunName(options.name);
     const delay = options.delay ?? 0;
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY) {
-      throw new InvalidArgumentError(`trigger(): delay must be a number of ms between 0 and ${MAX_DELAY}`);
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DURATION_MS) {
+      throw new InvalidArgumentError(`trigger(): delay must be a number of ms between 0 and ${MAX_DURATION_MS}`);
     }
     const parentId = options.parent === undefined ? undefined : assertRunId(typeof options.parent === 'object' && options.parent !== null ? options.parent.id : options.parent);
     const after = options.after === undefined ? undefined : assertRunId(options.after);

@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from '../../src';
-import { checkRetryPolicy, MAX_RETRY_DELAY_MS, refusesRetry, retryDelay } from '../../src/core/retry-policy';
+import { checkRetryPolicy, refusesRetry, retryDelay } from '../../src/core/retry-policy';
+import { MAX_DURATION_MS } from '../../src/util/duration';
 
 describe('retry policy', () => {
   it('keeps only the known fields of a valid policy (a copy, not the caller object)', () => {
@@ -29,7 +30,7 @@ describe('retry policy', () => {
     ['a negative delay', { attempts: 3, backoff: { type: 'fixed', delay: -1 } }],
     ['an infinite delay', { attempts: 3, backoff: { type: 'fixed', delay: Infinity } }],
     ['a NaN maxDelay', { attempts: 3, backoff: { type: 'fixed', delay: 1, maxDelay: NaN } }],
-    ['a delay over 10 years', { attempts: 3, backoff: { type: 'fixed', delay: MAX_RETRY_DELAY_MS + 1 } }],
+    ['a delay over 10 years', { attempts: 3, backoff: { type: 'fixed', delay: MAX_DURATION_MS + 1 } }],
     ['a string jitter', { attempts: 3, backoff: { type: 'fixed', delay: 1, jitter: 'true' } }],
   ])('refuses %s with InvalidArgumentError', (_what, value) => {
     expect(() => checkRetryPolicy(value, 'trigger(): retry')).toThrow(InvalidArgumentError);
@@ -48,7 +49,7 @@ describe('retry policy', () => {
     expect([1, 2, 3, 4, 5, 6].map((n) => retryDelay(policy, n))).toEqual([100, 200, 400, 800, 1000, 1000]);
     const uncapped = { attempts: 5000, backoff: { type: 'exponential' as const, delay: 1000 } };
     expect(retryDelay(uncapped, 2)).toBe(2000);
-    expect(retryDelay(uncapped, 2000)).toBe(MAX_RETRY_DELAY_MS); // 2^1999 is Infinity: the cap holds
+    expect(retryDelay(uncapped, 2000)).toBe(MAX_DURATION_MS); // 2^1999 is Infinity: the cap holds
   });
 
   it('jitter draws each wait between half of it and all of it', () => {
