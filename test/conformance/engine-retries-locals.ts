@@ -605,8 +605,9 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
       // a trigger made before the restart (its id is older) that reached storage after it: as another node's in-flight trigger would
       const early = makeRun({ definitionId: 'conf.restartable', input: { ms: 0 } });
-      // a run that ignores its abort and writes a local after the restart
-      const stubborn = await h.service.trigger({ definition: RestartableTask, input: { ms: 300, lateWrite: true } });
+      // a run that writes a local after its sleep, even when the restart's abort cut it short: the
+      // restart recorded its cut-off before it asked for the abort, so that write is refused
+      const stubborn = await h.service.trigger({ definition: RestartableTask, input: { ms: 10_000, lateWrite: true } });
       await until(() => RestartableTask.executions === 1);
       await h.service.restart('conf.restartable');
       await storage.insertRuns([early]);

@@ -21,7 +21,7 @@ describeWithPostgres('PostgreSQL cluster: task locals and restart', () => {
       { nodeId: 'c3', concurrency: 20 },
     ]);
     const svc = h.client!.service;
-    const at = Date.now() + 3000; // every run waits for this moment, then updates
+    const at = Date.now() + 5000; // every run waits for this moment, then updates (the triggers take far less)
     const runs = await Promise.all(Array.from({ length: 50 }, (_, i) => svc.trigger({ definition: 'cluster.counter', input: { key: `c${i}`, at } })));
     const ended = await Promise.all(runs.map((r) => svc.wait<{ node: string; count: number }>(r.id, { timeout: 90_000 })));
     expect(ended.every((r) => r.status === 'success')).toBe(true);
