@@ -13,7 +13,9 @@
  * - abort: `users.export` would take 20 s; the app aborts it after 1.5 s;
  * - delay: `mail.reminder` is triggered with a 2.5 s delay;
  * - a schedule: `app.heartbeat` runs every two seconds while the app runs;
- * - a failure: `csv.import` of a file that does not exist ends `failed` with CSV_FILE_NOT_FOUND.
+ * - a failure: `csv.import` of a file that does not exist ends `failed` with CSV_FILE_NOT_FOUND;
+ * - task locals: `crm.import-users` adds what it imported to its definition's locals, which outlive
+ *   the run (and the app: run it twice on the same ./data and the totals grow).
  * Then it prints a summary table of the runs and stops the engine gracefully. With `--serve` (what
  * `npm start` runs), the engine keeps running instead and the management server starts on a
  * local port with a token it prints, with how to query it with curl and the CLI (see serve.ts),
@@ -34,7 +36,7 @@ import { serveSample } from './serve';
 import { HeartbeatMonitor } from './services/heartbeat-monitor';
 import { Mailer } from './services/mailer';
 import { UserRepository } from './services/user-repository';
-import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, WelcomeCampaignTask } from './tasks';
+import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, WelcomeCampaignTask, type ImportTotals } from './tasks';
 
 /** ./data, from the working directory */
 const DATA = resolve('data');
@@ -127,6 +129,7 @@ async function main(): Promise<number> {
   await sleep(200); // the last heartbeat's end reaches the view
 
   const runs = (await Promise.all(view.runIds.map((id) => service.get(id)))).filter((r): r is TaskRun => r !== null);
+  const totals: ImportTotals = await service.locals(ImportCrmUsersTask);
   view.stop();
   process.removeListener('SIGINT', onSigint);
   if (!serving) await engine.stop({ graceful: true, timeout: 5000 });
@@ -139,6 +142,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `users: ${users.count()} (${users.count('crm')} from the CRM, ${users.count('csv')} from the CSV); mails sent: ${mailer.outbox.length}; heartbeats: ${monitor.beats.length}\n`,
   );
+  process.stdout.write(`task locals of crm.import-users (every run, every start of the app): ${totals.contacts ?? 0} contacts in ${totals.imports ?? 0} import(s)\n`);
 
   const expected: Array<[TaskRun, TaskRun['status']]> = [
     [ended[0], 'success'],

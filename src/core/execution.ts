@@ -16,6 +16,10 @@ export interface ExecutionOwner {
 export interface Outcome {
   update: Omit<IterationUpdate, 'id' | 'leaseToken'>;
   kind?: FinishKind;
+  /** a failure the run's retry policy may retry (see RetryPolicy for which failures are) */
+  retryable?: boolean;
+  /** the failure is retried: the update puts the run back to pending (see RunExecutor.retryOutcome) */
+  retrying?: boolean;
 }
 
 /** Where the write of an iteration's outcome reports back (the executor). */
@@ -65,6 +69,8 @@ export class Execution implements BatchSink<UpdateResult> {
   triggeredChildren = false;
   /** the iteration's span, while a tracer provider is registered (see observation/tracing) */
   span?: Span;
+  /** its outcome puts the run back to pending for a retry, and that write is not over yet */
+  returningToPending = false;
   private sleepers?: Set<() => void>;
 
   constructor(

@@ -56,6 +56,11 @@ export class Runtime {
    * parent on another node triggered after abort() listed its children, before it learned of it).
    */
   abortChildrenOf: (parentId: string, message: string) => Promise<void> = async () => undefined;
+  /**
+   * Set by TaskService: aborts a run as `abort()` does (a run that went back to pending for a
+   * retry while its abort was already requested ends aborted at once, with onAbort)
+   */
+  abortRun: (id: string, message: string) => Promise<void> = async () => undefined;
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
   /** runs stored through host transactions that this node has not seen end yet */
@@ -378,7 +383,7 @@ export class Runtime {
       const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
       if (!this.waiters.has(n.id) && !this.bus.has(event)) continue;
       // carried with the notice: no read (the internal fields do not matter to an ended run)
-      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0 });
+      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0, iterationBase: 0 });
       else wanted.push(n.id);
     }
     this.pump();

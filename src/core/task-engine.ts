@@ -67,6 +67,7 @@ export class TaskEngine {
           wantsFinished: () => this.rt.wantsFinished(),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
+          definitionRestarted: (definitionId) => this.rt.stats.reset(definitionId),
           finished: (notice) => {
             this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: String(err) }));
           },

@@ -97,6 +97,11 @@ export interface DistributionHost {
    * free a concurrency slot or an `after`). Absent: every notice is wanted.
    */
   wantsFinished?(): boolean;
+  /**
+   * `TaskService.restart()` was called for this definition on another node: this node's stats of
+   * it start again from zero
+   */
+  definitionRestarted(definitionId: string): void;
   /** a fault the distribution recovered from (logged; never thrown at the host) */
   error(error: Error): void;
   /**
@@ -121,6 +126,9 @@ export interface DistributionHost {
  *   renewal.
  * - `publishFinished()` reaches `finished()` on every node (the publishing one included), so
  *   `wait()`, `result()` and events work wherever they were called.
+ * - `publishRestart()` reaches `definitionRestarted()` on every other node within 100 ms while the
+ *   link is up (the publishing node resets its own stats). It is a signal, not a record: what a
+ *   restart changes in storage (runs aborted, locals cleared, the cut-off) does not depend on it.
  * - `liveNodes()` lists nodes with a recent heartbeat, this one included.
  * - A lost connection is re-established by the distribution itself and reported through
  *   `host.error`, never thrown at the host.
@@ -145,6 +153,8 @@ export interface Distribution {
   claim(request: ClaimRequest): Promise<RunRecord[]>;
   publishAbort(runId: string): Promise<void>;
   publishFinished(notices: FinishedNotice[]): Promise<void>;
+  /** tells the other nodes that `TaskService.restart()` restarted this definition */
+  publishRestart(definitionId: string): Promise<void>;
   liveNodes(): Promise<NodeDescriptor[]>;
 
   /**

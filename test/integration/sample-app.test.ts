@@ -91,16 +91,24 @@ test('the sample app runs to the end on SQLite under ./data, exits 0 by itself a
     expect(one('mail.reminder', 'success').result).toContain('ops@example.com'); // delay
     expect(of('app.heartbeat').filter((r) => r.status === 'success').length).toBeGreaterThanOrEqual(3); // schedule
 
+    // task locals: what the CRM import processed, kept with its definition (a fresh ./data: one import of 600)
+    expect(stdout).toMatch(/task locals of crm\.import-users \(every run, every start of the app\): 600 contacts in 1 import\(s\)/);
     expect(rows.every((r) => r.status !== 'pending' && r.status !== 'running')).toBe(true);
     expect(stdout).toMatch(new RegExp(`${rows.length} runs: .*1 aborted.*|${rows.length} runs: .*1 failed.*`));
 
     expect(existsSync(join(tmp.dir, 'data', 'tasks.db'))).toBe(true);
     expect(existsSync(join(tmp.dir, 'data', 'users.csv'))).toBe(true);
     expect(existsSync(join(tmp.dir, 'data', 'tasklane.log'))).toBe(true);
+
+    // a second start of the app on the same ./data: the locals outlived the first process
+    const second = await runSample(tmp.dir);
+    if (second.code !== 0) console.error(`sample-app (second start) stdout:\n${second.stdout}\nstderr:\n${second.stderr}`);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/task locals of crm\.import-users \(every run, every start of the app\): 1200 contacts in 2 import\(s\)/);
   } finally {
     tmp.remove();
   }
-}, 60_000);
+}, 120_000);
 
 test('with --serve (npm start) it keeps the engine up and serves the management API; the printed curl and CLI instructions work', async () => {
   const tmp = tempDir('tasklane-sample-serve-');

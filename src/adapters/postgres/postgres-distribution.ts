@@ -91,6 +91,7 @@ interface Channels {
   wake: string;
   abort: string;
   finish: string;
+  restart: string;
   /** live run events (see publishRunEvents) */
   events: string;
   /** which nodes want live run events (see setEventInterest) */
@@ -102,15 +103,17 @@ function channelsFor(schema: string): Channels {
     wake: `${prefix}.wake`,
     abort: `${prefix}.abort`,
     finish: `${prefix}.finish`,
+    restart: `${prefix}.restart`,
     events: `${prefix}.events`,
     interest: `${prefix}.interest`,
   });
+  // PostgreSQL truncates channel names to 63 bytes: a long schema gets hashed names instead
   const readable = named(schema);
   if (readable.interest.length <= 63) return readable;
   const hashed = named(`tl_${createHash('sha1').update(schema).digest('hex').slice(0, 16)}`);
   // the channels that existed before live events keep the names they had (nodes of both versions
   // hear each other during an upgrade); the two newer ones take the hashed name when they must
-  return readable.finish.length <= 63 ? { ...readable, events: hashed.events, interest: hashed.interest } : hashed;
+  return readable.restart.length <= 63 ? { ...readable, events: hashed.events, interest: hashed.interest } : hashed;
 }
 
 interface OutgoingBatch {
@@ -130,7 +133,8 @@ interface OutgoingBatch {
  *   a safety net. Runs stored through a host's transaction are announced by one NOTIFY sent in
  *   that transaction (`runnableInTransaction`): delivered at commit, to this node as well.
  * - **Signals**: aborts and finishes travel as NOTIFY on channels `<schema>.abort` / `<schema>.finish`;
- *   the publishing node delivers to itself at once and ignores its own echo.
+ *   the publishing node delivers to itself at once and ignores its own echo. Restarts of a
+ *   definition (`TaskService.restart`) travel on `<schema>.restart`, to the other nodes only.
  * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
  *   link is detected within about two heartbeats), replaced on error/end/timeout with back-off, and
  *   re-subscribed exactly once per connection. After a reconnect the node wakes (it may have missed
@@ -430,6 +434,28 @@ export class PostgresDistribution implements Distribution {
     return this.scheduleFlush();
   }
 
+  /**
+   * One NOTIFY on the restart channel, sent at once (restarts are rare: nothing to batch). Before
+   * start (a process that restarts a definition without running its engine) it goes through a
+   * short-lived connection, on the channel of the configured schema (or `tasklane`).
+   */
+  async publishRestart(definitionId: string): Promise<void> {
+    const node = this.host?.node.nodeId ?? '';
+    const payload = JSON.stringify({ n: node, d: definitionId });
+    if (this.running && this.pool) {
+      try {
+        await this.q('select pg_notify($1, $2)', [this.channels.restart, payload]);
+      } catch (err) {
+        this.report('the restart NOTIFY failed (other nodes keep their stats of the definition)', err);
+      }
+      return;
+    }
+    const channel = channelsFor(this.explicitSchema ?? 'tasklane').restart;
+    await this.withShortLivedClient((client) => client.query('select pg_notify($1, $2)', [channel, payload])).catch((err: unknown) =>
+      this.report('the restart NOTIFY failed (other nodes keep their stats of the definition)', err),
+    );
+  }
+
   private deliver(fn: () => void): void {
     try {
       fn();
@@ -613,8 +639,8 @@ export class PostgresDistribution implements Distribution {
     });
     try {
       await client.connect();
-      const { wake, abort, finish, events, interest } = this.channels;
-      await client.query(`listen "${wake}"; listen "${abort}"; listen "${finish}"; listen "${events}"; listen "${interest}"`);
+      const { wake, abort, finish, restart, events, interest } = this.channels;
+      await client.query(`listen "${wake}"; listen "${abort}"; listen "${finish}"; listen "${restart}"; listen "${events}"; listen "${interest}"`);
     } catch (err) {
       await closeClient(client);
       throw err;
@@ -752,6 +778,9 @@ export class PostgresDistribution implements Distribution {
         }
       }
       if (wakeNow) this.deliver(() => host.wake());
+    } else if (msg.channel === this.channels.restart && typeof (data as { d?: unknown }).d === 'string') {
+      const definitionId = (data as { d: string }).d;
+      this.deliver(() => host.definitionRestarted(definitionId));
     } else if (msg.channel === this.channels.abort && Array.isArray(data.r)) {
       for (const id of data.r) if (typeof id === 'string') this.deliver(() => host.abortRequested(id));
     } else if (msg.channel === this.channels.finish && Array.isArray(data.f)) {
@@ -969,8 +998,30 @@ export class PostgresDistribution implements Distribution {
   }
 
   private async liveNodesBeforeStart(): Promise<NodeDescriptor[]> {
-    const schema = this.explicitSchema ?? 'tasklane';
-    const s = quoteSchema(schema);
+    const s = quoteSchema(this.explicitSchema ?? 'tasklane');
+    try {
+      return await this.withShortLivedClient(async (client) => {
+        const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [`${s}.nodes`]);
+        if (!exists.rows[0]?.ok) return [];
+        const res = await withTimeout(
+          client.query<NodeRow>(
+            `select node_id, version, accept, started_on, heartbeat_at from ${s}.nodes
+             where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
+             order by node_id`,
+            [this.nodeTtlMs],
+          ),
+          this.queryTimeoutMs,
+          () => destroySocket(client),
+        );
+        return res.rows.map(toNodeDescriptor);
+      });
+    } catch {
+      return [];
+    }
+  }
+
+  /** `fn` on a connection of its own, closed after it (calls made before start) */
+  private async withShortLivedClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     const client = new (pgDriver('postgresDistribution()').Client)({
       connectionString: this.connectionString,
       application_name: this.appName('distribution', 'unstarted'),
@@ -980,21 +1031,7 @@ export class PostgresDistribution implements Distribution {
     client.on('error', () => undefined);
     try {
       await withTimeout(client.connect(), this.queryTimeoutMs, () => destroySocket(client));
-      const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [`${s}.nodes`]);
-      if (!exists.rows[0]?.ok) return [];
-      const res = await withTimeout(
-        client.query<NodeRow>(
-          `select node_id, version, accept, started_on, heartbeat_at from ${s}.nodes
-           where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
-           order by node_id`,
-          [this.nodeTtlMs],
-        ),
-        this.queryTimeoutMs,
-        () => destroySocket(client),
-      );
-      return res.rows.map(toNodeDescriptor);
-    } catch {
-      return [];
+      return await fn(client);
     } finally {
       await closeClient(client);
     }
