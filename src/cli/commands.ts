@@ -180,15 +180,34 @@ export async function abort(io: Io, id: string, options: { message?: string }): 
   io.out(io.json ? json(abortTask) : `run ${abortTask.id} ${abortTask.status === 'running' ? 'running: abort requested' : abortTask.status}`);
 }
 
+export async function retry(io: Io, id: string): Promise<number | void> {
+  const { retryTask } = await io.api.request<{ retryTask: RunView }>(`mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { ${RUN_FIELDS} } } }`, { id });
+  io.out(io.json ? json(retryTask) : retryTask.id);
+}
+
+export async function remove(io: Io, id: string): Promise<number | void> {
+  const { deleteTask } = await io.api.request<{ deleteTask: boolean }>(`mutation($id: ID!) { backgroundTasks { deleteTask(id: $id) } }`, { id });
+  if (!deleteTask) throw new CliError(`no run with id "${id}"`, EXIT.NOT_FOUND);
+  io.out(io.json ? json(deleteTask) : `run ${id} deleted`);
+}
+
+export async function restart(io: Io, definition: string, options: { message?: string }): Promise<number | void> {
+  const { restartDefinition } = await io.api.request<{ restartDefinition: Record<string, unknown> }>(
+    `mutation($id: ID!, $message: String) { backgroundTasks { restartDefinition(id: $id, message: $message) { id status stats { queueSize evalNum errNum } } } }`,
+    { id: definition, message: options.message },
+  );
+  io.out(io.json ? json(restartDefinition) : `definition ${definition} restarted (${String(restartDefinition.status)})`);
+}
+
 export async function stats(io: Io): Promise<number | void> {
   const { stats: rows } = await io.api.request<{ stats: Array<Record<string, any>> }>(
-    `{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime missedTicks lastError } } }`,
+    `{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum retryNum evalTotalTime evalAvgTime missedTicks lastError } } }`,
   );
   if (io.json) return void io.out(json(rows));
   io.out(
     table(
-      ['DEFINITION', 'STATUS', 'QUEUE', 'PEAK', 'EVALS', 'ERRORS', 'AVG', 'TOTAL', 'MISSED', 'LAST ERROR'],
-      rows.map((r) => [r.definitionId, r.status, r.queueSize, r.queuePeak, r.evalNum, r.errNum, ms(r.evalAvgTime), ms(r.evalTotalTime), r.missedTicks, short(r.lastError?.message, 40)]),
+      ['DEFINITION', 'STATUS', 'QUEUE', 'PEAK', 'EVALS', 'ERRORS', 'RETRIES', 'AVG', 'TOTAL', 'MISSED', 'LAST ERROR'],
+      rows.map((r) => [r.definitionId, r.status, r.queueSize, r.queuePeak, r.evalNum, r.errNum, r.retryNum, ms(r.evalAvgTime), ms(r.evalTotalTime), r.missedTicks, short(r.lastError?.message, 40)]),
     ),
   );
 }

@@ -41,6 +41,12 @@ function program(): Command {
     .option('--watch', 'then watch it until it ends')
     .action(act(commands.trigger));
   p.command('abort <id>').description('aborts a run').option('--message <message>', 'why').action(act(commands.abort));
+  p.command('retry <id>').description("a new run of a finished run's definition, with its input; prints its id").action(act(commands.retry));
+  p.command('delete <id>').description('deletes a finished run, with its logs and values').action(act(commands.remove));
+  p.command('restart <definition>')
+    .description("aborts the definition's runs, resets its stats and clears its locals")
+    .option('--message <message>', 'why')
+    .action(act(commands.restart));
   p.command('watch <id>').description('live progress until the run ends (exit 1 if it failed or was aborted)').action(act(commands.watch));
   p.command('stats').description('per-definition stats').action(act(commands.stats));
   p.command('nodes').description('the live nodes').action(act(commands.nodes));

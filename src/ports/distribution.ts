@@ -1,4 +1,4 @@
-import type { AcceptRules, RunProgress, RunStatus, TaskRun } from '../api/types';
+import type { AcceptRules, RunError, RunProgress, RunStatus, TaskRun } from '../api/types';
 import type { ClaimRequest, RunStorage } from './storage';
 import type { RunRecord } from './run-record';
 import type { HostTransaction, MaybePromise } from './transaction';
@@ -38,7 +38,7 @@ export interface FinishedNotice {
 }
 
 /** The run events one node relays to others for live views (the end events travel as FinishedNotice). */
-export type RelayedEventType = 'submitted' | 'started' | 'progress' | 'iteration';
+export type RelayedEventType = 'submitted' | 'started' | 'progress' | 'iteration' | 'retrying';
 
 /** One run event of another node (see Distribution.publishRunEvents). */
 export interface RunEventNotice {
@@ -49,6 +49,8 @@ export interface RunEventNotice {
   run?: TaskRun;
   /** with `progress` events */
   progress?: RunProgress;
+  /** with `retrying` events: the error the run is retried after */
+  error?: RunError;
 }
 
 /**

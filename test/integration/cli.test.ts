@@ -164,6 +164,33 @@ describe('tasklane CLI', () => {
     expect((JSON.parse(plain.stdout) as Array<{ message: string }>).map((l) => l.message)).toEqual(['step 1', 'step 2', 'step 3']);
   });
 
+  it('retry, delete and restart', async () => {
+    const failing = (await api.harness.service.trigger({ definition: 'mgmt.fail' })).id;
+    await api.harness.service.wait(failing, { timeout: 10_000 });
+    const retried = await cli(['retry', failing]);
+    expect(retried.code).toBe(0);
+    const newId = retried.stdout.trim();
+    expect(newId).toMatch(/^[0-9a-z]{26}$/);
+    expect(await api.harness.service.get(newId)).toMatchObject({ definitionId: 'mgmt.fail', retryOf: failing });
+    await api.harness.service.wait(newId, { timeout: 10_000 });
+
+    expect((await cli(['delete', failing])).code).toBe(3); // operators may not delete
+    const deleted = await cli(['delete', failing], { token: TOKENS.admin });
+    expect(deleted).toMatchObject({ code: 0, stdout: `run ${failing} deleted\n` });
+    expect((await cli(['delete', failing], { token: TOKENS.admin })).code).toBe(4);
+    const running = (await api.harness.service.trigger({ definition: 'mgmt.forever' })).id;
+    const refused = await cli(['delete', running], { token: TOKENS.admin });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('TASK_NOT_FINISHED');
+    expect((await cli(['retry', running])).code).toBe(1);
+
+    const restarted = await cli(['restart', 'mgmt.forever', '--message', 'maintenance', '--json']);
+    expect(restarted.code).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toMatchObject({ id: 'mgmt.forever' });
+    expect(await api.harness.service.wait(running, { timeout: 10_000 })).toMatchObject({ status: 'aborted', error: { message: 'maintenance' } });
+    expect((await cli(['restart', 'mgmt.nope'])).code).toBe(4);
+  });
+
   it('exit codes: 2 usage, 3 unauthenticated or forbidden, 4 not found, 5 input invalid, 6 unreachable', async () => {
     const expectCode = async (args: string[], code: number, options: { token?: string | null; url?: string } = {}, stderr?: RegExp) => {
       const r = await cli(args, options);

@@ -52,7 +52,7 @@ describeEachStorage('management API', (kind) => {
     );
     expect(list.status).toBe(200);
     const defs = list.data!.backgroundTasks!.listDefinitions;
-    expect(defs.map((d) => d.id).sort()).toEqual(['mgmt.echo', 'mgmt.fail', 'mgmt.forever', 'mgmt.steps']);
+    expect(defs.map((d) => d.id).sort()).toEqual(['mgmt.echo', 'mgmt.fail', 'mgmt.flaky', 'mgmt.forever', 'mgmt.steps']);
     const echo = defs.find((d) => d.id === 'mgmt.echo')!;
     expect(echo).toMatchObject({ title: 'Echo', description: 'Echoes its count', isPrivate: false, distributable: true, maxIterations: 50, status: 'idle', stats: { queueSize: 0, evalNum: 0 } });
     const schema = echo.inputSchema as Record<string, any>;
@@ -195,6 +195,52 @@ describeEachStorage('management API', (kind) => {
     sub.dispose();
     await new Promise((r) => setTimeout(r, 200));
     expect(api.server.handler.subscriptions).toBe(0);
+  });
+
+  it('retries a run (retryTask), counts its retries, deletes finished runs only, restarts a definition, shows its locals', async () => {
+    // a run retried by its policy: the retrying event, retries on the run, the metric, the locals
+    const sub = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "mgmt.flaky") { type error run { id retries status } } }`, {}, 'viewer');
+    await new Promise((r) => setTimeout(r, 200));
+    const flaky = await trigger(api, 'mgmt.flaky');
+    await sub.until((events) => events.some((e) => e.type === 'done'));
+    sub.dispose();
+    const retrying = sub.events.find((e) => e.type === 'retrying')!;
+    expect(retrying).toMatchObject({ error: { message: 'first execution fails' }, run: { id: flaky.id } });
+    const got = await api.gql<{ getTask: Run }>(`query($id: ID!) { backgroundTasks { getTask(id: $id) { id status retries retryOf output } } }`, { id: flaky.id }, 'viewer');
+    expect(got.data!.backgroundTasks!.getTask).toMatchObject({ status: 'success', retries: 1, retryOf: null, output: { retries: 1 } });
+    const def = await api.gql<{ getDefinition: { locals: unknown; stats: { retryNum: number } } }>(`{ backgroundTasks { getDefinition(id: "mgmt.flaky") { locals stats { retryNum } } } }`, {}, 'viewer');
+    expect(def.data!.backgroundTasks!.getDefinition).toEqual({ locals: { succeeded: 1 }, stats: { retryNum: 1 } });
+    expect(await (await api.http('/metrics', { who: 'viewer' })).text()).toMatch(/^tasklane_retries_total\{definition="mgmt.flaky"\} 1$/m);
+
+    // retryTask: a new run of a finished one, with its input; an unfinished one is refused
+    const failed = await trigger(api, 'mgmt.echo', { count: 4 });
+    await api.harness.service.wait(failed.id, { timeout: 10_000 });
+    const retried = await api.gql<{ retryTask: Run }>(`mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { id retryOf input status } } }`, { id: failed.id }, 'operator');
+    expect(retried.data!.backgroundTasks!.retryTask).toMatchObject({ retryOf: failed.id, input: { count: 4 }, status: 'pending' });
+    const forever = await trigger(api, 'mgmt.forever');
+    const notFinished = await api.gql(`mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { id } } }`, { id: forever.id }, 'operator');
+    expect(notFinished.errors?.[0].extensions?.code).toBe('TASK_NOT_FINISHED');
+
+    // deleteTask: a finished run (true, gone), an unfinished one refused, an unknown one false
+    const del = (id: string) => api.gql<{ deleteTask: boolean }>(`mutation($id: ID!) { backgroundTasks { deleteTask(id: $id) } }`, { id }, 'admin');
+    expect((await del(failed.id)).data!.backgroundTasks).toEqual({ deleteTask: true });
+    expect(await api.harness.service.get(failed.id)).toBeNull();
+    expect((await del(forever.id)).errors?.[0].extensions?.code).toBe('TASK_NOT_FINISHED');
+    expect((await del('01hzzzzzzzzzzzzzzzzzzzzzzz')).data!.backgroundTasks).toEqual({ deleteTask: false });
+    expect((await api.gql(`mutation($id: ID!) { backgroundTasks { deleteTask(id: $id) } }`, { id: flaky.id }, 'operator')).status).toBe(403);
+
+    // restartDefinition: its runs aborted with the message, its locals cleared
+    const restarted = await api.gql<{ restartDefinition: { id: string; locals: unknown } }>(
+      `mutation { backgroundTasks { restartDefinition(id: "mgmt.forever", message: "maintenance") { id locals } } }`,
+      {},
+      'operator',
+    );
+    expect(restarted.data!.backgroundTasks!.restartDefinition).toEqual({ id: 'mgmt.forever', locals: {} });
+    const ended = await api.harness.service.wait(forever.id, { timeout: 10_000 });
+    expect(ended).toMatchObject({ status: 'aborted', error: { message: 'maintenance' } });
+    await api.gql(`mutation { backgroundTasks { restartDefinition(id: "mgmt.flaky") { id } } }`, {}, 'operator');
+    const cleared = await api.gql<{ getDefinition: { locals: unknown } }>(`{ backgroundTasks { getDefinition(id: "mgmt.flaky") { locals } } }`, {}, 'viewer');
+    expect(cleared.data!.backgroundTasks!.getDefinition.locals).toEqual({});
   });
 
   it('serves /healthz, /readyz and /metrics', async () => {

@@ -888,8 +888,8 @@ export class PostgresDistribution implements Distribution {
     let chunk: string[] = [];
     let size = header;
     for (const e of events) {
-      let text = JSON.stringify([e.type, e.runId, e.definitionId, e.run ?? null, e.progress ?? null]);
-      if (text.length > MAX_RUN_IN_NOTICE) text = JSON.stringify([e.type, e.runId, e.definitionId, null, e.progress ?? null]);
+      let text = JSON.stringify([e.type, e.runId, e.definitionId, e.run ?? null, e.progress ?? null, e.error ?? null]);
+      if (text.length > MAX_RUN_IN_NOTICE) text = JSON.stringify([e.type, e.runId, e.definitionId, null, e.progress ?? null, e.error ? { message: String(e.error.message).slice(0, 500), code: e.error.code } : null]);
       if (text.length > MAX_RUN_IN_NOTICE) continue; // ids and progress this large are not worth relaying
       if (chunk.length > 0 && size + text.length + 1 > MAX_PAYLOAD) {
         batches.push({ channel: this.channels.events, payload: `{"n":${JSON.stringify(node)},"e":[${chunk.join(',')}]}` });
@@ -1069,7 +1069,7 @@ function toNodeDescriptor(r: NodeRow): NodeDescriptor {
   };
 }
 
-const RELAYED_TYPES = new Set(['submitted', 'started', 'progress', 'iteration']);
+const RELAYED_TYPES = new Set(['submitted', 'started', 'progress', 'iteration', 'retrying']);
 
 function readInterest(value: unknown): EventInterest | null {
   if (typeof value !== 'object' || value === null) return null;
@@ -1084,6 +1084,7 @@ function readEventItem(item: unknown): RunEventNotice | undefined {
   const run: unknown = item[3];
   if (typeof run === 'object' && run !== null && (run as TaskRun).id === notice.runId) notice.run = run as TaskRun;
   if (typeof item[4] === 'object' && item[4] !== null) notice.progress = item[4] as RunEventNotice['progress'];
+  if (typeof item[5] === 'object' && item[5] !== null) notice.error = item[5] as RunEventNotice['error'];
   return notice;
 }
 

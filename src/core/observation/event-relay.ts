@@ -1,4 +1,4 @@
-import type { RunProgress, TaskRun } from '../../api/types';
+import type { RunError, RunProgress, TaskRun } from '../../api/types';
 import type { EventInterest, RelayedEventType, RunEventNotice } from '../../ports/distribution';
 import { toPublicRun } from '../public-run';
 import type { Runtime } from '../runtime';
@@ -111,6 +111,7 @@ export class EventRelay {
       bus.on('started', ({ run }) => this.published('started', run)),
       bus.on('iteration', ({ run }) => this.published('iteration', run)),
       bus.on('progress', ({ run, progress }) => this.published('progress', run, progress)),
+      bus.on('retrying', ({ run, error }) => this.published('retrying', run, undefined, error)),
     );
   }
 
@@ -118,10 +119,11 @@ export class EventRelay {
     return m.all || m.runs.has(runId) || m.definitions.has(definitionId);
   }
 
-  private published(type: RelayedEventType, run: TaskRun, progress?: RunProgress): void {
+  private published(type: RelayedEventType, run: TaskRun, progress?: RunProgress, error?: RunError): void {
     const m = this.interest;
     if (!m || !this.matches(m, run.id, run.definitionId)) return;
     const notice: RunEventNotice = { type, runId: run.id, definitionId: run.definitionId, run };
+    if (error) notice.error = error;
     if (type === 'progress') {
       notice.progress = progress;
       // coalesced: the latest report of each run, published by one timer for every run

@@ -11,7 +11,7 @@ export interface EventFilter {
   tenant?: string;
 }
 
-const EVENTS: readonly TaskEventName[] = ['submitted', 'started', 'progress', 'iteration', 'done', 'failed', 'aborted'];
+const EVENTS: readonly TaskEventName[] = ['submitted', 'started', 'progress', 'iteration', 'retrying', 'done', 'failed', 'aborted'];
 
 interface Subscription {
   filter: EventFilter;
@@ -59,7 +59,7 @@ export class EventHub {
     };
     this.add(sub);
     stopRemote = this.access.watchRemote({ runId: filter.taskId, definitionId: filter.definitionId }, (e) => {
-      if (visible(filter, e.run)) sub.stream.push({ type: e.type, run: e.run, ...(e.progress ? { progress: e.progress } : {}) });
+      if (visible(filter, e.run)) sub.stream.push({ type: e.type, run: e.run, ...(e.progress ? { progress: e.progress } : {}), ...(e.error ? { error: e.error } : {}) });
     });
     return sub.stream;
   }
@@ -94,8 +94,8 @@ export class EventHub {
     this.unlisten = EVENTS.map((name) => this.service.on(name, (event: TaskEvents[typeof name]) => this.dispatch(name, event)));
   }
 
-  private dispatch(type: TaskEventName, event: { run: TaskRun; progress?: TaskEventPayload['progress'] }): void {
-    const payload: TaskEventPayload = { type, run: event.run, ...(event.progress ? { progress: event.progress } : {}) };
+  private dispatch(type: TaskEventName, event: { run: TaskRun; progress?: TaskEventPayload['progress']; error?: TaskEventPayload['error'] }): void {
+    const payload: TaskEventPayload = { type, run: event.run, ...(event.progress ? { progress: event.progress } : {}), ...(event.error ? { error: event.error } : {}) };
     const deliver = (subs: Set<Subscription> | undefined) => {
       if (!subs) return;
       for (const sub of [...subs]) if (visible(sub.filter, event.run)) sub.stream.push(payload);

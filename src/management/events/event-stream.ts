@@ -1,11 +1,13 @@
 import { GraphQLError } from 'graphql';
-import type { RunProgress, TaskRun } from '../../api/types';
+import type { RunError, RunProgress, TaskRun } from '../../api/types';
 
 /** One event of `backgroundTaskEvents`. */
 export interface TaskEventPayload {
   type: string;
   run: TaskRun;
   progress?: RunProgress;
+  /** with `retrying` */
+  error?: RunError;
 }
 
 const FINAL = new Set(['done', 'failed', 'aborted']);

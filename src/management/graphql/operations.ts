@@ -138,6 +138,34 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
     },
   ],
   [
+    'mutation.retryTask',
+    async (args, call) => {
+      const run = await requireRun(call, String(args.id));
+      call.deps.logger.info(`tasklane management: ${call.principal.name} retries run ${run.id}`, { principal: call.principal.name, runId: run.id });
+      // the new run carries the old one's context: a tenant's retry stays its tenant's
+      return call.deps.service.retry(run.id);
+    },
+  ],
+  [
+    'mutation.deleteTask',
+    async (args, call) => {
+      const run = await visibleRun(call, String(args.id));
+      if (!run) return false;
+      call.deps.logger.info(`tasklane management: ${call.principal.name} deletes run ${run.id}`, { principal: call.principal.name, runId: run.id });
+      return call.deps.service.delete(run.id);
+    },
+  ],
+  [
+    'mutation.restartDefinition',
+    async (args, call) => {
+      const def = await actionableDefinition(call, String(args.id));
+      const message = str(args.message);
+      const result = await call.deps.service.restart(def.id, message !== undefined ? { message } : {});
+      call.deps.logger.info(`tasklane management: ${call.principal.name} restarts ${def.id}`, { principal: call.principal.name, ...result });
+      return definition(call, def.id);
+    },
+  ],
+  [
     'mutation.disableDefinition',
     async (args, call) => {
       const def = await actionableDefinition(call, String(args.id));

@@ -72,6 +72,13 @@ export function buildSchema(deps: ManagementDeps, principalOf: (context: unknown
       throw toGraphQLError(err, logger);
     }
   };
+  const locals: GraphQLFieldResolver<{ id: string }, unknown> = async (def) => {
+    try {
+      return await deps.service.locals(def.id);
+    } catch (err) {
+      throw toGraphQLError(err, logger);
+    }
+  };
   const schema = createSchema({
     typeDefs: TYPE_DEFS,
     resolvers: {
@@ -79,7 +86,7 @@ export function buildSchema(deps: ManagementDeps, principalOf: (context: unknown
       Query: { backgroundTasks: namespace },
       Mutation: { backgroundTasks: namespace },
       TaskRunInfo: { children },
-      TaskDefinitionInfo: { inputSchema },
+      TaskDefinitionInfo: { inputSchema, locals },
     },
   });
   for (const [typeName, root] of ROOTS) {

@@ -42,8 +42,14 @@ export const TYPE_DEFS = /* GraphQL */ `
   type BackgroundTasksMutation {
     triggerTask(definition: ID!, input: JSON, name: String, delay: Int, parent: ID, after: ID, key: String): TaskRunInfo!
     abortTask(id: ID!, message: String): TaskRunInfo!
+    "A new run of a finished run's definition, with its original input and context; retryOf names the old run."
+    retryTask(id: ID!): TaskRunInfo!
+    "Deletes a finished run with its logs, stored values and descendants (admins); false when unknown."
+    deleteTask(id: ID!): Boolean!
     disableDefinition(id: ID!): TaskDefinitionInfo!
     enableDefinition(id: ID!): TaskDefinitionInfo!
+    "Aborts the definition's pending and running runs, resets its stats, clears its locals."
+    restartDefinition(id: ID!, message: String): TaskDefinitionInfo!
   }
 
   type PrincipalInfo {
@@ -88,6 +94,8 @@ export const TYPE_DEFS = /* GraphQL */ `
     inputSchema: JSON
     "This node's stats of the definition."
     stats: TaskStatsRow
+    "The definition's task locals (values every run of it shares)."
+    locals: JSON
   }
 
   type TaskRunInfo {
@@ -102,6 +110,10 @@ export const TYPE_DEFS = /* GraphQL */ `
     progress: JSON
     iterations: Int!
     attempt: Int!
+    "times the run went back to pending for a retry (its retry policy)"
+    retries: Int!
+    "the run this one retries (retryTask)"
+    retryOf: ID
     parentId: ID
     key: String
     context: JSON
@@ -143,6 +155,7 @@ export const TYPE_DEFS = /* GraphQL */ `
     queuePeak: Int!
     evalNum: Int!
     errNum: Int!
+    retryNum: Int!
     evalTotalTime: Float!
     evalAvgTime: Float!
     missedTicks: Int!
@@ -158,9 +171,11 @@ export const TYPE_DEFS = /* GraphQL */ `
   }
 
   type TaskEvent {
-    "submitted, started, progress, iteration, done, failed or aborted"
+    "submitted, started, progress, iteration, retrying, done, failed or aborted"
     type: String!
     run: TaskRunInfo!
     progress: JSON
+    "with retrying: the error the run will be retried after"
+    error: JSON
   }
 `;

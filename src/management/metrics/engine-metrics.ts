@@ -19,6 +19,7 @@ const STATS_REUSE_MS = 500;
 export class EngineMetrics {
   readonly registry = new Registry();
   private readonly stopObserving: () => void;
+  private readonly stopRetries: () => void;
   private statsRead?: { at: number; rows: Promise<DefinitionStats[]> };
 
   constructor(
@@ -30,6 +31,7 @@ export class EngineMetrics {
     const runs = new Counter({ name: 'tasklane_runs_total', help: 'Runs that ended, by definition and final status', labelNames: ['definition', 'status'], registers });
     const triggered = new Counter({ name: 'tasklane_runs_triggered_total', help: 'Runs triggered on this node', labelNames: ['definition'], registers });
     const aborts = new Counter({ name: 'tasklane_aborts_total', help: 'Aborts that took effect through this node (pending runs aborted, running ones asked to stop)', labelNames: ['definition'], registers });
+    const retries = new Counter({ name: 'tasklane_retries_total', help: 'Retries (a failed execution going back to pending under its retry policy) on this node', labelNames: ['definition'], registers });
     const recoveries = new Counter({ name: 'tasklane_lease_recoveries_total', help: 'Lease recoveries (runs taken up again after their node died), counted when the run ends', labelNames: ['definition'], registers });
     const runDuration = new Histogram({
       name: 'tasklane_run_duration_seconds',
@@ -92,6 +94,8 @@ export class EngineMetrics {
       },
       abortRequested: (run: RunRecord) => aborts.inc({ definition: run.definitionId }),
     });
+    // a retry is announced on the node where it happened (the event is rare: a listener costs nothing worth counting)
+    this.stopRetries = service.on('retrying', ({ run }) => retries.inc({ definition: run.definitionId }));
   }
 
   /** the Prometheus text format, and its content type */
@@ -108,6 +112,7 @@ export class EngineMetrics {
   /** stops observing the engine and empties the registry */
   close(): void {
     this.stopObserving();
+    this.stopRetries();
     this.registry.clear();
   }
 }
