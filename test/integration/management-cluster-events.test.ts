@@ -50,8 +50,18 @@ describeWithPostgres('live events across a PostgreSQL cluster', () => {
       expect(mine.find((e) => e.type === 'done')!.run).toMatchObject({ status: 'success', iterations: 3, progress: { current: 3, total: 3 } });
       expect(notices).toBeGreaterThan(0);
 
+      // a retry on another node: its retrying event, with the error, reaches this node too
+      const retries = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "cluster.flaky") { type error run { id nodeId retries status } } }`, {}, 'viewer');
+      await sleep(1000);
+      const flaky = await client.service.trigger({ definition: 'cluster.flaky' });
+      await retries.until((events) => events.some((e) => e.type === 'done'), 20_000);
+      const retrying = retries.events.find((e) => e.type === 'retrying')!;
+      expect(retrying).toMatchObject({ error: { message: 'first execution fails' }, run: { id: flaky.id } });
+      expect(['east-1', 'east-2']).toContain((retrying.run as { nodeId: string }).nodeId);
+      retries.dispose();
+
       sub.dispose();
-      await waitFor(() => server.handler.subscriptions === 0, 5000, 'the subscription to end');
+      await waitFor(() => server.handler.subscriptions === 0, 5000, 'the subscriptions to end');
       await sleep(1000); // the withdrawal reaches the nodes
       const before = notices;
       const after = await client.service.trigger({ definition: 'cluster.steps', input: { steps: 3 } });
