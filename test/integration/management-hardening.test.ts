@@ -229,3 +229,37 @@ describe('management API: the dashboard files', () => {
     }
   });
 });
+
+describe('management API: options', () => {
+  it('metrics: { public: true } serves /metrics without a principal; metrics: false serves none', async () => {
+    const open = await startApi(MEMORY, { metrics: { public: true } });
+    try {
+      const res = await open.http('/metrics', { who: 'none' });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^tasklane_nodes_live 1$/m);
+      expect((await open.http('/graphql?query=%7B__typename%7D', { who: 'none' })).status).toBe(401);
+    } finally {
+      await open.close();
+    }
+    const none = await startApi(MEMORY, { metrics: false });
+    try {
+      expect((await none.http('/metrics', { who: 'admin' })).status).toBe(404);
+    } finally {
+      await none.close();
+      await assertNoLiveEngines();
+    }
+  });
+
+  it('insecureNoAuth: every caller is an admin, after one loud warning', async () => {
+    const lines: string[] = [];
+    const api = await startApi(MEMORY, { auth: undefined, insecureNoAuth: true }, { logger: captureLogger(lines, 'warn') });
+    try {
+      const me = await api.gql<{ me: { role: string } }>(`{ backgroundTasks { me { role } } }`, {}, 'none');
+      expect(me.data!.backgroundTasks!.me.role).toBe('admin');
+      expect(lines.filter((l) => l.includes('insecureNoAuth'))).toHaveLength(1);
+    } finally {
+      await api.close();
+      await assertNoLiveEngines();
+    }
+  });
+});
