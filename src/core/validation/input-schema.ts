@@ -40,7 +40,9 @@ export function inputSchemaOf(cls: InputClass): JsonSchema {
 
 function build(root: InputClass): JsonSchema {
   // loaded here, not at the top: see inputSchemaOf
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const library = require('class-validator-jsonschema') as SchemaLibrary;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const types = (require('class-transformer/cjs/storage') as { defaultMetadataStorage: TypeMetadataStorage }).defaultMetadataStorage;
   const options = {
     classTransformerMetadataStorage: types,
