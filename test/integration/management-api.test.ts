@@ -145,6 +145,16 @@ describeEachStorage('management API', (kind) => {
     expect(enabled.data!.backgroundTasks!.enableDefinition.status).not.toBe('disabled');
     expect((await api.harness.service.wait(waiting.id, { timeout: 10_000 })).status).toBe('success');
 
+    // a failed run's stack: for operators and admins, not viewers
+    const failing = await trigger(api, 'mgmt.fail');
+    await api.harness.service.wait(failing.id, { timeout: 10_000 });
+    const errorOf = async (who: 'viewer' | 'operator') =>
+      (await api.gql<{ getTask: { error: Record<string, unknown> } }>(`query($id: ID!) { backgroundTasks { getTask(id: $id) { error } } }`, { id: failing.id }, who)).data!.backgroundTasks!.getTask.error;
+    expect(await errorOf('operator')).toMatchObject({ message: 'it failed on purpose', stack: expect.stringContaining('it failed on purpose') });
+    const seen = await errorOf('viewer');
+    expect(seen).toMatchObject({ message: 'it failed on purpose' });
+    expect(seen.stack).toBeUndefined();
+
     const stats = await api.gql<{ stats: Array<Record<string, unknown>> }>(`{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum evalAvgTime lastError } } }`, {}, 'viewer');
     expect(stats.data!.backgroundTasks!.stats.find((s) => s.definitionId === 'mgmt.echo')).toMatchObject({ evalNum: 1, errNum: 0 });
     const nodes = await api.gql<{ nodes: Array<Record<string, unknown>> }>(`{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`, {}, 'viewer');

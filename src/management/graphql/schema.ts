@@ -72,6 +72,15 @@ export function buildSchema(deps: ManagementDeps, principalOf: (context: unknown
       throw toGraphQLError(err, logger);
     }
   };
+  // a run's error: its stack (the task's own code) for operators and admins only
+  const runError: GraphQLFieldResolver<TaskRun, unknown> = (run, _args, context) => {
+    const error = run.error;
+    if (!error || error.stack === undefined) return error ?? null;
+    const principal = principalOf(context);
+    if (principal && mayAct(principal, 'operator')) return error;
+    const { stack: _hidden, ...rest } = error;
+    return rest;
+  };
   const locals: GraphQLFieldResolver<{ id: string }, unknown> = async (def) => {
     try {
       return await deps.service.locals(def.id);
@@ -85,7 +94,7 @@ export function buildSchema(deps: ManagementDeps, principalOf: (context: unknown
       JSON: JsonScalar,
       Query: { backgroundTasks: namespace },
       Mutation: { backgroundTasks: namespace },
-      TaskRunInfo: { children },
+      TaskRunInfo: { children, error: runError },
       TaskDefinitionInfo: { inputSchema, locals },
     },
   });

@@ -106,6 +106,7 @@ export const TYPE_DEFS = /* GraphQL */ `
     status: String!
     input: JSON
     output: JSON
+    "{ message, code?, data?, stack? }: the stack for operators and admins only"
     error: JSON
     progress: JSON
     iterations: Int!
