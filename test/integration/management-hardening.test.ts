@@ -8,8 +8,11 @@ import { tempDir } from '../helpers/temp-files';
 import { Runtime } from '../../src/core/runtime';
 import { EngineAccess } from '../../src/core/observation/engine-access';
 import { MEMORY, SQLITE } from '../reliability/storages';
-import { bearer, startApi, TOKENS, type Api } from '../helpers/management-api';
-import { assertNoLiveEngines } from '../helpers/engine-harness';
+import { bearer, startApi, testAuth, TOKENS, type Api } from '../helpers/management-api';
+import { createMetricsHandler, serveMetrics } from '../../src/management';
+import { memoryStorage } from '../../src';
+import { MANAGEMENT_TASKS } from '../fixtures/management-tasks';
+import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
 import { captureLogger } from '../helpers/capture-logger';
 
 async function stored(api: Api): Promise<number> {
@@ -246,6 +249,26 @@ describe('management API: options', () => {
       expect((await none.http('/metrics', { who: 'admin' })).status).toBe(404);
     } finally {
       await none.close();
+      await assertNoLiveEngines();
+    }
+  });
+
+  it('serveMetrics: /metrics alone for a node without the API, public or behind auth', async () => {
+    const h = await startHarness({ storage: memoryStorage(), tasks: MANAGEMENT_TASKS });
+    const open = await serveMetrics({ container: h.container, public: true });
+    const guarded = await serveMetrics({ container: h.container, auth: testAuth() });
+    try {
+      const run = await h.service.trigger({ definition: 'mgmt.echo', input: { count: 1 } });
+      await h.service.wait(run.id, { timeout: 10_000 });
+      const text = await (await fetch(open.url)).text();
+      expect(text).toMatch(/^tasklane_runs_total\{definition="mgmt.echo",status="success"\} 1$/m);
+      expect((await fetch(guarded.url)).status).toBe(401);
+      expect((await fetch(guarded.url, { headers: bearer('viewer') })).status).toBe(200);
+      expect(() => createMetricsHandler({ container: h.container })).toThrow(/auth/);
+    } finally {
+      await open.close();
+      await guarded.close();
+      await h.stop();
       await assertNoLiveEngines();
     }
   });
