@@ -48,6 +48,7 @@ export { tasklane, registerTasks } from './core/tasklane-module';
 export type { TasklaneOptions } from './core/options';
 export { TaskService } from './core/task-service';
 export type { TypedTriggerOptions, RestartResult } from './core/task-service';
+export type { JsonSchema } from './core/validation/input-schema';
 export type { TriggerOptions } from './core/trigger-pipeline';
 export { TaskEngine } from './core/task-engine';
 export type { EngineState, StopOptions } from './core/task-engine';

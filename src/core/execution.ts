@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { RunProgress } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, UpdateResult } from '../ports/storage';
@@ -66,6 +67,8 @@ export class Execution implements BatchSink<UpdateResult> {
   progressDirty = false;
   /** this iteration triggered a child (an abort of the run sweeps its children again: see RunExecutor.written) */
   triggeredChildren = false;
+  /** the iteration's span, while a tracer provider is registered (see observation/tracing) */
+  span?: Span;
   /** its outcome puts the run back to pending for a retry, and that write is not over yet */
   returningToPending = false;
   private sleepers?: Set<() => void>;

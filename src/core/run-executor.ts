@@ -7,6 +7,7 @@ import type { RunRecord } from '../ports/run-record';
 import type { UpdateResult } from '../ports/storage';
 import { coerceError, runError } from './coerce-error';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
+import { endIterationSpan, inSpan, startIterationSpan, tracingOn, withTriggerParent } from './observation/tracing';
 import { toPublicRun } from './public-run';
 import { refusesRetry, retryDelay } from './retry-policy';
 import { runWithContext } from './run-context';
@@ -37,6 +38,8 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
     exec.triggeredChildren = true;
+    // a traced iteration is the parent of its children's trigger spans
+    if (exec.span) return withTriggerParent(exec.span, () => this.childTrigger(options, exec.run, exec.abortRequested));
     return this.childTrigger(options, exec.run, exec.abortRequested);
   }
 
@@ -62,6 +65,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     exec.startedAt = performance.now();
     if (run.iterations === 1 && rt.transactions.size > 0) rt.transactions.seen(run.id); // claimed: its transaction committed
     if (run.iterations === 1 && rt.bus.has('started')) rt.bus.emit('started', { run: toPublicRun(run) });
+    if (run.iterations === 1) rt.observer?.started(run, now - run.dueAt);
 
     // refusals decided before run() is called
     if (run.definitionId === 'inline') {
@@ -90,19 +94,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       exec.graceDeadline = exec.deadline + rt.options.timeoutGraceMs;
     }
 
+    if (tracingOn()) exec.span = startIterationSpan(run, rt.options.nodeId);
     let answer: unknown;
     try {
-      if (run.definitionId === 'inline') {
-        const fn = rt.inlineFunctions.get(run.id)!;
-        answer = run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
-      } else {
-        const instance = def!.create();
-        exec.instance = instance as unknown as { [hook: string]: unknown };
-        const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
-        const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
-        // AsyncLocalStorage costs every promise something: only enter it when there is a context
-        answer = run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
-      }
+      answer = exec.span ? inSpan(exec.span, () => this.call(exec)) : this.call(exec);
     } catch (err) {
       return this.answered(exec, err, true);
     }
@@ -116,10 +111,36 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     }
   }
 
+  /** calls the task's run() (or the inline function) for this iteration */
+  private call(exec: Execution): unknown {
+    const run = exec.run;
+    if (run.definitionId === 'inline') {
+      const fn = this.rt.inlineFunctions.get(run.id)!;
+      return run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
+    }
+    const def = exec.def!;
+    const instance = def.create();
+    exec.instance = instance as unknown as { [hook: string]: unknown };
+    const input = def.inputClass ? deepFreeze(plainToInstance(def.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
+    const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
+    // AsyncLocalStorage costs every promise something: only enter it when there is a context
+    return run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
+  }
+
+  /** ends the iteration's span, once (only iterations traced while a tracer provider is registered have one) */
+  private endSpan(exec: Execution, outcome: string, error?: unknown): void {
+    if (!exec.span) return;
+    endIterationSpan(exec.span, outcome, error);
+    exec.span = undefined;
+  }
+
   /** run() answered (or threw): the slot frees at once, the outcome is written */
   private answered(exec: Execution, value: unknown, threw: boolean): void {
     try {
-      this.rt.stats.iteration(exec.run.definitionId, performance.now() - exec.startedAt);
+      const ms = performance.now() - exec.startedAt;
+      this.rt.stats.iteration(exec.run.definitionId, ms);
+      this.rt.observer?.iterationEnded(exec.run, ms);
+      if (exec.span) this.endSpan(exec, threw ? 'error' : isTaskResponse(value) ? value.kind : 'done', threw ? value : undefined);
       exec.releaseSlot(); // the outcome is written while the slot serves the next run
       if (exec.settled || exec.detached) return exec.complete(); // timed out, released or lease lost meanwhile
       exec.settled = true;
@@ -171,6 +192,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     // its code may never return: the slot is given back rather than lost with it
     exec.releaseSlot();
     const timeout = exec.def?.iterationTimeout ?? 0;
+    this.endSpan(exec, 'timeout', new Error(`The iteration did not answer within ${timeout} ms + grace`));
     this.end(exec, {
       update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
       kind: 'error',

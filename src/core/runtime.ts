@@ -10,6 +10,8 @@ import { BacklogLimiter } from './backlog-limiter';
 import { Batcher } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import { EventBus } from './event-bus';
+import { EventRelay } from './observation/event-relay';
+import type { ObserverSet } from './observation/engine-observer';
 import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
@@ -63,6 +65,10 @@ export class Runtime {
   pump: () => void = () => undefined;
   /** runs stored through host transactions that this node has not seen end yet */
   readonly transactions: TransactionWatch;
+  /** metrics and the like (see observeEngine); undefined while nothing observes: free on the hot path */
+  observer?: ObserverSet;
+  /** live run events between the nodes of a cluster (management subscriptions) */
+  readonly relay: EventRelay = new EventRelay(this);
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
@@ -203,6 +209,7 @@ export class Runtime {
     const announce = this.bus.has('submitted');
     for (const { run, created } of results) {
       if (!created) continue;
+      this.observer?.triggered(run);
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
@@ -215,6 +222,7 @@ export class Runtime {
    */
   private committedInTransaction(runs: RunRecord[], woken: boolean): void {
     if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
+    if (this.observer) for (const run of runs) this.observer.triggered(run);
     if (!this.bus.has('submitted')) return;
     for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
   }
@@ -314,6 +322,7 @@ export class Runtime {
   /** stats, then waiters, events and other nodes */
   private announceEnd(run: RunRecord): void {
     if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
+    this.observer?.ended(run);
     this.announce(run);
     if (this.distribution.capabilities.multiNode) {
       // other nodes may wait for it; its echo back here is ignored

@@ -20,6 +20,7 @@ import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
 import { isRunIdShape } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
+import { inputSchemaOf, type JsonSchema } from './validation/input-schema';
 import type { WorkerPool } from './worker-pool';
 import { ABORT_MESSAGE_KEY } from './run-executor';
 
@@ -118,6 +119,7 @@ export class TaskService {
       case 'finished':
         return;
       case 'aborted': {
+        rt.observer?.abortRequested(run);
         rt.backlog.left(run.definitionId); // a pending run left the backlog
         const def = rt.registry.get(run.definitionId);
         rt.log(def, run, 'warn', `aborted: ${message}`);
@@ -126,6 +128,7 @@ export class TaskService {
         return;
       }
       case 'requested': {
+        rt.observer?.abortRequested(run);
         const def = rt.registry.get(run.definitionId);
         rt.log(def, run, 'warn', `abort requested: ${message}`);
         // the request is stored: a run executing here sees it at once (it holds the message itself)
@@ -415,6 +418,16 @@ export class TaskService {
     await this.rt.storage.setDefinitionDisabled(def.id, false);
     this.rt.invalidateDisabled();
     this.rt.pump();
+  }
+
+  /**
+   * The JSON Schema of the definition's input class (a form can be rendered from it), or null when
+   * the definition takes no input. Derived from its class-validator metadata (see inputSchemaOf);
+   * UnknownTaskDefinitionError for an unknown definition.
+   */
+  describeInput(definition: string | TaskClass): JsonSchema | null {
+    const def = this.pipeline.resolveDefinition(definition);
+    return def.inputClass ? inputSchemaOf(def.inputClass) : null;
   }
 
   /** listens to run events; returns a function that removes the listener */

@@ -21,6 +21,7 @@ import { accepts } from './accept-rules';
 import type { BacklogGate } from './backlog-gate';
 import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
+import { traceTrigger, tracingOn } from './observation/tracing';
 import { toPublicRun } from './public-run';
 import { checkRetryPolicy } from './retry-policy';
 import { currentContext } from './run-context';
@@ -145,6 +146,12 @@ export class TriggerPipeline {
    * can be decided at once (it mostly can: see BacklogLimiter).
    */
   trigger(options: TriggerOptions, extra?: TriggerOrigin): Promise<TaskRun> {
+    // with a tracer provider registered, the trigger runs inside its span (see observation/tracing)
+    if (tracingOn()) return traceTrigger(options, currentContext(), (traced) => this.triggerNow(traced, extra));
+    return this.triggerNow(options, extra);
+  }
+
+  private triggerNow(options: TriggerOptions, extra: TriggerOrigin | undefined): Promise<TaskRun> {
     let request: TriggerRequest;
     try {
       request = this.prepare(options, extra);

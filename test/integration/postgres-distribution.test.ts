@@ -67,7 +67,14 @@ describeWithPostgres('PostgreSQL distribution', () => {
   it('uses the storage schema and readable channel names', async () => {
     const a = await node('a');
     expect(a.dist.schemaName).toBe(schema);
-    expect(a.dist.channelNames).toEqual({ wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish`, restart: `${schema}.restart` });
+    expect(a.dist.channelNames).toEqual({
+      wake: `${schema}.wake`,
+      abort: `${schema}.abort`,
+      finish: `${schema}.finish`,
+      restart: `${schema}.restart`,
+      events: `${schema}.events`,
+      interest: `${schema}.interest`,
+    });
     expect(a.dist.capabilities).toEqual({ multiNode: true });
   });
 
