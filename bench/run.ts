@@ -1,6 +1,7 @@
 /**
  * npm run bench: prints figures, asserts nothing. Sections: the dashboard's asset sizes, memory,
- * SQLite, then PostgreSQL when TASKLANE_PG_URL (or the default local server) answers.
+ * SQLite, the management API (`management`, `management:http`, `management:list`), then
+ * PostgreSQL when TASKLANE_PG_URL (or the default local server) answers.
  * Memory figures use --expose-gc when available (node --expose-gc dist/bench/run.js).
  */
 import 'reflect-metadata';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
         execFileSync(process.execPath, [...process.execArgv, __filename, which], { stdio: 'inherit' });
       }
     }
+    if (!only || only.startsWith('management')) await (require('./management-bench') as { run(only?: string): Promise<void> }).run(only);
     if (!only || only === 'postgres') {
       // the PostgreSQL section lives in its own file (it forks node processes)
       const file = join(__dirname, 'postgres-bench.js');

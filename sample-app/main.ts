@@ -13,8 +13,13 @@
  * - abort: `users.export` would take 20 s; the app aborts it after 1.5 s;
  * - delay: `mail.reminder` is triggered with a 2.5 s delay;
  * - a schedule: `app.heartbeat` runs every two seconds while the app runs;
- * - a failure: `csv.import` of a file that does not exist ends `failed` with CSV_FILE_NOT_FOUND.
- * Then it prints a summary table of the runs and stops the engine gracefully.
+ * - a failure: `csv.import` of a file that does not exist ends `failed` with CSV_FILE_NOT_FOUND;
+ * - task locals: `crm.import-users` adds what it imported to its definition's locals, which outlive
+ *   the run (and the app: run it twice on the same ./data and the totals grow).
+ * Then it prints a summary table of the runs and stops the engine gracefully. With `--serve` (what
+ * `npm start` runs), the engine keeps running instead and the management server starts on a
+ * local port with a token it prints, with how to query it with curl and the CLI (see serve.ts),
+ * until Ctrl-C.
  *
  * Storage: SQLite in ./data/tasks.db; with TASKLANE_SAMPLE_PG_URL set, PostgreSQL (storage and
  * distribution). Engine logs (winston, JSON) go to ./data/tasklane.log.
@@ -27,14 +32,17 @@ import { TaskEngine, TaskService, type TaskRun } from '../src';
 import { ProgressView } from './console/progress-view';
 import { summaryTable } from './console/summary-table';
 import { buildHostContainer, PLUGINS, sampleAdapters } from './host-container';
+import { serveSample } from './serve';
 import { HeartbeatMonitor } from './services/heartbeat-monitor';
 import { Mailer } from './services/mailer';
 import { UserRepository } from './services/user-repository';
-import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, WelcomeCampaignTask } from './tasks';
+import { ExportUsersTask, ImportCrmUsersTask, ReminderTask, UsersReportTask, WelcomeCampaignTask, type ImportTotals } from './tasks';
 
 /** ./data, from the working directory */
 const DATA = resolve('data');
 const CSV_ROWS = 3000;
+/** keep the engine up and serve the management API after the tour (npm start) */
+const SERVE = process.argv.includes('--serve');
 const MIN_HEARTBEATS = 3;
 
 /** a CSV of users with the hard parts: quoted names with commas and quotes, multi-line notes, non-ASCII */
@@ -89,6 +97,8 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', onSigint);
 
+  // npm start: the management server comes up with the engine (its metrics count the whole tour)
+  const serving = SERVE ? await serveSample(container) : undefined;
   view.start();
   await engine.start();
 
@@ -119,9 +129,10 @@ async function main(): Promise<number> {
   await sleep(200); // the last heartbeat's end reaches the view
 
   const runs = (await Promise.all(view.runIds.map((id) => service.get(id)))).filter((r): r is TaskRun => r !== null);
+  const totals: ImportTotals = await service.locals(ImportCrmUsersTask);
   view.stop();
   process.removeListener('SIGINT', onSigint);
-  await engine.stop({ graceful: true, timeout: 5000 });
+  if (!serving) await engine.stop({ graceful: true, timeout: 5000 });
 
   const color = view.live;
   const width = process.stdout.isTTY ? process.stdout.columns || 160 : 160;
@@ -131,6 +142,7 @@ async function main(): Promise<number> {
   process.stdout.write(
     `users: ${users.count()} (${users.count('crm')} from the CRM, ${users.count('csv')} from the CSV); mails sent: ${mailer.outbox.length}; heartbeats: ${monitor.beats.length}\n`,
   );
+  process.stdout.write(`task locals of crm.import-users (every run, every start of the app): ${totals.contacts ?? 0} contacts in ${totals.imports ?? 0} import(s)\n`);
 
   const expected: Array<[TaskRun, TaskRun['status']]> = [
     [ended[0], 'success'],
@@ -143,6 +155,16 @@ async function main(): Promise<number> {
   ];
   const surprises = expected.filter(([run, status]) => run.status !== status);
   for (const [run, status] of surprises) process.stdout.write(`unexpected: ${run.definitionId} ${run.id} ended ${run.status}, expected ${status}\n`);
+  if (serving) {
+    process.stdout.write(`${serving.instructions}\n`);
+    await new Promise<void>((resolveStop) => {
+      process.once('SIGINT', () => resolveStop());
+      process.once('SIGTERM', () => resolveStop());
+    });
+    process.stdout.write('stopping the management server and the engine...\n');
+    await serving.server.close();
+    await engine.stop({ graceful: true, timeout: 5000 });
+  }
   await new Promise<void>((r) => {
     logger.on('finish', () => r());
     logger.end();

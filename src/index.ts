@@ -4,6 +4,7 @@ import 'reflect-metadata';
 export * from './api/errors';
 export * from './api/types';
 export type { TaskOptions, ScheduleOptions, DefinitionInfo, InputClass } from './api/task-options';
+export type { RetryPolicy, RetryBackoff } from './api/retry-policy';
 export type {
   TaskController,
   TaskRunParams,
@@ -12,6 +13,8 @@ export type {
   TaskRuntime,
   TaskLog,
   TaskStore,
+  TaskLocals,
+  ErrorAnswerOptions,
   ChildTriggerOptions,
 } from './api/controller';
 export { TaskDefinition } from './api/task-definition';
@@ -19,7 +22,22 @@ export type { BeforeTriggerParams, TaskClass, InputOf, OutputOf, CreateImplement
 export { Task } from './api/task-decorator';
 
 export { TOKENS } from './ports/tokens';
-export type { RunStorage, StorageCapabilities, ClaimRequest, ClaimSlot, IterationUpdate, UpdateResult, AbortResult, EndedRuns } from './ports/storage';
+export type {
+  RunStorage,
+  StorageCapabilities,
+  ClaimRequest,
+  ClaimSlot,
+  IterationUpdate,
+  UpdateResult,
+  AbortResult,
+  EndedRuns,
+  DeleteRunResult,
+  LocalEntry,
+  LocalWrite,
+  LocalWriteResult,
+  AbortRunsRequest,
+  AbortRunsResult,
+} from './ports/storage';
 export type { Distribution, DistributionHost, DistributionCapabilities, NodeDescriptor, RunnableNotice, FinishedNotice } from './ports/distribution';
 export type { Scheduler, ScheduledJob } from './ports/scheduler';
 export type { Clock } from './ports/clock';
@@ -29,7 +47,8 @@ export type { HostTransaction, PostgresTransaction, SqliteTransaction, Transacti
 export { tasklane, registerTasks } from './core/tasklane-module';
 export type { TasklaneOptions } from './core/options';
 export { TaskService } from './core/task-service';
-export type { TypedTriggerOptions } from './core/task-service';
+export type { TypedTriggerOptions, RestartResult } from './core/task-service';
+export type { JsonSchema } from './core/validation/input-schema';
 export type { TriggerOptions } from './core/trigger-pipeline';
 export { TaskEngine } from './core/task-engine';
 export type { EngineState, StopOptions } from './core/task-engine';

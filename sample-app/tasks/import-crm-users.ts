@@ -12,9 +12,22 @@ export class ImportCrmUsersInput {
   @IsOptional() @IsInt() @Min(0) offset?: number;
 }
 
+/** The task locals of `crm.import-users`: what all its runs have imported, across runs and restarts. */
+export interface ImportTotals {
+  /** contacts imported by every import that succeeded */
+  contacts?: number;
+  /** imports that succeeded */
+  imports?: number;
+}
+
 /**
  * Imports the CRM's contacts page by page. Every few pages it answers continue() with its offset
  * as an input patch: the run is checkpointed and iterated again (another node could take it on).
+ *
+ * The offset belongs to this run: it is its checkpoint (an input patch here; `store` would do as
+ * well). What all runs have imported belongs to the definition: a task local, durable and shared
+ * by every node, added to atomically when a run succeeds (`locals.update`), so two imports ending
+ * at once on two nodes both count. `TaskService.locals('crm.import-users')` shows it to operators.
  */
 @Task({ id: 'crm.import-users', title: 'Import users from the CRM', input: ImportCrmUsersInput, maxIterations: 100, iterationTimeout: 10_000 })
 export class ImportCrmUsersTask implements TaskDefinition<ImportCrmUsersInput, { imported: number }> {
@@ -32,7 +45,9 @@ export class ImportCrmUsersTask implements TaskDefinition<ImportCrmUsersInput, {
       offset += contacts.length;
       controller.progress({ info: `${offset}/${this.crm.total} contacts`, current: offset, total: this.crm.total });
       if (offset >= this.crm.total) {
-        controller.log.info(`imported ${offset} contacts`);
+        const contacts = await controller.locals.update<number>('contacts', (n) => (n ?? 0) + offset);
+        await controller.locals.update<number>('imports', (n) => (n ?? 0) + 1);
+        controller.log.info(`imported ${offset} contacts (${contacts} by all imports so far)`);
         return controller.response.done({ imported: offset });
       }
       if (controller.runtime.isCloseToTimeout()) break;

@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'NO_ELIGIBLE_NODE'
   | 'QUEUE_FULL'
   | 'TASK_NOT_FOUND'
+  | 'TASK_NOT_FINISHED'
+  | 'LOCAL_CONFLICT'
   | 'TASK_TIMEOUT'
   | 'TASK_FAILED'
   | 'TASK_ABORTED'
@@ -158,6 +160,30 @@ export class QueueFullError extends TasklaneError {
 export class TaskNotFoundError extends TasklaneError {
   constructor(readonly runId: string) {
     super('TASK_NOT_FOUND', `No run with id "${String(runId).slice(0, 200)}".`);
+  }
+}
+
+/** The run has not ended (`pending` or `running`): it cannot be retried or deleted yet. */
+export class TaskNotFinishedError extends TasklaneError {
+  constructor(
+    readonly runId: string,
+    readonly status: string,
+  ) {
+    super('TASK_NOT_FINISHED', `Run ${String(runId).slice(0, 200)} has not finished (it is ${status}): abort it or wait for its end first.`);
+  }
+}
+
+/**
+ * `controller.locals.update()` lost the compare-and-set to other writers of the same key too many
+ * times in a row; nothing was written. Retry later, or spread the writes over more keys.
+ */
+export class TaskLocalConflictError extends TasklaneError {
+  constructor(
+    readonly definitionId: string,
+    readonly key: string,
+    attempts: number,
+  ) {
+    super('LOCAL_CONFLICT', `The local "${key.slice(0, 64)}" of "${definitionId}" was changed by other writers during ${attempts} attempts in a row; nothing was written.`);
   }
 }
 

@@ -1,3 +1,5 @@
+import type { RetryPolicy } from './retry-policy';
+
 /** What `@Task({...})` and `createImplementation({ meta })` accept. */
 export interface ScheduleOptions {
   /** node-cron expression: 5 fields, or 6 with seconds first */
@@ -63,6 +65,12 @@ export interface TaskOptions<I = unknown> {
    * by what other nodes triggered in that time.
    */
   maxBacklog?: number;
+  /**
+   * How a failed run is tried again (see RetryPolicy): `{ attempts, backoff? }`. Default: no
+   * retry. A broken policy puts the definition in the `fault` state. `trigger({ retry })`
+   * overrides it for one run.
+   */
+  retry?: RetryPolicy;
 }
 
 /** The normalised options of a registered definition, as `listDefinitions()` reports them. */
@@ -76,6 +84,8 @@ export interface DefinitionInfo {
   concurrency?: number;
   /** the most pending runs (the definition's own, else the engine's default); absent = unlimited */
   maxBacklog?: number;
+  /** the definition's retry policy, when it has one */
+  retry?: RetryPolicy;
   distributable: boolean;
   isPrivate: boolean;
   disableLogs: boolean;

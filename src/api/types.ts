@@ -34,8 +34,15 @@ export interface TaskRun<O = unknown> {
   progress?: RunProgress;
   /** calls of run() so far: 1 during the first */
   iterations: number;
-  /** claims of this run: 2 once it was taken up again after its node died */
+  /**
+   * executions started (claims) of this run: 2 once it was taken up again after its node died,
+   * or once it was retried after a failure
+   */
   attempt: number;
+  /** times the run went back to `pending` to be retried after a failure (its retry policy) */
+  retries: number;
+  /** the run this one is a retry of (`TaskService.retry(id)`) */
+  retryOf?: string;
   parentId?: string;
   key?: string;
   context?: TaskContext;
@@ -92,7 +99,10 @@ export interface DefinitionStats {
   queueSize: number;
   queuePeak: number;
   evalNum: number;
+  /** runs of the definition that ended `failed` here: final failures only (a retried failure is in `retryNum`) */
   errNum: number;
+  /** failures of the definition's runs that were retried here (each went back to `pending`) */
+  retryNum: number;
   evalTotalTime: number;
   evalAvgTime: number;
   /** schedule ticks no node fired (nothing was running), counted by the node that found the gap */

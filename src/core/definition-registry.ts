@@ -2,11 +2,13 @@ import type { Logger } from 'winston';
 import type { TaskClass, TaskDefinition } from '../api/task-definition';
 import type { DefinitionInfo, TaskOptions } from '../api/task-options';
 import { DuplicateTaskDefinitionError, TaskDefinitionError, TasklaneError } from '../api/errors';
+import type { RetryPolicy } from '../api/retry-policy';
 import { getTaskOptions } from '../api/task-metadata';
 import type { Scheduler } from '../ports/scheduler';
 import { assertTaskId } from './validation/identifiers';
 import { isInputClass, validateInput } from './validation/input-validator';
 import { parseDuration } from '../util/duration';
+import { checkRetryPolicy } from './retry-policy';
 
 export const DEFAULT_MAX_ITERATIONS = 50;
 export const DEFAULT_ITERATION_TIMEOUT = 15 * 60_000;
@@ -34,6 +36,8 @@ export interface RegisteredDefinition {
   maxOutputBytes: number;
   maxLogsPerRun: number;
   maxCrashRecoveries: number;
+  /** how a failed run is tried again (a run's own policy, given at its trigger, comes first) */
+  retry?: RetryPolicy;
   /** schedule.backfill in ms (see ScheduleOptions.backfill) */
   backfillMs?: number;
   fault?: TasklaneError;
@@ -126,6 +130,13 @@ export class DefinitionRegistry {
       maxLogsPerRun: positiveInt(options.maxLogsPerRun, 'maxLogsPerRun', DEFAULT_MAX_LOGS_PER_RUN)!,
       maxCrashRecoveries: positiveInt(options.maxCrashRecoveries, 'maxCrashRecoveries', DEFAULT_MAX_CRASH_RECOVERIES)!,
     };
+    if (options.retry !== undefined) {
+      try {
+        def.retry = checkRetryPolicy(options.retry, 'retry');
+      } catch (err) {
+        throw new TaskDefinitionError(`"${id}": ${(err as Error).message}`);
+      }
+    }
     if (options.schedule !== undefined) {
       const schedule = options.schedule as unknown;
       if (typeof schedule !== 'object' || schedule === null) throw new TaskDefinitionError(`"${id}": schedule must be { cron, input? }`);
@@ -173,6 +184,7 @@ export class DefinitionRegistry {
     if (typeof def.options.description === 'string') info.description = def.options.description;
     if (def.concurrency !== undefined) info.concurrency = def.concurrency;
     if (def.maxBacklog !== undefined) info.maxBacklog = def.maxBacklog;
+    if (def.retry !== undefined) info.retry = structuredClone(def.retry);
     if (def.options.schedule && typeof def.options.schedule.cron === 'string') {
       info.schedule = {
         cron: def.options.schedule.cron,

@@ -1,11 +1,13 @@
 import type { Logger } from 'winston';
-import type { RunProgress, TaskRun } from '../api/types';
+import type { RunError, RunProgress, TaskRun } from '../api/types';
 
 export interface TaskEvents {
   submitted: { run: TaskRun };
   started: { run: TaskRun };
   progress: { run: TaskRun; progress: RunProgress };
   iteration: { run: TaskRun };
+  /** the run failed and goes back to `pending` for a retry (its `retries` grew; `run.runAt` is when it is due) */
+  retrying: { run: TaskRun; error: RunError };
   done: { run: TaskRun };
   failed: { run: TaskRun };
   aborted: { run: TaskRun };
@@ -14,7 +16,7 @@ export interface TaskEvents {
 export type TaskEventName = keyof TaskEvents;
 export type TaskEventListener<E extends TaskEventName> = (event: TaskEvents[E]) => void | Promise<void>;
 
-const EVENT_NAMES: readonly TaskEventName[] = ['submitted', 'started', 'progress', 'iteration', 'done', 'failed', 'aborted'];
+const EVENT_NAMES: readonly TaskEventName[] = ['submitted', 'started', 'progress', 'iteration', 'retrying', 'done', 'failed', 'aborted'];
 
 /**
  * One emitter for every run event. A listener that throws (or rejects) is logged and never

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { RunProgress } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, UpdateResult } from '../ports/storage';
@@ -15,6 +16,10 @@ export interface ExecutionOwner {
 export interface Outcome {
   update: Omit<IterationUpdate, 'id' | 'leaseToken'>;
   kind?: FinishKind;
+  /** a failure the run's retry policy may retry (see RetryPolicy for which failures are) */
+  retryable?: boolean;
+  /** the failure is retried: the update puts the run back to pending (see RunExecutor.retryOutcome) */
+  retrying?: boolean;
 }
 
 /** Where the write of an iteration's outcome reports back (the executor). */
@@ -62,6 +67,10 @@ export class Execution implements BatchSink<UpdateResult> {
   progressDirty = false;
   /** this iteration triggered a child (an abort of the run sweeps its children again: see RunExecutor.written) */
   triggeredChildren = false;
+  /** the iteration's span, while a tracer provider is registered (see observation/tracing) */
+  span?: Span;
+  /** its outcome puts the run back to pending for a retry, and that write is not over yet */
+  returningToPending = false;
   private sleepers?: Set<() => void>;
 
   constructor(

@@ -11,6 +11,7 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
     input: r.input,
     iterations: r.iterations,
     attempt: r.attempt,
+    retries: r.retries,
     createdOn: r.createdOn,
   };
   if (r.output !== undefined) run.output = r.output as O;
@@ -18,6 +19,7 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.progress !== undefined) run.progress = r.progress;
   if (r.parentId !== undefined) run.parentId = r.parentId;
   if (r.key !== undefined) run.key = r.key;
+  if (r.retryOf !== undefined) run.retryOf = r.retryOf;
   if (r.context !== undefined) run.context = r.context;
   if (r.after !== undefined) run.after = r.after;
   if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn)) run.runAt = new Date(r.dueAt).toISOString();

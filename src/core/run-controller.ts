@@ -1,8 +1,10 @@
-import { responses, type ChildTriggerOptions, type TaskController, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
+import { responses, type ChildTriggerOptions, type TaskController, type TaskLocals, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
 import { TasklaneError } from '../api/errors';
 import type { RunProgress, TaskRun } from '../api/types';
 import type { Execution } from './execution';
+import { RunLocals } from './run-locals';
 import type { Runtime } from './runtime';
+import { assertValueKey } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
 
 /** What a controller needs from the executor that made it. */
@@ -21,6 +23,7 @@ export class RunController implements TaskController<unknown, unknown> {
   private runtimePart?: TaskRuntime;
   private logPart?: TaskLog;
   private storePart?: TaskStore;
+  private localsPart?: TaskLocals;
 
   constructor(
     private readonly exec: Execution,
@@ -66,15 +69,20 @@ export class RunController implements TaskController<unknown, unknown> {
       const runId = exec.run.id;
       const maxInputBytes = exec.def?.maxInputBytes ?? host.rt.options.maxInputBytes;
       this.storePart = {
-        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, checkStoreKey(key))) as T | undefined,
+        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, assertValueKey(key, 'store'))) as T | undefined,
         set: async <T>(key: string, value: T) => {
           validateJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
           if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${runId} no longer holds its lease; store.set refused`);
-          await host.rt.storage.setValue(runId, checkStoreKey(key), value);
+          await host.rt.storage.setValue(runId, assertValueKey(key, 'store'), value);
         },
       };
     }
     return this.storePart;
+  }
+
+  /** the definition's locals (see TaskLocals) */
+  get locals(): TaskLocals {
+    return (this.localsPart ??= new RunLocals(this.exec, this.host.rt));
   }
 
   progress(progress: RunProgress): void {
@@ -88,12 +96,4 @@ export class RunController implements TaskController<unknown, unknown> {
   trigger(options: ChildTriggerOptions): Promise<TaskRun> {
     return this.host.trigger(options, this.exec);
   }
-}
-
-function checkStoreKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
-    throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
-  }
-  if (key.startsWith('tasklane:')) throw new TasklaneError('INVALID_ARGUMENT', 'store keys starting with "tasklane:" are reserved');
-  return key;
 }

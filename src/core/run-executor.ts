@@ -1,13 +1,15 @@
 import { plainToInstance } from 'class-transformer';
 import { isTaskResponse, responses, type ChildTriggerOptions, type TaskResponse } from '../api/controller';
 import { RunController, type ControllerHost } from './run-controller';
-import { TaskValidationError } from '../api/errors';
+import { TaskValidationError, TasklaneError } from '../api/errors';
 import type { RunError, RunProgress, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { UpdateResult } from '../ports/storage';
 import { coerceError, runError } from './coerce-error';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
+import { endIterationSpan, inSpan, startIterationSpan, tracingOn, withTriggerParent } from './observation/tracing';
 import { toPublicRun } from './public-run';
+import { refusesRetry, retryDelay } from './retry-policy';
 import { runWithContext } from './run-context';
 import type { Runtime } from './runtime';
 import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from './validation/input-validator';
@@ -36,6 +38,8 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
     exec.triggeredChildren = true;
+    // a traced iteration is the parent of its children's trigger spans
+    if (exec.span) return withTriggerParent(exec.span, () => this.childTrigger(options, exec.run, exec.abortRequested));
     return this.childTrigger(options, exec.run, exec.abortRequested);
   }
 
@@ -61,6 +65,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     exec.startedAt = performance.now();
     if (run.iterations === 1 && rt.transactions.size > 0) rt.transactions.seen(run.id); // claimed: its transaction committed
     if (run.iterations === 1 && rt.bus.has('started')) rt.bus.emit('started', { run: toPublicRun(run) });
+    if (run.iterations === 1) rt.observer?.started(run, now - run.dueAt);
 
     // refusals decided before run() is called
     if (run.definitionId === 'inline') {
@@ -78,7 +83,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       });
     }
     if (exec.abortRequested) return this.end(exec, { update: this.notRun(this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING)), kind: 'abort' });
-    if (def && run.iterations > def.maxIterations) {
+    if (def && run.iterations - run.iterationBase > def.maxIterations) {
       return this.end(exec, { update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))), kind: 'maxIterations' });
     }
 
@@ -89,19 +94,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       exec.graceDeadline = exec.deadline + rt.options.timeoutGraceMs;
     }
 
+    if (tracingOn()) exec.span = startIterationSpan(run, rt.options.nodeId);
     let answer: unknown;
     try {
-      if (run.definitionId === 'inline') {
-        const fn = rt.inlineFunctions.get(run.id)!;
-        answer = run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
-      } else {
-        const instance = def!.create();
-        exec.instance = instance as unknown as { [hook: string]: unknown };
-        const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
-        const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
-        // AsyncLocalStorage costs every promise something: only enter it when there is a context
-        answer = run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
-      }
+      answer = exec.span ? inSpan(exec.span, () => this.call(exec)) : this.call(exec);
     } catch (err) {
       return this.answered(exec, err, true);
     }
@@ -115,24 +111,70 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     }
   }
 
+  /** calls the task's run() (or the inline function) for this iteration */
+  private call(exec: Execution): unknown {
+    const run = exec.run;
+    if (run.definitionId === 'inline') {
+      const fn = this.rt.inlineFunctions.get(run.id)!;
+      return run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
+    }
+    const def = exec.def!;
+    const instance = def.create();
+    exec.instance = instance as unknown as { [hook: string]: unknown };
+    const input = def.inputClass ? deepFreeze(plainToInstance(def.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
+    const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
+    // AsyncLocalStorage costs every promise something: only enter it when there is a context
+    return run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
+  }
+
+  /** ends the iteration's span, once (only iterations traced while a tracer provider is registered have one) */
+  private endSpan(exec: Execution, outcome: string, error?: unknown): void {
+    if (!exec.span) return;
+    endIterationSpan(exec.span, outcome, error);
+    exec.span = undefined;
+  }
+
   /** run() answered (or threw): the slot frees at once, the outcome is written */
   private answered(exec: Execution, value: unknown, threw: boolean): void {
     try {
-      this.rt.stats.iteration(exec.run.definitionId, performance.now() - exec.startedAt);
+      const ms = performance.now() - exec.startedAt;
+      this.rt.stats.iteration(exec.run.definitionId, ms);
+      this.rt.observer?.iterationEnded(exec.run, ms);
+      if (exec.span) this.endSpan(exec, threw ? 'error' : isTaskResponse(value) ? value.kind : 'done', threw ? value : undefined);
       exec.releaseSlot(); // the outcome is written while the slot serves the next run
       if (exec.settled || exec.detached) return exec.complete(); // timed out, released or lease lost meanwhile
       exec.settled = true;
       if (exec.run.definitionId === 'inline' && !threw && !isTaskResponse(value)) value = responses.done(value);
-      this.end(exec, threw ? { update: this.failed(coerceError(value)), kind: 'error' } : this.map(exec, value));
+      this.end(exec, threw ? this.thrown(exec, value) : this.map(exec, value));
     } catch (err) {
       this.crashed(exec, err);
     }
   }
 
+  /**
+   * run() threw: the run fails (or is retried). The TaskAbortedError tasklane raised in it for its
+   * own abort (a locals write refused after a restart of its definition) ends it `aborted`, as
+   * `aborted()` would.
+   */
+  private thrown(exec: Execution, value: unknown): Outcome {
+    if (exec.abortRequested && TasklaneError.is(value) && value.code === 'TASK_ABORTED') {
+      return { update: this.aborted(exec.run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
+    }
+    return { update: this.failed(coerceError(value)), kind: 'error', retryable: !refusesRetry(value) };
+  }
+
   /** anything thrown by the executor itself: logged, and the run is left to its lease */
   private crashed(exec: Execution, err: unknown): void {
     this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) });
+    this.retryWriteOver(exec);
     exec.complete();
+  }
+
+  /** the write of a retry is over (stored, refused or given up): the maxBacklog counts are read again from now on */
+  private retryWriteOver(exec: Execution): void {
+    if (!exec.returningToPending) return;
+    exec.returningToPending = false;
+    this.rt.backlog.returned();
   }
 
   /** called by the pool's sweep: the iteration outlived its timeout */
@@ -150,9 +192,12 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     // its code may never return: the slot is given back rather than lost with it
     exec.releaseSlot();
     const timeout = exec.def?.iterationTimeout ?? 0;
+    this.endSpan(exec, 'timeout', new Error(`The iteration did not answer within ${timeout} ms + grace`));
     this.end(exec, {
       update: this.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.rt.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
       kind: 'error',
+      // a hung call may well answer the next time
+      retryable: true,
     });
   }
 
@@ -203,7 +248,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         return { update: { status: 'success', output: response.output, finishedOn: rt.nowIso(), progress: exec.progress }, kind: 'done' };
       }
       case 'error':
-        return { update: this.failed(coerceError(response.error)), kind: 'error' };
+        return { update: this.failed(coerceError(response.error)), kind: 'error', retryable: response.retry !== false && !refusesRetry(response.error) };
       case 'aborted':
         return { update: this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
       case 'continue': {
@@ -229,7 +274,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
           }
           input = merged;
         }
-        if (def && run.iterations >= def.maxIterations) {
+        if (def && run.iterations - run.iterationBase >= def.maxIterations) {
           return {
             update: { ...this.failed(runError(`run() was called ${def.maxIterations} times (maxIterations) and still answered continue()`, 'MAX_ITERATIONS')), input },
             kind: 'maxIterations',
@@ -263,9 +308,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   }
 
   /** writes the outcome under the lease, then finalises or parks the run (see written) */
-  private end(exec: Execution, outcome: Outcome): void {
+  private end(exec: Execution, answer: Outcome): void {
     const { rt } = this;
     exec.settled = true;
+    let outcome = answer;
     const update = outcome.update;
     if (update.status === 'aborted' && update.error?.message === ABORT_MESSAGE_PENDING) {
       // the message is in storage when the abort came through another node: read it first
@@ -281,7 +327,16 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     if (exec.detached) return exec.complete();
     const run = exec.run;
     if (update.progress === undefined && exec.progress) update.progress = exec.progress;
-    if (update.status === 'failed' && update.error) {
+    if (outcome.retryable && update.status === 'failed' && update.error && !exec.abortRequested) {
+      outcome = this.retryOutcome(exec, update) ?? outcome;
+    }
+    if (outcome.retrying) {
+      const { retries } = run;
+      rt.log(exec.def, run, 'warn', `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`, update.error!.code ? { code: update.error!.code } : undefined);
+      // the run goes back to pending: no maxBacklog count is trusted until a read after it is
+      rt.backlog.returning();
+      exec.returningToPending = true;
+    } else if (update.status === 'failed' && update.error) {
       rt.log(exec.def, run, 'error', `failed: ${update.error.message}`, update.error.code ? { code: update.error.code } : undefined);
     }
     exec.outcome = outcome;
@@ -297,6 +352,19 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     }
   }
 
+  /**
+   * The run's retry policy (its own, else its definition's) turns this failure into a retry while
+   * executions remain: back to pending, due after the backoff, the error kept on the run. Undefined
+   * when the policy has no execution left (or there is none): the run fails.
+   */
+  private retryOutcome(exec: Execution, failure: Outcome['update']): Outcome | undefined {
+    const run = exec.run;
+    const policy = run.retryPolicy ?? exec.def?.retry;
+    if (!policy || run.retries + 1 >= policy.attempts) return undefined;
+    const dueAt = this.rt.now() + retryDelay(policy, run.retries + 1);
+    return { update: { status: 'pending', retry: true, dueAt, error: failure.error, progress: failure.progress }, retrying: true };
+  }
+
   private write(exec: Execution): void {
     exec.writeAttempts++;
     this.rt.updates.push({ id: exec.run.id, leaseToken: exec.run.leaseToken!, ...exec.outcome!.update }, exec);
@@ -309,6 +377,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
    */
   writeFailed(exec: Execution, err: unknown): void {
     if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS) {
+      this.retryWriteOver(exec);
       this.rt.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
         runId: exec.run.id,
         error: err instanceof Error ? err.message : String(err),
@@ -324,11 +393,13 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     try {
       const run = exec.run;
       const outcome = exec.outcome!;
+      this.retryWriteOver(exec);
       if (!result.ok) {
         rt.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
         return exec.complete();
       }
       const stored = result.run;
+      if (outcome.retrying) return this.retried(exec, stored);
       if (outcome.kind) {
         rt.inlineFunctions.delete(run.id);
         // a child this iteration triggered after abort() listed the children (this node learned
@@ -354,6 +425,26 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     } catch (err) {
       this.crashed(exec, err);
     }
+  }
+
+  /**
+   * The run is back to pending for its retry (stored, so a restart keeps its due time): counted,
+   * announced (`retrying`), and handed to the distribution for its due time. No hook is called:
+   * onError comes once, at the final failure. An abort asked while this iteration ran (on a node
+   * whose notice had not arrived yet) ends the waiting run now rather than at its due time.
+   */
+  private retried(exec: Execution, stored: RunRecord): void {
+    const { rt } = this;
+    rt.stats.retried(stored.definitionId);
+    if (rt.bus.has('retrying')) rt.bus.emit('retrying', { run: toPublicRun(stored), error: stored.error! });
+    rt.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
+    exec.complete();
+    if (!stored.abortRequested) return;
+    this.abortMessage(exec)
+      .then((message) => rt.abortRun(stored.id, message ?? 'aborted'))
+      .catch((err: unknown) =>
+        rt.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, error: err instanceof Error ? err.message : String(err) }),
+      );
   }
 }
 

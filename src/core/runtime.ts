@@ -10,6 +10,8 @@ import { BacklogLimiter } from './backlog-limiter';
 import { Batcher } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import { EventBus } from './event-bus';
+import { EventRelay } from './observation/event-relay';
+import type { ObserverSet } from './observation/engine-observer';
 import type { ResolvedOptions } from './options';
 import { toPublicRun } from './public-run';
 import { RunWaiters } from './run-waiters';
@@ -54,10 +56,19 @@ export class Runtime {
    * parent on another node triggered after abort() listed its children, before it learned of it).
    */
   abortChildrenOf: (parentId: string, message: string) => Promise<void> = async () => undefined;
+  /**
+   * Set by TaskService: aborts a run as `abort()` does (a run that went back to pending for a
+   * retry while its abort was already requested ends aborted at once, with onAbort)
+   */
+  abortRun: (id: string, message: string) => Promise<void> = async () => undefined;
   /** set by the worker pool: asks it to claim again soon */
   pump: () => void = () => undefined;
   /** runs stored through host transactions that this node has not seen end yet */
   readonly transactions: TransactionWatch;
+  /** metrics and the like (see observeEngine); undefined while nothing observes: free on the hot path */
+  observer?: ObserverSet;
+  /** live run events between the nodes of a cluster (management subscriptions) */
+  readonly relay: EventRelay = new EventRelay(this);
 
   readonly inserts: Batcher<RunRecord, { run: RunRecord; created: boolean }>;
   readonly updates: Batcher<IterationUpdate, UpdateResult>;
@@ -198,6 +209,7 @@ export class Runtime {
     const announce = this.bus.has('submitted');
     for (const { run, created } of results) {
       if (!created) continue;
+      this.observer?.triggered(run);
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
@@ -210,6 +222,7 @@ export class Runtime {
    */
   private committedInTransaction(runs: RunRecord[], woken: boolean): void {
     if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
+    if (this.observer) for (const run of runs) this.observer.triggered(run);
     if (!this.bus.has('submitted')) return;
     for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
   }
@@ -309,6 +322,7 @@ export class Runtime {
   /** stats, then waiters, events and other nodes */
   private announceEnd(run: RunRecord): void {
     if (run.status === 'failed') this.stats.failed(run.definitionId, run.error);
+    this.observer?.ended(run);
     this.announce(run);
     if (this.distribution.capabilities.multiNode) {
       // other nodes may wait for it; its echo back here is ignored
@@ -369,7 +383,7 @@ export class Runtime {
       const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
       if (!this.waiters.has(n.id) && !this.bus.has(event)) continue;
       // carried with the notice: no read (the internal fields do not matter to an ended run)
-      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0 });
+      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0, iterationBase: 0 });
       else wanted.push(n.id);
     }
     this.pump();

@@ -3,6 +3,7 @@ import type { DefinitionStats, RunError } from '../api/types';
 interface Counters {
   evalNum: number;
   errNum: number;
+  retryNum: number;
   evalTotalTime: number;
   queuePeak: number;
   missedTicks: number;
@@ -15,7 +16,7 @@ export class StatsTracker {
 
   private of(id: string): Counters {
     let c = this.counters.get(id);
-    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, evalTotalTime: 0, queuePeak: 0, missedTicks: 0 }));
+    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, retryNum: 0, evalTotalTime: 0, queuePeak: 0, missedTicks: 0 }));
     return c;
   }
 
@@ -29,6 +30,16 @@ export class StatsTracker {
     const c = this.of(definitionId);
     c.errNum++;
     if (error) c.lastError = { message: error.message, ...(error.code ? { code: error.code } : {}) };
+  }
+
+  /** a failed run of the definition went back to pending for a retry (errNum counts final failures only) */
+  retried(definitionId: string): void {
+    this.of(definitionId).retryNum++;
+  }
+
+  /** the definition was restarted (TaskService.restart): every counter starts again from zero */
+  reset(definitionId: string): void {
+    this.counters.delete(definitionId);
   }
 
   /** schedule ticks of the definition that no node fired, found by this node */
@@ -51,6 +62,7 @@ export class StatsTracker {
       queuePeak: c.queuePeak,
       evalNum: c.evalNum,
       errNum: c.errNum,
+      retryNum: c.retryNum,
       evalTotalTime: Math.round(c.evalTotalTime * 1000) / 1000,
       evalAvgTime: c.evalNum ? Math.round((c.evalTotalTime / c.evalNum) * 1000) / 1000 : 0,
       missedTicks: c.missedTicks,

@@ -67,12 +67,16 @@ export class TaskEngine {
           wantsFinished: () => this.rt.wantsFinished(),
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
+          definitionRestarted: (definitionId) => this.rt.stats.reset(definitionId),
           finished: (notice) => {
             this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: String(err) }));
           },
           error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${err.message}`),
+          eventInterest: (interest) => this.rt.relay.remoteInterest(interest),
+          runEvents: (notices) => this.rt.relay.received(notices),
         };
         await this.rt.distribution.start(host);
+        this.rt.relay.announceInterest(); // live views registered before this start
         this.pool.start();
         for (const def of this.rt.registry.all()) this.schedule(def);
         this.state = 'started';
@@ -111,6 +115,7 @@ export class TaskEngine {
       this.pool.stopTimers();
       await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
       if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: String(err) }));
+      this.rt.relay.stopped();
       this.rt.storeClock.reset();
       await this.rt.closeStorage();
       this.state = 'stopped';

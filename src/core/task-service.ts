@@ -2,12 +2,14 @@ import {
   InvalidArgumentError,
   TaskAbortedError,
   TaskFailedError,
+  TaskNotFinishedError,
   TaskNotFoundError,
 } from '../api/errors';
 import type { OutputOf, TaskClass } from '../api/task-definition';
 import type { DefinitionInfo } from '../api/task-options';
-import type { DefinitionStats, ListLogsQuery, ListRunsQuery, Page, RunLog, RunStatus, TaskRun } from '../api/types';
+import { isFinished, type DefinitionStats, type ListLogsQuery, type ListRunsQuery, type Page, type RunLog, type RunStatus, type TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
+import type { AbortResult } from '../ports/storage';
 import { newRunId } from '../util/ids';
 import { promiseInto } from '../util/promise-into';
 import type { TaskEventListener, TaskEventName } from './event-bus';
@@ -18,10 +20,29 @@ import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
 import { isRunIdShape } from './validation/identifiers';
 import { validateJsonData } from './validation/input-validator';
+import { inputSchemaOf, type JsonSchema } from './validation/input-schema';
 import type { WorkerPool } from './worker-pool';
 import { ABORT_MESSAGE_KEY } from './run-executor';
 
 const STATUSES: readonly RunStatus[] = ['pending', 'running', 'success', 'failed', 'aborted'];
+/** runs a restart changes per storage call */
+const RESTART_PAGE = 200;
+/**
+ * restart() returns at least this long (engine time) after its cut-off: a run triggered after it
+ * returned, on a node whose reading of the shared clock is this much behind, still gets a later id
+ */
+const RESTART_CLOCK_MARGIN_MS = 10;
+
+/** What `TaskService.restart()` did. */
+export interface RestartResult {
+  definitionId: string;
+  /** pending (or parked) runs that ended `aborted` at once, `onAbort` called for each */
+  aborted: number;
+  /** running runs whose abort was requested: they end at their next checkpoint (the normal abort path) */
+  abortRequested: number;
+  /** locals that were set and are now cleared */
+  localsCleared: number;
+}
 
 /** A typed trigger: with a task class, `input` must match the class's input type. */
 export type TypedTriggerOptions<D> = Omit<TriggerOptions, 'definition' | 'input'> & {
@@ -51,6 +72,10 @@ export class TaskService {
     private readonly pool: WorkerPool,
   ) {
     rt.abortChildrenOf = (parentId, message) => this.abortChildren(parentId, message, 0);
+    rt.abortRun = async (id, message) => {
+      await this.abortOne(id, message);
+      await this.abortChildren(id, message, 0);
+    };
   }
 
   /** the new run, `pending` (or the unfinished run holding the same idempotency `key`) */
@@ -77,28 +102,41 @@ export class TaskService {
   private async abortOne(id: string, message: string): Promise<RunRecord> {
     const rt = this.rt;
     const result = await rt.storage.requestAbort(id, message, rt.nowIso());
+    if (result.kind === 'not_found') throw new TaskNotFoundError(id);
+    await this.aborting(result, message);
+    return result.run;
+  }
+
+  /**
+   * What follows an abort recorded by storage: a run ended `aborted` left the backlog, is logged
+   * and finalised (onAbort, announcement); a running one sees its abort here at once, and on the
+   * other nodes through the distribution (its message kept with it for whichever node ends it).
+   */
+  private async aborting(result: Exclude<AbortResult, { kind: 'not_found' }>, message: string): Promise<void> {
+    const rt = this.rt;
+    const run = result.run;
     switch (result.kind) {
-      case 'not_found':
-        throw new TaskNotFoundError(id);
       case 'finished':
-        return result.run;
+        return;
       case 'aborted': {
-        rt.backlog.left(result.run.definitionId); // a pending run left the backlog
-        const def = rt.registry.get(result.run.definitionId);
-        rt.log(def, result.run, 'warn', `aborted: ${message}`);
-        rt.inlineFunctions.delete(id);
-        await rt.finalize(def, result.run, 'abort');
-        return result.run;
+        rt.observer?.abortRequested(run);
+        rt.backlog.left(run.definitionId); // a pending run left the backlog
+        const def = rt.registry.get(run.definitionId);
+        rt.log(def, run, 'warn', `aborted: ${message}`);
+        rt.inlineFunctions.delete(run.id);
+        await rt.finalize(def, run, 'abort');
+        return;
       }
       case 'requested': {
-        const def = rt.registry.get(result.run.definitionId);
-        rt.log(def, result.run, 'warn', `abort requested: ${message}`);
+        rt.observer?.abortRequested(run);
+        const def = rt.registry.get(run.definitionId);
+        rt.log(def, run, 'warn', `abort requested: ${message}`);
         // the request is stored: a run executing here sees it at once (it holds the message itself)
-        this.pool.abortLocal(id, message);
+        this.pool.abortLocal(run.id, message);
         // kept with the run, so whichever other node ends it stores the message on the run
-        await rt.storage.setValue(id, ABORT_MESSAGE_KEY, message);
-        await rt.distribution.publishAbort(id);
-        return result.run;
+        await rt.storage.setValue(run.id, ABORT_MESSAGE_KEY, message);
+        await rt.distribution.publishAbort(run.id);
+        return;
       }
     }
   }
@@ -214,12 +252,14 @@ export class TaskService {
       input: input === undefined ? undefined : structuredClone(input),
       iterations: 0,
       attempt: 0,
+      retries: 0,
       createdOn: new Date(now).toISOString(),
       dueAt: now,
       targetNodeId: rt.options.nodeId,
       abortRequested: false,
       recoveries: 0,
       logCount: 0,
+      iterationBase: 0,
     };
     if (context !== undefined) record.context = structuredClone(context);
     rt.inlineFunctions.set(record.id, fn as InlineFunction);
@@ -229,6 +269,126 @@ export class TaskService {
     } finally {
       rt.inlineFunctions.delete(record.id);
     }
+  }
+
+  /**
+   * A new run of a finished run's definition, triggered with the input the old run was triggered
+   * with (not the input its `continue()` patches left), its context, its name and its own retry
+   * policy, `retryOf` set to the old run's id. It goes through the whole trigger pipeline, as
+   * `trigger()`: the input is validated against the definition's input class as it is now,
+   * `maxBacklog` and `onBeforeTrigger` apply. Not carried over: the parent, the idempotency key,
+   * `after`, the delay and a schedule tick (the new run is the caller's, not the schedule's).
+   * Refused: `TaskNotFoundError` for an unknown run, `TaskNotFinishedError` for a run that has
+   * not ended, `InvalidArgumentError` for an inline run (its function lived only in the call that
+   * ran it), and whatever `trigger()` refuses (`UnknownTaskDefinitionError` when the definition
+   * is not registered here, ...).
+   */
+  async retry(id: string): Promise<TaskRun> {
+    const runId = this.knownId(id);
+    await this.rt.ready();
+    const old = await this.rt.storage.getRun(runId);
+    if (!old) throw new TaskNotFoundError(runId);
+    if (!isFinished(old.status)) throw new TaskNotFinishedError(runId, old.status);
+    if (old.definitionId === 'inline') {
+      throw new InvalidArgumentError(`Run ${runId} ran an inline function (runInline), which lived only in the call that ran it: it cannot be retried.`);
+    }
+    return this.pipeline.trigger(
+      {
+        definition: old.definitionId,
+        input: old.originalInput !== undefined ? old.originalInput : old.input,
+        name: old.name,
+        ...(old.context !== undefined ? { context: old.context } : {}),
+        ...(old.retryPolicy !== undefined ? { retry: old.retryPolicy } : {}),
+      },
+      { retryOf: old.id },
+    );
+  }
+
+  /**
+   * Deletes a finished run with its logs and stored values, and its descendants (the runs it
+   * triggered, theirs, ...) with theirs, in one atomic step, as Webiny cleans up child runs: a
+   * child never outlives the record of its parent. `true` when deleted, `false` for an unknown
+   * run; `TaskNotFinishedError` (nothing deleted) while the run, or any of its descendants, has
+   * not ended: abort it (aborting a run aborts its children) or wait for it first. Runs retried
+   * from it (`retryOf`) are not its descendants and are kept.
+   */
+  async delete(id: string): Promise<boolean> {
+    if (typeof id !== 'string') throw new InvalidArgumentError('delete() takes a run id (string)');
+    if (!isRunIdShape(id)) return false;
+    await this.rt.ready();
+    const result = await this.rt.storage.deleteRun(id);
+    if (result.kind === 'not_found') return false;
+    if (result.kind === 'unfinished') {
+      throw new TaskNotFinishedError(id, result.run.id === id ? result.run.status : `finished, but its descendant ${result.run.id} is ${result.run.status}`);
+    }
+    return true;
+  }
+
+  /**
+   * The definition's locals (`controller.locals`), for operators: a null-prototype object of the
+   * keys that are set, in key order. `UnknownTaskDefinitionError` for a definition not registered here.
+   */
+  async locals(definition: string | TaskClass): Promise<Record<string, unknown>> {
+    const def = this.pipeline.resolveDefinition(definition);
+    await this.rt.ready();
+    const out = Object.create(null) as Record<string, unknown>;
+    for (const [key, value] of await this.rt.storage.listLocals(def.id)) out[key] = value;
+    return out;
+  }
+
+  /**
+   * Restarts a definition (SkySpark's `taskRestart`), on every node of the cluster:
+   * - its pending runs (waiting for a delay, an `after`, a retry, or a slot) end `aborted` with
+   *   `message` (default `restarted`) and `onAbort` is called for each, as `abort()` does; runs
+   *   parked between iterations too;
+   * - its running runs are aborted: they see `isAborted()` and their signal, and end at their next
+   *   checkpoint (the normal abort path); their writes to the locals are refused from now on;
+   * - its stats (`evalNum`, `errNum`, `retryNum`, `queuePeak`, times, `lastError`) start again
+   *   from zero on this node and, through the distribution, on the others;
+   * - its locals are cleared.
+   * The unfinished children of the runs it aborts are aborted too, as with `abort()`.
+   *
+   * The cut-off: runs whose id is below one made when the call begins are restarted; a run
+   * triggered after `restart()` has returned is not affected. A trigger racing with the call (made
+   * before it began on another node, stored after its sweep) cannot escape: storage records the
+   * cut-off first, and a run below it is handed to its node with its abort requested, so it ends
+   * `aborted` without running.
+   */
+  async restart(definition: string | TaskClass, options: { message?: string } = {}): Promise<RestartResult> {
+    const def = this.pipeline.resolveDefinition(definition);
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new InvalidArgumentError('restart() takes (definition, { message? })');
+    const message = options?.message === undefined ? 'restarted' : String(options.message).slice(0, 1000);
+    const rt = this.rt;
+    await rt.ready();
+    const cutoffMs = rt.now();
+    const cutoff = newRunId(cutoffMs);
+    // this node's triggers made before the cut-off are stored before the sweep looks for them
+    await rt.inserts.drain();
+    const { localsCleared } = await rt.storage.restartDefinition(def.id, cutoff);
+    let aborted = 0;
+    let abortRequested = 0;
+    for (;;) {
+      const page = await rt.storage.abortDefinitionRuns({ definitionId: def.id, before: cutoff, message, now: rt.nowIso(), limit: RESTART_PAGE });
+      if (page.aborted.length === 0 && page.requested.length === 0) break;
+      aborted += page.aborted.length;
+      abortRequested += page.requested.length;
+      const results = [
+        ...page.aborted.map((run) => ({ kind: 'aborted' as const, run })),
+        ...page.requested.map((run) => ({ kind: 'requested' as const, run })),
+      ];
+      await Promise.all(
+        results.map(async (result) => {
+          await this.aborting(result, message);
+          // a run that never started has no children to abort
+          if (result.run.iterations > 0) await this.abortChildren(result.run.id, message, 0);
+        }),
+      );
+    }
+    rt.stats.reset(def.id);
+    await rt.distribution.publishRestart(def.id);
+    const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - rt.now();
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+    return { definitionId: def.id, aborted, abortRequested, localsCleared };
   }
 
   /** one row per definition */
@@ -258,6 +418,16 @@ export class TaskService {
     await this.rt.storage.setDefinitionDisabled(def.id, false);
     this.rt.invalidateDisabled();
     this.rt.pump();
+  }
+
+  /**
+   * The JSON Schema of the definition's input class (a form can be rendered from it), or null when
+   * the definition takes no input. Derived from its class-validator metadata (see inputSchemaOf);
+   * UnknownTaskDefinitionError for an unknown definition.
+   */
+  describeInput(definition: string | TaskClass): JsonSchema | null {
+    const def = this.pipeline.resolveDefinition(definition);
+    return def.inputClass ? inputSchemaOf(def.inputClass) : null;
   }
 
   /** listens to run events; returns a function that removes the listener */

@@ -9,17 +9,21 @@ import {
   TaskTriggerRefusedError,
   UnknownTaskDefinitionError,
 } from '../api/errors';
+import type { RetryPolicy } from '../api/retry-policy';
 import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { HostTransaction, MaybePromise } from '../ports/transaction';
 import { isPromiseLike } from '../util/maybe-promise';
+import { MAX_DURATION_MS } from '../util/duration';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
 import type { BacklogGate } from './backlog-gate';
 import type { BatchSink } from './batcher';
 import type { RegisteredDefinition } from './definition-registry';
+import { traceTrigger, tracingOn } from './observation/tracing';
 import { toPublicRun } from './public-run';
+import { checkRetryPolicy } from './retry-policy';
 import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
 import { TransactionalTrigger } from './transactional-trigger';
@@ -43,6 +47,11 @@ export interface TriggerOptions<I = unknown> {
   /** travels with the run; defaults to the one set by runWithContext() */
   context?: TaskContext;
   /**
+   * this run's own retry policy (`{ attempts, backoff? }`, see RetryPolicy), overriding its
+   * definition's; stored with the run, so whichever node executes it applies it
+   */
+  retry?: RetryPolicy;
+  /**
    * The host's open transaction: the run is stored through it, so it exists only if the host
    * commits (enqueue in the same transaction as your business write). A `pg` `Client`/`PoolClient`
    * after `BEGIN` for `postgresStorage`; a better-sqlite3 `Database` on the same file, inside
@@ -52,18 +61,19 @@ export interface TriggerOptions<I = unknown> {
   transaction?: HostTransaction;
 }
 
-/** what the engine adds to the trigger of a schedule tick */
-export interface ScheduledTrigger {
+/** what the engine adds to a trigger it makes itself: a schedule tick, a retry of a finished run */
+export interface TriggerOrigin {
   /** the tick (ISO) */
-  scheduledFor: string;
+  scheduledFor?: string;
   /** fired late, by a node that found it missed when it started */
   backfilled?: boolean;
+  /** `TaskService.retry()`: the run retried (its context is the options' only, never the caller's) */
+  retryOf?: string;
 }
 
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
-const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'transaction']);
-const MAX_DELAY = 10 * 365 * 24 * 3600_000;
+const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'retry', 'transaction']);
 
 /** A trigger whose options passed validation. */
 export interface TriggerRequest {
@@ -78,8 +88,11 @@ export interface TriggerRequest {
   after?: string;
   key?: string;
   context?: TaskContext;
+  /** the run's own retry policy, checked */
+  retry?: RetryPolicy;
   scheduledFor?: string;
   backfilled: boolean;
+  retryOf?: string;
   /** the cluster must be asked whether a live node accepts the definition */
   eligible?: Promise<void>;
   hasHook: boolean;
@@ -132,7 +145,13 @@ export class TriggerPipeline {
    * grouped insert, without an async frame of its own; with a maxBacklog too, while its count
    * can be decided at once (it mostly can: see BacklogLimiter).
    */
-  trigger(options: TriggerOptions, extra?: ScheduledTrigger): Promise<TaskRun> {
+  trigger(options: TriggerOptions, extra?: TriggerOrigin): Promise<TaskRun> {
+    // with a tracer provider registered, the trigger runs inside its span (see observation/tracing)
+    if (tracingOn()) return traceTrigger(options, currentContext(), (traced) => this.triggerNow(traced, extra));
+    return this.triggerNow(options, extra);
+  }
+
+  private triggerNow(options: TriggerOptions, extra: TriggerOrigin | undefined): Promise<TaskRun> {
     let request: TriggerRequest;
     try {
       request = this.prepare(options, extra);
@@ -150,7 +169,7 @@ export class TriggerPipeline {
     return this.triggerChecked(request);
   }
 
-  private prepare(options: TriggerOptions, extra: ScheduledTrigger | undefined): TriggerRequest {
+  private prepare(options: TriggerOptions, extra: TriggerOrigin | undefined): TriggerRequest {
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('trigger() takes an options object: { definition, input?, ... }');
     for (const k in options) if (!TRIGGER_KEYS.has(k)) throw new InvalidArgumentError(`trigger(): unknown option "${k.slice(0, 64)}"`);
     const def = this.resolveDefinition(options.definition);
@@ -160,14 +179,15 @@ export class TriggerPipeline {
     const { instance, plain } = prepareInput(def.inputClass, options.input, limits);
     const name = options.name === undefined ? def.id : assertRunName(options.name);
     const delay = options.delay ?? 0;
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DELAY) {
-      throw new InvalidArgumentError(`trigger(): delay must be a number of ms between 0 and ${MAX_DELAY}`);
+    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DURATION_MS) {
+      throw new InvalidArgumentError(`trigger(): delay must be a number of ms between 0 and ${MAX_DURATION_MS}`);
     }
     const parentId = options.parent === undefined ? undefined : assertRunId(typeof options.parent === 'object' && options.parent !== null ? options.parent.id : options.parent);
     const after = options.after === undefined ? undefined : assertRunId(options.after);
     const key = options.key === undefined ? undefined : assertIdempotencyKey(options.key);
-    const context = options.context ?? currentContext();
+    const context = extra?.retryOf !== undefined ? options.context : options.context ?? currentContext();
     if (context !== undefined) validateJsonData(context, limits, 'context');
+    const retry = options.retry === undefined ? undefined : checkRetryPolicy(options.retry, 'trigger(): retry');
     return {
       def,
       instance,
@@ -178,8 +198,10 @@ export class TriggerPipeline {
       after,
       key,
       context,
+      retry,
       scheduledFor: extra?.scheduledFor,
       backfilled: extra?.backfilled === true,
+      retryOf: extra?.retryOf,
       eligible: this.checkEligible(def),
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
@@ -289,11 +311,13 @@ export class TriggerPipeline {
       input: request.plain, // the validated JSON copy, never the caller's objects
       iterations: 0,
       attempt: 0,
+      retries: 0,
       createdOn: rt.isoOf(now),
       dueAt: now + request.delay,
       abortRequested: false,
       recoveries: 0,
       logCount: 0,
+      iterationBase: 0,
     };
     if (request.parentId !== undefined) record.parentId = request.parentId;
     if (request.key !== undefined) record.key = request.key;
@@ -301,6 +325,8 @@ export class TriggerPipeline {
     if (request.after !== undefined) record.after = request.after;
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
     if (request.backfilled) record.backfilled = true;
+    if (request.retry !== undefined) record.retryPolicy = request.retry;
+    if (request.retryOf !== undefined) record.retryOf = request.retryOf;
     if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
     return record;
   }

@@ -1,4 +1,4 @@
-import type { AcceptRules, RunStatus, TaskRun } from '../api/types';
+import type { AcceptRules, RunError, RunProgress, RunStatus, TaskRun } from '../api/types';
 import type { ClaimRequest, RunStorage } from './storage';
 import type { RunRecord } from './run-record';
 import type { HostTransaction, MaybePromise } from './transaction';
@@ -37,6 +37,32 @@ export interface FinishedNotice {
   run?: TaskRun;
 }
 
+/** The run events one node relays to others for live views (the end events travel as FinishedNotice). */
+export type RelayedEventType = 'submitted' | 'started' | 'progress' | 'iteration' | 'retrying';
+
+/** One run event of another node (see Distribution.publishRunEvents). */
+export interface RunEventNotice {
+  type: RelayedEventType;
+  runId: string;
+  definitionId: string;
+  /** the run when the event happened; left out of large runs (the receiver reads the run) */
+  run?: TaskRun;
+  /** with `progress` events */
+  progress?: RunProgress;
+  /** with `retrying` events: the error the run is retried after */
+  error?: RunError;
+}
+
+/**
+ * Which runs' events a node wants from the others: all of them, or those of some definitions or
+ * runs (bounded lists; a longer one is sent as `all`).
+ */
+export interface EventInterest {
+  all: boolean;
+  definitions: string[];
+  runs: string[];
+}
+
 /** A reading of the shared store's clock (see DistributionHost.clockSample). */
 export interface ClockSample {
   /** the store's time, epoch ms */
@@ -73,8 +99,20 @@ export interface DistributionHost {
    * free a concurrency slot or an `after`). Absent: every notice is wanted.
    */
   wantsFinished?(): boolean;
+  /**
+   * `TaskService.restart()` was called for this definition on another node: this node's stats of
+   * it start again from zero
+   */
+  definitionRestarted(definitionId: string): void;
   /** a fault the distribution recovered from (logged; never thrown at the host) */
   error(error: Error): void;
+  /**
+   * What the other live nodes want of this node's run events (their interests merged), or null
+   * when none wants any. Called when it changes (see Distribution.setEventInterest).
+   */
+  eventInterest?(interest: EventInterest | null): void;
+  /** run events another node published because this node said it wants them */
+  runEvents?(notices: RunEventNotice[]): void;
 }
 
 /**
@@ -90,6 +128,9 @@ export interface DistributionHost {
  *   renewal.
  * - `publishFinished()` reaches `finished()` on every node (the publishing one included), so
  *   `wait()`, `result()` and events work wherever they were called.
+ * - `publishRestart()` reaches `definitionRestarted()` on every other node within 100 ms while the
+ *   link is up (the publishing node resets its own stats). It is a signal, not a record: what a
+ *   restart changes in storage (runs aborted, locals cleared, the cut-off) does not depend on it.
  * - `liveNodes()` lists nodes with a recent heartbeat, this one included.
  * - A lost connection is re-established by the distribution itself and reported through
  *   `host.error`, never thrown at the host.
@@ -114,5 +155,27 @@ export interface Distribution {
   claim(request: ClaimRequest): Promise<RunRecord[]>;
   publishAbort(runId: string): Promise<void>;
   publishFinished(notices: FinishedNotice[]): Promise<void>;
+  /** tells the other nodes that `TaskService.restart()` restarted this definition */
+  publishRestart(definitionId: string): Promise<void>;
   liveNodes(): Promise<NodeDescriptor[]>;
+
+  /**
+   * Optional (multi-node distributions): live run events between nodes, for operators' live
+   * views (the management API's `backgroundTaskEvents`). A node only hears other nodes' run ends
+   * otherwise; `submitted`, `started`, `progress` and `iteration` of runs executing elsewhere reach
+   * it only through these.
+   *
+   * - `setEventInterest(interest)`: this node wants the events of these runs (null: none any more).
+   *   The distribution tells every live node, again at each heartbeat while it is set, and the
+   *   interest lapses on a node that stops hearing it (this node died) within its node TTL.
+   * - A node learns the merged interest of the others through `host.eventInterest()`: the engine
+   *   publishes events (`publishRunEvents`) only while it is not null, so that a cluster nobody
+   *   watches pays nothing for this on the hot path. A node that starts learns the current
+   *   interests at the interested nodes' next heartbeat.
+   * - `publishRunEvents(notices)`: fire and forget, batched; the receiver gets them through
+   *   `host.runEvents()`. Not guaranteed: delivery (a notice may be lost with a link), nor order
+   *   relative to the finish notices; live views read the run when they need the truth.
+   */
+  setEventInterest?(interest: EventInterest | null): void;
+  publishRunEvents?(notices: RunEventNotice[]): void;
 }

@@ -1,3 +1,4 @@
+import type { RetryPolicy } from '../api/retry-policy';
 import type { TaskRun } from '../api/types';
 
 /**
@@ -19,5 +20,19 @@ export interface RunRecord extends TaskRun {
   recoveries: number;
   /** persisted log lines of this run */
   logCount: number;
+  /** the run's own retry policy (`trigger({ retry })`), overriding its definition's */
+  retryPolicy?: RetryPolicy;
+  /**
+   * the input the run was triggered with, kept by storage the first time an update changes
+   * `input` (a `continue()` patch): `TaskService.retry(id)` starts from it. Absent while `input`
+   * is still the original.
+   */
+  originalInput?: unknown;
+  /**
+   * `iterations` when the run last went back to pending for a retry (0 before any): the current
+   * execution has made `iterations - iterationBase` calls of run(), each execution having its own
+   * `maxIterations`
+   */
+  iterationBase: number;
 }
 

@@ -41,11 +41,15 @@ export interface IterationUpdate {
   /**
    * `running`: parked for its next iteration at `dueAt` (lease released);
    * `pending`: released unstarted-again (graceful stop), claimable at `dueAt`;
-   * `success` | `failed` | `aborted`: finished.
+   * `success` | `failed` | `aborted`: finished. `success` clears the run's `error` (the failure
+   * of an execution that was retried: the run did not fail).
    */
   status: RunStatus;
   dueAt?: number;
-  /** the new input (a continue() patch merged), when it changed */
+  /**
+   * the new input (a continue() patch merged), when it changed; the first such change keeps the
+   * input as it was in `originalInput` (once: later changes leave `originalInput` as it is)
+   */
   input?: unknown;
   output?: unknown;
   error?: RunError;
@@ -59,6 +63,12 @@ export interface IterationUpdate {
    * `startedOn` and `nodeId` are cleared (it never started).
    */
   unclaim?: boolean;
+  /**
+   * With `pending`: the run failed and goes back to pending to be retried at `dueAt` (`error` is
+   * the failure, kept visible while it waits): `retries + 1`, `iterationBase = iterations`. The
+   * claim is not undone (`attempt`, `startedOn` stay: it did execute).
+   */
+  retry?: boolean;
 }
 
 export type UpdateResult = { ok: true; run: RunRecord } | { ok: false; reason: 'lease_lost' | 'not_found' };
@@ -89,6 +99,56 @@ export interface EndedRuns {
   missing: string[];
 }
 
+export type DeleteRunResult =
+  | { kind: 'not_found' }
+  /** the run, or one of its descendants, has not ended: nothing was deleted */
+  | { kind: 'unfinished'; run: RunRecord }
+  /** the run and its descendants, with their logs and values: every id deleted, the run's first */
+  | { kind: 'deleted'; ids: string[] };
+
+/** A definition's local as stored: its value and the version of its last write. */
+export interface LocalEntry {
+  /** undefined when the key is not set (never written, deleted, or cleared by a restart) */
+  value: unknown;
+  /** 0 when never written; grows by one at every write of the key, deletes and clears included */
+  version: number;
+}
+
+export interface LocalWrite {
+  definitionId: string;
+  key: string;
+  /** the new value; undefined deletes the key */
+  value: unknown;
+  /** compare-and-set: written only while the key's version is this (0: never written). Absent: unconditional */
+  expectedVersion?: number;
+  /**
+   * the run writing: refused (`restarted`) when the definition was restarted after that run was
+   * created (its id is below the restart's cut-off), so a run aborted by `restart()` cannot write
+   * a local back after the restart cleared them
+   */
+  writerRunId?: string;
+}
+
+export type LocalWriteResult = { ok: true; version: number } | { ok: false; reason: 'conflict' | 'restarted' };
+
+export interface AbortRunsRequest {
+  definitionId: string;
+  /** only runs whose id is below this one (created before it) */
+  before: string;
+  message: string;
+  /** ISO: the finishedOn of the runs ended */
+  now: string;
+  /** at most this many runs changed in this call */
+  limit: number;
+}
+
+export interface AbortRunsResult {
+  /** pending or parked runs now `aborted` (error `{ message, code: 'ABORTED' }`) */
+  aborted: RunRecord[];
+  /** running runs under a lease whose abort was not requested yet: now `abortRequested` */
+  requested: RunRecord[];
+}
+
 export interface StorageListRunsQuery extends ListRunsQuery {
   /** only runs triggered by a schedule (scheduledFor set) */
   scheduled?: boolean;
@@ -113,9 +173,11 @@ export interface StorageListRunsQuery extends ListRunsQuery {
  *       stays below the slot's `concurrency`: `attempt + 1`.
  *   Only definitions named in `slots` are considered, each up to its `max`. A pending or parked
  *   run with a `targetNodeId` is claimed only by that node; an expired lease by any node (the
- *   engine decides: an inline run of a dead node fails with NODE_LOST). Within a definition the oldest (`id` order) go
- *   first, so `concurrency: 1` runs in trigger order; across definitions the batch is spread
- *   round-robin, so a deep queue of one definition never starves another.
+ *   engine decides: an inline run of a dead node fails with NODE_LOST). A run whose id is below
+ *   its definition's restart cut-off (see `restartDefinition`) comes back with `abortRequested`.
+ *   Within a definition the oldest (`id` order) go first, so `concurrency: 1` runs in trigger
+ *   order; across definitions the batch is spread round-robin, so a deep queue of one definition
+ *   never starves another.
  * - **Idempotency keys**: at most one unfinished run per `(definitionId, key)`. `insertRuns` returns
  *   the existing unfinished run (`created: false`) instead of inserting a second one, even when
  *   many processes insert the same key at once. A finished run frees its key.
@@ -187,6 +249,43 @@ export interface RunStorage {
 
   /** deletes finished runs (and their logs and values) finished before `before`; returns how many */
   deleteFinishedBefore(before: string, limit: number): Promise<number>;
+
+  /**
+   * Deletes a finished run with its descendants (children, their children, ...: `parentId`
+   * links), their logs and values, in one atomic step. Refused (`unfinished`, nothing deleted)
+   * while the run or any descendant has not ended.
+   */
+  deleteRun(id: string): Promise<DeleteRunResult>;
+
+  /** a definition's local: `{ value: undefined, version: 0 }` when never written */
+  readLocal(definitionId: string, key: string): Promise<LocalEntry>;
+  /**
+   * Writes (or deletes, `value` undefined) a definition's local, atomically: with
+   * `expectedVersion`, only while the key is at that version (`conflict` otherwise, nothing
+   * written), so read-modify-write loops never lose a write across processes; with `writerRunId`,
+   * refused (`restarted`) when the definition's restart cut-off is above that id. A delete keeps
+   * the key's version (it grows), so a stale compare-and-set never matches a key deleted and
+   * written again. Answers the new version.
+   */
+  writeLocal(write: LocalWrite): Promise<LocalWriteResult>;
+  /** the definition's locals that are set, by key */
+  listLocals(definitionId: string): Promise<Map<string, unknown>>;
+  /**
+   * `TaskService.restart()`'s storage step, atomic: records `cutoff` (a run id) as the
+   * definition's restart cut-off (kept when a higher one is recorded already) and clears its
+   * locals (their versions grow). From then on, runs of the definition whose id is below the
+   * cut-off come back from a claim with `abortRequested` set, and their local writes are refused.
+   * A local write that was under way is either cleared or refused, never kept. Answers how many
+   * locals were cleared.
+   */
+  restartDefinition(definitionId: string, cutoff: string): Promise<{ localsCleared: number }>;
+  /**
+   * The definition's unfinished runs with an id below `before`, at most `limit` of them (oldest
+   * first), each as `requestAbort` would: pending and parked ones end `aborted` at once, running
+   * ones under a lease get `abortRequested` (those that had it already are left out). Called again
+   * until it answers nothing, it reaches every such run.
+   */
+  abortDefinitionRuns(request: AbortRunsRequest): Promise<AbortRunsResult>;
 
   /**
    * Optional (`capabilities.transactions`): the storage seen through a host's open transaction,

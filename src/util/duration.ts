@@ -1,3 +1,6 @@
+/** The longest duration a caller may pass (a delay, a retry backoff): 10 years, in ms (API.md section 5). */
+export const MAX_DURATION_MS = 10 * 365 * 24 * 3600_000;
+
 /** Units a duration string may use, in ms. */
 const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

@@ -26,6 +26,7 @@ import {
 import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
+import { describeRetriesLocalsRestart, RETRY_LOCALS_TASKS } from './engine-retries-locals';
 
 /** `storage`, and `another()`: a second handle on the same data, as a second node would open it */
 export type StorageFactory = () => Promise<{ storage: RunStorage; another: () => RunStorage; cleanup: () => Promise<void> }>;
@@ -201,7 +202,7 @@ class BacklogHookTask implements TaskDefinition<GreetInput, string> {
   }
 }
 
-const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask];
+const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask, ...RETRY_LOCALS_TASKS];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -243,6 +244,8 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       await assertNoLiveEngines();
       await cleanup();
     });
+
+    describeRetriesLocalsRestart(() => ({ h }));
 
     test('trigger gives a pending run; it succeeds with its output; result() returns it', async () => {
       const run = await h.service.trigger({ definition: NoopTask });

@@ -1,6 +1,7 @@
 import type { RunLog } from '../../src/api/types';
 import type { RunRecord } from '../../src/ports/run-record';
 import type { ClaimRequest, ClaimSlot, IterationUpdate, RunStorage } from '../../src/ports/storage';
+import { newRunId } from '../../src/util/ids';
 import { makeRun } from '../helpers/make-run';
 
 export type StorageFactory = () => Promise<{ storage: RunStorage; cleanup: () => Promise<void> }>;
@@ -1058,6 +1059,335 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const after = await storage.countPending();
         expect(after.get(DEF)).toBe(2);
         expect(after.get(OTHER)).toBe(1);
+      });
+    });
+
+    // ------------------------------------------------------------ retries
+
+    describe('retries', () => {
+      it('stores the retry fields of a run and gives them back unchanged', async () => {
+        const run = makeRun({
+          definitionId: DEF,
+          status: 'failed',
+          retries: 2,
+          retryOf: 'older-run',
+          retryPolicy: { attempts: 5, backoff: { type: 'exponential', delay: 100, maxDelay: 5000, jitter: true } },
+          originalInput: { as: 'triggered', list: [1, { two: 2 }] },
+          iterationBase: 3,
+          iterations: 4,
+          finishedOn: iso(T),
+        });
+        const [result] = await storage.insertRuns([run]);
+        expect(result.run).toEqual(run);
+        expect(await storage.getRun(run.id)).toEqual(run);
+        expect((await storage.listRuns({ definition: DEF })).items).toEqual([run]);
+      });
+
+      it('a retry update puts the run back to pending at dueAt: retries+1, iterationBase = iterations, the error kept, the claim not undone', async () => {
+        const run = await running({ input: { n: 1 } });
+        const error = { message: 'flaky', code: 'E_FLAKY', stack: 'Error: flaky' };
+        const result = await update(run, { status: 'pending', retry: true, dueAt: T + 5000, error, progress: { current: 1 } });
+        if (!result.ok) throw new Error(result.reason);
+        expect(result.run).toMatchObject({ status: 'pending', retries: 1, iterationBase: 1, iterations: 1, attempt: 1, error, dueAt: T + 5000, startedOn: iso(T), nodeId: 'node-a' });
+        expect(result.run.leaseToken).toBeUndefined();
+        expect(result.run.finishedOn).toBeUndefined();
+        expect(await storage.getRun(run.id)).toEqual(result.run);
+        expect((await storage.countPending()).get(DEF)).toBe(1);
+        // its old lease is gone, and it is not due before its time
+        expect(await update(run, { status: 'success' })).toEqual({ ok: false, reason: 'lease_lost' });
+        expect(await claim({ now: T + 4999 })).toEqual([]);
+        const [again] = await claim({ now: T + 5000, nodeId: 'node-b' });
+        expect(again).toMatchObject({ id: run.id, status: 'running', retries: 1, iterationBase: 1, iterations: 2, attempt: 2, recoveries: 0, nodeId: 'node-b', input: { n: 1 } });
+        // a second retry from a later iteration moves the base again; a continue() does not
+        const parked = await update(again, { status: 'running', dueAt: T + 5000 });
+        expect(parked.ok && parked.run).toMatchObject({ retries: 1, iterationBase: 1 });
+        const [third] = await claim({ now: T + 5000 });
+        const second = await update(third, { status: 'pending', retry: true, dueAt: T + 6000, error });
+        expect(second.ok && second.run).toMatchObject({ retries: 2, iterationBase: 3, iterations: 3 });
+        // the final outcome keeps the counters
+        const [last] = await claim({ now: T + 6000 });
+        const done = await update(last, { status: 'success', output: 1, finishedOn: iso(T + 6000) });
+        expect(done.ok && done.run).toMatchObject({ status: 'success', retries: 2, iterationBase: 3, iterations: 4, attempt: 3 });
+        // a success clears the error of the failure it was retried after; a final failure replaces it
+        expect(done.ok && done.run.error).toBeUndefined();
+        expect((await storage.getRun(run.id))?.error).toBeUndefined();
+        const other = await running();
+        const retried = await update(other, { status: 'pending', retry: true, dueAt: T, error });
+        expect(retried.ok && retried.run.error).toEqual(error);
+        const [otherAgain] = await claim({ now: T });
+        const failed = await update(otherAgain, { status: 'failed', error: { message: 'final' }, finishedOn: iso(T) });
+        expect(failed.ok && failed.run).toMatchObject({ status: 'failed', retries: 1, error: { message: 'final' } });
+      });
+
+      it('applies retries in a batch with other outcomes, each as stored', async () => {
+        await storage.insertRuns(Array.from({ length: 4 }, () => makeRun({ definitionId: DEF })));
+        const claimed = await claim();
+        const results = await storage.updateIterations(
+          claimed.map((c, i) =>
+            i % 2 === 0
+              ? { id: c.id, leaseToken: c.leaseToken!, status: 'pending' as const, retry: true, dueAt: T + 100, error: { message: `e${i}` } }
+              : { id: c.id, leaseToken: c.leaseToken!, status: 'success' as const, output: i, finishedOn: iso(T) },
+          ),
+        );
+        for (const [i, r] of results.entries()) {
+          if (!r.ok) throw new Error(r.reason);
+          expect(r.run).toEqual(await storage.getRun(claimed[i].id));
+          expect(r.run.retries).toBe(i % 2 === 0 ? 1 : 0);
+          expect(r.run.status).toBe(i % 2 === 0 ? 'pending' : 'success');
+        }
+      });
+
+      it('keeps the input as triggered in originalInput when an update first changes input, and only then', async () => {
+        const run = await running({ input: { step: 0, as: 'triggered' } });
+        expect(run.originalInput).toBeUndefined();
+        const first = await update(run, { status: 'running', dueAt: T, input: { step: 1, as: 'triggered' } });
+        expect(first.ok && first.run).toMatchObject({ input: { step: 1, as: 'triggered' }, originalInput: { step: 0, as: 'triggered' } });
+        const [again] = await claim();
+        const second = await update(again, { status: 'running', dueAt: T, input: { step: 2, as: 'triggered' } });
+        expect(second.ok && second.run).toMatchObject({ input: { step: 2, as: 'triggered' }, originalInput: { step: 0, as: 'triggered' } });
+        const [third] = await claim();
+        const done = await update(third, { status: 'success', output: 'ok', finishedOn: iso(T) });
+        expect(done.ok && done.run.originalInput).toEqual({ step: 0, as: 'triggered' });
+        expect((await storage.getRun(run.id))?.originalInput).toEqual({ step: 0, as: 'triggered' });
+        // a run whose input never changed keeps none
+        const plain = await running({ input: { x: 1 } });
+        const ended = await update(plain, { status: 'success', finishedOn: iso(T) });
+        expect(ended.ok && ended.run.originalInput).toBeUndefined();
+      });
+    });
+
+    // ------------------------------------------------------------ deleteRun
+
+    describe('deleteRun', () => {
+      const line = (runId: string): RunLog => ({ runId, type: 'info', message: 'x', createdOn: iso(T) });
+      const done = (partial: Partial<RunRecord> = {}) => makeRun({ definitionId: DEF, status: 'success', finishedOn: iso(T), ...partial });
+
+      it('answers not_found for an unknown run', async () => {
+        expect(await storage.deleteRun('no-such-run')).toEqual({ kind: 'not_found' });
+      });
+
+      it('deletes a finished run with its logs and values, and nothing else', async () => {
+        const [a, b] = await insert(done(), done({ status: 'failed' }));
+        await storage.appendLogs([line(a.id), line(a.id), line(b.id)], 10);
+        await storage.setValue(a.id, 'k', 1);
+        await storage.setValue(b.id, 'k', 2);
+        expect(await storage.deleteRun(a.id)).toEqual({ kind: 'deleted', ids: [a.id] });
+        expect(await storage.getRun(a.id)).toBeNull();
+        expect((await storage.listLogs({ runId: a.id })).items).toEqual([]);
+        expect(await storage.getValue(a.id, 'k')).toBeUndefined();
+        expect(await storage.getEndedRuns([a.id])).toEqual({ ended: [], missing: [a.id] });
+        expect(ids((await storage.listRuns({ definition: DEF })).items)).toEqual([b.id]);
+        expect((await storage.listLogs({ runId: b.id })).items).toHaveLength(1);
+        expect(await storage.getValue(b.id, 'k')).toBe(2);
+        expect(await storage.deleteRun(a.id)).toEqual({ kind: 'not_found' });
+      });
+
+      it('refuses an unfinished run and changes nothing', async () => {
+        const run = await running();
+        const [pending] = await insert(makeRun({ definitionId: DEF }));
+        const result = await storage.deleteRun(pending.id);
+        expect(result).toMatchObject({ kind: 'unfinished', run: { id: pending.id, status: 'pending' } });
+        expect(await storage.deleteRun(run.id)).toMatchObject({ kind: 'unfinished', run: { id: run.id, status: 'running' } });
+        expect((await storage.getRun(pending.id))?.status).toBe('pending');
+        expect((await storage.getRun(run.id))?.status).toBe('running');
+      });
+
+      it('deletes the descendants with the run, every level, and keeps its retries and other runs', async () => {
+        const parent = done();
+        const child1 = done({ parentId: parent.id, status: 'aborted' });
+        const child2 = done({ parentId: parent.id, definitionId: OTHER });
+        const grandchild = done({ parentId: child1.id, status: 'failed' });
+        const retriedFrom = done({ retryOf: parent.id });
+        const stranger = done();
+        await insert(parent, child1, child2, grandchild, retriedFrom, stranger);
+        await storage.appendLogs([line(grandchild.id)], 10);
+        await storage.setValue(child2.id, 'k', 'v');
+        const result = await storage.deleteRun(parent.id);
+        if (result.kind !== 'deleted') throw new Error(result.kind);
+        expect(result.ids[0]).toBe(parent.id);
+        expect(sorted(result.ids)).toEqual(sorted([parent.id, child1.id, child2.id, grandchild.id]));
+        for (const id of result.ids) expect(await storage.getRun(id)).toBeNull();
+        expect((await storage.listLogs({ runId: grandchild.id })).items).toEqual([]);
+        expect(await storage.getValue(child2.id, 'k')).toBeUndefined();
+        expect((await storage.listRuns({ parentId: parent.id })).items).toEqual([]);
+        expect(await storage.getRun(retriedFrom.id)).not.toBeNull();
+        expect(await storage.getRun(stranger.id)).not.toBeNull();
+      });
+
+      it('refuses while a descendant has not ended, naming it, and deletes nothing', async () => {
+        const parent = done();
+        const child = done({ parentId: parent.id });
+        const grandchild = makeRun({ definitionId: DEF, parentId: child.id, dueAt: T + 60_000 });
+        await insert(parent, child, grandchild);
+        const result = await storage.deleteRun(parent.id);
+        expect(result).toMatchObject({ kind: 'unfinished', run: { id: grandchild.id, status: 'pending' } });
+        for (const run of [parent, child, grandchild]) expect(await storage.getRun(run.id)).not.toBeNull();
+        // once it has ended, the whole tree goes
+        await storage.requestAbort(grandchild.id, 'x', iso(T));
+        const again = await storage.deleteRun(parent.id);
+        expect(again.kind === 'deleted' && sorted(again.ids)).toEqual(sorted([parent.id, child.id, grandchild.id]));
+      });
+    });
+
+    // ------------------------------------------------------------ locals
+
+    describe('locals', () => {
+      it('reads an unknown local as { value: undefined, version: 0 }', async () => {
+        expect(await storage.readLocal(DEF, 'nothing')).toEqual({ value: undefined, version: 0 });
+        expect(await storage.listLocals(DEF)).toEqual(new Map());
+      });
+
+      it('writes and reads JSON values per definition and key; each write grows the version', async () => {
+        const value = { list: [1, 'two', true, null, { deep: 1.5 }], s: 'é\u0000x' };
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value })).toEqual({ ok: true, version: 1 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'b', value: 0 })).toEqual({ ok: true, version: 1 });
+        expect(await storage.writeLocal({ definitionId: OTHER, key: 'a', value: 'other' })).toEqual({ ok: true, version: 1 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'b', value: null })).toEqual({ ok: true, version: 2 });
+        expect(await storage.readLocal(DEF, 'a')).toEqual({ value, version: 1 });
+        expect(await storage.readLocal(DEF, 'b')).toEqual({ value: null, version: 2 });
+        expect(await storage.readLocal(OTHER, 'a')).toEqual({ value: 'other', version: 1 });
+        expect(await storage.listLocals(DEF)).toEqual(new Map<string, unknown>([['a', value], ['b', null]]));
+        // copies: changing what was read changes nothing stored
+        const read = (await storage.readLocal(DEF, 'a')).value as { list: unknown[] };
+        read.list.push('x');
+        expect((await storage.readLocal(DEF, 'a')).value).toEqual(value);
+      });
+
+      it('compare-and-set: written only at the expected version; 0 means never written', async () => {
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'n', value: 1, expectedVersion: 0 })).toEqual({ ok: true, version: 1 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'n', value: 99, expectedVersion: 0 })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'n', value: 99, expectedVersion: 2 })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.readLocal(DEF, 'n')).toEqual({ value: 1, version: 1 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'n', value: 2, expectedVersion: 1 })).toEqual({ ok: true, version: 2 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'missing', value: 1, expectedVersion: 3 })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.readLocal(DEF, 'missing')).toEqual({ value: undefined, version: 0 });
+      });
+
+      it('a delete keeps counting versions, so a stale compare-and-set never matches a key deleted and written again', async () => {
+        await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'first' });
+        const stale = await storage.readLocal(DEF, 'k');
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: undefined })).toEqual({ ok: true, version: 2 });
+        expect(await storage.readLocal(DEF, 'k')).toEqual({ value: undefined, version: 2 });
+        expect((await storage.listLocals(DEF)).has('k')).toBe(false);
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'again', expectedVersion: 0 })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'again', expectedVersion: 2 })).toEqual({ ok: true, version: 3 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'lost', expectedVersion: stale.version })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.readLocal(DEF, 'k')).toEqual({ value: 'again', version: 3 });
+      });
+
+      it('treats "__proto__" and other user-chosen names as ordinary keys and definition ids', async () => {
+        await storage.writeLocal({ definitionId: '__proto__', key: '__proto__', value: { polluted: 1 } });
+        await storage.writeLocal({ definitionId: DEF, key: 'constructor', value: { prototype: { polluted: 1 } } });
+        expect(await storage.readLocal('__proto__', '__proto__')).toEqual({ value: { polluted: 1 }, version: 1 });
+        expect([...(await storage.listLocals(DEF)).keys()]).toEqual(['constructor']);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      });
+
+      it('concurrent read-modify-write loops lose no write (50 increments at once)', async () => {
+        const increment = async () => {
+          for (;;) {
+            const { value, version } = await storage.readLocal(DEF, 'count');
+            const result = await storage.writeLocal({ definitionId: DEF, key: 'count', value: ((value as number | undefined) ?? 0) + 1, expectedVersion: version });
+            if (result.ok) return;
+            await new Promise((r) => setTimeout(r, Math.random() * 5));
+          }
+        };
+        await Promise.all(Array.from({ length: 50 }, increment));
+        expect(await storage.readLocal(DEF, 'count')).toEqual({ value: 50, version: 50 });
+      });
+    });
+
+    // ------------------------------------------------------------ restarts
+
+    describe('restartDefinition and abortDefinitionRuns', () => {
+      it('clears the definition locals (versions grow) and refuses writes of runs created before the cut-off', async () => {
+        const oldRun = newRunId();
+        const midRun = newRunId();
+        await storage.writeLocal({ definitionId: DEF, key: 'a', value: 1 });
+        await storage.writeLocal({ definitionId: DEF, key: 'b', value: 2 });
+        await storage.writeLocal({ definitionId: DEF, key: 'gone', value: undefined });
+        await storage.writeLocal({ definitionId: OTHER, key: 'a', value: 'kept' });
+        const cutoff = newRunId();
+        expect(await storage.restartDefinition(DEF, cutoff)).toEqual({ localsCleared: 2 });
+        expect(await storage.listLocals(DEF)).toEqual(new Map());
+        expect(await storage.readLocal(DEF, 'a')).toEqual({ value: undefined, version: 2 });
+        expect(await storage.readLocal(OTHER, 'a')).toEqual({ value: 'kept', version: 1 });
+        // a run created before the cut-off writes nothing more, conditionally or not
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 9, writerRunId: oldRun })).toEqual({ ok: false, reason: 'restarted' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 9, expectedVersion: 2, writerRunId: oldRun })).toEqual({ ok: false, reason: 'restarted' });
+        expect(await storage.readLocal(DEF, 'a')).toEqual({ value: undefined, version: 2 });
+        // runs after it, and writers that name no run, write
+        const newRun = newRunId();
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 3, expectedVersion: 2, writerRunId: newRun })).toEqual({ ok: true, version: 3 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'c', value: 4 })).toEqual({ ok: true, version: 1 });
+        expect(await storage.writeLocal({ definitionId: OTHER, key: 'a', value: 'x', writerRunId: oldRun })).toEqual({ ok: true, version: 2 });
+        // a later restart with an older cut-off keeps the newer one
+        expect(await storage.restartDefinition(DEF, oldRun)).toEqual({ localsCleared: 2 });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 5, writerRunId: midRun })).toEqual({ ok: false, reason: 'restarted' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 5, writerRunId: newRun })).toEqual({ ok: true, version: 5 });
+      });
+
+      it('claims runs created before the cut-off with their abort requested, the others as usual', async () => {
+        const [before] = await insert(makeRun({ definitionId: DEF }));
+        const [parkedBefore] = await insert(makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, dueAt: T - 1 }));
+        const [otherDef] = await insert(makeRun({ definitionId: OTHER }));
+        await storage.restartDefinition(DEF, newRunId());
+        const [after] = await insert(makeRun({ definitionId: DEF }));
+        const claimed = await claim({ slots: [slot(DEF), slot(OTHER)] });
+        const byId = new Map(claimed.map((c) => [c.id, c]));
+        expect(byId.get(before.id)?.abortRequested).toBe(true);
+        expect(byId.get(parkedBefore.id)?.abortRequested).toBe(true);
+        expect(byId.get(after.id)?.abortRequested).toBe(false);
+        expect(byId.get(otherDef.id)?.abortRequested).toBe(false);
+        expect((await storage.getRun(before.id))?.abortRequested).toBe(true);
+        expect((await storage.getRun(after.id))?.abortRequested).toBe(false);
+      });
+
+      it('ends pending and parked runs below the cut-off, requests the abort of leased ones, page by page', async () => {
+        const leased = await running();
+        const requestedAlready = await running();
+        await storage.requestAbort(requestedAlready.id, 'earlier', iso(T));
+        const pendingA = makeRun({ definitionId: DEF });
+        const delayed = makeRun({ definitionId: DEF, dueAt: T + 60_000 });
+        const parked = makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, dueAt: T + 60_000 });
+        const finished = makeRun({ definitionId: DEF, status: 'success', finishedOn: iso(T) });
+        const elsewhere = makeRun({ definitionId: OTHER });
+        await insert(pendingA, delayed, parked, finished, elsewhere);
+        const cutoff = newRunId();
+        const [later] = await insert(makeRun({ definitionId: DEF }));
+
+        const aborted: RunRecord[] = [];
+        const requested: RunRecord[] = [];
+        for (let page = 0; page < 10; page++) {
+          const result = await storage.abortDefinitionRuns({ definitionId: DEF, before: cutoff, message: 'restarted', now: iso(T + 1), limit: 2 });
+          expect(result.aborted.length + result.requested.length).toBeLessThanOrEqual(2);
+          if (result.aborted.length + result.requested.length === 0) break;
+          aborted.push(...result.aborted);
+          requested.push(...result.requested);
+        }
+        expect(sorted(ids(aborted))).toEqual(sorted([pendingA.id, delayed.id, parked.id]));
+        for (const run of aborted) {
+          expect(run).toMatchObject({ status: 'aborted', error: { message: 'restarted', code: 'ABORTED' }, finishedOn: iso(T + 1) });
+          expect(run.leaseToken).toBeUndefined();
+          expect(await storage.getRun(run.id)).toEqual(run);
+        }
+        expect(ids(requested)).toEqual([leased.id]);
+        expect(requested[0]).toMatchObject({ status: 'running', abortRequested: true, leaseToken: leased.leaseToken });
+        // the holder learns it at its next renewal, and can still end the run
+        expect((await storage.renewLeases('node-a', [{ id: leased.id, leaseToken: leased.leaseToken! }], T, 30_000)).abortRequested).toEqual([leased.id]);
+        expect((await update(leased, { status: 'aborted', finishedOn: iso(T) })).ok).toBe(true);
+        // untouched: finished, already requested, another definition, created after the cut-off
+        expect((await storage.getRun(finished.id))?.status).toBe('success');
+        expect((await storage.getRun(requestedAlready.id))?.error).toBeUndefined();
+        expect((await storage.getRun(elsewhere.id))?.status).toBe('pending');
+        expect((await storage.getRun(later.id))?.status).toBe('pending');
+        expect((await storage.countPending()).get(DEF)).toBe(1);
+        // ended runs free their idempotency keys and release the runs waiting for them
+        const keyed = await insert(makeRun({ definitionId: DEF, key: 'k1' }));
+        const waiting = await insert(makeRun({ definitionId: OTHER, after: keyed[0].id }));
+        await storage.abortDefinitionRuns({ definitionId: DEF, before: newRunId(), message: 'again', now: iso(T), limit: 100 });
+        expect((await storage.insertRuns([makeRun({ definitionId: DEF, key: 'k1' })]))[0].created).toBe(true);
+        expect(ids(await claim({ slots: [slot(OTHER)] }))).toEqual(expect.arrayContaining([waiting[0].id]));
       });
     });
   });

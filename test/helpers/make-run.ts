@@ -16,6 +16,8 @@ export function makeRun(partial: Partial<RunRecord> = {}): RunRecord {
     input: {},
     iterations: 0,
     attempt: 0,
+    retries: 0,
+    iterationBase: 0,
     recoveries: 0,
     logCount: 0,
     abortRequested: false,

@@ -131,6 +131,7 @@ export class NodeProcess {
 }
 
 export interface ClusterClient {
+  container: Container;
   service: TaskService;
   engine: TaskEngine;
   stop(): Promise<void>;
@@ -152,7 +153,7 @@ export async function startClient(schema: string): Promise<ClusterClient> {
   registerTasks(container, CLUSTER_TASKS);
   const engine = container.get(TaskEngine);
   await engine.start();
-  return { service: container.get(TaskService), engine, stop: () => engine.stop({ graceful: false }) };
+  return { container, service: container.get(TaskService), engine, stop: () => engine.stop({ graceful: false }) };
 }
 
 export interface SinkRow {

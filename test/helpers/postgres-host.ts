@@ -7,9 +7,10 @@ export interface RecordingHost extends DistributionHost {
   wakes: number[];
   aborts: Array<{ id: string; at: number }>;
   finishes: Array<FinishedNotice & { at: number }>;
+  restarts: Array<{ definitionId: string; at: number }>;
   errors: Error[];
   /** resolves at the first event matching `test` after now (or rejects after `timeoutMs`) */
-  next<K extends 'wake' | 'abort' | 'finish' | 'error'>(kind: K, test?: (value: unknown) => boolean, timeoutMs?: number): Promise<number>;
+  next<K extends 'wake' | 'abort' | 'finish' | 'restart' | 'error'>(kind: K, test?: (value: unknown) => boolean, timeoutMs?: number): Promise<number>;
 }
 
 export function recordingHost(nodeId: string, storage: RunStorage, accept: AcceptRules = {}): RecordingHost {
@@ -31,6 +32,7 @@ export function recordingHost(nodeId: string, storage: RunStorage, accept: Accep
     wakes: [],
     aborts: [],
     finishes: [],
+    restarts: [],
     errors: [],
     wake() {
       host.wakes.push(emit('wake', undefined));
@@ -40,6 +42,9 @@ export function recordingHost(nodeId: string, storage: RunStorage, accept: Accep
     },
     finished(notice) {
       host.finishes.push({ ...notice, at: emit('finish', notice) });
+    },
+    definitionRestarted(definitionId) {
+      host.restarts.push({ definitionId, at: emit('restart', definitionId) });
     },
     error(err) {
       host.errors.push(err);

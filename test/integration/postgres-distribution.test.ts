@@ -67,8 +67,37 @@ describeWithPostgres('PostgreSQL distribution', () => {
   it('uses the storage schema and readable channel names', async () => {
     const a = await node('a');
     expect(a.dist.schemaName).toBe(schema);
-    expect(a.dist.channelNames).toEqual({ wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish` });
+    expect(a.dist.channelNames).toEqual({
+      wake: `${schema}.wake`,
+      abort: `${schema}.abort`,
+      finish: `${schema}.finish`,
+      restart: `${schema}.restart`,
+      events: `${schema}.events`,
+      interest: `${schema}.interest`,
+    });
     expect(a.dist.capabilities).toEqual({ multiNode: true });
+  });
+
+  it('tells every other node of a restart (definitionRestarted), not the publishing one; before start through a connection of its own', async () => {
+    const a = await node('a');
+    const b = await node('b');
+    const c = await node('c');
+    const atB = b.host.next('restart', (d) => d === 'x.job');
+    const atC = c.host.next('restart', (d) => d === 'x.job');
+    const t0 = performance.now();
+    await a.dist.publishRestart('x.job');
+    const reached = await Promise.all([atB, atC]);
+    for (const at of reached) expect(at - t0).toBeLessThan(1000); // a NOTIFY, within ms when idle: a generous bound on a shared machine
+    await sleep(100);
+    expect(a.host.restarts).toEqual([]);
+    expect(b.host.restarts.map((r) => r.definitionId)).toEqual(['x.job']);
+    // a process that restarts a definition without starting its engine still tells the nodes
+    const unstarted = postgresDistribution({ connectionString: PG_URL, schema, applicationName: schema });
+    const fromUnstarted = b.host.next('restart', (d) => d === 'y.job');
+    await unstarted.publishRestart('y.job');
+    await fromUnstarted;
+    expect(c.host.restarts.map((r) => r.definitionId)).toEqual(['x.job', 'y.job']);
+    expect(a.host.errors).toEqual([]);
   });
 
   it('wakes another node through NOTIFY when a run becomes runnable (no poll)', async () => {

@@ -319,6 +319,58 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     }
   });
 
+  it('brings a schema of version 3 up to date (migration 4): old runs get no retries, old definitions no cut-off; locals and restarts work', async () => {
+    await withPg(async (c) => {
+      await migrate(c, schema, MIGRATIONS.filter((m) => m.version <= 3));
+      await c.query(
+        `insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at, iterations, attempt)
+         values ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{"n":1}', $1, 0, 0, 0)`,
+        [new Date().toISOString()],
+      );
+      await c.query(`insert into "${schema}".definitions (definition_id, disabled) values ('other.def', true)`);
+    });
+    const st = postgresStorage({ connectionString: PG_URL, schema });
+    await st.init();
+    try {
+      expect((await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).current).toBe(4);
+      const old = await st.getRun('01aaaaaaaaaaaaaaaaaaaaaaaa');
+      expect(old).toMatchObject({ status: 'pending', input: { n: 1 }, retries: 0, iterationBase: 0 });
+      expect(old?.retryOf).toBeUndefined();
+      expect(old?.originalInput).toBeUndefined();
+      expect(await st.getDisabledDefinitions()).toEqual(new Set(['other.def']));
+      const [claimed] = await st.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: 'test.def', max: 5 }] });
+      expect(claimed).toMatchObject({ id: '01aaaaaaaaaaaaaaaaaaaaaaaa', abortRequested: false, retries: 0 });
+      expect(await st.writeLocal({ definitionId: 'other.def', key: 'k', value: 1, expectedVersion: 0 })).toEqual({ ok: true, version: 1 });
+      expect(await st.restartDefinition('other.def', '01bbbbbbbbbbbbbbbbbbbbbbbb')).toEqual({ localsCleared: 1 });
+      expect(await st.getDisabledDefinitions()).toEqual(new Set(['other.def'])); // a restart leaves the disabled flag alone
+    } finally {
+      await st.close();
+    }
+  });
+
+  it('a local write and a restart of the same definition serialise: the write is either cleared or refused, never kept (20 rounds)', async () => {
+    const a = postgresStorage({ connectionString: PG_URL, schema, poolSize: 4 });
+    const b = postgresStorage({ connectionString: PG_URL, schema, poolSize: 4 });
+    await a.init();
+    await b.init();
+    try {
+      for (let round = 0; round < 20; round++) {
+        const writer = `01${String(round).padStart(2, '0')}aaaaaaaaaaaaaaaaaaaaaa`; // created before the cut-off
+        const cutoff = `01${String(round).padStart(2, '0')}zzzzzzzzzzzzzzzzzzzzzz`;
+        const writes = Array.from({ length: 5 }, (_, i) => a.writeLocal({ definitionId: 'race.def', key: `k${i}`, value: round, writerRunId: writer }));
+        const restart = b.restartDefinition('race.def', cutoff);
+        const results = await Promise.all(writes);
+        await restart;
+        for (const r of results) expect(r.ok || r.reason === 'restarted').toBe(true);
+        // whatever the order, the old run's writes are gone once the restart returned
+        expect(await a.listLocals('race.def')).toEqual(new Map());
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   it('pgAdmin reports and applies the schema version', async () => {
     expect(await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).toEqual({ current: 0, latest: pgAdmin.migrations().length });
     expect(await pgAdmin.migrate({ connectionString: PG_URL, schema })).toEqual(pgAdmin.migrations().map((m) => m.version));
@@ -353,6 +405,9 @@ describe('PostgreSQL adapter source', () => {
       'wake',
       'abort',
       'finish',
+      'restart',
+      // writeLocal: one of three fixed statements (unconditional, insert-if-absent, compare-and-set)
+      'step',
       'm.sql(s)',
       // insertRuns: column names, casts and $n placeholders taken from the fixed INSERT_COLUMNS list
       'columnList',

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/temp-files';
@@ -24,18 +24,24 @@ function parseSummary(stdout: string): Row[] {
   return rows;
 }
 
-function runSample(cwd: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function runSample(
+  cwd: string,
+  options: { args?: string[]; env?: NodeJS.ProcessEnv; onStdout?: (stdout: string, child: ChildProcess) => void } = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true' };
+    const env: NodeJS.ProcessEnv = { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true', ...options.env };
     delete env.TASKLANE_SAMPLE_PG_URL;
-    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'sample-app/main.ts')], {
+    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'sample-app/main.ts'), ...(options.args ?? [])], {
       cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      options.onStdout?.(stdout, child);
+    });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 55_000);
     child.on('error', reject);
@@ -85,13 +91,68 @@ test('the sample app runs to the end on SQLite under ./data, exits 0 by itself a
     expect(one('mail.reminder', 'success').result).toContain('ops@example.com'); // delay
     expect(of('app.heartbeat').filter((r) => r.status === 'success').length).toBeGreaterThanOrEqual(3); // schedule
 
+    // task locals: what the CRM import processed, kept with its definition (a fresh ./data: one import of 600)
+    expect(stdout).toMatch(/task locals of crm\.import-users \(every run, every start of the app\): 600 contacts in 1 import\(s\)/);
     expect(rows.every((r) => r.status !== 'pending' && r.status !== 'running')).toBe(true);
     expect(stdout).toMatch(new RegExp(`${rows.length} runs: .*1 aborted.*|${rows.length} runs: .*1 failed.*`));
 
     expect(existsSync(join(tmp.dir, 'data', 'tasks.db'))).toBe(true);
     expect(existsSync(join(tmp.dir, 'data', 'users.csv'))).toBe(true);
     expect(existsSync(join(tmp.dir, 'data', 'tasklane.log'))).toBe(true);
+
+    // a second start of the app on the same ./data: the locals outlived the first process
+    const second = await runSample(tmp.dir);
+    if (second.code !== 0) console.error(`sample-app (second start) stdout:\n${second.stdout}\nstderr:\n${second.stderr}`);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/task locals of crm\.import-users \(every run, every start of the app\): 1200 contacts in 2 import\(s\)/);
   } finally {
     tmp.remove();
   }
-}, 60_000);
+}, 120_000);
+
+test('with --serve (npm start) it keeps the engine up and serves the management API; the printed curl and CLI instructions work', async () => {
+  const tmp = tempDir('tasklane-sample-serve-');
+  const token = 'sample-test-token-0123456789';
+  let checked: Promise<void> | undefined;
+  const failures: unknown[] = [];
+  try {
+    const { code, stdout, stderr } = await runSample(tmp.dir, {
+      args: ['--serve'],
+      env: { TASKLANE_SAMPLE_PORT: '0', TASKLANE_SAMPLE_TOKEN: token },
+      onStdout: (out, child) => {
+        const m = /Management API: (http:\/\/127\.0\.0\.1:\d+)\/graphql {4}\(token: (\S+)\)/.exec(out);
+        if (!m || checked || !out.includes('Ctrl-C')) return;
+        checked = (async () => {
+          const [, url, printed] = m;
+          expect(printed).toBe(token);
+          // the printed curl command's query, as curl would send it
+          const query = /-d '(\{.*\})'/.exec(out)![1];
+          const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${printed}`, 'content-type': 'application/json' }, body: query });
+          expect(res.status).toBe(200);
+          const body = (await res.json()) as { data: { backgroundTasks: { listTasks: { items: unknown[] } } } };
+          expect(body.data.backgroundTasks.listTasks.items.length).toBeGreaterThan(0);
+          // the CLI, as printed (through ts-node here: the test does not build dist/)
+          const cli = spawnSync(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src/cli/main.ts'), 'runs', '--limit', '3', '--json'], {
+            env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TASKLANE_URL: url, TASKLANE_TOKEN: printed },
+            encoding: 'utf8',
+            timeout: 30_000,
+          });
+          expect(cli.status).toBe(0);
+          expect((JSON.parse(cli.stdout) as unknown[]).length).toBe(3);
+          const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${printed}` } });
+          expect(await metrics.text()).toMatch(/^tasklane_runs_total\{/m);
+        })()
+          .catch((err: unknown) => void failures.push(err))
+          .finally(() => child.kill('SIGINT'));
+      },
+    });
+    await checked;
+    if (failures.length) throw failures[0];
+    if (code !== 0) console.error(`sample-app stdout:\n${stdout}\nstderr:\n${stderr}`);
+    expect(checked).toBeDefined();
+    expect(code).toBe(0);
+    expect(stdout).toContain('stopping the management server and the engine');
+  } finally {
+    tmp.remove();
+  }
+}, 90_000);

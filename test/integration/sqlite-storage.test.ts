@@ -143,6 +143,36 @@ describe('SqliteStorage (SQLite specifics)', () => {
     }
   });
 
+  it('brings a database of version 2 up to date (migration 3): old runs get no retries, old definitions no cut-off; locals and restarts work', async () => {
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    migrateSqlite(old, SQLITE_MIGRATIONS.filter((m) => m.version <= 2));
+    old
+      .prepare(`INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at) VALUES ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{"n":1}', ?, 0)`)
+      .run(new Date().toISOString());
+    old.prepare(`INSERT INTO tasklane_definitions (definition_id, disabled) VALUES ('other.def', 1)`).run();
+    old.close();
+
+    const s = storage();
+    await s.init();
+    const run = await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaaa');
+    expect(run).toMatchObject({ status: 'pending', input: { n: 1 }, retries: 0, iterationBase: 0 });
+    expect(run?.retryOf).toBeUndefined();
+    expect(run?.originalInput).toBeUndefined();
+    expect(await s.getDisabledDefinitions()).toEqual(new Set(['other.def']));
+    const [claimed] = await s.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: 'test.def', max: 5 }] });
+    expect(claimed).toMatchObject({ id: '01aaaaaaaaaaaaaaaaaaaaaaaa', abortRequested: false, retries: 0 });
+    expect(await s.writeLocal({ definitionId: 'other.def', key: 'k', value: 1, expectedVersion: 0 })).toEqual({ ok: true, version: 1 });
+    expect(await s.restartDefinition('other.def', '01bbbbbbbbbbbbbbbbbbbbbbbb')).toEqual({ localsCleared: 1 });
+    expect(await s.getDisabledDefinitions()).toEqual(new Set(['other.def']));
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
+    } finally {
+      db.close();
+    }
+  });
+
   it('refuses a database whose schema is newer than the code with SchemaTooNewError', async () => {
     const first = storage();
     await first.init();

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Container } from 'inversify';
-import { tasklane, registerTasks, TaskService, TaskEngine, type TaskRun } from '../../src';
+import { tasklane, registerTasks, TaskService, TaskEngine, type RestartResult, type TaskController, type TaskRun } from '../../src';
 import { CountTask, NoopTask } from '../fixtures/tasks';
 
 /**
@@ -22,6 +22,41 @@ describe('public types', () => {
     await expect(service.trigger({ definition: CountTask, input: { count: 1 }, priority: 1 })).rejects.toThrow();
     // @ts-expect-error wait() takes an id string
     await expect(service.wait(42)).rejects.toThrow();
+    await container.get(TaskEngine).stop();
+  });
+
+  test('retries, retry/delete/locals/restart and controller.locals have the types of API.md section 5', async () => {
+    const container = new Container();
+    await container.load(tasklane());
+    registerTasks(container, [CountTask, NoopTask]);
+    const service = container.get(TaskService);
+
+    const run = await service.trigger({ definition: NoopTask, retry: { attempts: 3, backoff: { type: 'exponential', delay: 100, maxDelay: 1000, jitter: true } } });
+    const retries: number = run.retries;
+    const retryOf: string | undefined = run.retryOf;
+    expect([retries, retryOf]).toEqual([0, undefined]);
+    // @ts-expect-error the backoff type is 'fixed' or 'exponential'
+    await expect(service.trigger({ definition: NoopTask, retry: { attempts: 3, backoff: { type: 'linear', delay: 1 } } })).rejects.toThrow();
+    const deleted: Promise<boolean> = service.delete(run.id);
+    await expect(deleted).rejects.toThrow(); // not finished
+    const restarted: RestartResult = await service.restart(NoopTask, { message: 'again' });
+    expect(restarted.definitionId).toBe('test.noop');
+    const locals: Record<string, unknown> = await service.locals('test.noop');
+    expect(Object.keys(locals)).toEqual([]);
+    service.on('retrying', ({ run: r, error }) => void [r.retries, error.message]);
+
+    // the controller's parts, as a task sees them (type checks only)
+    const use = async (controller: TaskController<{ n: number }, string>) => {
+      const count: number | undefined = await controller.locals.update<number>('count', (n) => (n ?? 0) + 1);
+      const later: number | undefined = await controller.locals.update<number>('count', async (n) => (n ?? 0) + 1);
+      await controller.locals.set('count', undefined);
+      const read: string | undefined = await controller.locals.get<string>('name');
+      // @ts-expect-error update's function returns the local's type
+      await controller.locals.update<number>('count', () => 'one');
+      void [count, later, read];
+      return controller.response.error(new Error('x'), { retry: false });
+    };
+    void use;
     await container.get(TaskEngine).stop();
   });
 });

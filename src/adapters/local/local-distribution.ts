@@ -48,7 +48,12 @@ export class LocalDistribution implements Distribution {
     for (const n of notices) this.host?.finished(n);
   }
 
-  async liveNodes(): Promise<NodeDescriptor[]> {
+  /** one node: there is no other node whose stats of the definition would start again */
+  async publishRestart(): Promise<void> {
+    // the restarting node resets its own stats (see Distribution.publishRestart)
+  }
+
+    async liveNodes(): Promise<NodeDescriptor[]> {
     return this.host ? [{ ...this.host.node, heartbeatOn: new Date().toISOString() }] : [];
   }
 }

@@ -1,16 +1,23 @@
 import { InvalidArgumentError } from '../../api/errors';
 import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
+import type { RetryPolicy } from '../../api/retry-policy';
 import type { ListLogsQuery, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type {
   AbortResult,
+  AbortRunsRequest,
+  AbortRunsResult,
   ClaimRequest,
   ClaimSlot,
+  DeleteRunResult,
   EndedRuns,
   IterationUpdate,
   LeaseRenewal,
+  LocalEntry,
+  LocalWrite,
+  LocalWriteResult,
   RenewResult,
   RunStorage,
   StorageCapabilities,
@@ -69,6 +76,10 @@ export class MemoryStorage implements RunStorage {
   private readonly logs = new Map<string, RunLog[]>();
   private readonly values = new Map<string, Map<string, unknown>>();
   private readonly disabled = new Set<string>();
+  /** definition id -> its locals: key -> value (undefined: deleted or cleared) and version */
+  private readonly locals = new Map<string, Map<string, { value: unknown; version: number }>>();
+  /** definition id -> its restart cut-off (a run id: runs below it were restarted) */
+  private readonly cutoffs = new Map<string, string>();
   private readonly ticks = new Map<string, Set<string>>();
   /** schedule id -> the latest tick recorded */
   private readonly latestTicks = new Map<string, string>();
@@ -247,6 +258,8 @@ export class MemoryStorage implements RunStorage {
           row.attempt++;
         }
         row.iterations++;
+        // a run created before a restart of its definition (triggered while the restart ran) ends aborted
+        if (this.cutoffs.size > 0 && !row.abortRequested && row.id < (this.cutoffs.get(row.definitionId) ?? '')) row.abortRequested = true;
         if (row.startedOn === undefined) row.startedOn = startedOn;
         row.nodeId = nodeId;
         row.leaseToken = tokenBase + out.length.toString(36);
@@ -281,15 +294,23 @@ export class MemoryStorage implements RunStorage {
       const progress = u.progress === undefined ? undefined : (cloneJson(u.progress) as RunProgress);
 
       this.dropLease(row);
-      if (input !== undefined) row.input = input;
+      if (input !== undefined) {
+        if (row.originalInput === undefined) row.originalInput = row.input;
+        row.input = input;
+      }
       if (output !== undefined) row.output = output;
-      if (error !== undefined) row.error = error;
+      if (u.status === 'success') row.error = undefined; // a retried failure: the run did not fail
+      else if (error !== undefined) row.error = error;
       if (progress !== undefined) row.progress = progress;
       if (u.dueAt !== undefined) row.dueAt = u.dueAt;
       if (u.unclaim) row.iterations = Math.max(0, row.iterations - 1);
       if (u.status === 'running') {
         this.park(row);
       } else if (u.status === 'pending') {
+        if (u.retry) {
+          row.retries++;
+          row.iterationBase = row.iterations;
+        }
         if (u.unclaim) {
           row.attempt = Math.max(0, row.attempt - 1);
           if (row.attempt === 0) {
@@ -436,6 +457,86 @@ export class MemoryStorage implements RunStorage {
     const doomed = old.slice(0, max);
     for (const row of doomed) this.remove(row);
     return doomed.length;
+  }
+
+  async deleteRun(id: string): Promise<DeleteRunResult> {
+    const root = this.runs.get(id);
+    if (!root) return { kind: 'not_found' };
+    // the run and its descendants, breadth first; nothing is removed unless all have ended
+    const doomed: Row[] = [root];
+    for (let i = 0; i < doomed.length; i++) {
+      const row = doomed[i];
+      if (!isFinished(row.status)) return { kind: 'unfinished', run: toRecord(row) };
+      for (const childId of this.childrenOf.get(row.id) ?? []) {
+        const child = this.runs.get(childId);
+        if (child) doomed.push(child);
+      }
+    }
+    for (const row of doomed) this.remove(row);
+    return { kind: 'deleted', ids: doomed.map((r) => r.id) };
+  }
+
+  // ---------------------------------------------------------------- locals, restarts
+
+  async readLocal(definitionId: string, key: string): Promise<LocalEntry> {
+    const entry = this.locals.get(definitionId)?.get(key);
+    if (!entry) return { value: undefined, version: 0 };
+    return { value: entry.value === undefined ? undefined : cloneJson(entry.value), version: entry.version };
+  }
+
+  async writeLocal(write: LocalWrite): Promise<LocalWriteResult> {
+    const value = cloneJson(write.value); // normalised first: a value JSON cannot hold writes nothing
+    const cutoff = this.cutoffs.get(write.definitionId);
+    if (write.writerRunId !== undefined && cutoff !== undefined && write.writerRunId < cutoff) return { ok: false, reason: 'restarted' };
+    let map = this.locals.get(write.definitionId);
+    const entry = map?.get(write.key);
+    const version = entry?.version ?? 0;
+    if (write.expectedVersion !== undefined && write.expectedVersion !== version) return { ok: false, reason: 'conflict' };
+    if (!map) this.locals.set(write.definitionId, (map = new Map()));
+    map.set(write.key, { value, version: version + 1 });
+    return { ok: true, version: version + 1 };
+  }
+
+  async listLocals(definitionId: string): Promise<Map<string, unknown>> {
+    const out = new Map<string, unknown>();
+    for (const [key, entry] of this.locals.get(definitionId) ?? []) if (entry.value !== undefined) out.set(key, cloneJson(entry.value));
+    return out;
+  }
+
+  async restartDefinition(definitionId: string, cutoff: string): Promise<{ localsCleared: number }> {
+    const previous = this.cutoffs.get(definitionId);
+    if (previous === undefined || cutoff > previous) this.cutoffs.set(definitionId, cutoff);
+    let localsCleared = 0;
+    for (const entry of this.locals.get(definitionId)?.values() ?? []) {
+      if (entry.value === undefined) continue;
+      entry.value = undefined;
+      entry.version++;
+      localsCleared++;
+    }
+    return { localsCleared };
+  }
+
+  async abortDefinitionRuns(request: AbortRunsRequest): Promise<AbortRunsResult> {
+    const out: AbortRunsResult = { aborted: [], requested: [] };
+    const def = this.defs.get(request.definitionId);
+    const limit = Math.floor(request.limit);
+    if (!def || !(limit > 0) || def.pending + def.running === 0) return out;
+    // an operator's call: one pass over the definition's ids (claims never do this)
+    for (const id of def.ids) {
+      if (id >= request.before || out.aborted.length + out.requested.length >= limit) break;
+      const row = this.runs.get(id);
+      if (!row || row.def !== def || isFinished(row.status)) continue;
+      if (row.status === 'running' && row.leaseToken !== undefined) {
+        if (row.abortRequested) continue;
+        row.abortRequested = true;
+        out.requested.push(toRecord(row));
+        continue;
+      }
+      row.error = { message: String(request.message), code: 'ABORTED' };
+      this.finish(row, 'aborted', request.now);
+      out.aborted.push(toRecord(row));
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- internals (used by ClaimCursor)
@@ -621,6 +722,11 @@ class Row {
   abortRequested: boolean;
   recoveries: number;
   logCount: number;
+  retries: number;
+  retryOf: string | undefined;
+  retryPolicy: RetryPolicy | undefined;
+  originalInput: unknown;
+  iterationBase: number;
   /** bumped whenever the row changes place (queue, lease, finished): older heap entries are dead */
   ver = 0;
 
@@ -653,6 +759,11 @@ class Row {
     this.abortRequested = r.abortRequested === true;
     this.recoveries = r.recoveries ?? 0;
     this.logCount = r.logCount ?? 0;
+    this.retries = r.retries ?? 0;
+    this.retryOf = r.retryOf;
+    this.retryPolicy = cloneJson(r.retryPolicy) as RetryPolicy | undefined;
+    this.originalInput = cloneJson(r.originalInput);
+    this.iterationBase = r.iterationBase ?? 0;
   }
 }
 
@@ -665,17 +776,22 @@ function toRecord(r: Row): RunRecord {
     input: r.input === undefined ? undefined : cloneJson(r.input),
     iterations: r.iterations,
     attempt: r.attempt,
+    retries: r.retries,
     createdOn: r.createdOn,
     dueAt: r.dueAt,
     abortRequested: r.abortRequested,
     recoveries: r.recoveries,
     logCount: r.logCount,
+    iterationBase: r.iterationBase,
   };
   if (r.output !== undefined) out.output = cloneJson(r.output);
   if (r.error !== undefined) out.error = cloneJson(r.error) as RunError;
   if (r.progress !== undefined) out.progress = cloneJson(r.progress) as RunProgress;
   if (r.parentId !== undefined) out.parentId = r.parentId;
   if (r.key !== undefined) out.key = r.key;
+  if (r.retryOf !== undefined) out.retryOf = r.retryOf;
+  if (r.retryPolicy !== undefined) out.retryPolicy = cloneJson(r.retryPolicy) as RetryPolicy;
+  if (r.originalInput !== undefined) out.originalInput = cloneJson(r.originalInput);
   if (r.context !== undefined) out.context = cloneJson(r.context) as TaskContext;
   if (r.after !== undefined) out.after = r.after;
   if (r.runAt !== undefined) out.runAt = r.runAt;

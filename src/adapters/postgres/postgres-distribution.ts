@@ -6,8 +6,10 @@ import type {
   Distribution,
   DistributionCapabilities,
   DistributionHost,
+  EventInterest,
   FinishedNotice,
   NodeDescriptor,
+  RunEventNotice,
   RunnableNotice,
 } from '../../ports/distribution';
 import type { RunRecord } from '../../ports/run-record';
@@ -89,13 +91,29 @@ interface Channels {
   wake: string;
   abort: string;
   finish: string;
+  restart: string;
+  /** live run events (see publishRunEvents) */
+  events: string;
+  /** which nodes want live run events (see setEventInterest) */
+  interest: string;
 }
 
 function channelsFor(schema: string): Channels {
-  const readable = { wake: `${schema}.wake`, abort: `${schema}.abort`, finish: `${schema}.finish` };
-  if (readable.finish.length <= 63) return readable;
-  const h = createHash('sha1').update(schema).digest('hex').slice(0, 16);
-  return { wake: `tl_${h}.wake`, abort: `tl_${h}.abort`, finish: `tl_${h}.finish` };
+  const named = (prefix: string): Channels => ({
+    wake: `${prefix}.wake`,
+    abort: `${prefix}.abort`,
+    finish: `${prefix}.finish`,
+    restart: `${prefix}.restart`,
+    events: `${prefix}.events`,
+    interest: `${prefix}.interest`,
+  });
+  // PostgreSQL truncates channel names to 63 bytes: a long schema gets hashed names instead
+  const readable = named(schema);
+  if (readable.interest.length <= 63) return readable;
+  const hashed = named(`tl_${createHash('sha1').update(schema).digest('hex').slice(0, 16)}`);
+  // the channels that existed before live events keep the names they had (nodes of both versions
+  // hear each other during an upgrade); the two newer ones take the hashed name when they must
+  return readable.restart.length <= 63 ? { ...readable, events: hashed.events, interest: hashed.interest } : hashed;
 }
 
 interface OutgoingBatch {
@@ -115,7 +133,8 @@ interface OutgoingBatch {
  *   a safety net. Runs stored through a host's transaction are announced by one NOTIFY sent in
  *   that transaction (`runnableInTransaction`): delivered at commit, to this node as well.
  * - **Signals**: aborts and finishes travel as NOTIFY on channels `<schema>.abort` / `<schema>.finish`;
- *   the publishing node delivers to itself at once and ignores its own echo.
+ *   the publishing node delivers to itself at once and ignores its own echo. Restarts of a
+ *   definition (`TaskService.restart`) travel on `<schema>.restart`, to the other nodes only.
  * - **LISTEN link**: a dedicated connection, checked with `SELECT 1` every `heartbeatMs` (a half-open
  *   link is detected within about two heartbeats), replaced on error/end/timeout with back-off, and
  *   re-subscribed exactly once per connection. After a reconnect the node wakes (it may have missed
@@ -306,6 +325,7 @@ export class PostgresDistribution implements Distribution {
     this.outWake = new Map();
     this.outAbort = [];
     this.outFinish = [];
+    this.resetEventRelay();
     for (const w of this.flushWaiters.splice(0)) w();
     this.nextFlush = undefined;
     const listener = this.listener;
@@ -412,6 +432,28 @@ export class PostgresDistribution implements Distribution {
     if (!this.running) return Promise.resolve();
     for (const n of notices) this.outFinish.push(n);
     return this.scheduleFlush();
+  }
+
+  /**
+   * One NOTIFY on the restart channel, sent at once (restarts are rare: nothing to batch). Before
+   * start (a process that restarts a definition without running its engine) it goes through a
+   * short-lived connection, on the channel of the configured schema (or `tasklane`).
+   */
+  async publishRestart(definitionId: string): Promise<void> {
+    const node = this.host?.node.nodeId ?? '';
+    const payload = JSON.stringify({ n: node, d: definitionId });
+    if (this.running && this.pool) {
+      try {
+        await this.q('select pg_notify($1, $2)', [this.channels.restart, payload]);
+      } catch (err) {
+        this.report('the restart NOTIFY failed (other nodes keep their stats of the definition)', err);
+      }
+      return;
+    }
+    const channel = channelsFor(this.explicitSchema ?? 'tasklane').restart;
+    await this.withShortLivedClient((client) => client.query('select pg_notify($1, $2)', [channel, payload])).catch((err: unknown) =>
+      this.report('the restart NOTIFY failed (other nodes keep their stats of the definition)', err),
+    );
   }
 
   private deliver(fn: () => void): void {
@@ -534,6 +576,7 @@ export class PostgresDistribution implements Distribution {
       }
       if (chunk.length > 0) batches.push({ channel: this.channels.finish, payload: JSON.stringify({ n: node, f: chunk }) });
     }
+    this.takeEventBatches(node, header, batches);
     return batches;
   }
 
@@ -596,8 +639,8 @@ export class PostgresDistribution implements Distribution {
     });
     try {
       await client.connect();
-      const { wake, abort, finish } = this.channels;
-      await client.query(`listen "${wake}"; listen "${abort}"; listen "${finish}"`);
+      const { wake, abort, finish, restart, events, interest } = this.channels;
+      await client.query(`listen "${wake}"; listen "${abort}"; listen "${finish}"; listen "${restart}"; listen "${events}"; listen "${interest}"`);
     } catch (err) {
       await closeClient(client);
       throw err;
@@ -707,6 +750,7 @@ export class PostgresDistribution implements Distribution {
     // this node's own notices (delivered locally when published) are skipped unparsed: every
     // payload starts with the sender's id (see takeBatches)
     if (msg.payload.startsWith(this.ownPrefix)) return;
+    if (msg.channel === this.channels.events || msg.channel === this.channels.interest) return this.onEventNotification(msg.channel, msg.payload);
     // nothing here waits for a run or listens to run ends: the finishes are not decoded (on a
     // cluster every node gets every node's finishes); the wake-up stays, as a finish can free a
     // concurrency slot or an `after`
@@ -734,6 +778,9 @@ export class PostgresDistribution implements Distribution {
         }
       }
       if (wakeNow) this.deliver(() => host.wake());
+    } else if (msg.channel === this.channels.restart && typeof (data as { d?: unknown }).d === 'string') {
+      const definitionId = (data as { d: string }).d;
+      this.deliver(() => host.definitionRestarted(definitionId));
     } else if (msg.channel === this.channels.abort && Array.isArray(data.r)) {
       for (const id of data.r) if (typeof id === 'string') this.deliver(() => host.abortRequested(id));
     } else if (msg.channel === this.channels.finish && Array.isArray(data.f)) {
@@ -746,6 +793,121 @@ export class PostgresDistribution implements Distribution {
         this.deliver(() => host.finished(notice));
       }
     }
+  }
+
+  // -----------------------------------------------------------------------------------------------
+  // live run events (see Distribution.setEventInterest): channels `<schema>.interest` and `.events`
+
+  /** what this node's live views want (resent at every heartbeat while set) */
+  private ownInterest: EventInterest | null = null;
+  /** an explicit "no more" is owed to the other nodes */
+  private interestWithdrawn = false;
+  /** the interests other nodes announced, until they lapse */
+  private readonly remoteInterests = new Map<string, { interest: EventInterest; until: number }>();
+  private lastMergedInterest = 'null';
+  private outEvents: RunEventNotice[] = [];
+
+  setEventInterest(interest: EventInterest | null): void {
+    const had = this.ownInterest !== null;
+    this.ownInterest = interest;
+    if (interest === null && !had) return;
+    this.interestWithdrawn = interest === null;
+    if (this.running) void this.scheduleFlush();
+  }
+
+  publishRunEvents(notices: RunEventNotice[]): void {
+    if (!this.running || notices.length === 0) return;
+    for (const n of notices) this.outEvents.push(n);
+    void this.scheduleFlush();
+  }
+
+  /** at every heartbeat: this node's interest again, and the others' that lapsed are dropped */
+  private eventInterestHeartbeat(): void {
+    if (this.ownInterest !== null) void this.scheduleFlush();
+    if (this.remoteInterests.size === 0) return;
+    const now = Date.now();
+    for (const [node, entry] of this.remoteInterests) if (entry.until < now) this.remoteInterests.delete(node);
+    this.interestChanged();
+  }
+
+  private onEventNotification(channel: string, payload: string): void {
+    const host = this.host;
+    if (!host) return;
+    let data: { n?: unknown; i?: unknown; e?: unknown };
+    try {
+      data = JSON.parse(payload) as typeof data;
+    } catch (err) {
+      this.report(`unreadable notification on ${channel}`, err);
+      return;
+    }
+    if (typeof data.n !== 'string' || data.n === host.node.nodeId) return;
+    if (channel === this.channels.interest) {
+      const interest = readInterest(data.i);
+      if (interest) this.remoteInterests.set(data.n, { interest, until: Date.now() + this.nodeTtlMs });
+      else this.remoteInterests.delete(data.n);
+      this.interestChanged();
+    } else if (Array.isArray(data.e) && this.ownInterest !== null) {
+      const notices: RunEventNotice[] = [];
+      for (const item of data.e) {
+        const n = readEventItem(item);
+        if (n) notices.push(n);
+      }
+      if (notices.length > 0) this.deliver(() => host.runEvents?.(notices));
+    }
+  }
+
+  /** tells the host the merged interest of the other nodes when it changed */
+  private interestChanged(): void {
+    let merged: EventInterest | null = null;
+    for (const { interest } of this.remoteInterests.values()) {
+      merged ??= { all: false, definitions: [], runs: [] };
+      merged.all ||= interest.all;
+      merged.definitions.push(...interest.definitions);
+      merged.runs.push(...interest.runs);
+    }
+    if (merged) merged = { all: merged.all, definitions: [...new Set(merged.definitions)].sort(), runs: [...new Set(merged.runs)].sort() };
+    const key = JSON.stringify(merged);
+    if (key === this.lastMergedInterest) return;
+    this.lastMergedInterest = key;
+    const host = this.host;
+    if (host) this.deliver(() => host.eventInterest?.(merged));
+  }
+
+  /** the interest notice and the queued events, as NOTIFY batches (runs too large travel without the run) */
+  private takeEventBatches(node: string, header: number, batches: OutgoingBatch[]): void {
+    if (this.ownInterest !== null || this.interestWithdrawn) {
+      this.interestWithdrawn = false;
+      // a stopping node withdraws its interest at once (its interest is kept for its next start)
+      const payload = JSON.stringify({ n: node, i: this.running ? this.ownInterest : null });
+      // an interest too long for one notice is sent as "all" (the relay bounds its lists anyway)
+      batches.push({ channel: this.channels.interest, payload: payload.length <= MAX_PAYLOAD ? payload : JSON.stringify({ n: node, i: { all: true, definitions: [], runs: [] } }) });
+    }
+    if (this.outEvents.length === 0) return;
+    const events = this.outEvents;
+    this.outEvents = [];
+    let chunk: string[] = [];
+    let size = header;
+    for (const e of events) {
+      let text = JSON.stringify([e.type, e.runId, e.definitionId, e.run ?? null, e.progress ?? null, e.error ?? null]);
+      if (text.length > MAX_RUN_IN_NOTICE) text = JSON.stringify([e.type, e.runId, e.definitionId, null, e.progress ?? null, e.error ? { message: String(e.error.message).slice(0, 500), code: e.error.code } : null]);
+      if (text.length > MAX_RUN_IN_NOTICE) continue; // ids and progress this large are not worth relaying
+      if (chunk.length > 0 && size + text.length + 1 > MAX_PAYLOAD) {
+        batches.push({ channel: this.channels.events, payload: `{"n":${JSON.stringify(node)},"e":[${chunk.join(',')}]}` });
+        chunk = [];
+        size = header;
+      }
+      chunk.push(text);
+      size += text.length + 1;
+    }
+    if (chunk.length > 0) batches.push({ channel: this.channels.events, payload: `{"n":${JSON.stringify(node)},"e":[${chunk.join(',')}]}` });
+  }
+
+  private resetEventRelay(): void {
+    this.outEvents = [];
+    this.remoteInterests.clear();
+    this.lastMergedInterest = 'null';
+    // ownInterest stays: the engine announces it again when it starts
+    this.interestWithdrawn = false;
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -792,6 +954,7 @@ export class PostgresDistribution implements Distribution {
     }
     if (this.listener) void this.checkListener();
     else this.scheduleReconnect();
+    this.eventInterestHeartbeat();
   }
 
   private async unregister(): Promise<void> {
@@ -835,8 +998,30 @@ export class PostgresDistribution implements Distribution {
   }
 
   private async liveNodesBeforeStart(): Promise<NodeDescriptor[]> {
-    const schema = this.explicitSchema ?? 'tasklane';
-    const s = quoteSchema(schema);
+    const s = quoteSchema(this.explicitSchema ?? 'tasklane');
+    try {
+      return await this.withShortLivedClient(async (client) => {
+        const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [`${s}.nodes`]);
+        if (!exists.rows[0]?.ok) return [];
+        const res = await withTimeout(
+          client.query<NodeRow>(
+            `select node_id, version, accept, started_on, heartbeat_at from ${s}.nodes
+             where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
+             order by node_id`,
+            [this.nodeTtlMs],
+          ),
+          this.queryTimeoutMs,
+          () => destroySocket(client),
+        );
+        return res.rows.map(toNodeDescriptor);
+      });
+    } catch {
+      return [];
+    }
+  }
+
+  /** `fn` on a connection of its own, closed after it (calls made before start) */
+  private async withShortLivedClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
     const client = new (pgDriver('postgresDistribution()').Client)({
       connectionString: this.connectionString,
       application_name: this.appName('distribution', 'unstarted'),
@@ -846,21 +1031,7 @@ export class PostgresDistribution implements Distribution {
     client.on('error', () => undefined);
     try {
       await withTimeout(client.connect(), this.queryTimeoutMs, () => destroySocket(client));
-      const exists = await client.query<{ ok: boolean }>('select to_regclass($1) is not null as ok', [`${s}.nodes`]);
-      if (!exists.rows[0]?.ok) return [];
-      const res = await withTimeout(
-        client.query<NodeRow>(
-          `select node_id, version, accept, started_on, heartbeat_at from ${s}.nodes
-           where heartbeat_at > now() - ($1::double precision * interval '1 millisecond')
-           order by node_id`,
-          [this.nodeTtlMs],
-        ),
-        this.queryTimeoutMs,
-        () => destroySocket(client),
-      );
-      return res.rows.map(toNodeDescriptor);
-    } catch {
-      return [];
+      return await fn(client);
     } finally {
       await closeClient(client);
     }
@@ -896,6 +1067,25 @@ function toNodeDescriptor(r: NodeRow): NodeDescriptor {
     startedOn: r.started_on,
     heartbeatOn: new Date(r.heartbeat_at).toISOString(),
   };
+}
+
+const RELAYED_TYPES = new Set(['submitted', 'started', 'progress', 'iteration', 'retrying']);
+
+function readInterest(value: unknown): EventInterest | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as { all?: unknown; definitions?: unknown; runs?: unknown };
+  const strings = (list: unknown) => (Array.isArray(list) ? list.filter((x): x is string => typeof x === 'string') : []);
+  return { all: v.all === true, definitions: strings(v.definitions), runs: strings(v.runs) };
+}
+
+function readEventItem(item: unknown): RunEventNotice | undefined {
+  if (!Array.isArray(item) || !RELAYED_TYPES.has(item[0]) || typeof item[1] !== 'string' || typeof item[2] !== 'string') return undefined;
+  const notice: RunEventNotice = { type: item[0] as RunEventNotice['type'], runId: item[1], definitionId: item[2] };
+  const run: unknown = item[3];
+  if (typeof run === 'object' && run !== null && (run as TaskRun).id === notice.runId) notice.run = run as TaskRun;
+  if (typeof item[4] === 'object' && item[4] !== null) notice.progress = item[4] as RunEventNotice['progress'];
+  if (typeof item[5] === 'object' && item[5] !== null) notice.error = item[5] as RunEventNotice['error'];
+  return notice;
 }
 
 function positive(value: number | undefined, fallback: number, name: string): number {

@@ -2,7 +2,7 @@ import type { ClientBase } from 'pg';
 import { InvalidArgumentError, SchemaTooNewError } from '../../api/errors';
 
 /**
- * Versioned migrations of the PostgreSQL schema (tables `runs`, `logs`, `run_values`, `definitions`,
+ * Versioned migrations of the PostgreSQL schema (tables `runs`, `logs`, `run_values`, `definitions`, `locals`,
  * `schedule_ticks`, `nodes`, `migrations`).
  *
  * `migrate()` runs in one transaction under `pg_advisory_xact_lock` keyed by the schema name, so
@@ -130,6 +130,28 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'runs: backfilled (a schedule tick fired late, after downtime)',
     // a constant default: PostgreSQL 11+ adds the column without rewriting the table
     sql: (s) => `alter table ${s}.runs add column backfilled boolean not null default false;`,
+  },
+  {
+    version: 4,
+    name: 'retries (runs: retries, retry_of, retry_policy, original_input, iteration_base); task locals; restart cut-off',
+    // constant defaults and nullable columns: added without rewriting the table. restart_cutoff is
+    // compared with run ids, hence their collation
+    sql: (s) => `
+      alter table ${s}.runs
+        add column retries integer not null default 0,
+        add column retry_of text collate "C",
+        add column retry_policy json,
+        add column original_input json,
+        add column iteration_base integer not null default 0;
+      alter table ${s}.definitions add column restart_cutoff text collate "C";
+      create table ${s}.locals (
+        definition_id text not null,
+        key text not null,
+        value json,
+        version integer not null,
+        primary key (definition_id, key)
+      );
+    `,
   },
 ];
 

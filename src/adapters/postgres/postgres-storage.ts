@@ -1,14 +1,21 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
+import type { RetryPolicy } from '../../api/retry-policy';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type {
   AbortResult,
+  AbortRunsRequest,
+  AbortRunsResult,
   ClaimRequest,
+  DeleteRunResult,
   EndedRuns,
   IterationUpdate,
   LeaseRenewal,
+  LocalEntry,
+  LocalWrite,
+  LocalWriteResult,
   RenewResult,
   RunStorage,
   StorageCapabilities,
@@ -100,6 +107,11 @@ interface RunRow extends QueryResultRow {
   recoveries: number;
   log_count: number;
   backfilled: boolean;
+  retries: number;
+  retry_of: string | null;
+  retry_policy: string | null;
+  original_input: string | null;
+  iteration_base: number;
 }
 
 const RUN_COLUMN_NAMES = [
@@ -131,6 +143,11 @@ const RUN_COLUMN_NAMES = [
   'recoveries',
   'log_count',
   'backfilled',
+  'retries',
+  'retry_of',
+  'retry_policy',
+  'original_input',
+  'iteration_base',
 ] as const;
 
 function cols(alias?: string): string {
@@ -138,7 +155,7 @@ function cols(alias?: string): string {
 }
 
 /** columns whose value a client's default type parsers would change (json parsed, bigint as text) */
-const RETYPED_COLUMNS: ReadonlySet<string> = new Set(['input', 'output', 'error', 'progress', 'context', 'due_at', 'lease_expires_at']);
+const RETYPED_COLUMNS: ReadonlySet<string> = new Set(['input', 'output', 'error', 'progress', 'context', 'due_at', 'lease_expires_at', 'retry_policy', 'original_input']);
 
 /**
  * {@link cols} for a host's connection, whose type parsers are not the storage's: json and bigint
@@ -235,17 +252,22 @@ function toRecord(r: RunRow): RunRecord {
     input: parseJson(r.input),
     iterations: r.iterations,
     attempt: r.attempt,
+    retries: r.retries,
     createdOn: r.created_on,
     dueAt: Number(r.due_at),
     abortRequested: r.abort_requested,
     recoveries: r.recoveries,
     logCount: r.log_count,
+    iterationBase: r.iteration_base,
   };
   if (r.output !== null) run.output = parseJson(r.output);
   if (r.error !== null) run.error = parseJson(r.error) as RunRecord['error'];
   if (r.progress !== null) run.progress = parseJson(r.progress) as RunProgress;
   if (r.parent_id !== null) run.parentId = r.parent_id;
   if (r.key !== null) run.key = r.key;
+  if (r.retry_of !== null) run.retryOf = r.retry_of;
+  if (r.retry_policy !== null) run.retryPolicy = parseJson(r.retry_policy) as RetryPolicy;
+  if (r.original_input !== null) run.originalInput = parseJson(r.original_input);
   if (r.context !== null) run.context = parseJson(r.context) as RunRecord['context'];
   if (r.after_id !== null) run.after = r.after_id;
   if (r.run_at !== null) run.runAt = r.run_at;
@@ -273,11 +295,13 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
     input: parseJson(a[o + 4] as string | null),
     iterations: a[o + 8] as number,
     attempt: a[o + 9] as number,
+    retries: a[o + 28] as number,
     createdOn: a[o + 16] as string,
     dueAt: Number(a[o + 20]),
     abortRequested: a[o + 24] as boolean,
     recoveries: a[o + 25] as number,
     logCount: a[o + 26] as number,
+    iterationBase: a[o + 32] as number,
   };
   let v = a[o + 5];
   if (v !== null) run.output = JSON.parse(v as string);
@@ -285,6 +309,9 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
   if ((v = a[o + 7]) !== null) run.progress = JSON.parse(v as string) as RunProgress;
   if ((v = a[o + 10]) !== null) run.parentId = v as string;
   if ((v = a[o + 11]) !== null) run.key = v as string;
+  if ((v = a[o + 29]) !== null) run.retryOf = v as string;
+  if ((v = a[o + 30]) !== null) run.retryPolicy = JSON.parse(v as string) as RetryPolicy;
+  if ((v = a[o + 31]) !== null) run.originalInput = JSON.parse(v as string);
   if ((v = a[o + 12]) !== null) run.context = JSON.parse(v as string) as RunRecord['context'];
   if ((v = a[o + 13]) !== null) run.after = v as string;
   if ((v = a[o + 14]) !== null) run.runAt = v as string;
@@ -301,15 +328,23 @@ function decodeRun(a: unknown[], o = 0): RunRecord {
 
 /**
  * The columns an update sets, in the order updateIterations passes them; `set` is the fixed SET
- * clause for a value expression (a parameter or an unnest() column), `unset` the value meaning
- * "leave the column as it is".
+ * clause for a value expression (a parameter or an unnest() column; for `error`, the value
+ * expression that updateStatement assigns), `unset` the value meaning "leave the column as it is".
  */
 const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' | 'integer'; unset: string | number | null; set: (v: string) => string }> = [
   { name: 'status', sqlType: 'text', unset: null, set: (v) => `status = ${v}` },
   { name: 'due_at', sqlType: 'bigint', unset: null, set: (v) => `due_at = coalesce(${v}, r.due_at)` },
-  { name: 'input', sqlType: 'text', unset: null, set: (v) => `input = coalesce(${v}::json, r.input)` },
+  {
+    name: 'input',
+    sqlType: 'text',
+    unset: null,
+    // the first change of input keeps the original (SET expressions read the row as it was)
+    set: (v) => `original_input = case when ${v} is not null then coalesce(r.original_input, r.input) else r.original_input end, input = coalesce(${v}::json, r.input)`,
+  },
   { name: 'output', sqlType: 'text', unset: null, set: (v) => `output = coalesce(${v}::json, r.output)` },
-  { name: 'error', sqlType: 'text', unset: null, set: (v) => `error = coalesce(${v}::json, r.error)` },
+  // an expression, not an assignment: updateStatement assigns it unless the update is a success
+  // (which clears the error: the failure of an execution that was retried)
+  { name: 'error', sqlType: 'text', unset: null, set: (v) => `coalesce(${v}::json, r.error)` },
   { name: 'progress', sqlType: 'text', unset: null, set: (v) => `progress = coalesce(${v}::json, r.progress)` },
   { name: 'finished_on', sqlType: 'text', unset: null, set: (v) => `finished_on = coalesce(${v}, r.finished_on)` },
   { name: 'finished_at', sqlType: 'bigint', unset: null, set: (v) => `finished_at = coalesce(${v}, r.finished_at)` },
@@ -322,7 +357,18 @@ const UPDATE_COLUMNS: ReadonlyArray<{ name: string; sqlType: 'text' | 'bigint' |
        started_on = case when (${v} & 1) = 1 and r.attempt <= 1 then null else r.started_on end,
        node_id = case when (${v} & 1) = 1 and r.attempt <= 1 then null else r.node_id end`,
   },
+  {
+    name: 'retry',
+    sqlType: 'integer',
+    unset: 0,
+    set: (v) => `retries = r.retries + ${v}, iteration_base = case when ${v} = 1 then r.iterations else r.iteration_base end`,
+  },
 ];
+
+/** 1 for the update of a run going back to pending for a retry (see IterationUpdate.retry) */
+function retryBit(u: IterationUpdate): number {
+  return u.retry === true && u.status === 'pending' ? 1 : 0;
+}
 
 /** bit 0: the attempt is undone too (a claim given back), bit 1: the iteration is undone */
 function undoBits(u: IterationUpdate): number {
@@ -349,9 +395,17 @@ function completedRun(
   row[3] = u.status;
   const dueAt = intMs(u.dueAt);
   if (dueAt !== null) row[20] = dueAt;
-  if (t.input !== null) row[4] = t.input;
+  if (t.input !== null) {
+    row[31] = row[31] ?? row[4]; // the first change of input keeps the original
+    row[4] = t.input;
+  }
+  if (retryBit(u) === 1) {
+    row[28] = (row[28] as number) + 1;
+    row[32] = row[8];
+  }
   if (t.output !== null) row[5] = t.output;
   if (t.error !== null) row[6] = t.error;
+  if (u.status === 'success') row[6] = null; // as updateStatement: a success clears the error
   row[7] = vol[3];
   if (u.finishedOn !== undefined && u.finishedOn !== null) row[18] = u.finishedOn;
   const undo = undoBits(u);
@@ -419,8 +473,12 @@ const INSERT_COLUMNS: readonly InsertColumn[] = [
   col('recoveries', 'integer', true, 0),
   col('log_count', 'integer', true, 0),
   col('backfilled', 'boolean', true, false),
+  col('retries', 'integer', true, 0),
+  col('retry_of', 'text', true),
+  col('retry_policy', 'text', true, null, true),
+  col('original_input', 'text', true, null, true),
+  col('iteration_base', 'integer', true, 0),
 ];
-const INSERT_REQUIRED_MASK = INSERT_COLUMNS.reduce((m, c, i) => (c.optional ? m : m | (1 << i)), 0);
 const INSERT_ID = 0;
 const INSERT_DEFINITION = 1;
 const INSERT_KEY = 11;
@@ -457,6 +515,11 @@ function toInsertRow(run: RunRecord): InsertRow {
     run.recoveries ?? 0,
     run.logCount ?? 0,
     run.backfilled === true,
+    run.retries ?? 0,
+    exactText(run.retryOf, 'retryOf'),
+    jsonText(run.retryPolicy),
+    jsonText(run.originalInput),
+    run.iterationBase ?? 0,
   ];
 }
 
@@ -1067,26 +1130,34 @@ export class PostgresStorage implements RunStorage {
    * variant is prepared once per connection.
    */
   private insertStatement(rows: InsertRow[]): { name: string; text: string; values: string[]; plain?: { name: string; text: string } } {
-    // present: some row sets the column; one: every row sets it to the same value (sent once)
-    let present = INSERT_REQUIRED_MASK;
-    let one = 0;
+    // per column: present (some row sets it), one (every row sets it to the same value: sent
+    // once); flags rather than bit masks, as there are more than 31 columns
+    const n = INSERT_COLUMNS.length;
+    const present = new Uint8Array(n);
+    const one = new Uint8Array(n).fill(1);
+    one[INSERT_ID] = 0; // the id is always an array
+    for (let c = 0; c < n; c++) if (!INSERT_COLUMNS[c].optional) present[c] = 1;
     const first = rows[0];
-    for (let c = 1; c < INSERT_COLUMNS.length; c++) one |= 1 << c; // the id is always an array
     for (const row of rows) {
-      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
+      for (let c = 0; c < n; c++) {
         const v = row[c];
-        if (!(present & (1 << c)) && v !== null && v !== INSERT_COLUMNS[c].fallback) present |= 1 << c;
-        if (one & (1 << c) && v !== first[c]) one &= ~(1 << c);
+        if (present[c] === 0 && v !== null && v !== INSERT_COLUMNS[c].fallback) present[c] = 1;
+        if (one[c] === 1 && v !== first[c]) one[c] = 0;
       }
     }
-    one &= present;
     const values: string[] = [];
-    for (let c = 0; c < INSERT_COLUMNS.length; c++) {
-      if (!(present & (1 << c))) continue;
-      if (one & (1 << c)) values.push(first[c] === null ? (null as unknown as string) : String(first[c]));
+    // the statement's variant: per column 0 (left out), 1 (an array) or 2 (one value), three columns a character
+    let signature = '';
+    for (let c = 0; c < n; c += 3) {
+      let digit = 0;
+      for (let k = 2; k >= 0; k--) digit = digit * 3 + (c + k < n ? (present[c + k] === 0 ? 0 : one[c + k] === 1 ? 2 : 1) : 0);
+      signature += digit.toString(36);
+    }
+    for (let c = 0; c < n; c++) {
+      if (present[c] === 0) continue;
+      if (one[c] === 1) values.push(first[c] === null ? (null as unknown as string) : String(first[c]));
       else values.push(INSERT_COLUMNS[c].array(rows.map((row) => row[c])));
     }
-    const signature = `${present.toString(36)}_${one.toString(36)}`;
     let text = this.insertSqlCache.get(signature);
     let plainText = this.insertSqlCache.get(`plain_${signature}`);
     if (text === undefined || plainText === undefined) {
@@ -1095,13 +1166,13 @@ export class PostgresStorage implements RunStorage {
       const arrayParams: string[] = [];
       const arrayNames: string[] = [];
       let param = 0;
-      for (let c = 0; c < INSERT_COLUMNS.length; c++) {
-        if (!(present & (1 << c))) continue;
+      for (let c = 0; c < n; c++) {
+        if (present[c] === 0) continue;
         const col = INSERT_COLUMNS[c];
         param++;
         names.push(col.name);
-        const value = one & (1 << c) ? `$${param}::${col.sqlType}` : `x.${col.name}`;
-        if (!(one & (1 << c))) {
+        const value = one[c] === 1 ? `$${param}::${col.sqlType}` : `x.${col.name}`;
+        if (one[c] === 0) {
           arrayParams.push(`$${param}::${col.sqlType}[]`);
           arrayNames.push(col.name);
         }
@@ -1120,7 +1191,7 @@ export class PostgresStorage implements RunStorage {
       this.insertSqlCache.set(signature, text);
       this.insertSqlCache.set(`plain_${signature}`, plainText);
     }
-    const keyed = (present & (1 << INSERT_KEY)) !== 0;
+    const keyed = present[INSERT_KEY] === 1;
     return {
       name: `tasklane_insert_${signature}`,
       text,
@@ -1362,9 +1433,9 @@ export class PostgresStorage implements RunStorage {
     // $7 concurrency per definition (null = unlimited), $8 now as ISO
     this.claimSqlText ??= `
       with slots as (
-        select q.definition_id, q.max_n, q.conc,
-               exists (select 1 from ${s}.definitions d where d.definition_id = q.definition_id and d.disabled) as disabled
+        select q.definition_id, q.max_n, q.conc, coalesce(d.disabled, false) as disabled, d.restart_cutoff as cutoff
         from unnest($5::text[], $6::int[], $7::int[]) as q(definition_id, max_n, conc)
+        left join ${s}.definitions d on d.definition_id = q.definition_id
       ),
       running as (
         select slots.definition_id,
@@ -1438,8 +1509,11 @@ export class PostgresStorage implements RunStorage {
           iterations = r.iterations + 1,
           started_on = coalesce(r.started_on, $8),
           attempt = case when r.status = 'pending' or chosen.recovered then r.attempt + 1 else r.attempt end,
-          recoveries = case when chosen.recovered then r.recoveries + 1 else r.recoveries end
+          recoveries = case when chosen.recovered then r.recoveries + 1 else r.recoveries end,
+          -- created before a restart of its definition (triggered while the restart ran): ends aborted
+          abort_requested = r.abort_requested or coalesce(r.id < sl.cutoff, false)
         from chosen
+        join slots sl on sl.definition_id = chosen.definition_id
         where r.id = chosen.id
         returning ${cols('r')}, chosen.rn as claim_rn
       )
@@ -1482,6 +1556,7 @@ export class PostgresStorage implements RunStorage {
         const finishedOns = new Array<string | null>(n);
         const finishedAts = new Array<number | null>(n);
         const undos = new Array<number>(n);
+        const retries = new Array<number>(n);
         for (let k = 0; k < n; k++) {
           const i = part[k];
           const u = updates[i];
@@ -1498,6 +1573,7 @@ export class PostgresStorage implements RunStorage {
           finishedOns[k] = u.finishedOn ?? null;
           finishedAts[k] = isoToMs(u.finishedOn);
           undos[k] = undoBits(u);
+          retries[k] = retryBit(u);
         }
         const { name, text, values } = this.updateStatement(slim, req, ids, tokens, [
           statuses,
@@ -1509,6 +1585,7 @@ export class PostgresStorage implements RunStorage {
           finishedOns,
           finishedAts,
           undos,
+          retries,
         ]);
         let ambiguous = false;
         const rows = await this.exec('idempotent', 'updateIterations', async (client) => {
@@ -1607,6 +1684,8 @@ export class PostgresStorage implements RunStorage {
       const names = ['req', 'id', 'lease_token'];
       const sets: string[] = [];
       let param = 3;
+      let status = '';
+      let error = 'r.error';
       for (let c = 0; c < UPDATE_COLUMNS.length; c++) {
         const col = UPDATE_COLUMNS[c];
         if (modes[c] === 'omit') continue;
@@ -1618,8 +1697,12 @@ export class PostgresStorage implements RunStorage {
           names.push(col.name);
           value = `x.${col.name}`;
         }
-        sets.push(col.set(value));
+        if (col.name === 'status') status = value;
+        if (col.name === 'error') error = col.set(value);
+        else sets.push(col.set(value));
       }
+      // every update sets a status; a success clears the error (the failure of an execution that was retried)
+      sets.push(`error = case when ${status} = 'success' then null else ${error} end`);
       const setList = sets.join(', ');
       const arrayList = arrays.join(', ');
       const nameList = names.join(', ');
@@ -1883,6 +1966,180 @@ export class PostgresStorage implements RunStorage {
       );
       return res.rows[0]?.n ?? 0;
     });
+  }
+
+  async deleteRun(id: string): Promise<DeleteRunResult> {
+    if (!storable(id)) return { kind: 'not_found' };
+    // One statement: the run and its descendants, deleted only when none is unfinished. Runs
+    // never leave a finished status, so a check and a delete in the same snapshot cannot disagree.
+    const row = await this.exec('idempotent', 'deleteRun', async (client) => {
+      const res = await client.query<{ found: number; open_id: string | null; deleted: string[] | null }>(
+        `with recursive tree(id) as (
+           select id from ${this.s}.runs where id = $1
+           union
+           select r.id from ${this.s}.runs r join tree on r.parent_id = tree.id
+         ),
+         members as (select r.id, r.status from ${this.s}.runs r join tree on r.id = tree.id),
+         open as (select id from members where status not in ${FINISHED} order by id limit 1),
+         dl as (delete from ${this.s}.logs where run_id in (select id from members) and not exists (select 1 from open)),
+         dv as (delete from ${this.s}.run_values where run_id in (select id from members) and not exists (select 1 from open)),
+         dr as (delete from ${this.s}.runs where id in (select id from members) and not exists (select 1 from open) returning id)
+         select (select count(*) from members)::int as found, (select id from open) as open_id, (select array_agg(id order by id) from dr) as deleted`,
+        [id],
+      );
+      return res.rows[0];
+    });
+    if (row.open_id !== null) {
+      const open = await this.getRun(row.open_id);
+      if (open) return { kind: 'unfinished', run: open };
+    }
+    // a retried statement may find the run deleted by its first attempt
+    if (row.found === 0 || row.deleted === null) return { kind: 'not_found' };
+    return { kind: 'deleted', ids: [id, ...row.deleted.filter((d) => d !== id)] };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // locals, restarts
+
+  async readLocal(definitionId: string, key: string): Promise<LocalEntry> {
+    if (!storable(definitionId) || !storable(key)) return { value: undefined, version: 0 };
+    return this.exec('read', 'readLocal', async (client) => {
+      const res = await client.query<{ value: string | null; version: number }>(
+        `select value, version from ${this.s}.locals where definition_id = $1 and key = $2`,
+        [definitionId, key],
+      );
+      const row = res.rows[0];
+      return row ? { value: parseJson(row.value), version: row.version } : { value: undefined, version: 0 };
+    });
+  }
+
+  /**
+   * One statement. Its first step upserts the definition's row, which locks it and reads its
+   * restart cut-off as last committed (ON CONFLICT DO UPDATE works on the latest row version, not
+   * the statement's snapshot): a restart holding that row (restartDefinition) is waited for, and
+   * its cut-off is then seen; a restart coming after waits for this write to commit, then clears
+   * what it wrote. The locals of one definition are thus written one at a time (short statements).
+   * The compare-and-set itself is the version condition, re-checked by PostgreSQL on the row's
+   * latest version when another writer changed it meanwhile.
+   */
+  async writeLocal(write: LocalWrite): Promise<LocalWriteResult> {
+    exactText(write.definitionId, 'definitionId');
+    exactText(write.key, 'key');
+    if (write.writerRunId !== undefined) exactText(write.writerRunId, 'writerRunId');
+    const text = jsonText(write.value);
+    const expected = write.expectedVersion;
+    // the write proper, on the rows of `ok` (one row when the writer is not refused)
+    const step =
+      expected === undefined
+        ? `insert into ${this.s}.locals (definition_id, key, value, version) select $1, $2, $3::json, 1 from ok
+           on conflict (definition_id, key) do update set value = excluded.value, version = locals.version + 1
+           returning version`
+        : expected === 0
+          ? `insert into ${this.s}.locals (definition_id, key, value, version) select $1, $2, $3::json, 1 from ok
+             on conflict (definition_id, key) do nothing
+             returning version`
+          : `update ${this.s}.locals set value = $3::json, version = version + 1
+             where definition_id = $1 and key = $2 and version = $5 and exists (select 1 from ok)
+             returning version`;
+    const row = await this.exec('write', 'writeLocal', async (client) => {
+      const res = await client.query<{ allowed: number; version: number | null }>(
+        `with d as (
+           insert into ${this.s}.definitions (definition_id) values ($1)
+           on conflict (definition_id) do update set definition_id = excluded.definition_id
+           returning restart_cutoff
+         ),
+         ok as (select 1 as one from d where $4::text is null or d.restart_cutoff is null or $4::text collate "C" >= d.restart_cutoff),
+         w as (${step})
+         select (select count(*) from ok)::int as allowed, (select version from w) as version`,
+        // $5 only where the statement has it (a value without its parameter is refused)
+        expected === undefined || expected === 0
+          ? [write.definitionId, write.key, text, write.writerRunId ?? null]
+          : [write.definitionId, write.key, text, write.writerRunId ?? null, expected],
+      );
+      return res.rows[0];
+    });
+    if (row.allowed === 0) return { ok: false, reason: 'restarted' };
+    if (row.version === null) return { ok: false, reason: 'conflict' };
+    return { ok: true, version: row.version };
+  }
+
+  async listLocals(definitionId: string): Promise<Map<string, unknown>> {
+    if (!storable(definitionId)) return new Map();
+    return this.exec('read', 'listLocals', async (client) => {
+      const res = await client.query<{ key: string; value: string }>(
+        `select key, value from ${this.s}.locals where definition_id = $1 and value is not null order by key`,
+        [definitionId],
+      );
+      return new Map(res.rows.map((r) => [r.key, JSON.parse(r.value) as unknown]));
+    });
+  }
+
+  /**
+   * In one transaction: the cut-off first (its upsert locks the definition's row, as every local
+   * write does: see writeLocal), then the locals cleared in a statement whose snapshot is taken
+   * after that lock, so it sees every write that held the lock before.
+   */
+  async restartDefinition(definitionId: string, cutoff: string): Promise<{ localsCleared: number }> {
+    exactText(definitionId, 'definitionId');
+    exactText(cutoff, 'cutoff');
+    return this.exec('idempotent', 'restartDefinition', (client) =>
+      this.transaction(client, async () => {
+        await client.query(
+          `insert into ${this.s}.definitions (definition_id, restart_cutoff) values ($1, $2)
+           on conflict (definition_id) do update set
+             restart_cutoff = greatest(${this.s}.definitions.restart_cutoff, excluded.restart_cutoff), updated_at = now()`,
+          [definitionId, cutoff],
+        );
+        const res = await client.query(
+          `update ${this.s}.locals set value = null, version = version + 1 where definition_id = $1 and value is not null`,
+          [definitionId],
+        );
+        return { localsCleared: res.rowCount ?? 0 };
+      }),
+    );
+  }
+
+  async abortDefinitionRuns(request: AbortRunsRequest): Promise<AbortRunsResult> {
+    const limit = Math.floor(request.limit);
+    if (!(limit > 0) || !storable(request.definitionId) || !storable(request.before)) return { aborted: [], requested: [] };
+    const error = JSON.stringify({ message: String(request.message), code: 'ABORTED' });
+    // Each change checks the row as it is when written (a claim may have taken a pending run
+    // meanwhile): a run missed that way is found by the next call, and a claim after the restart's
+    // cut-off was recorded hands it out with its abort requested anyway.
+    const rows = await this.exec('write', 'abortDefinitionRuns', async (client) => {
+      const res = await client.query<RunRow & { kind: 'aborted' | 'requested' }>(
+        `with candidates as (
+           (select id from ${this.s}.runs where status = 'pending' and definition_id = $1 and id < $2 order by id limit $3)
+           union all
+           (select id from ${this.s}.runs where status = 'running' and definition_id = $1 and id < $2
+              and (lease_token is null or not abort_requested) order by id limit $3)
+         ),
+         chosen as (select id from candidates order by id limit $3),
+         ended as (
+           update ${this.s}.runs r set status = 'aborted', error = $4::json, finished_on = $5, finished_at = $6,
+             lease_token = null, lease_expires_at = null
+           from chosen c
+           where r.id = c.id and (r.status = 'pending' or (r.status = 'running' and r.lease_token is null))
+           returning ${cols('r')}
+         ),
+         req as (
+           update ${this.s}.runs r set abort_requested = true
+           from chosen c
+           where r.id = c.id and r.status = 'running' and r.lease_token is not null and not r.abort_requested
+           returning ${cols('r')}
+         )
+         select 'aborted' as kind, * from ended
+         union all
+         select 'requested' as kind, * from req
+         order by id`,
+        [request.definitionId, request.before, limit, error, request.now, isoToMs(request.now)],
+      );
+      return res.rows;
+    });
+    return {
+      aborted: rows.filter((r) => r.kind === 'aborted').map(toRecord),
+      requested: rows.filter((r) => r.kind === 'requested').map(toRecord),
+    };
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -104,6 +104,29 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ALTER TABLE tasklane_runs ADD COLUMN backfilled INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 3,
+    name: 'retries (runs: retries, retry_of, retry_policy, original_input, iteration_base); task locals; restart cut-off',
+    sql: `
+      ALTER TABLE tasklane_runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE tasklane_runs ADD COLUMN retry_of TEXT;
+      ALTER TABLE tasklane_runs ADD COLUMN retry_policy TEXT;
+      ALTER TABLE tasklane_runs ADD COLUMN original_input TEXT;
+      ALTER TABLE tasklane_runs ADD COLUMN iteration_base INTEGER NOT NULL DEFAULT 0;
+
+      -- runs below it were restarted (TaskService.restart): claimed aborted, their local writes refused
+      ALTER TABLE tasklane_definitions ADD COLUMN restart_cutoff TEXT;
+
+      -- a definition's locals; value NULL = not set (deleted, cleared), the version still counting
+      CREATE TABLE tasklane_locals (
+        definition_id TEXT NOT NULL,
+        key           TEXT NOT NULL,
+        value         TEXT,
+        version       INTEGER NOT NULL,
+        PRIMARY KEY (definition_id, key)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

@@ -4,15 +4,22 @@ import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { InvalidArgumentError, InvalidStateError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
+import type { RetryPolicy } from '../../api/retry-policy';
 import type { ListLogsQuery, LogType, Page, RunError, RunLog, RunProgress, RunStatus, TaskContext } from '../../api/types';
 import { isFinished } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type {
   EndedRuns,
   AbortResult,
+  AbortRunsRequest,
+  AbortRunsResult,
   ClaimRequest,
+  DeleteRunResult,
   IterationUpdate,
   LeaseRenewal,
+  LocalEntry,
+  LocalWrite,
+  LocalWriteResult,
   RenewResult,
   RunStorage,
   StorageCapabilities,
@@ -315,6 +322,7 @@ export class SqliteStorage implements RunStorage {
       const final = isFinished(u.status);
       const undoAttempt = u.unclaim === true && u.status === 'pending' ? 1 : 0;
       const undoIteration = u.unclaim === true ? 1 : 0;
+      const retry = u.retry === true && u.status === 'pending' ? 1 : 0;
       return [
         u.status,
         json(u.input),
@@ -327,6 +335,7 @@ export class SqliteStorage implements RunStorage {
         undoIteration,
         u.id,
         u.leaseToken ?? '', // '' is never a lease token: no match, lease_lost
+        retry,
       ];
     });
     // a run claimed here is written back with a short RETURNING: its other columns are the claimed
@@ -430,6 +439,45 @@ export class SqliteStorage implements RunStorage {
     return this.retry(() => q.deleteTx.immediate(before, max));
   }
 
+  async deleteRun(id: string): Promise<DeleteRunResult> {
+    const q = this.prepared();
+    return this.retry(() => q.deleteRunTx.immediate(id));
+  }
+
+  // ---------------------------------------------------------------- locals, restarts
+
+  async readLocal(definitionId: string, key: string): Promise<LocalEntry> {
+    const q = this.prepared();
+    const row = await this.retry(() => q.readLocal.get(definitionId, key));
+    if (!row) return { value: undefined, version: 0 };
+    return { value: row[0] === null ? undefined : parse(row[0]), version: row[1] };
+  }
+
+  async writeLocal(write: LocalWrite): Promise<LocalWriteResult> {
+    const q = this.prepared();
+    const text = json(write.value); // serialised first: a value JSON cannot hold writes nothing
+    return this.retry(() => q.writeLocalTx.immediate(write, text));
+  }
+
+  async listLocals(definitionId: string): Promise<Map<string, unknown>> {
+    const q = this.prepared();
+    const rows = await this.retry(() => q.listLocals.all(definitionId));
+    return new Map(rows.map(([key, value]) => [key, parse(value)]));
+  }
+
+  async restartDefinition(definitionId: string, cutoff: string): Promise<{ localsCleared: number }> {
+    const q = this.prepared();
+    return this.retry(() => q.restartTx.immediate(definitionId, cutoff));
+  }
+
+  async abortDefinitionRuns(request: AbortRunsRequest): Promise<AbortRunsResult> {
+    const q = this.prepared();
+    const limit = Math.floor(request.limit);
+    if (!(limit > 0)) return { aborted: [], requested: [] };
+    const error = JSON.stringify({ message: String(request.message), code: 'ABORTED' });
+    return this.retry(() => q.abortRunsTx.immediate(request.definitionId, request.before, error, request.now, limit));
+  }
+
   // ---------------------------------------------------------------- plumbing
 
   /**
@@ -517,6 +565,11 @@ type RunTuple = [
   recoveries: number,
   log_count: number,
   backfilled: number,
+  retries: number,
+  retry_of: string | null,
+  retry_policy: string | null,
+  original_input: string | null,
+  iteration_base: number,
 ];
 
 interface LogRow {
@@ -528,13 +581,17 @@ interface LogRow {
   created_on: string;
 }
 
-/** status, input, output, error, progress, due_at, finished_on, undo attempt, undo iteration, id, lease_token */
-type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, string, string];
-/** UpdateParams as the single-run update binds them: the undo-attempt flag twice more (started_on, node_id) */
-type OneUpdateBinding = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, number, number, string, string];
+/** status, input, output, error, progress, due_at, finished_on, undo attempt, undo iteration, id, lease_token, retry */
+type UpdateParams = [RunStatus, string | null, string | null, string | null, string | null, number | null, string | null, number, number, string, string, number];
+/**
+ * UpdateParams in the order the single-run update binds them (see updateOne): the input once more
+ * (original_input), the status once more (error), the undo-attempt flag twice more (started_on,
+ * node_id), the retry flag twice
+ */
+type OneUpdateBinding = [RunStatus, string | null, string | null, string | null, RunStatus, string | null, string | null, number | null, string | null, number, number, number, number, number, number, string, string];
 
 function bindOne(p: UpdateParams): OneUpdateBinding {
-  return [p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[7], p[7], p[9], p[10]];
+  return [p[0], p[1], p[1], p[2], p[0], p[3], p[4], p[5], p[6], p[7], p[8], p[7], p[7], p[11], p[11], p[9], p[10]];
 }
 /** run_id, type, message, data, created_on */
 type LogParams = [string, LogType, string, string | null, string];
@@ -543,7 +600,7 @@ const RUN_COLUMNS = [
   'id', 'definition_id', 'name', 'status', 'input', 'output', 'error', 'progress', 'iterations', 'attempt',
   'parent_id', 'key', 'context', 'after_id', 'run_at', 'scheduled_for', 'created_on', 'started_on', 'finished_on',
   'node_id', 'due_at', 'target_node_id', 'lease_token', 'lease_expires_at', 'abort_requested', 'recoveries', 'log_count',
-  'backfilled',
+  'backfilled', 'retries', 'retry_of', 'retry_policy', 'original_input', 'iteration_base',
 ] as const;
 
 const RUN_SELECT = RUN_COLUMNS.join(', ');
@@ -605,6 +662,11 @@ function prepare(db: Database.Database) {
 
   // claims
   const disabled = db.prepare<[], string>('SELECT definition_id FROM tasklane_definitions WHERE disabled = 1').pluck();
+  // what a claim needs of the definitions (one small table): disabled ones, restart cut-offs
+  const definitionStates = db
+    .prepare<[], [string, number, string | null]>('SELECT definition_id, disabled, restart_cutoff FROM tasklane_definitions WHERE disabled = 1 OR restart_cutoff IS NOT NULL')
+    .raw();
+  const markAbortRequestedMany = db.prepare<[string]>('UPDATE tasklane_runs SET abort_requested = 1 WHERE id IN (SELECT value FROM json_each(?))');
   // claim candidates: ids only (covering indexes); full rows come back from the UPDATE ... RETURNING
   const claimExpired = db
     .prepare<[string, number, number], string>(
@@ -664,13 +726,18 @@ function prepare(db: Database.Database) {
 
   // transitions: one run's change under its lease, answering the whole row or (a run this adapter
   // claimed) only what it changed or others may have changed (see mergeUpdated)
+  // SQLite evaluates every SET expression on the row as it was: original_input keeps the input
+  // being replaced, iteration_base the iterations before the update
   const updateOne = `UPDATE tasklane_runs
           SET status = ?, lease_token = NULL, lease_expires_at = NULL,
-              input = coalesce(?, input), output = coalesce(?, output), error = coalesce(?, error),
+              original_input = CASE WHEN ? IS NOT NULL THEN coalesce(original_input, input) ELSE original_input END,
+              input = coalesce(?, input), output = coalesce(?, output),
+              error = CASE WHEN ? = 'success' THEN NULL ELSE coalesce(?, error) END,
               progress = coalesce(?, progress), due_at = coalesce(?, due_at), finished_on = coalesce(?, finished_on),
               attempt = max(0, attempt - ?), iterations = max(0, iterations - ?),
               started_on = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
-              node_id = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE node_id END
+              node_id = CASE WHEN ? = 1 AND attempt <= 1 THEN NULL ELSE node_id END,
+              retries = retries + ?, iteration_base = CASE WHEN ? = 1 THEN iterations ELSE iteration_base END
         WHERE id = ? AND status = 'running' AND lease_token = ?`;
   const updateRun = db.prepare<OneUpdateBinding, RunTuple>(`${updateOne} RETURNING ${RUN_SELECT}`).raw();
   const updateRunShort = db.prepare<OneUpdateBinding, ShortUpdateTuple>(`${updateOne} RETURNING ${SHORT_RETURNING}`).raw();
@@ -681,12 +748,15 @@ function prepare(db: Database.Database) {
     .prepare<[string], [...ShortUpdateTuple, string]>(
       `UPDATE tasklane_runs
           SET status = u.value ->> 0, lease_token = NULL, lease_expires_at = NULL,
+              original_input = CASE WHEN u.value ->> 1 IS NOT NULL THEN coalesce(original_input, input) ELSE original_input END,
               input = coalesce(u.value ->> 1, input), output = coalesce(u.value ->> 2, output),
-              error = coalesce(u.value ->> 3, error), progress = coalesce(u.value ->> 4, progress),
+              error = CASE WHEN u.value ->> 0 = 'success' THEN NULL ELSE coalesce(u.value ->> 3, error) END,
+              progress = coalesce(u.value ->> 4, progress),
               due_at = coalesce(u.value ->> 5, due_at), finished_on = coalesce(u.value ->> 6, finished_on),
               attempt = max(0, attempt - (u.value ->> 7)), iterations = max(0, iterations - (u.value ->> 8)),
               started_on = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE started_on END,
-              node_id = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE node_id END
+              node_id = CASE WHEN u.value ->> 7 = 1 AND attempt <= 1 THEN NULL ELSE node_id END,
+              retries = retries + (u.value ->> 11), iteration_base = CASE WHEN u.value ->> 11 = 1 THEN iterations ELSE iteration_base END
          FROM json_each(?) AS u
         WHERE tasklane_runs.id = u.value ->> 9 AND tasklane_runs.status = 'running' AND tasklane_runs.lease_token = u.value ->> 10
         RETURNING ${SHORT_RETURNING}, id`,
@@ -735,6 +805,65 @@ function prepare(db: Database.Database) {
   const deleteLogs = db.prepare<[string]>('DELETE FROM tasklane_logs WHERE run_id = ?');
   const deleteValues = db.prepare<[string]>('DELETE FROM tasklane_values WHERE run_id = ?');
   const deleteRun = db.prepare<[string]>('DELETE FROM tasklane_runs WHERE id = ?');
+  // a run and its descendants (UNION, not UNION ALL: a parent cycle in hand-made records ends)
+  const runTree = db
+    .prepare<[string], [string, RunStatus]>(
+      `WITH RECURSIVE tree(id) AS (
+         SELECT id FROM tasklane_runs WHERE id = ?
+         UNION
+         SELECT r.id FROM tasklane_runs AS r INDEXED BY tasklane_runs_parent JOIN tree ON r.parent_id = tree.id
+       )
+       SELECT r.id, r.status FROM tree JOIN tasklane_runs AS r ON r.id = tree.id`,
+    )
+    .raw();
+
+  // locals, restarts
+  const readLocal = db.prepare<[string, string], [string | null, number]>('SELECT value, version FROM tasklane_locals WHERE definition_id = ? AND key = ?').raw();
+  const localVersion = db.prepare<[string, string], number>('SELECT version FROM tasklane_locals WHERE definition_id = ? AND key = ?').pluck();
+  const writeLocal = db
+    .prepare<[string, string, string | null], number>(
+      `INSERT INTO tasklane_locals (definition_id, key, value, version) VALUES (?, ?, ?, 1)
+       ON CONFLICT (definition_id, key) DO UPDATE SET value = excluded.value, version = version + 1
+       RETURNING version`,
+    )
+    .pluck();
+  const listLocals = db
+    .prepare<[string], [string, string]>('SELECT key, value FROM tasklane_locals WHERE definition_id = ? AND value IS NOT NULL ORDER BY key')
+    .raw();
+  const restartCutoff = db.prepare<[string], string | null>('SELECT restart_cutoff FROM tasklane_definitions WHERE definition_id = ?').pluck();
+  const setRestartCutoff = db.prepare<[string, string]>(
+    `INSERT INTO tasklane_definitions (definition_id, disabled, restart_cutoff) VALUES (?, 0, ?)
+     ON CONFLICT (definition_id) DO UPDATE SET restart_cutoff =
+       CASE WHEN restart_cutoff IS NULL OR restart_cutoff < excluded.restart_cutoff THEN excluded.restart_cutoff ELSE restart_cutoff END`,
+  );
+  const clearLocals = db.prepare<[string]>('UPDATE tasklane_locals SET value = NULL, version = version + 1 WHERE definition_id = ? AND value IS NOT NULL');
+  // a restart's runs: ids from the partial indexes, then one statement per kind of change
+  const pendingBefore = db
+    .prepare<[string, string, number], string>(
+      `SELECT id FROM tasklane_runs INDEXED BY tasklane_runs_pending WHERE status = 'pending' AND definition_id = ? AND id < ? ORDER BY id LIMIT ?`,
+    )
+    .pluck();
+  const parkedBefore = db
+    .prepare<[string, string, number], string>(
+      `SELECT id FROM tasklane_runs INDEXED BY tasklane_runs_parked
+        WHERE status = 'running' AND lease_token IS NULL AND definition_id = ? AND id < ? ORDER BY id LIMIT ?`,
+    )
+    .pluck();
+  const leasedBefore = db
+    .prepare<[string, string, number], string>(
+      `SELECT id FROM tasklane_runs INDEXED BY tasklane_runs_leased
+        WHERE status = 'running' AND lease_token IS NOT NULL AND definition_id = ? AND id < ? AND abort_requested = 0 ORDER BY id LIMIT ?`,
+    )
+    .pluck();
+  const abortMany = db
+    .prepare<[string, string, string], RunTuple>(
+      `UPDATE tasklane_runs SET status = 'aborted', error = ?, finished_on = ?, lease_token = NULL, lease_expires_at = NULL
+        WHERE id IN (SELECT value FROM json_each(?)) RETURNING ${RUN_SELECT}`,
+    )
+    .raw();
+  const requestMany = db
+    .prepare<[string], RunTuple>(`UPDATE tasklane_runs SET abort_requested = 1 WHERE id IN (SELECT value FROM json_each(?)) RETURNING ${RUN_SELECT}`)
+    .raw();
 
   const listStatements = new Map<string, Database.Statement<unknown[], RunTuple>>();
 
@@ -769,7 +898,12 @@ function prepare(db: Database.Database) {
     claimTx: db.transaction((request: ClaimRequest): RunTuple[] => {
       const { now, nodeId } = request;
       const limit = Math.floor(request.limit);
-      const off = new Set(disabled.all());
+      const off = new Set<string>();
+      const cutoffs = new Map<string, string>();
+      for (const [id, isOff, cutoff] of definitionStates.all()) {
+        if (isOff === 1) off.add(id);
+        if (cutoff !== null) cutoffs.set(id, cutoff);
+      }
       type Candidate = { id: string; kind: 'expired' | 'parked' | 'pending' };
       const lists: Candidate[][] = [];
       const seen = new Set<string>();
@@ -825,10 +959,18 @@ function prepare(db: Database.Database) {
       }
       // in the order picked: round-robin across definitions, id order within each
       const out: RunTuple[] = [];
+      const restarted: string[] = [];
       for (const { id } of picked) {
         const row = rows.get(id);
-        if (row) out.push(row);
+        if (!row) continue;
+        // created before a restart of its definition (triggered while the restart ran): ends aborted
+        if (cutoffs.size > 0 && row[24] === 0 && row[0] < (cutoffs.get(row[1]) ?? '')) {
+          row[24] = 1;
+          restarted.push(row[0]);
+        }
+        out.push(row);
       }
+      if (restarted.length > 0) markAbortRequestedMany.run(JSON.stringify(restarted));
       return out;
     }),
 
@@ -895,6 +1037,57 @@ function prepare(db: Database.Database) {
       return kept;
     }),
 
+    readLocal,
+    listLocals,
+
+    deleteRunTx: db.transaction((id: string): DeleteRunResult => {
+      const tree = runTree.all(id);
+      if (tree.length === 0) return { kind: 'not_found' };
+      const open = tree.find(([, status]) => !isFinished(status));
+      if (open) return { kind: 'unfinished', run: toRecord(getRun.get(open[0])!) };
+      // the asked run first, then its descendants
+      const ids = [id, ...tree.map(([treeId]) => treeId).filter((treeId) => treeId !== id)];
+      for (const treeId of ids) {
+        deleteLogs.run(treeId);
+        deleteValues.run(treeId);
+        deleteRun.run(treeId);
+      }
+      return { kind: 'deleted', ids };
+    }),
+
+    writeLocalTx: db.transaction((write: LocalWrite, text: string | null): LocalWriteResult => {
+      if (write.writerRunId !== undefined) {
+        const cutoff = restartCutoff.get(write.definitionId);
+        if (cutoff !== undefined && cutoff !== null && write.writerRunId < cutoff) return { ok: false, reason: 'restarted' };
+      }
+      if (write.expectedVersion !== undefined && (localVersion.get(write.definitionId, write.key) ?? 0) !== write.expectedVersion) {
+        return { ok: false, reason: 'conflict' };
+      }
+      return { ok: true, version: writeLocal.get(write.definitionId, write.key, text)! };
+    }),
+
+    restartTx: db.transaction((definitionId: string, cutoff: string): { localsCleared: number } => {
+      setRestartCutoff.run(definitionId, cutoff);
+      return { localsCleared: clearLocals.run(definitionId).changes };
+    }),
+
+    abortRunsTx: db.transaction((definitionId: string, before: string, error: string, now: string, limit: number): AbortRunsResult => {
+      // the oldest `limit` of the three kinds together
+      const picked = [
+        ...pendingBefore.all(definitionId, before, limit).map((id) => ({ id, end: true })),
+        ...parkedBefore.all(definitionId, before, limit).map((id) => ({ id, end: true })),
+        ...leasedBefore.all(definitionId, before, limit).map((id) => ({ id, end: false })),
+      ]
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .slice(0, limit);
+      const ending = picked.filter((p) => p.end).map((p) => p.id);
+      const requesting = picked.filter((p) => !p.end).map((p) => p.id);
+      return {
+        aborted: ending.length > 0 ? inIdOrder(abortMany.all(error, now, JSON.stringify(ending)), ending) : [],
+        requested: requesting.length > 0 ? inIdOrder(requestMany.all(JSON.stringify(requesting)), requesting) : [],
+      };
+    }),
+
     deleteTx: db.transaction((before: string, limit: number): number => {
       const ids = oldFinished.all(before, limit);
       for (const id of ids) {
@@ -951,6 +1144,11 @@ function toParams(r: RunRecord): RunTuple {
     r.recoveries ?? 0,
     r.logCount ?? 0,
     r.backfilled ? 1 : 0,
+    r.retries ?? 0,
+    r.retryOf ?? null,
+    json(r.retryPolicy),
+    json(r.originalInput),
+    r.iterationBase ?? 0,
   ];
 }
 
@@ -979,7 +1177,12 @@ type ShortUpdateTuple = [
 function mergeUpdated(claimed: RunTuple, params: UpdateParams, changed: ShortUpdateTuple): RunTuple {
   const row = [...claimed] as RunTuple;
   row[3] = changed[0];
+  if (params[1] !== null) row[31] = claimed[31] ?? claimed[4]; // the first change of input keeps the original
   row[4] = params[1] ?? claimed[4];
+  if (params[11] === 1) {
+    row[28] = claimed[28] + 1;
+    row[32] = claimed[8];
+  }
   row[5] = changed[1];
   row[6] = changed[2];
   row[7] = changed[3];
@@ -1003,7 +1206,7 @@ function toRecord(row: RunTuple): RunRecord {
   const [
     id, definitionId, name, status, input, output, error, progress, iterations, attempt, parentId, key, context, after,
     runAt, scheduledFor, createdOn, startedOn, finishedOn, nodeId, dueAt, targetNodeId, leaseToken, leaseExpiresAt,
-    abortRequested, recoveries, logCount, backfilled,
+    abortRequested, recoveries, logCount, backfilled, retries, retryOf, retryPolicy, originalInput, iterationBase,
   ] = row;
   const run: RunRecord = {
     id,
@@ -1013,17 +1216,22 @@ function toRecord(row: RunTuple): RunRecord {
     input: input === null ? undefined : parse(input),
     iterations,
     attempt,
+    retries,
     createdOn,
     dueAt,
     abortRequested: abortRequested === 1,
     recoveries,
     logCount,
+    iterationBase,
   };
   if (output !== null) run.output = parse(output);
   if (error !== null) run.error = parse(error) as RunError;
   if (progress !== null) run.progress = parse(progress) as RunProgress;
   if (parentId !== null) run.parentId = parentId;
   if (key !== null) run.key = key;
+  if (retryOf !== null) run.retryOf = retryOf;
+  if (retryPolicy !== null) run.retryPolicy = parse(retryPolicy) as RetryPolicy;
+  if (originalInput !== null) run.originalInput = parse(originalInput);
   if (context !== null) run.context = parse(context) as TaskContext;
   if (after !== null) run.after = after;
   if (runAt !== null) run.runAt = runAt;

@@ -1,4 +1,4 @@
-import { InvalidIdentifierError, TaskDefinitionError } from '../../api/errors';
+import { InvalidArgumentError, InvalidIdentifierError, TaskDefinitionError } from '../../api/errors';
 
 /**
  * One place for every user-chosen identifier that reaches a storage key, a SQL value, a Redis key,
@@ -35,6 +35,10 @@ export const RESERVED_TASK_IDS: ReadonlySet<string> = new Set([
 export const IDEMPOTENCY_KEY_MAX_BYTES = 512;
 /** Run names: at most this many characters. */
 export const RUN_NAME_MAX_LENGTH = 256;
+/** Keys of `store` and `locals` values: at most this many characters. */
+export const VALUE_KEY_MAX_LENGTH = 512;
+/** The prefix of keys tasklane keeps for itself in a run's `store`. */
+export const RESERVED_VALUE_KEY_PREFIX = 'tasklane:';
 /** Run ids: at most this many characters of [A-Za-z0-9_-]. */
 export const RUN_ID_MAX_LENGTH = 128;
 const RUN_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
@@ -100,6 +104,23 @@ export function assertIdempotencyKey(key: unknown): string {
   if (LONE_SURROGATE.test(key)) {
     throw new InvalidIdentifierError('idempotency key', `${describeIdentifier(key)} contains a lone UTF-16 surrogate`);
   }
+  return key;
+}
+
+/**
+ * Checks the key of a `store` or `locals` value: a string of 1 to 512 characters, with no control
+ * characters (NUL included) and no lone surrogates (PostgreSQL cannot store them, and two such
+ * strings would collide once encoded), not starting with `tasklane:` (reserved). Any other
+ * character is allowed: adapters bind keys as parameters and keep them in Maps. Throws
+ * `InvalidArgumentError` (code `INVALID_ARGUMENT`); `what` names the key in the message.
+ */
+export function assertValueKey(key: unknown, what: string): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > VALUE_KEY_MAX_LENGTH) {
+    throw new InvalidArgumentError(`${what} keys are non-empty strings of at most ${VALUE_KEY_MAX_LENGTH} characters, got ${describeIdentifier(key)}`);
+  }
+  if (CONTROL_CHARS.test(key)) throw new InvalidArgumentError(`${what} key ${describeIdentifier(key)} contains a control character`);
+  if (LONE_SURROGATE.test(key)) throw new InvalidArgumentError(`${what} key ${describeIdentifier(key)} contains a lone UTF-16 surrogate`);
+  if (key.startsWith(RESERVED_VALUE_KEY_PREFIX)) throw new InvalidArgumentError(`${what} keys starting with "${RESERVED_VALUE_KEY_PREFIX}" are reserved`);
   return key;
 }
 

@@ -1,0 +1,77 @@
+import type { RunRecord } from '../../ports/run-record';
+
+/**
+ * What the engine tells an observer (the management server's metrics) beyond the public events:
+ * pickup delays, iteration durations, aborts. Internal: reached through `observeEngine()`.
+ *
+ * The engine holds at most one {@link ObserverSet}, and none while nobody observes: each call site
+ * is `rt.observer?.x(...)`, one property read on the hot path when nothing is registered.
+ * Observers are called synchronously and must be cheap; one that throws is logged and ignored.
+ */
+export interface EngineObserver {
+  /** a trigger on this node stored a new run (an idempotent answer with an existing run is not one) */
+  triggered?(run: RunRecord): void;
+  /** a run's first iteration starts on this node, `pickupDelayMs` after it was due (engine time) */
+  started?(run: RunRecord, pickupDelayMs: number): void;
+  /** an iteration's code answered (or threw) on this node after `durationMs` */
+  iterationEnded?(run: RunRecord, durationMs: number): void;
+  /**
+   * a run ended and this node recorded its end: each end is observed once in the cluster, on the
+   * node whose write ended it (the `recoveries` of the record count its lease recoveries)
+   */
+  ended?(run: RunRecord): void;
+  /** an abort took effect through this node: a pending run aborted, or a running one asked to stop */
+  abortRequested?(run: RunRecord): void;
+}
+
+type Hook = keyof EngineObserver;
+
+/** The observers of one engine, called in turn; a throwing observer is reported, never rethrown. */
+export class ObserverSet implements Required<EngineObserver> {
+  private readonly observers = new Set<EngineObserver>();
+
+  constructor(private readonly report: (error: unknown) => void) {}
+
+  get size(): number {
+    return this.observers.size;
+  }
+
+  add(observer: EngineObserver): void {
+    this.observers.add(observer);
+  }
+
+  delete(observer: EngineObserver): void {
+    this.observers.delete(observer);
+  }
+
+  triggered(run: RunRecord): void {
+    this.each('triggered', (o) => o.triggered?.(run));
+  }
+
+  started(run: RunRecord, pickupDelayMs: number): void {
+    this.each('started', (o) => o.started?.(run, pickupDelayMs));
+  }
+
+  iterationEnded(run: RunRecord, durationMs: number): void {
+    this.each('iterationEnded', (o) => o.iterationEnded?.(run, durationMs));
+  }
+
+  ended(run: RunRecord): void {
+    this.each('ended', (o) => o.ended?.(run));
+  }
+
+  abortRequested(run: RunRecord): void {
+    this.each('abortRequested', (o) => o.abortRequested?.(run));
+  }
+
+  private each(hook: Hook, call: (o: EngineObserver) => void): void {
+    for (const o of this.observers) {
+      if (o[hook] === undefined) continue;
+      try {
+        call(o);
+      } catch (err) {
+        this.report(err);
+      }
+    }
+  }
+}
