@@ -5,7 +5,9 @@ import type { Viewer } from './api/types';
 import { NowContext, SessionContext } from './app-context';
 import { clearToken, loadToken, saveToken } from './auth/session';
 import { ErrorNotice } from './components/notice';
-import { hrefOf, type Route, useRoute } from './router';
+import { hrefOf, type Route } from './router';
+import { useRoute } from './use-route';
+import { DefinitionPage } from './views/definition-page';
 import { Definitions } from './views/definitions';
 import { Nodes } from './views/nodes';
 import { RunPage } from './views/run-page';
@@ -98,13 +100,13 @@ export function App() {
 
 function Shell({ viewer, signOut }: { viewer: Viewer; signOut(): void }) {
   const route = useRoute();
-  const section = route.view === 'trigger' ? 'definitions' : route.view === 'run' ? 'runs' : route.view;
+  const section = route.view === 'trigger' || route.view === 'definition' ? 'definitions' : route.view === 'run' ? 'runs' : route.view;
   const mainRef = useRef<HTMLElement>(null);
   // a new view: move focus to it, as a page load would, so keyboard and screen reader users follow
   useEffect(() => {
     mainRef.current?.focus({ preventScroll: true });
     window.scrollTo(0, 0);
-  }, [route.view, route.view === 'run' ? route.id : '']);
+  }, [route.view, route.view === 'run' || route.view === 'definition' ? route.id : '']);
 
   const link = (to: Route, name: string, key: string) => (
     <a href={hrefOf(to)} class={section === key ? 'nav-link active' : 'nav-link'} aria-current={section === key ? 'page' : undefined}>{name}</a>
@@ -128,6 +130,7 @@ function Shell({ viewer, signOut }: { viewer: Viewer; signOut(): void }) {
       </header>
       <main id="main" ref={mainRef} tabIndex={-1} class="content">
         {route.view === 'definitions' ? <Definitions /> : null}
+        {route.view === 'definition' ? <DefinitionPage key={route.id} id={route.id} /> : null}
         {route.view === 'trigger' ? <TriggerPage key={route.definitionId} definitionId={route.definitionId} /> : null}
         {route.view === 'runs' ? <Runs definitionId={route.definitionId} status={route.status} parentId={route.parentId} /> : null}
         {route.view === 'run' ? <RunPage key={route.id} id={route.id} /> : null}

@@ -22,7 +22,7 @@ export function duration(ms: number | null | undefined): string {
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   const m = Math.floor(ms / 60_000);
   const s = Math.round((ms % 60_000) / 1000);
-  if (m < 60) return `${m} min ${s} s`;
+  if (m < 60) return s === 0 ? `${m} min` : `${m} min ${s} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 

@@ -1,5 +1,3 @@
-import { useEffect, useState } from 'preact/hooks';
-
 /**
  * Routes live in the hash (`#/runs?status=failed`): the server serves one page at `/` whatever the
  * route, and a reload or a shared link opens the same view. Only ids and filters go there, never the
@@ -7,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
  */
 export type Route =
   | { view: 'definitions' }
+  | { view: 'definition'; id: string }
   | { view: 'trigger'; definitionId: string }
   | { view: 'runs'; definitionId?: string; status?: string; parentId?: string }
   | { view: 'run'; id: string }
@@ -17,6 +16,7 @@ export function parseRoute(hash: string): Route {
   const parts = pathPart.split('/').filter(Boolean).map((p) => safeDecode(p));
   const query = new URLSearchParams(queryPart);
   if (parts[0] === 'definitions' && parts.length === 3 && parts[2] === 'trigger') return { view: 'trigger', definitionId: parts[1] };
+  if (parts[0] === 'definitions' && parts.length === 2) return { view: 'definition', id: parts[1] };
   if (parts[0] === 'runs' && parts.length === 2) return { view: 'run', id: parts[1] };
   if (parts[0] === 'runs') {
     const route: Route = { view: 'runs' };
@@ -36,6 +36,8 @@ export function hrefOf(route: Route): string {
   switch (route.view) {
     case 'definitions':
       return '#/definitions';
+    case 'definition':
+      return `#/definitions/${encodeURIComponent(route.id)}`;
     case 'trigger':
       return `#/definitions/${encodeURIComponent(route.definitionId)}/trigger`;
     case 'run':
@@ -55,16 +57,6 @@ export function hrefOf(route: Route): string {
 
 export function navigate(route: Route): void {
   location.hash = hrefOf(route);
-}
-
-export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(location.hash));
-  useEffect(() => {
-    const onChange = (): void => setRoute(parseRoute(location.hash));
-    addEventListener('hashchange', onChange);
-    return () => removeEventListener('hashchange', onChange);
-  }, []);
-  return route;
 }
 
 function safeDecode(part: string): string {

@@ -234,6 +234,77 @@ test('retries a failed run: the new run has the same input and ends success', as
   expect(retried).not.toBe(failed.id);
   await expectText(runStatus(page), 'success');
   expect((await service.get(retried))?.input).toEqual({ key: 'crm-sync' });
+  expect((await service.get(retried))?.retryOf).toBe(failed.id);
+  // the new run names the one it retries, as a link back to it
+  const back = page.getByRole('link', { name: `Retry of run ${failed.id}` });
+  await back.waitFor();
+  expect(await fact(page, 'Retries').textContent()).toBe('0');
+  await shot(page, 'run-retried');
+  await back.click();
+  await page.waitForURL(new RegExp(`#/runs/${failed.id}$`));
+  await expectText(runStatus(page), 'failed');
+  await page.close();
+});
+
+test('a run with a retry policy: its page follows it back to pending with its last error, then to success, counting attempts and retries', async () => {
+  const page = await signedIn(TOKENS.operator);
+  // the first execution fails; the retry is due 6 s later (time to open the page meanwhile)
+  const run = await service.trigger({ definition: 'demo.flaky', input: { key: 'retry-policy' }, retry: { attempts: 3, backoff: { type: 'fixed', delay: 6000 } } });
+  await waitFor(async () => (await service.get(run.id))?.retries === 1, 'the run went back to pending for its retry');
+  await page.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${run.id}`);
+  await expectText(runStatus(page), 'pending');
+  await expectText(page.getByRole('heading', { name: /Last error/ }), 'Last error, before retry 1');
+  await expectText(page.locator('.error-message'), /partner API unavailable for retry-policy/);
+  await expectText(fact(page, 'Retries'), /^1 \(the next attempt is due /);
+  await shot(page, 'run-retrying');
+  // the page follows the run live: the retry starts and succeeds
+  await expectText(runStatus(page), 'success', 30_000);
+  await expectText(fact(page, 'Retries'), /^1$/);
+  expect(await fact(page, 'Attempts').textContent()).toBe('2');
+  expect(await page.getByRole('heading', { name: /error/i }).count()).toBe(0);
+  await expectText(page.getByRole('list', { name: 'Log lines' }), /failed, retrying \(retry 1\)/);
+  await page.close();
+});
+
+test('a definition page shows its task locals to a viewer; an operator restarts it with a message: its running run ends aborted, its locals are cleared', async () => {
+  for (const items of [3, 4]) {
+    const done = await service.trigger({ definition: 'demo.sync', input: { items } });
+    expect((await service.wait(done.id, { timeout: 10_000 })).status).toBe('success');
+  }
+  const viewerContext = await newContext();
+  try {
+    const viewer = await signedIn(TOKENS.viewer, viewerContext);
+    await viewer.getByRole('link', { name: 'demo.sync', exact: true }).click();
+    await viewer.getByRole('heading', { name: 'Sync catalogue', level: 1 }).waitFor();
+    await expectText(viewer.getByRole('region', { name: 'Locals' }), /synced\s*7/);
+    for (const name of ['Trigger', 'Disable', 'Enable', 'Restart']) expect(await viewer.getByRole('button', { name, exact: true }).count()).toBe(0);
+    await shot(viewer, 'viewer-definition');
+    await viewer.close();
+  } finally {
+    await viewerContext.close();
+  }
+
+  const long = await service.trigger({ definition: 'demo.sync', input: { items: 30, stepMs: 1000 } });
+  await waitFor(async () => (await service.get(long.id))?.status === 'running', 'the long sync is running');
+  const page = await signedIn(TOKENS.operator);
+  await page.getByRole('link', { name: 'demo.sync', exact: true }).click();
+  await page.getByRole('heading', { name: 'Sync catalogue', level: 1 }).waitFor();
+  const locals = page.getByRole('region', { name: 'Locals' });
+  await expectText(locals, /lastBatch/);
+  await expectText(page.getByRole('list', { name: 'Latest runs' }), 'running');
+  await page.getByRole('button', { name: 'Restart', exact: true }).click();
+  await page.getByLabel('Restart message').fill('catalogue source changed');
+  await shot(page, 'definition-restart');
+  await page.getByRole('button', { name: 'Confirm restart' }).click();
+  await expectText(page.getByRole('status').filter({ hasText: /Restarted/ }), /locals were cleared/);
+  const ended = await service.wait(long.id, { timeout: 15_000 });
+  expect(ended.status).toBe('aborted');
+  expect(ended.error?.message).toBe('catalogue source changed');
+  expect(await service.locals('demo.sync')).toEqual({});
+  await expectText(locals, /none/);
+  await expectText(fact(page, 'Evaluations'), /^0$/);
+  await expectText(page.getByRole('list', { name: 'Latest runs' }), 'aborted');
+  await shot(page, 'definition-restarted');
   await page.close();
 });
 
@@ -377,6 +448,11 @@ test('the runs view pages through 100,000 stored runs, each page as quick as the
   await shot(page, 'runs-paged');
   await page.close();
 });
+
+/** The value (`dd`) beside a term (`dt`) of a page's facts lists, e.g. a run's Retries. */
+function fact(page: Page, term: string) {
+  return page.locator('dt', { hasText: new RegExp(`^${term}$`) }).locator('xpath=following-sibling::dd[1]');
+}
 
 /** The text of the elements a control names with aria-describedby: its error beside it, its hint. */
 function describedBy(page: Page, control: ReturnType<Page['getByLabel']>): { textContent(): Promise<string> } {

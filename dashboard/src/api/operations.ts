@@ -1,4 +1,5 @@
 import type {
+  DefinitionDetail,
   DefinitionInfo,
   LogEntry,
   NodeInfo,
@@ -28,14 +29,14 @@ type Ns<T> = { backgroundTasks: T };
 
 const RUN_SUMMARY = /* GraphQL */ `
   fragment RunSummary on TaskRunInfo {
-    id definitionId name status progress iterations attempt parentId createdOn startedOn finishedOn nodeId
+    id definitionId name status progress iterations attempt retries parentId createdOn startedOn finishedOn nodeId
   }
 `;
 
 const RUN_DETAIL = /* GraphQL */ `
   fragment RunDetail on TaskRunInfo {
     ...RunSummary
-    input output error context key after runAt
+    input output error context key after runAt retryOf
     children(limit: $childLimit) { items { ...RunSummary } cursor }
   }
   ${RUN_SUMMARY}
@@ -44,8 +45,17 @@ const RUN_DETAIL = /* GraphQL */ `
 const DEFINITION = /* GraphQL */ `
   fragment Definition on TaskDefinitionInfo {
     id title description isPrivate distributable concurrency maxIterations status faultReason schedule { cron timezone } inputSchema
-    stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime lastError }
+    stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime retryNum missedTicks lastError }
   }
+`;
+
+/** what a definition's own page adds to the list's fields; `locals` is a storage read, so the list leaves it out */
+const DEFINITION_DETAIL = /* GraphQL */ `
+  fragment DefinitionDetail on TaskDefinitionInfo {
+    ...Definition
+    iterationTimeout maxBacklog locals
+  }
+  ${DEFINITION}
 `;
 
 /** Who is signed in: the page shows only what this role may use (the server checks again). */
@@ -61,6 +71,11 @@ export const DefinitionsQuery = operation<Ns<{ listDefinitions: DefinitionInfo[]
 export const DefinitionQuery = operation<Ns<{ getDefinition: DefinitionInfo | null }>, { id: string }>(/* GraphQL */ `
   query Definition($id: ID!) { backgroundTasks { getDefinition(id: $id) { ...Definition } } }
   ${DEFINITION}
+`);
+
+export const DefinitionDetailQuery = operation<Ns<{ getDefinition: DefinitionDetail | null }>, { id: string }>(/* GraphQL */ `
+  query DefinitionDetail($id: ID!) { backgroundTasks { getDefinition(id: $id) { ...DefinitionDetail } } }
+  ${DEFINITION_DETAIL}
 `);
 
 export interface RunsWhere {
@@ -118,6 +133,11 @@ export const DisableMutation = operation<Ns<{ disableDefinition: { id: string; s
 
 export const EnableMutation = operation<Ns<{ enableDefinition: { id: string; status: string } }>, { id: string }>(/* GraphQL */ `
   mutation Enable($id: ID!) { backgroundTasks { enableDefinition(id: $id) { id status } } }
+`);
+
+export const RestartMutation = operation<Ns<{ restartDefinition: DefinitionDetail }>, { id: string; message?: string }>(/* GraphQL */ `
+  mutation Restart($id: ID!, $message: String) { backgroundTasks { restartDefinition(id: $id, message: $message) { ...DefinitionDetail } } }
+  ${DEFINITION_DETAIL}
 `);
 
 export const EventsSubscription = operation<{ backgroundTaskEvents: TaskEvent }, { taskId?: string; definitionId?: string }>(/* GraphQL */ `

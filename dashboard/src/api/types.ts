@@ -29,9 +29,10 @@ export interface RunSummary {
   status: RunStatus;
   progress: unknown;
   iterations: number;
+  /** executions started (claims): a retry and a crash recovery each add one */
   attempt: number;
-  /** not in the schema until TaskService.retry lands (storage branch) */
-  retries?: number | null;
+  /** times the run went back to pending for a retry (its retry policy) */
+  retries: number;
   parentId: string | null;
   createdOn: string;
   startedOn: string | null;
@@ -48,8 +49,8 @@ export interface RunDetail extends RunSummary {
   key: string | null;
   after: string | null;
   runAt: string | null;
-  /** not in the schema until TaskService.retry lands (storage branch) */
-  retryOf?: string | null;
+  /** the run this one retries (retryTask) */
+  retryOf: string | null;
   children: Page<RunSummary>;
 }
 
@@ -79,6 +80,14 @@ export interface DefinitionInfo {
   stats: StatsRow | null;
 }
 
+/** A definition as its own page shows it: the settings the list leaves out, and its task locals. */
+export interface DefinitionDetail extends DefinitionInfo {
+  iterationTimeout: number;
+  maxBacklog: number | null;
+  /** the definition's task locals (values every run of it shares), an object of JSON values */
+  locals: unknown;
+}
+
 export interface StatsRow {
   definitionId: string;
   status: string;
@@ -88,6 +97,8 @@ export interface StatsRow {
   errNum: number;
   evalTotalTime: number;
   evalAvgTime: number;
+  retryNum: number;
+  missedTicks: number;
   lastError: unknown;
 }
 

@@ -8,6 +8,7 @@ const OPERATION = {
   delete: 'mutation.deleteTask',
   disable: 'mutation.disableDefinition',
   enable: 'mutation.enableDefinition',
+  restart: 'mutation.restartDefinition',
 } as const;
 
 export type Action = keyof typeof OPERATION;

@@ -1,37 +1,30 @@
-import { useState } from 'preact/hooks';
-import { type ApiError } from '../api/client';
+import type { GraphQLClient } from '../api/client';
 import { DefinitionsQuery, DisableMutation, EnableMutation } from '../api/operations';
-import type { DefinitionInfo } from '../api/types';
 import { useInterval, useLoad, useSession } from '../app-context';
 import { may } from '../auth/permissions';
 import { ErrorNotice } from '../components/notice';
 import { StatusBadge } from '../components/status-badge';
 import { brief, count, duration } from '../format';
 import { hrefOf, navigate } from '../router';
+import { useAction } from '../use-action';
+
+/**
+ * Disables or enables a definition (operators and admins).
+ * @param enabled the state it is to be in
+ */
+export async function setEnabled(client: GraphQLClient, id: string, enabled: boolean): Promise<void> {
+  if (enabled) await client.request(EnableMutation, { id });
+  else await client.request(DisableMutation, { id });
+}
 
 /** The definitions with their stats (refreshed every 5 s), a Trigger button each, Disable/Enable for operators. */
 export function Definitions() {
   const { client, viewer } = useSession();
   const loaded = useLoad(async () => (await client.request(DefinitionsQuery, {})).backgroundTasks, []);
-  const [actionError, setActionError] = useState<ApiError | undefined>();
-  const [busy, setBusy] = useState<string | null>(null);
+  const action = useAction();
   useInterval(loaded.reload, 5000);
 
   const definitions = loaded.data?.listDefinitions ?? [];
-
-  const toggle = async (definition: DefinitionInfo, disable: boolean): Promise<void> => {
-    setBusy(definition.id);
-    setActionError(undefined);
-    try {
-      if (disable) await client.request(DisableMutation, { id: definition.id });
-      else await client.request(EnableMutation, { id: definition.id });
-      loaded.reload();
-    } catch (err) {
-      setActionError(err as ApiError);
-    } finally {
-      setBusy(null);
-    }
-  };
 
   return (
     <section aria-labelledby="definitions-title">
@@ -40,7 +33,7 @@ export function Definitions() {
         <p class="muted">{definitions.length} task definition{definitions.length === 1 ? '' : 's'}; statistics of this node, refreshed every 5 s.</p>
       </header>
       <ErrorNotice error={loaded.error} what="Could not load the definitions" />
-      <ErrorNotice error={actionError} what="The change was refused" />
+      <ErrorNotice error={action.error} what="The change was refused" />
       <div class="table-wrap">
         <table class="table">
           <caption class="sr-only">Task definitions and their statistics</caption>
@@ -65,7 +58,7 @@ export function Definitions() {
               return (
                 <tr key={d.id}>
                   <th scope="row" class="definition-cell">
-                    <a href={hrefOf({ view: 'runs', definitionId: d.id })} class="definition-id">{d.id}</a>
+                    <a href={hrefOf({ view: 'definition', id: d.id })} class="definition-id">{d.id}</a>
                     {d.title && d.title !== d.id ? <span class="definition-title">{d.title}</span> : null}
                     {d.faultReason ? <span class="definition-title danger-text">{d.faultReason}</span> : null}
                     {d.schedule ? <span class="chip" title={`time zone ${d.schedule.timezone ?? 'UTC'}`}>cron {d.schedule.cron}</span> : null}
@@ -83,8 +76,11 @@ export function Definitions() {
                         onClick={() => navigate({ view: 'trigger', definitionId: d.id })}>Trigger</button>
                     ) : null}
                     {may(viewer, disabled ? 'enable' : 'disable') ? (
-                      <button type="button" class="button small" disabled={busy === d.id} aria-describedby={`def-${d.id}`}
-                        onClick={() => void toggle(d, !disabled)}>{disabled ? 'Enable' : 'Disable'}</button>
+                      <button type="button" class="button small" disabled={action.busy} aria-describedby={`def-${d.id}`}
+                        onClick={() => void action.run(async () => {
+                          await setEnabled(client, d.id, disabled);
+                          loaded.reload();
+                        })}>{disabled ? 'Enable' : 'Disable'}</button>
                     ) : null}
                     <span id={`def-${d.id}`} class="sr-only">{d.title ?? d.id}</span>
                   </td>

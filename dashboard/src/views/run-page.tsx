@@ -13,6 +13,7 @@ import { Time } from '../components/time';
 import { absoluteTime, duration, runDuration } from '../format';
 import { runFromEvent } from '../live/run-updates';
 import { hrefOf, navigate } from '../router';
+import { useAction } from '../use-action';
 
 const CHILD_LIMIT = 50;
 const LOG_PAGE = 200;
@@ -34,8 +35,9 @@ export function RunPage({ id }: { id: string }) {
         const event = data.backgroundTaskEvents;
         const update = runFromEvent(event);
         setRun((current) => (current ? { ...current, ...update, progress: update.progress ?? current.progress } : current));
-        // output, error and children are not in the event's selection: read them once the run ends
-        if (event.type === 'done' || event.type === 'failed' || event.type === 'aborted') loaded.reload();
+        // output, error and children are not in the event's selection: read them once the run ends,
+        // and when it goes back to pending for a retry (its error, when the retry is due)
+        if (event.type === 'done' || event.type === 'failed' || event.type === 'aborted' || event.type === 'retrying') loaded.reload();
       },
       reconnected: loaded.reload,
       complete: loaded.reload,
@@ -62,6 +64,8 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
   const now = useNow();
   const finished = FINISHED.has(run.status);
   const error = readRunError(run.error);
+  // failed, and back to pending until its retry is due: the error is the last one, not the end
+  const retrying = run.status === 'pending' && run.retries > 0 && Boolean(run.runAt);
   return (
     <section aria-labelledby="run-title">
       <header class="page-header run-header">
@@ -91,8 +95,8 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
             <dt>Definition</dt><dd><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></dd>
             <dt>Iterations</dt><dd>{run.iterations}</dd>
             <dt>Attempts</dt><dd>{run.attempt}</dd>
-            {run.retries !== undefined ? <><dt>Retries</dt><dd>{run.retries ?? 0}</dd></> : null}
-            {run.retryOf ? <><dt>Retry of</dt><dd><a href={hrefOf({ view: 'run', id: run.retryOf })}><Id value={run.retryOf} /></a></dd></> : null}
+            <dt>Retries</dt><dd>{run.retries}{retrying ? <span class="muted small"> (the next attempt is due <Time iso={run.runAt} />)</span> : null}</dd>
+            {run.retryOf ? <><dt>Retry of</dt><dd><a href={hrefOf({ view: 'run', id: run.retryOf })} aria-label={`Retry of run ${run.retryOf}`}><Id value={run.retryOf} /></a></dd></> : null}
             <dt>Parent</dt><dd>{run.parentId ? <a href={hrefOf({ view: 'run', id: run.parentId })}><Id value={run.parentId} /></a> : <span class="muted">none</span>}</dd>
             {run.after ? <><dt>Waits for</dt><dd><a href={hrefOf({ view: 'run', id: run.after })}><Id value={run.after} /></a></dd></> : null}
             {run.key ? <><dt>Key</dt><dd><code>{run.key}</code></dd></> : null}
@@ -103,17 +107,17 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
           <h2 class="card-title">Timings</h2>
           <dl class="facts">
             <dt>Created</dt><dd><Time iso={run.createdOn} /> <span class="muted small">{absoluteTime(run.createdOn)}</span></dd>
-            {run.runAt && !run.startedOn ? <><dt>Due</dt><dd><Time iso={run.runAt} /></dd></> : null}
+            {run.runAt && run.status === 'pending' ? <><dt>Due</dt><dd><Time iso={run.runAt} /> <span class="muted small">{absoluteTime(run.runAt)}</span></dd></> : null}
             <dt>Started</dt><dd><Time iso={run.startedOn} /> <span class="muted small">{absoluteTime(run.startedOn)}</span></dd>
             <dt>Finished</dt><dd><Time iso={run.finishedOn} /> <span class="muted small">{absoluteTime(run.finishedOn)}</span></dd>
-            <dt>Duration</dt><dd>{duration(runDuration(run.startedOn, run.finishedOn, now))}{finished ? '' : ' so far'}</dd>
+            <dt>Duration</dt><dd>{run.status === 'pending' ? <span class="muted">{retrying ? 'waiting for its retry' : 'not started'}</span> : `${duration(runDuration(run.startedOn, run.finishedOn, now))}${finished ? '' : ' so far'}`}</dd>
           </dl>
         </div>
       </div>
 
       {error ? (
-        <div class={run.status === 'aborted' ? 'card card-warn' : 'card card-danger'}>
-          <h2 class="card-title">{run.status === 'aborted' ? 'Abort' : 'Error'}</h2>
+        <div class={run.status === 'aborted' || !finished ? 'card card-warn' : 'card card-danger'}>
+          <h2 class="card-title">{run.status === 'aborted' ? 'Abort' : finished ? 'Error' : `Last error, before retry ${run.retries}`}</h2>
           <p class="error-message">{error.code ? <code class="code">{error.code}</code> : null} {error.message}</p>
           {error.stack ? (
             <details>
@@ -155,21 +159,8 @@ function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; v
   const { client } = useSession();
   const [confirm, setConfirm] = useState<'abort' | 'delete' | null>(null);
   const [message, setMessage] = useState('');
-  const [error, setError] = useState<ApiError | undefined>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run: act } = useAction();
   const finished = FINISHED.has(run.status);
-
-  const act = async (fn: () => Promise<void>): Promise<void> => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await fn();
-    } catch (err) {
-      setError(err as ApiError);
-    } finally {
-      setBusy(false);
-    }
-  };
 
   const abort = (e: Event): void => {
     e.preventDefault();

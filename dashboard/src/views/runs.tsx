@@ -147,7 +147,10 @@ function RunRow({ run }: { run: RunSummary }) {
         {run.name && run.name !== run.definitionId ? <span class="run-name">{run.name}</span> : null}
       </th>
       <td><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></td>
-      <td><StatusBadge status={run.status} /></td>
+      <td>
+        <StatusBadge status={run.status} />
+        {run.retries > 0 ? <span class="run-name">{run.retries === 1 ? '1 retry' : `${run.retries} retries`}</span> : null}
+      </td>
       <td class="progress-col">
         {run.status === 'running' || run.progress ? <ProgressBar progress={run.progress} status={run.status} label={`Progress of ${label}`} /> : <span class="muted">—</span>}
       </td>
