@@ -309,8 +309,9 @@ test('a definition page shows its task locals to a viewer; an operator restarts 
 });
 
 test('runs view: filters by definition and status, 50 runs reporting progress every 100 ms update live, batched per animation frame', async () => {
+  // 600 steps of 100 ms: they keep reporting for the whole measure, however slow the machine (aborted at the end)
   const runs = await Promise.all(
-    Array.from({ length: 50 }, (_, i) => service.trigger({ definition: 'demo.ticker', name: `ticker ${i + 1}`, input: { steps: 60, everyMs: 100 } })),
+    Array.from({ length: 50 }, (_, i) => service.trigger({ definition: 'demo.ticker', name: `ticker ${i + 1}`, input: { steps: 600, everyMs: 100 } })),
   );
   let progressEvents = 0;
   const off = service.on('progress', () => void progressEvents++);
@@ -321,7 +322,7 @@ test('runs view: filters by definition and status, 50 runs reporting progress ev
     await page.getByLabel('Status').selectOption('running');
     await waitFor(async () => (await page.getByRole('progressbar').count()) === 50, '50 progress bars');
 
-    // count DOM mutation batches and animation frames in the page over a 3-second window
+    // count DOM mutation batches and animation frames in the page
     // (browser code as text: the test's TypeScript has no DOM types)
     await page.evaluate(`(() => {
       const probe = { mutations: 0, frames: 0, stop: false };
@@ -333,15 +334,22 @@ test('runs view: filters by definition and status, 50 runs reporting progress ev
     })()`);
     const before = progressEvents;
     const valueBefore = await page.getByRole('progressbar').first().getAttribute('aria-valuenow');
-    await page.waitForTimeout(3000);
+    // the window lasts until the page had at least twice as many events as frames (and 600 at
+    // least): about 3 s on an idle machine (some 500 events a second), longer on a loaded one,
+    // where both the events and the frames slow down
+    await waitFor(async () => {
+      const frames = (await page.evaluate('window.__probe.frames')) as number;
+      const events = progressEvents - before;
+      return events >= 600 && events >= 2 * frames;
+    }, 'twice as many progress events as frames', 30_000);
     const probe = (await page.evaluate(`(() => { window.__probe.stop = true; return window.__probe; })()`)) as { mutations: number; frames: number };
     const events = progressEvents - before;
     // the rows followed the events...
     expect(Number(await page.getByRole('progressbar').first().getAttribute('aria-valuenow'))).toBeGreaterThan(Number(valueBefore));
-    // ...about 500 a second, applied at most once per frame (a mutation batch per event would be ~1,500)
-    expect(events).toBeGreaterThan(600);
+    // ...applied at most once per frame: a render per event would have made about twice as many
+    // mutation batches as frames, or more (the window holds at least twice as many events)
     expect(probe.mutations).toBeLessThanOrEqual(probe.frames + 2);
-    expect(probe.mutations * 3).toBeLessThan(events);
+    console.log(`dashboard live test: ${events} progress events, ${probe.frames} frames, ${probe.mutations} DOM mutation batches`);
     await shot(page, 'runs-live');
   } finally {
     off();
