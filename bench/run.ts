@@ -1,7 +1,7 @@
 /**
- * npm run bench: prints figures, asserts nothing. Sections: memory, SQLite, the management API
- * (`management`, `management:http`, `management:list`), then PostgreSQL when TASKLANE_PG_URL (or
- * the default local server) answers.
+ * npm run bench: prints figures, asserts nothing. Sections: the dashboard's asset sizes, memory,
+ * SQLite, the management API (`management`, `management:http`, `management:list`), then
+ * PostgreSQL when TASKLANE_PG_URL (or the default local server) answers.
  * Memory figures use --expose-gc when available (node --expose-gc dist/bench/run.js).
  */
 import 'reflect-metadata';
@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryStorage, sqliteStorage, type RunStorage } from '../src';
+import { printDashboardSize } from './dashboard-size';
 import { burstLoopDelay, formatRate, latency, rssWithPending, throughput } from './local-bench';
 
 // figures only: the engine's own log lines (abort requests, ...) would drown them
@@ -32,6 +33,7 @@ async function main(): Promise<void> {
   let n = 0;
   const sqlite = () => sqliteStorage({ file: join(tmp, `bench-${n++}.db`) });
   try {
+    if (!only || only === 'dashboard') printDashboardSize(join(__dirname, '..', '..', 'dashboard', 'dist'));
     if (!only || only === 'memory') await section('memory', () => memoryStorage());
     if (!only || only === 'sqlite') await section('SQLite (WAL, synchronous=NORMAL)', sqlite);
     if (only === 'rss:memory' || only === 'rss:sqlite') {

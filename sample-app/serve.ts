@@ -6,7 +6,8 @@ import { serveManagement, tokenAuth, type ManagementServer } from '../src/manage
  * The sample's management server (`npm start`, i.e. main.js --serve), started with the engine (so
  * its metrics count the tour's runs): on 127.0.0.1, port
  * TASKLANE_SAMPLE_PORT (default 4000; 0 picks a free one), one admin token (TASKLANE_SAMPLE_TOKEN,
- * else a random one, printed), and the instructions to print: how to use it with curl and the CLI.
+ * else a random one, printed), and the instructions to print: the dashboard's address and the
+ * token first (what a new user opens), then the API with curl and the CLI.
  */
 export async function serveSample(container: Container): Promise<{ server: ManagementServer; instructions: string }> {
   const token = process.env.TASKLANE_SAMPLE_TOKEN || randomBytes(18).toString('base64url');
@@ -18,10 +19,12 @@ export async function serveSample(container: Container): Promise<{ server: Manag
     server,
     instructions: [
       '',
-      `Management API: ${url}/graphql    (token: ${token})`,
-      `  metrics ${url}/metrics, health ${url}/healthz and ${url}/readyz, dashboard ${url}/ (once built)`,
+      `Dashboard:       ${url}/`,
+      `Token:           ${token}    (an admin's: sign in with it; the page keeps it for this browser tab only)`,
+      `Management API:  ${url}/graphql    (the same token, as Authorization: Bearer)`,
+      `                 metrics ${url}/metrics, health ${url}/healthz and ${url}/readyz`,
       '',
-      'Try it (another terminal):',
+      'Or from another terminal:',
       `  curl -s ${url}/graphql -H 'authorization: Bearer ${token}' -H 'content-type: application/json' \\`,
       `       -d '${query}'`,
       `  export TASKLANE_URL=${url} TASKLANE_TOKEN=${token}`,

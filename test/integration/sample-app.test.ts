@@ -110,7 +110,7 @@ test('the sample app runs to the end on SQLite under ./data, exits 0 by itself a
   }
 }, 120_000);
 
-test('with --serve (npm start) it keeps the engine up and serves the management API; the printed curl and CLI instructions work', async () => {
+test('with --serve (npm start) it keeps the engine up and serves the dashboard and the management API; the printed address, token, curl and CLI instructions work', async () => {
   const tmp = tempDir('tasklane-sample-serve-');
   const token = 'sample-test-token-0123456789';
   let checked: Promise<void> | undefined;
@@ -120,11 +120,20 @@ test('with --serve (npm start) it keeps the engine up and serves the management 
       args: ['--serve'],
       env: { TASKLANE_SAMPLE_PORT: '0', TASKLANE_SAMPLE_TOKEN: token },
       onStdout: (out, child) => {
-        const m = /Management API: (http:\/\/127\.0\.0\.1:\d+)\/graphql {4}\(token: (\S+)\)/.exec(out);
+        const m = /\nDashboard: +(http:\/\/127\.0\.0\.1:\d+)\/\nToken: +(\S+) /.exec(out);
         if (!m || checked || !out.includes('Ctrl-C')) return;
         checked = (async () => {
           const [, url, printed] = m;
           expect(printed).toBe(token);
+          // the printout leads with the dashboard and the token, then the API, curl and the CLI
+          const block = out.slice(m.index);
+          expect(block.indexOf(`Management API:  ${url}/graphql`)).toBeGreaterThan(0);
+          expect(block.indexOf('curl')).toBeGreaterThan(block.indexOf('Management API:'));
+          expect(out).not.toContain('once built');
+          // the printed address serves the dashboard's page (built by npm start / npm ci's prepare)
+          const page = await fetch(`${url}/`);
+          expect({ status: page.status, type: page.headers.get('content-type') }).toEqual({ status: 200, type: 'text/html; charset=utf-8' });
+          expect(await page.text()).toContain('<title>tasklane</title>');
           // the printed curl command's query, as curl would send it
           const query = /-d '(\{.*\})'/.exec(out)![1];
           const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${printed}`, 'content-type': 'application/json' }, body: query });

@@ -106,8 +106,10 @@ describe('the packed package, installed into a fresh host application', () => {
   afterAll(() => tmp.remove());
 
   it('holds the built library, its declarations and sources, and nothing of the repository besides', () => {
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.d.ts.map', 'src/index.ts', 'dist/plugins/run-retention/index.js']));
-    const outside = files.filter((f) => !/^(dist\/(src|plugins)\/|src\/|plugins\/)/.test(f) && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(f));
+    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.d.ts.map', 'src/index.ts', 'dist/plugins/run-retention/index.js', 'dashboard/dist/index.html']));
+    // the built dashboard ships (its assets), its sources do not
+    expect(files.filter((f) => f.startsWith('dashboard/dist/assets/') && f.endsWith('.js')).length).toBeGreaterThan(0);
+    const outside = files.filter((f) => !/^(dist\/(src|plugins)\/|src\/|plugins\/|dashboard\/dist\/)/.test(f) && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(f));
     expect(outside).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|sample-app|bench)\/|\.test\.[jt]s$/.test(f))).toEqual([]);
   });
@@ -127,11 +129,12 @@ describe('the packed package, installed into a fresh host application', () => {
     expect(out).toContain('stopped');
   });
 
-  it('runs a plain JavaScript host, loading a driver only when its adapter is created', () => {
+  it('runs a plain JavaScript host, loading a driver only when its adapter is created, and serving the dashboard from the installed package', () => {
     const out = run(process.execPath, ['main.js'], host).stdout;
     expect(out).toContain('drivers loaded by the import: 0');
     expect(out).toMatch(/postgresStorage: DRIVER_MISSING: postgresStorage\(\) needs the "pg" package, which is not installed: run `npm install pg@8`/);
     expect(out).toContain('output hello host, 1 log line(s), drivers now: better-sqlite3');
+    expect(out).toContain('dashboard: / 200 text/html; charset=utf-8 "tasklane"; script 200 text/javascript; charset=utf-8; graphql me viewer');
     expect(out).toContain('stopped');
   });
 });
