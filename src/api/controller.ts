@@ -1,4 +1,4 @@
-import type { RunError, RunProgress, TaskContext, TaskRun } from './types';
+import type { ProgressUpdate, RunError, TaskContext, TaskRun } from './types';
 
 const RESPONSE = Symbol.for('tasklane.response');
 
@@ -72,7 +72,8 @@ export interface TaskController<I = unknown, O = unknown> {
   runtime: TaskRuntime;
   /** fires on abort (reason: an AbortError) and when the iteration times out (reason: a TimeoutError) */
   signal: AbortSignal;
-  progress(progress: RunProgress): void;
+  /** merged over the progress already reported: a field left out is kept, `null` clears it */
+  progress(progress: ProgressUpdate): void;
   log: TaskLog;
   store: TaskStore;
   /** waits; resolves false early when the run is aborted */

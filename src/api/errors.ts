@@ -1,3 +1,5 @@
+import { errorMessage, safeString } from '../util/safe-string';
+
 /**
  * Every error tasklane throws extends {@link TasklaneError} and carries a stable `code`.
  * Callers branch on the class (`instanceof`) or on `code`; messages are for humans and may change.
@@ -78,7 +80,7 @@ export class TaskValidationError extends TasklaneError {
 
 export class UnknownTaskDefinitionError extends TasklaneError {
   constructor(readonly definitionId: string) {
-    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${String(definitionId).slice(0, 200)}". Register it with registerTasks() or a plugin first.`);
+    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${safeString(definitionId, 200)}". Register it with registerTasks() or a plugin first.`);
   }
 }
 
@@ -110,14 +112,14 @@ export class InvalidIdentifierError extends TasklaneError {
 
 export class CronInvalidError extends TasklaneError {
   constructor(readonly expression: string, reason: string) {
-    super('CRON_INVALID', `Invalid cron expression "${String(expression).slice(0, 80)}": ${reason}`);
+    super('CRON_INVALID', `Invalid cron expression "${safeString(expression, 80)}": ${reason}`);
   }
 }
 
 /** `onBeforeTrigger` threw: the trigger is refused and nothing was stored. */
 export class TaskTriggerRefusedError extends TasklaneError {
   constructor(definitionId: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = errorMessage(cause, 2000); // whatever the hook threw, even a value that cannot be read
     super('TRIGGER_REFUSED', `Trigger of "${definitionId}" refused by onBeforeTrigger: ${reason}`, { cause });
   }
 }
@@ -156,7 +158,7 @@ export class QueueFullError extends TasklaneError {
 
 export class TaskNotFoundError extends TasklaneError {
   constructor(readonly runId: string) {
-    super('TASK_NOT_FOUND', `No run with id "${String(runId).slice(0, 200)}".`);
+    super('TASK_NOT_FOUND', `No run with id "${safeString(runId, 200)}".`);
   }
 }
 

@@ -6,7 +6,8 @@ import { getTaskOptions } from '../api/task-metadata';
 import type { Scheduler } from '../ports/scheduler';
 import { assertTaskId } from './validation/identifiers';
 import { isInputClass, validateInput } from './validation/input-validator';
-import { parseDuration } from '../util/duration';
+import { optionalDuration, parseDuration } from '../util/duration';
+import { errorMessage, safeString } from '../util/safe-string';
 
 export const DEFAULT_MAX_ITERATIONS = 50;
 export const DEFAULT_ITERATION_TIMEOUT = 15 * 60_000;
@@ -49,6 +50,15 @@ function positiveInt(value: unknown, name: string, fallback: number | undefined)
   return value;
 }
 
+/** a duration option of a definition (see checkDuration): from 1 ms to 10 years; a fault otherwise */
+function durationOption(value: unknown, name: string, fallback: number): number {
+  try {
+    return optionalDuration(value, name, fallback, 1);
+  } catch (err) {
+    throw new TaskDefinitionError(errorMessage(err), 'DEFINITION_INVALID', err);
+  }
+}
+
 function bool(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean') throw new TaskDefinitionError(`${name} must be a boolean`);
@@ -75,10 +85,10 @@ export class DefinitionRegistry {
   register(cls: TaskClass, create: () => TaskDefinition<unknown, unknown>): RegisteredDefinition {
     const options = getTaskOptions(cls);
     if (!options || typeof options !== 'object') {
-      throw new TaskDefinitionError(`${(cls as { name?: string })?.name ?? String(cls)} is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
+      throw new TaskDefinitionError(`${safeString(cls, 128)} is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
     }
     const rawId = (options as { id?: unknown }).id;
-    const id = typeof rawId === 'string' ? rawId : String(rawId);
+    const id = typeof rawId === 'string' ? rawId : safeString(rawId, 200);
     if (this.definitions.has(id)) throw new DuplicateTaskDefinitionError(id);
     if (this.byClass.has(cls)) throw new DuplicateTaskDefinitionError(id);
 
@@ -86,7 +96,7 @@ export class DefinitionRegistry {
     try {
       def = this.normalise(cls, options, create);
     } catch (err) {
-      const fault = TasklaneError.is(err) ? err : new TaskDefinitionError(String((err as Error)?.message ?? err), 'DEFINITION_INVALID', err);
+      const fault = TasklaneError.is(err) ? err : new TaskDefinitionError(errorMessage(err), 'DEFINITION_INVALID', err);
       def = {
         id, cls, options, maxIterations: DEFAULT_MAX_ITERATIONS, iterationTimeout: DEFAULT_ITERATION_TIMEOUT,
         distributable: true, isPrivate: Boolean(options.isPrivate), disableLogs: true,
@@ -115,7 +125,7 @@ export class DefinitionRegistry {
       create,
       inputClass: options.input as (new () => object) | undefined,
       maxIterations: positiveInt(options.maxIterations, 'maxIterations', DEFAULT_MAX_ITERATIONS)!,
-      iterationTimeout: positiveInt(options.iterationTimeout, 'iterationTimeout', DEFAULT_ITERATION_TIMEOUT)!,
+      iterationTimeout: durationOption(options.iterationTimeout, `"${id}": iterationTimeout`, DEFAULT_ITERATION_TIMEOUT),
       concurrency: positiveInt(options.concurrency, 'concurrency', undefined),
       maxBacklog: positiveInt(options.maxBacklog, 'maxBacklog', this.defaults.maxBacklog),
       distributable: bool(options.distributable, 'distributable', true),
@@ -137,7 +147,7 @@ export class DefinitionRegistry {
         try {
           def.backfillMs = parseDuration(backfill, 'schedule.backfill', MAX_BACKFILL_MS);
         } catch (err) {
-          throw new TaskDefinitionError(`"${id}": ${(err as Error).message}`);
+          throw new TaskDefinitionError(`"${id}": ${errorMessage(err)}`, 'DEFINITION_INVALID', err);
         }
       }
       // the scheduled input must pass the same validation as any trigger, or no tick could ever run

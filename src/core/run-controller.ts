@@ -1,14 +1,18 @@
 import { responses, type ChildTriggerOptions, type TaskController, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
-import { TasklaneError } from '../api/errors';
-import type { RunProgress, TaskRun } from '../api/types';
+import { InvalidArgumentError, TasklaneError } from '../api/errors';
+import type { ProgressUpdate, TaskRun } from '../api/types';
+import { checkDuration } from '../util/duration';
+import { describeKind } from '../util/safe-string';
 import type { Execution } from './execution';
 import type { Runtime } from './runtime';
-import { validateJsonData } from './validation/input-validator';
+import { readProperty } from './validation/arguments';
+import { isStorableText } from './validation/identifiers';
+import { copyJsonData } from './validation/input-validator';
 
 /** What a controller needs from the executor that made it. */
 export interface ControllerHost {
   rt: Runtime;
-  progress(exec: Execution, progress: RunProgress): void;
+  progress(exec: Execution, progress: ProgressUpdate): void;
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun>;
 }
 
@@ -66,23 +70,31 @@ export class RunController implements TaskController<unknown, unknown> {
       const runId = exec.run.id;
       const maxInputBytes = exec.def?.maxInputBytes ?? host.rt.options.maxInputBytes;
       this.storePart = {
-        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, checkStoreKey(key))) as T | undefined,
+        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, assertStoreKey(key))) as T | undefined,
         set: async <T>(key: string, value: T) => {
-          validateJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
+          const checked = assertStoreKey(key);
+          // the checked copy is stored: nothing of the task's own objects is kept
+          const copy = copyJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${checked.slice(0, 64)}"`);
           if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${runId} no longer holds its lease; store.set refused`);
-          await host.rt.storage.setValue(runId, checkStoreKey(key), value);
+          await host.rt.storage.setValue(runId, checked, copy);
         },
       };
     }
     return this.storePart;
   }
 
-  progress(progress: RunProgress): void {
-    this.host.progress(this.exec, progress);
+  progress(progress: ProgressUpdate): void {
+    this.host.progress(this.exec, readProgress(progress));
   }
 
   sleep(ms: number): Promise<boolean> {
-    return this.exec.sleep(ms);
+    let checked: number;
+    try {
+      checked = checkDuration(ms, 'sleep(): ms');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.exec.sleep(checked);
   }
 
   trigger(options: ChildTriggerOptions): Promise<TaskRun> {
@@ -90,10 +102,34 @@ export class RunController implements TaskController<unknown, unknown> {
   }
 }
 
-function checkStoreKey(key: unknown): string {
-  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
-    throw new TasklaneError('INVALID_ARGUMENT', 'store keys are non-empty strings of at most 512 characters');
+/**
+ * A progress report read once into its fields. A field of the wrong type is ignored (a NaN count
+ * must not fail a run); `null` clears the field (see ProgressUpdate). Not an object, or an object
+ * whose fields cannot be read: INVALID_ARGUMENT.
+ */
+function readProgress(progress: unknown): ProgressUpdate {
+  if (typeof progress !== 'object' || progress === null) throw new InvalidArgumentError(`progress() takes { info?, current?, total? }, got ${describeKind(progress)}`);
+  const out: ProgressUpdate = {};
+  const info = readProperty(progress, 'info', 'progress(): info');
+  if (info === null) out.info = null;
+  else if (typeof info === 'string') out.info = info.slice(0, 1000);
+  for (const field of ['current', 'total'] as const) {
+    const v = readProperty(progress, field, `progress(): ${field}`);
+    if (v === null) out[field] = null;
+    else if (typeof v === 'number' && Number.isFinite(v)) out[field] = v;
   }
-  if (key.startsWith('tasklane:')) throw new TasklaneError('INVALID_ARGUMENT', 'store keys starting with "tasklane:" are reserved');
+  return out;
+}
+
+/**
+ * A store key: a non-empty string of at most 512 characters, not reserved, that every storage can
+ * hold (PostgreSQL text holds no NUL and no lone surrogate). INVALID_ARGUMENT otherwise.
+ */
+function assertStoreKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 512) {
+    throw new InvalidArgumentError(`store keys are non-empty strings of at most 512 characters, got ${typeof key === 'string' ? `${key.length} characters` : describeKind(key)}`);
+  }
+  if (key.startsWith('tasklane:')) throw new InvalidArgumentError('store keys starting with "tasklane:" are reserved');
+  if (!isStorableText(key)) throw new InvalidArgumentError('store keys cannot hold a NUL character or a lone UTF-16 surrogate');
   return key;
 }

@@ -1,3 +1,5 @@
+import { checkDuration, LongTimeout } from '../util/duration';
+import { errorMessage, safeGet } from '../util/safe-string';
 import { InvalidArgumentError } from '../api/errors';
 import type { DistributionHost } from '../ports/distribution';
 import type { ScheduledJob } from '../ports/scheduler';
@@ -31,7 +33,7 @@ export class TaskEngine {
   private stopping?: Promise<void>;
   private readonly jobs = new Map<string, ScheduledJob>();
   /** catch-ups of missed ticks waiting for their grace period (see catchUp) */
-  private readonly catchUps = new Set<NodeJS.Timeout>();
+  private readonly catchUps = new Set<LongTimeout>();
 
   constructor(
     private readonly rt: Runtime,
@@ -68,9 +70,9 @@ export class TaskEngine {
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {
-            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: String(err) }));
+            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: errorMessage(err) }));
           },
-          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${err.message}`),
+          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`),
         };
         await this.rt.distribution.start(host);
         this.pool.start();
@@ -89,10 +91,15 @@ export class TaskEngine {
   }
 
   stop(options: StopOptions = {}): Promise<void> {
-    const graceful = options?.graceful ?? true;
-    const timeout = options?.timeout ?? 30_000;
+    const graceful = safeGet(options, 'graceful') ?? true;
+    const rawTimeout = safeGet(options, 'timeout') ?? 30_000;
     if (typeof graceful !== 'boolean') return Promise.reject(new InvalidArgumentError('stop(): graceful must be a boolean'));
-    if (typeof timeout !== 'number' || !(timeout >= 0)) return Promise.reject(new InvalidArgumentError('stop(): timeout must be a number of ms >= 0'));
+    let timeout: number;
+    try {
+      timeout = checkDuration(rawTimeout, 'stop(): timeout');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
       if (this.starting) await this.starting.catch(() => undefined);
@@ -100,7 +107,7 @@ export class TaskEngine {
       this.state = 'stopping';
       for (const job of this.jobs.values()) job.stop();
       this.jobs.clear();
-      for (const timer of this.catchUps) clearTimeout(timer);
+      for (const timer of this.catchUps) timer.clear();
       this.catchUps.clear();
       this.rt.scheduler.stopAll();
       this.pool.pause();
@@ -110,7 +117,7 @@ export class TaskEngine {
       await this.pool.releaseAll();
       this.pool.stopTimers();
       await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
-      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: String(err) }));
+      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: errorMessage(err) }));
       this.rt.storeClock.reset();
       await this.rt.closeStorage();
       this.state = 'stopped';
@@ -140,7 +147,7 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id });
     }
   }
 
@@ -153,7 +160,7 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id });
     }
   }
 
@@ -195,19 +202,22 @@ export class TaskEngine {
         const lookback = Math.min(MAX_BACKFILL_MS, job.resolutionMs * CATCH_UP_SLOTS);
         const ticks = job.ticksBetween(new Date(Math.max(lastMs, startedAt - lookback)), new Date(startedAt), CATCH_UP_SLOTS);
         if (ticks.length === 0) return;
-        const timer = setTimeout(() => {
-          this.catchUps.delete(timer);
-          if (this.jobs.get(def.id) !== job) return;
-          this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-            rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id }),
-          );
-        }, Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()));
-        timer.unref();
+        const timer = new LongTimeout(
+          () => {
+            this.catchUps.delete(timer);
+            if (this.jobs.get(def.id) !== job) return;
+            this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
+              rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id }),
+            );
+          },
+          Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()),
+          true,
+        );
         this.catchUps.add(timer);
       })
       .catch((err: unknown) => {
         if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
-        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id });
       });
   }
 

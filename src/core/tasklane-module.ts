@@ -12,6 +12,7 @@ import { TOKENS } from '../ports/tokens';
 import { cronScheduler } from '../adapters/cron/cron-scheduler';
 import { localDistribution } from '../adapters/local/local-distribution';
 import { memoryStorage } from '../adapters/memory/memory-storage';
+import { optionalDuration } from '../util/duration';
 import { checkAcceptRules } from './accept-rules';
 import { defaultLogger } from './default-logger';
 import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
@@ -29,6 +30,11 @@ function positive(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
+/** a duration option: a finite number of ms from 1 ms to 10 years (see checkDuration) */
+function duration(value: unknown, name: string, fallback: number): number {
+  return optionalDuration(value, `tasklane(): ${name}`, fallback, 1);
+}
+
 function resolveOptions(options: TasklaneOptions): ResolvedOptions {
   if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
     throw new InvalidArgumentError('tasklane(): nodeId must be 1-128 characters of [A-Za-z0-9._:-]');
@@ -43,10 +49,10 @@ function resolveOptions(options: TasklaneOptions): ResolvedOptions {
     nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
     concurrency,
     accept: checkAcceptRules(options.accept),
-    leaseMs: positive(options.leaseMs, 'leaseMs', 30_000),
-    pollMs: positive(options.pollMs, 'pollMs', 1000),
-    timeoutGraceMs: positive(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
-    catchUpGraceMs: positive(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
+    leaseMs: duration(options.leaseMs, 'leaseMs', 30_000),
+    pollMs: duration(options.pollMs, 'pollMs', 1000),
+    timeoutGraceMs: duration(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
+    catchUpGraceMs: duration(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
     maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
     maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
     ...(maxBacklog !== undefined ? { maxBacklog } : {}),

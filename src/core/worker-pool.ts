@@ -1,4 +1,6 @@
+import { errorMessage } from '../util/safe-string';
 import { LeaseLostError } from '../api/errors';
+import { LongTimeout, MAX_TIMER_MS } from '../util/duration';
 import type { RunRecord } from '../ports/run-record';
 import type { ClaimSlot, UpdateResult } from '../ports/storage';
 import { accepts } from './accept-rules';
@@ -62,14 +64,17 @@ export class WorkerPool implements ExecutionOwner {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.executor.resume();
     this.rt.pump = () => this.pump();
     // a started engine keeps its process alive, like a server: stop() clears these timers
+    // intervals are capped at what a Node timer holds (a longer one fires every millisecond):
+    // polling or renewing more often than asked is harmless
     this.pollTimer = setInterval(() => {
       this.pollDue = true;
       this.pump();
-    }, this.rt.options.pollMs);
+    }, Math.min(this.rt.options.pollMs, MAX_TIMER_MS));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
+    const renewEvery = Math.min(Math.max(50, Math.floor(this.rt.options.leaseMs / 3)), MAX_TIMER_MS);
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.pump();
   }
@@ -86,12 +91,12 @@ export class WorkerPool implements ExecutionOwner {
   async idle(timeoutMs: number): Promise<boolean> {
     if (this.started === 0) return true;
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = new LongTimeout(() => {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(true);
       };
       this.idleWaiters.push(done);
@@ -135,7 +140,9 @@ export class WorkerPool implements ExecutionOwner {
     if (notices.length) this.rt.distribution.runnable(notices);
   }
 
+  /** stops the pool's timers, and the executor's write retries (tried once more now: see RunExecutor.halt) */
   stopTimers(): void {
+    this.executor.halt();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.renewTimer = undefined;
@@ -249,7 +256,7 @@ export class WorkerPool implements ExecutionOwner {
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
-      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: err instanceof Error ? err.message : String(err), failures: this.claimFailures });
+      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: errorMessage(err), failures: this.claimFailures });
     } finally {
       this.reserved -= want;
       this.claimsInFlight--;
@@ -293,7 +300,7 @@ export class WorkerPool implements ExecutionOwner {
       const parents = await this.rt.storage.getRuns(ids);
       return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
     } catch (err) {
-      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', { error: err instanceof Error ? err.message : String(err) });
+      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', { error: errorMessage(err) });
       return undefined;
     }
   }
@@ -360,7 +367,7 @@ export class WorkerPool implements ExecutionOwner {
       }
       for (const id of result.abortRequested) this.abortLocal(id);
     } catch (err) {
-      this.rt.logger.warn('tasklane: lease renewal failed; retrying', { error: err instanceof Error ? err.message : String(err) });
+      this.rt.logger.warn('tasklane: lease renewal failed; retrying', { error: errorMessage(err) });
     } finally {
       this.renewing = false;
     }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
 import { Client } from 'pg';
 import type { Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, StorageError, TasklaneError } from '../../api/errors';
@@ -190,7 +191,7 @@ export class PostgresDistribution implements Distribution {
     this.nodeTtlMs = positive(options.nodeTtlMs, this.heartbeatMs * 3, 'nodeTtlMs');
     this.pollMs = positive(options.pollMs, 2000, 'pollMs');
     this.listenerTimeoutMs = positive(options.listenerTimeoutMs, this.heartbeatMs, 'listenerTimeoutMs');
-    this.queryTimeoutMs = Math.max(2 * this.heartbeatMs, 5000);
+    this.queryTimeoutMs = Math.min(Math.max(2 * this.heartbeatMs, 5000), MAX_TIMER_MS);
     this.applicationName = options.applicationName ?? 'tasklane';
   }
 
@@ -267,9 +268,9 @@ export class PostgresDistribution implements Distribution {
     }
     if (storage) this.unsubscribeStorage = storage.onError((err) => this.host?.error(err));
     this.running = true;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.min(this.heartbeatMs, MAX_TIMER_MS));
     this.heartbeatTimer.unref();
-    this.pollTimer = setInterval(() => this.host?.wake(), this.pollMs);
+    this.pollTimer = setInterval(() => this.host?.wake(), Math.min(this.pollMs, MAX_TIMER_MS));
     this.pollTimer.unref();
     host.wake();
   }
@@ -585,7 +586,7 @@ export class PostgresDistribution implements Distribution {
       connectionString: this.connectionString,
       keepAlive: true,
       application_name: this.appName('listener', this.host?.node.nodeId ?? ''),
-      connectionTimeoutMillis: Math.max(this.listenerTimeoutMs, 5000),
+      connectionTimeoutMillis: Math.min(Math.max(this.listenerTimeoutMs, 5000), MAX_TIMER_MS),
       types: pgTypeParsers,
     });
     client.on('error', (err) => this.listenerFailed(client, err));
@@ -652,7 +653,7 @@ export class PostgresDistribution implements Distribution {
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`the LISTEN connection did not answer within ${this.listenerTimeoutMs} ms`)),
-            this.listenerTimeoutMs,
+            Math.min(this.listenerTimeoutMs, MAX_TIMER_MS),
           );
         }),
       ]);
@@ -897,10 +898,9 @@ function toNodeDescriptor(r: NodeRow): NodeDescriptor {
   };
 }
 
+/** a duration option: from 1 ms to 10 years (see checkDuration) */
 function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`postgresDistribution: \`${name}\` must be a positive number.`);
-  return value;
+  return optionalDuration(value, `postgresDistribution: \`${name}\``, fallback, 1);
 }
 
 /** Ends a client politely, destroying its socket when it does not close within a second. */

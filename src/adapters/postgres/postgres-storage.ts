@@ -1,4 +1,5 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
 import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
 import { isFinished } from '../../api/types';
@@ -642,9 +643,10 @@ export class PostgresStorage implements RunStorage {
     if (!Number.isInteger(this.poolSize) || this.poolSize < 1) {
       throw new InvalidArgumentError('postgresStorage: `poolSize` must be a positive integer.');
     }
-    this.connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
-    this.queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
-    this.reconnectWindowMs = options.reconnectWindowMs ?? 5000;
+    // timeouts longer than a Node timer holds wait as long as one can (about 24.8 days)
+    this.connectionTimeoutMs = Math.min(optionalDuration(options.connectionTimeoutMs, 'postgresStorage: `connectionTimeoutMs`', 10_000, 1), MAX_TIMER_MS);
+    this.queryTimeoutMs = Math.min(optionalDuration(options.queryTimeoutMs, 'postgresStorage: `queryTimeoutMs`', 30_000, 1), MAX_TIMER_MS);
+    this.reconnectWindowMs = optionalDuration(options.reconnectWindowMs, 'postgresStorage: `reconnectWindowMs`', 5000);
     this.applicationName = options.applicationName ?? 'tasklane-storage';
   }
 

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
 import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
@@ -86,9 +87,10 @@ export class SqliteStorage implements RunStorage {
     if (typeof options?.file !== 'string' || options.file.length === 0) {
       throw new InvalidArgumentError('sqliteStorage({ file }) needs the path of the database file.');
     }
-    const busy = options.busyTimeoutMs ?? 5000;
-    if (!Number.isInteger(busy) || busy < 0) {
-      throw new InvalidArgumentError(`sqliteStorage: busyTimeoutMs must be a non-negative integer, got ${String(busy)}.`);
+    const busy = optionalDuration(options.busyTimeoutMs, 'sqliteStorage: busyTimeoutMs', 5000);
+    // SQLite keeps its busy timeout in a 32-bit int of ms
+    if (!Number.isInteger(busy) || busy > MAX_TIMER_MS) {
+      throw new InvalidArgumentError(`sqliteStorage: busyTimeoutMs must be an integer of ms up to ${MAX_TIMER_MS}, got ${busy}.`);
     }
     this.file = options.file;
     this.busyTimeoutMs = busy;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../util/safe-string';
 import { plainToInstance, type ClassTransformOptions } from 'class-transformer';
 import { getMetadataStorage, validateSync, type ValidationError, type ValidatorOptions } from 'class-validator';
 import { types } from 'node:util';
@@ -355,7 +356,7 @@ export function prepareInput<I extends object>(
     instance = plainToInstance(inputClass, copy, TRANSFORM_OPTIONS);
   } catch (err) {
     // a DTO's own @Transform refusing the value is an invalid input, not a crash
-    const message = err instanceof Error ? err.message : String(err);
+    const message = errorMessage(err);
     fail('INPUT_INVALID', [{ path: '', constraints: { transform: message.slice(0, 200) } }], context);
   }
   if (typeof instance !== 'object' || instance === null || !(instance instanceof inputClass)) {
@@ -381,6 +382,29 @@ export function prepareInput<I extends object>(
  */
 export function validateJsonData(raw: unknown, limits: InputLimits, what: string): void {
   checkJsonData(raw, limits, what);
+}
+
+/**
+ * {@link validateJsonData}, returning a detached, deep-frozen copy made from the checked JSON text
+ * (`undefined` for `undefined`): what is stored never shares an object with the caller, and can
+ * always be stored (no cycle, getter or Proxy survives the check).
+ */
+export function copyJsonData(raw: unknown, limits: InputLimits, what: string): unknown {
+  const json = checkJsonData(raw, limits, what);
+  return json === undefined ? undefined : deepFreeze(JSON.parse(json) as unknown);
+}
+
+/**
+ * A run's `context`, given to trigger() or captured from runWithContext() (by trigger() and
+ * runInline() alike): a plain JSON object within the limits, checked as any input is (no functions,
+ * cycles, BigInts, Dates, `__proto__` keys...), and copied. `undefined` stays `undefined`.
+ */
+export function prepareContext(raw: unknown, limits: InputLimits): Record<string, unknown> | undefined {
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || types.isProxy(raw) || !isPlainPrototype(raw)) {
+    fail('INPUT_INVALID', [{ path: '', constraints: { isPlainObject: `context must be a plain JSON object, got ${describe(raw)}` } }], 'context');
+  }
+  return copyJsonData(raw, limits, 'context') as Record<string, unknown>;
 }
 
 /**
