@@ -1,5 +1,5 @@
 import type { RunError } from '../api/types';
-import { describeKind, safeGet } from '../util/safe-string';
+import { describeKind } from '../util/safe-string';
 
 const MAX_MESSAGE = 4000;
 
@@ -46,15 +46,31 @@ export function coerceError(value: unknown): RunError {
   }
 }
 
+/** marks a property whose reading threw */
+const UNREAD = Symbol('unread');
+
+function read(value: object, key: string): unknown {
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return UNREAD;
+  }
+}
+
 function coerce(value: unknown): RunError {
   if ((typeof value !== 'object' && typeof value !== 'function') || value === null) {
     return { message: String(value).slice(0, MAX_MESSAGE) }; // primitives convert without running user code
   }
   const error = isError(value);
-  const message = safeGet(value, 'message');
+  const message = read(value, 'message');
   let out: RunError;
   if (typeof message === 'string') out = { message: message.slice(0, MAX_MESSAGE) };
-  else if (error) out = unreadable(value, 'its message could not be read');
+  else if (message === UNREAD) return unreadable(value, 'reading its message threw');
+  else if (error) {
+    if (message === undefined || message === null) out = { message: 'Error' };
+    else if (typeof message !== 'object' && typeof message !== 'function') out = { message: String(message).slice(0, MAX_MESSAGE) };
+    else out = unreadable(value, 'its message is not text');
+  }
   else {
     // a thrown object without a message: its text, when it has one
     let text: unknown;
@@ -65,12 +81,15 @@ function coerce(value: unknown): RunError {
     }
     return typeof text === 'string' ? { message: text.slice(0, MAX_MESSAGE) } : unreadable(value, 'it has no message');
   }
-  const code = safeGet(value, 'code');
+  const code = read(value, 'code');
   if (typeof code === 'string' || typeof code === 'number') out.code = String(code).slice(0, 200);
-  const data = safeData(safeGet(value, 'data'));
-  if (data !== undefined) out.data = data;
+  const data = read(value, 'data');
+  if (data !== UNREAD) {
+    const copy = safeData(data);
+    if (copy !== undefined) out.data = copy;
+  }
   if (error) {
-    const stack = safeGet(value, 'stack');
+    const stack = read(value, 'stack');
     if (typeof stack === 'string') out.stack = stack.slice(0, MAX_MESSAGE * 2);
   }
   return out;

@@ -112,8 +112,8 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     try {
       // reading `then` runs the answer's code when it is a Proxy or has a getter
       then = typeof answer === 'object' && answer !== null ? (answer as { then?: unknown }).then : undefined;
-    } catch (err) {
-      return this.answered(exec, err, true);
+    } catch {
+      then = undefined; // not a promise, and an answer that cannot be read: outcomeOf fails the run
     }
     if (typeof then !== 'function') return this.answered(exec, answer, false);
     try {

@@ -218,6 +218,7 @@ export class Runtime {
     const announce = this.bus.has('submitted');
     for (const { run, created } of results) {
       if (!created) continue;
+      this.stats.pendingAdded(run.definitionId);
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
@@ -230,6 +231,7 @@ export class Runtime {
    */
   private committedInTransaction(runs: RunRecord[], woken: boolean): void {
     if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
+    for (const run of runs) this.stats.pendingAdded(run.definitionId);
     if (!this.bus.has('submitted')) return;
     for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
   }

@@ -91,12 +91,14 @@ export class TaskEngine {
   }
 
   stop(options: StopOptions = {}): Promise<void> {
-    const graceful = safeGet(options, 'graceful') ?? true;
-    const rawTimeout = safeGet(options, 'timeout') ?? 30_000;
+    // read once, and an options object that cannot be read is no options (a stop must always stop)
+    const rawGraceful = safeGet(options, 'graceful');
+    const rawTimeout = safeGet(options, 'timeout');
+    const graceful = rawGraceful === undefined ? true : rawGraceful;
     if (typeof graceful !== 'boolean') return Promise.reject(new InvalidArgumentError('stop(): graceful must be a boolean'));
     let timeout: number;
     try {
-      timeout = checkDuration(rawTimeout, 'stop(): timeout');
+      timeout = rawTimeout === undefined ? 30_000 : checkDuration(rawTimeout, 'stop(): timeout');
     } catch (err) {
       return Promise.reject(err);
     }

@@ -112,6 +112,7 @@ export class TaskService {
         return result.run;
       case 'aborted': {
         rt.backlog.left(result.run.definitionId); // a pending run left the backlog
+        if (result.run.iterations === 0) rt.stats.pendingLeft(result.run.definitionId); // (a parked one was running)
         const def = rt.registry.get(result.run.definitionId);
         rt.log(def, result.run, 'warn', `aborted: ${message}`);
         rt.inlineFunctions.delete(id);

@@ -162,9 +162,9 @@ export class TriggerPipeline {
     const { instance, plain } = prepareInput(def.inputClass, o.input, limits);
     const name = o.name === undefined ? def.id : assertRunName(o.name);
     const delay = o.delay === undefined ? 0 : checkDuration(o.delay, 'trigger(): delay');
-    let parent = o.parent;
-    if (typeof parent === 'object' && parent !== null) parent = readProperty(parent, 'id', 'trigger(): parent.id');
-    const parentId = parent === undefined ? undefined : assertRunId(parent);
+    // a run or a run id; a run (an object) must have its id
+    const parent = typeof o.parent === 'object' && o.parent !== null ? readProperty(o.parent, 'id', 'trigger(): parent.id') : o.parent;
+    const parentId = o.parent === undefined ? undefined : assertRunId(parent);
     const after = o.after === undefined ? undefined : assertRunId(o.after);
     const key = o.key === undefined ? undefined : assertIdempotencyKey(o.key);
     // the same checks, and a detached copy, whether the context is given or captured

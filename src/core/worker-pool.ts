@@ -137,6 +137,12 @@ export class WorkerPool implements ExecutionOwner {
     const notices = released.flatMap((r) =>
       r.status === 'fulfilled' && r.value.ok ? [{ id: r.value.run.id, definitionId: r.value.run.definitionId, dueAt: r.value.run.dueAt }] : [],
     );
+    // runs claimed ahead and given back are pending again, as their claim had counted them out
+    if (unclaim) {
+      released.forEach((r, i) => {
+        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.rt.stats.pendingAdded(releasing[i].run.definitionId);
+      });
+    }
     if (notices.length) this.rt.distribution.runnable(notices);
   }
 
@@ -261,7 +267,11 @@ export class WorkerPool implements ExecutionOwner {
       this.reserved -= want;
       this.claimsInFlight--;
     }
-    if (runs.length > 0 && this.rt.backlog.active) for (const run of runs) this.rt.backlog.left(run.definitionId);
+    for (const run of runs) {
+      if (!leftPending(run)) continue;
+      this.rt.stats.pendingLeft(run.definitionId);
+      if (this.rt.backlog.active) this.rt.backlog.left(run.definitionId);
+    }
     const orphaned = runs.some(mayBeOrphaned) ? await this.abortedParents(runs) : undefined;
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
@@ -372,6 +382,14 @@ export class WorkerPool implements ExecutionOwner {
       this.renewing = false;
     }
   }
+}
+
+/**
+ * A claimed run that was pending before this claim (its first iteration, never recovered): what
+ * moves the pending counts. Parked runs resumed and runs taken over at lease expiry were running.
+ */
+function leftPending(run: RunRecord): boolean {
+  return run.iterations === 1 && run.recoveries === 0;
 }
 
 /** a child in its first iteration whose own abort is not requested: its parent's is checked at the claim */

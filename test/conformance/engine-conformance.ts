@@ -26,6 +26,7 @@ import {
 import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
+import { describeHardening, HARDENING_TASKS } from './engine-hardening';
 
 /** `storage`, and `another()`: a second handle on the same data, as a second node would open it */
 export type StorageFactory = () => Promise<{ storage: RunStorage; another: () => RunStorage; cleanup: () => Promise<void> }>;
@@ -201,7 +202,7 @@ class BacklogHookTask implements TaskDefinition<GreetInput, string> {
   }
 }
 
-const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask];
+const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask, ...HARDENING_TASKS];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -739,6 +740,8 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
         await b.stop();
       }
     });
+
+    describeHardening(() => ({ h, another }));
 
     test('start/stop can be repeated and called concurrently', async () => {
       await Promise.all([h.engine.start(), h.engine.start(), h.engine.start()]);
