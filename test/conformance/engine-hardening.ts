@@ -533,6 +533,38 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
       });
     });
 
+    test('NUL characters anywhere a caller string reaches storage: empty pages, null, typed errors', async () => {
+      const s = h().service;
+      const NUL = 'a\u0000b';
+      const run = await s.trigger({ definition: 'conf.inspect', input: { name: `x${NUL}` } });
+      expect(await s.result(run.id, { timeout: 5000 })).toBe(`hello x${NUL}`); // inside JSON data, NUL is data
+      expect(await s.listRuns({ definition: NUL })).toEqual({ items: [] });
+      expect(await s.listRuns({ parentId: NUL })).toEqual({ items: [] });
+      expect(await s.listRuns({ definition: 'conf.inspect', parentId: NUL, status: 'success' })).toEqual({ items: [] });
+      expect(await s.listLogs({ runId: NUL })).toEqual({ items: [] });
+      expect(await s.get(NUL)).toBeNull();
+      const codes: Array<[string, () => unknown, string]> = [
+        ['listRuns status', () => s.listRuns({ status: NUL as never }), 'INVALID_ARGUMENT'],
+        ['listRuns cursor', () => s.listRuns({ cursor: NUL }), 'INVALID_ARGUMENT'],
+        ['listLogs cursor', () => s.listLogs({ runId: run.id, cursor: NUL }), 'INVALID_ARGUMENT'],
+        ['abort', () => s.abort({ id: NUL }), 'TASK_NOT_FOUND'],
+        ['abort message', () => s.abort({ id: run.id, message: NUL }), 'none'],
+        ['wait', () => s.wait(NUL), 'TASK_NOT_FOUND'],
+        ['result', () => s.result(NUL), 'TASK_NOT_FOUND'],
+        ['trigger definition', () => s.trigger({ definition: NUL }), 'UNKNOWN_DEFINITION'],
+        ['trigger key', () => s.trigger({ definition: NoopTask, key: NUL }), 'IDENTIFIER_INVALID'],
+        ['trigger name', () => s.trigger({ definition: NoopTask, name: NUL }), 'IDENTIFIER_INVALID'],
+        ['trigger parent', () => s.trigger({ definition: NoopTask, parent: NUL }), 'IDENTIFIER_INVALID'],
+        ['trigger after', () => s.trigger({ definition: NoopTask, after: NUL }), 'IDENTIFIER_INVALID'],
+        ['disable', () => s.disable(NUL), 'UNKNOWN_DEFINITION'],
+        ['enable', () => s.enable(NUL), 'UNKNOWN_DEFINITION'],
+      ];
+      for (const [name, call, code] of codes) expect({ name, code: await codeOf(call) }).toEqual({ name, code });
+      // a page cursor and a log cursor from the engine still work
+      const page = await s.listRuns({ limit: 1 });
+      if (page.cursor) expect(Array.isArray((await s.listRuns({ limit: 1, cursor: page.cursor })).items)).toBe(true);
+    });
+
     describe('runInline and contexts get the checks trigger() applies', () => {
       const badContexts = (): Record<string, [unknown, string]> => {
         const cyclic: Record<string, unknown> = {};

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SchemaTooNewError, TasklaneError } from '../../src/api/errors';
+import { SchemaTooNewError, StorageError, TasklaneError } from '../../src/api/errors';
 import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/adapters/sqlite/migrations';
 import { SqliteStorage, sqliteStorage } from '../../src/adapters/sqlite/sqlite-storage';
 import { makeRun } from '../helpers/make-run';
@@ -89,6 +89,22 @@ describe('SqliteStorage (SQLite specifics)', () => {
     await s.init();
     await s.close();
     await expect(s.insertRuns([makeRun()])).rejects.toMatchObject({ code: 'ENGINE_STATE' });
+  });
+
+  it("keeps SQLite's message and the file's path out of a StorageError's message: the code says what, the cause has the rest", async () => {
+    const s = storage();
+    await s.init();
+    const [{ run }] = await s.insertRuns([makeRun()]);
+    const raw = new Database(file);
+    raw.exec('DROP TABLE tasklane_logs');
+    raw.close();
+    const err = await s.listLogs({ runId: run.id }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).message).toBe('SQLite storage: an operation on the database failed (SQLITE_ERROR)');
+    expect(((err as StorageError).cause as Error).message).toMatch(/no such table/);
   });
 
   it('creates the directory of the file', async () => {

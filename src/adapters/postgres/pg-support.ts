@@ -1,5 +1,7 @@
 import { Pool, types as pgTypes } from 'pg';
 import type { CustomTypesConfig, PoolClient, PoolConfig } from 'pg';
+import { StorageError } from '../../api/errors';
+import { errorMessage } from '../../util/safe-string';
 
 /**
  * Connection plumbing shared by the PostgreSQL storage and distribution: a pool that never crashes
@@ -85,7 +87,19 @@ export function codeOf(err: unknown): string | undefined {
 }
 
 function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
+}
+
+/**
+ * A StorageError for a failed operation. Its message says what failed and the error's code (a
+ * SQLSTATE such as `22021`, or a socket code such as `ECONNREFUSED`), never the driver's or the
+ * server's message, which may quote SQL, values or schema names: that error is the `cause`, for
+ * operators and logs, and never reaches a caller in the message.
+ */
+export function storageFailure(what: string, err: unknown): StorageError {
+  const code = codeOf(err);
+  const detail = code === undefined ? 'see its cause' : /^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code;
+  return new StorageError(`${what} failed (${detail})`, err);
 }
 
 /** The connection broke (or could not be made): another connection may well succeed. */

@@ -20,7 +20,7 @@ import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { RecentSet } from './bounded';
-import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
+import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, storageFailure, withTimeout } from './pg-support';
 import { wakePayload, type WakeEntries } from './wake-payload';
 
 export interface PostgresDistributionOptions {
@@ -82,9 +82,6 @@ function notifySql(n: number): string {
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 interface Channels {
   wake: string;
@@ -264,7 +261,7 @@ export class PostgresDistribution implements Distribution {
       this.host = undefined;
       if (TasklaneError.is(err)) throw err;
       const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
-      throw new StorageError(`postgresDistribution: cannot start: ${asError(original).message}`, original);
+      throw storageFailure('postgresDistribution: starting', original);
     }
     if (storage) this.unsubscribeStorage = storage.onError((err) => this.host?.error(err));
     this.running = true;
@@ -380,7 +377,7 @@ export class PostgresDistribution implements Distribution {
     return (tx as PostgresTransaction).query('select pg_notify($1, $2)', [this.channels.wake, payload]).then(
       () => true,
       (err: unknown) => {
-        throw new StorageError(`postgresDistribution: the wake-up NOTIFY in the host's transaction failed: ${asError(err).message}`, err);
+        throw storageFailure("postgresDistribution: the wake-up NOTIFY in the host's transaction", err);
       },
     );
   }
@@ -871,7 +868,7 @@ export class PostgresDistribution implements Distribution {
     const error =
       original instanceof StorageError
         ? original
-        : new StorageError(`postgresDistribution: ${what}: ${asError(original).message}`, original);
+        : storageFailure(`postgresDistribution: ${what}`, original);
     try {
       this.host?.error(error);
     } catch {

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
+import { errorMessage } from '../../util/safe-string';
 import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
 import { isFinished } from '../../api/types';
@@ -28,6 +29,7 @@ import {
   isConnectionError,
   isDeadlockOrSerialization,
   sleep,
+  storageFailure,
   withTimeout,
 } from './pg-support';
 import { PostgresTransactionSession, type PostgresIdentity, type PostgresRunAccess } from './postgres-transaction';
@@ -66,7 +68,7 @@ type OpKind =
 
 class CommitFailedError extends Error {
   constructor(readonly original: unknown) {
-    super(original instanceof Error ? original.message : String(original));
+    super(errorMessage(original));
     this.name = 'CommitFailedError';
   }
 }
@@ -680,7 +682,7 @@ export class PostgresStorage implements RunStorage {
     try {
       client = await connect(pool);
     } catch (err) {
-      throw new StorageError(`PostgreSQL storage: cannot connect: ${(err as Error).message}`, err);
+      throw storageFailure('PostgreSQL storage: connecting', err);
     }
     try {
       await migrate(client, this.schema);
@@ -693,7 +695,7 @@ export class PostgresStorage implements RunStorage {
     } catch (err) {
       client.release(true);
       if (err instanceof SchemaTooNewError || TasklaneError.is(err)) throw err;
-      throw new StorageError(`PostgreSQL storage: migrating schema "${this.schema}" failed: ${(err as Error).message}`, err);
+      throw storageFailure(`PostgreSQL storage: migrating schema "${this.schema}"`, err);
     }
   }
 
@@ -748,7 +750,7 @@ export class PostgresStorage implements RunStorage {
     this.lastPoolError = err;
     for (const listener of this.errorListeners) {
       try {
-        listener(new StorageError(`PostgreSQL storage connection fault: ${err.message}`, err));
+        listener(storageFailure('PostgreSQL storage: a pooled connection', err));
       } catch {
         // a listener's fault is not ours to raise
       }
@@ -810,8 +812,7 @@ export class PostgresStorage implements RunStorage {
           await sleep(10);
           continue;
         }
-        const message = original instanceof Error ? original.message : String(original);
-        throw new StorageError(`PostgreSQL storage: ${what} failed: ${message}`, original);
+        throw storageFailure(`PostgreSQL storage: ${what}`, original);
       }
     }
   }
@@ -898,7 +899,7 @@ export class PostgresStorage implements RunStorage {
     try {
       return (await tx.query(text, values)).rows as RunRow[];
     } catch (err) {
-      throw new StorageError(`PostgreSQL storage: ${what} through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      throw storageFailure(`PostgreSQL storage: ${what} through the host's transaction`, err);
     }
   }
 
@@ -982,7 +983,7 @@ export class PostgresStorage implements RunStorage {
         return (await tx.query(text, values)).rows as R[];
       } catch (err) {
         if (TasklaneError.is(err)) throw err;
-        throw new StorageError(`PostgreSQL storage: insertRuns through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+        throw storageFailure("PostgreSQL storage: insertRuns through the host's transaction", err);
       }
     };
     return {
@@ -1225,6 +1226,9 @@ export class PostgresStorage implements RunStorage {
 
   async listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>> {
     const limit = clampLimit(query.limit);
+    // text PostgreSQL cannot hold matches no stored run (and cannot be sent): an empty page
+    if ((query.definition !== undefined && !storable(query.definition)) || (query.parentId !== undefined && !storable(query.parentId))) return { items: [] };
+    if (query.cursor !== undefined && !storable(query.cursor)) throw new InvalidArgumentError('Invalid run cursor: it was not returned by listRuns.');
     const where: string[] = [];
     const params: unknown[] = [];
     const param = (value: unknown): string => {
@@ -1706,6 +1710,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async saveProgress(id: string, progress: RunProgress): Promise<void> {
+    if (!storable(id)) return; // no run has such an id
     await this.exec('idempotent', 'saveProgress', (client) =>
       client.query(`update ${this.s}.runs set progress = $2::json where id = $1`, [id, jsonText(progress)]),
     );
@@ -1774,6 +1779,7 @@ export class PostgresStorage implements RunStorage {
 
   async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
     const limit = clampLimit(query.limit);
+    if (!storable(query.runId)) return { items: [] }; // no run has such an id
     let after = 0;
     if (query.cursor !== undefined && query.cursor !== '') {
       if (!/^\d{1,18}$/.test(query.cursor)) throw new InvalidArgumentError(`Invalid log cursor "${String(query.cursor).slice(0, 40)}".`);
@@ -1834,6 +1840,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async setDefinitionDisabled(definitionId: string, disabled: boolean): Promise<void> {
+    exactText(definitionId, 'definitionId');
     await this.exec('idempotent', 'setDefinitionDisabled', (client) =>
       client.query(
         `insert into ${this.s}.definitions (definition_id, disabled, updated_at) values ($1, $2, now())

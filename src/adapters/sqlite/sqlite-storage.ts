@@ -111,7 +111,7 @@ export class SqliteStorage implements RunStorage {
     try {
       db = new Database(this.file, { timeout: this.busyTimeoutMs });
     } catch (error) {
-      throw normalise(error, this.file);
+      throw normalise(error);
     }
     try {
       // several processes opening a new file at once can briefly see SQLITE_BUSY here
@@ -193,12 +193,11 @@ export class SqliteStorage implements RunStorage {
   private accessThrough(db: Database.Database): SqliteRunAccess {
     const statements = prepareRunStatements(db);
     const insertTx = db.transaction(statements.insertRuns); // a savepoint inside the host's transaction
-    const file = this.file;
     const guarded = <T>(fn: () => T): T => {
       try {
         return fn();
       } catch (error) {
-        throw normalise(error, file);
+        throw normalise(error);
       }
     };
     return {
@@ -466,9 +465,9 @@ export class SqliteStorage implements RunStorage {
       try {
         return fn();
       } catch (error) {
-        if (!isBusy(error)) throw normalise(error, this.file);
+        if (!isBusy(error)) throw normalise(error);
         if (Date.now() > deadline) {
-          throw new StorageError(`SQLite database ${this.file} stayed locked by another process for more than ${RETRY_FOR_MS} ms.`, error);
+          throw new StorageError(`SQLite storage: the database stayed locked by another process for more than ${RETRY_FOR_MS} ms.`, error);
         }
         await new Promise((done) => setTimeout(done, pause + Math.random() * pause));
         pause = Math.min(pause * 2, 100);
@@ -1063,9 +1062,14 @@ function isBusy(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 }
 
-function normalise(error: unknown, file: string): unknown {
+/**
+ * SQLite's errors as StorageError. The message names the error's code (e.g. `SQLITE_CORRUPT`),
+ * never SQLite's own message (it may quote SQL or values) nor the file's path: the original is the
+ * `cause`, for operators and logs.
+ */
+function normalise(error: unknown): unknown {
   if (error instanceof Database.SqliteError && !TasklaneError.is(error)) {
-    return new StorageError(`SQLite (${file}): ${error.message}`, error);
+    return new StorageError(`SQLite storage: an operation on the database failed (${error.code})`, error);
   }
   return error;
 }
