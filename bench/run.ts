@@ -1,6 +1,7 @@
 /**
- * npm run bench: prints figures, asserts nothing. Sections: memory, SQLite, then PostgreSQL when
- * TASKLANE_PG_URL (or the default local server) answers.
+ * npm run bench: prints figures, asserts nothing. Sections: validation cost, memory, SQLite, then
+ * PostgreSQL when TASKLANE_PG_URL (or the default local server) answers. One section alone:
+ * `node --expose-gc dist/bench/run.js validation` (or memory, sqlite, rss, postgres).
  * Memory figures use --expose-gc when available (node --expose-gc dist/bench/run.js).
  */
 import 'reflect-metadata';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { memoryStorage, sqliteStorage, type RunStorage } from '../src';
 import { burstLoopDelay, formatRate, latency, rssWithPending, throughput } from './local-bench';
+import { validationCost } from './validation-bench';
 
 // figures only: the engine's own log lines (abort requests, ...) would drown them
 process.env.TASKLANE_LOG_LEVEL ??= 'error';
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
   let n = 0;
   const sqlite = () => sqliteStorage({ file: join(tmp, `bench-${n++}.db`) });
   try {
+    if (!only || only === 'validation') validationCost();
     if (!only || only === 'memory') await section('memory', () => memoryStorage());
     if (!only || only === 'sqlite') await section('SQLite (WAL, synchronous=NORMAL)', sqlite);
     if (only === 'rss:memory' || only === 'rss:sqlite') {

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'INPUT_INVALID'
   | 'INPUT_TOO_LARGE'
   | 'INPUT_TOO_DEEP'
+  | 'INPUT_TOO_COMPLEX'
   | 'OUTPUT_TOO_LARGE'
   | 'UNKNOWN_DEFINITION'
   | 'DUPLICATE_DEFINITION'
@@ -62,12 +63,16 @@ export interface ValidationIssue {
   constraints: Record<string, string>;
 }
 
-/** The input of a trigger (or of a `continue()` patch) was refused. Nothing was stored. */
+/**
+ * The input of a trigger (or of a `continue()` patch, or a context) was refused. Nothing was
+ * stored. `code`: INPUT_INVALID, INPUT_TOO_LARGE (`maxInputBytes`), INPUT_TOO_DEEP (64 levels),
+ * INPUT_TOO_COMPLEX (more object keys and array elements than `maxInputKeys`).
+ */
 export class TaskValidationError extends TasklaneError {
   readonly errors: ValidationIssue[];
   constructor(
     errors: ValidationIssue[],
-    code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' = 'INPUT_INVALID',
+    code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' | 'INPUT_TOO_COMPLEX' = 'INPUT_INVALID',
     context = 'input',
   ) {
     const detail = errors

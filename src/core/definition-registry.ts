@@ -5,7 +5,7 @@ import { DuplicateTaskDefinitionError, TaskDefinitionError, TasklaneError } from
 import { getTaskOptions } from '../api/task-metadata';
 import type { Scheduler } from '../ports/scheduler';
 import { assertTaskId } from './validation/identifiers';
-import { isInputClass, validateInput } from './validation/input-validator';
+import { isInputClass, validateInput, type InputLimits } from './validation/input-validator';
 import { optionalDuration, parseDuration } from '../util/duration';
 import { errorMessage, safeString } from '../util/safe-string';
 
@@ -16,6 +16,11 @@ export const DEFAULT_MAX_CRASH_RECOVERIES = 3;
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 /** the longest schedule.backfill: the engine looks back at most this far for missed ticks */
 export const MAX_BACKFILL_MS = 24 * 3_600_000;
+
+/** the limits a definition's input (a trigger's, a continue() patch's, a context) is checked against */
+export function inputLimitsOf(def: RegisteredDefinition): InputLimits {
+  return { maxInputBytes: def.maxInputBytes, maxDepth: 64, maxKeys: def.maxInputKeys };
+}
 
 /** A registered definition with its options normalised. `fault` ones run nothing. */
 export interface RegisteredDefinition {
@@ -32,6 +37,7 @@ export interface RegisteredDefinition {
   isPrivate: boolean;
   disableLogs: boolean;
   maxInputBytes: number;
+  maxInputKeys: number;
   maxOutputBytes: number;
   maxLogsPerRun: number;
   maxCrashRecoveries: number;
@@ -79,7 +85,7 @@ export class DefinitionRegistry {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
-    private readonly defaults: { maxInputBytes: number; maxOutputBytes: number; maxBacklog?: number },
+    private readonly defaults: { maxInputBytes: number; maxInputKeys: number; maxOutputBytes: number; maxBacklog?: number },
   ) {}
 
   register(cls: TaskClass, create: () => TaskDefinition<unknown, unknown>): RegisteredDefinition {
@@ -100,7 +106,7 @@ export class DefinitionRegistry {
       def = {
         id, cls, options, maxIterations: DEFAULT_MAX_ITERATIONS, iterationTimeout: DEFAULT_ITERATION_TIMEOUT,
         distributable: true, isPrivate: Boolean(options.isPrivate), disableLogs: true,
-        maxInputBytes: this.defaults.maxInputBytes, maxOutputBytes: this.defaults.maxOutputBytes,
+        maxInputBytes: this.defaults.maxInputBytes, maxInputKeys: this.defaults.maxInputKeys, maxOutputBytes: this.defaults.maxOutputBytes,
         maxLogsPerRun: DEFAULT_MAX_LOGS_PER_RUN, maxCrashRecoveries: DEFAULT_MAX_CRASH_RECOVERIES, fault, create,
       };
       this.logger.error(`tasklane: task definition "${id.slice(0, 128)}" is in the fault state: ${fault.message}`, { definitionId: id, code: fault.code });
@@ -132,6 +138,7 @@ export class DefinitionRegistry {
       isPrivate: bool(options.isPrivate, 'isPrivate', false),
       disableLogs: bool(options.disableLogs, 'disableLogs', false),
       maxInputBytes,
+      maxInputKeys: positiveInt(options.maxInputKeys, 'maxInputKeys', this.defaults.maxInputKeys)!,
       maxOutputBytes: positiveInt(options.maxOutputBytes, 'maxOutputBytes', this.defaults.maxOutputBytes)!,
       maxLogsPerRun: positiveInt(options.maxLogsPerRun, 'maxLogsPerRun', DEFAULT_MAX_LOGS_PER_RUN)!,
       maxCrashRecoveries: positiveInt(options.maxCrashRecoveries, 'maxCrashRecoveries', DEFAULT_MAX_CRASH_RECOVERIES)!,
@@ -151,7 +158,7 @@ export class DefinitionRegistry {
         }
       }
       // the scheduled input must pass the same validation as any trigger, or no tick could ever run
-      validateInput(def.inputClass, input, { maxInputBytes, maxDepth: 64 });
+      validateInput(def.inputClass, input, inputLimitsOf(def));
     }
     return def;
   }

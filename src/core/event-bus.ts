@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../api/errors';
 import { describeKind, errorMessage } from '../util/safe-string';
-import { deepFreeze } from './validation/input-validator';
+import { freezeJsonData } from './validation/input-validator';
 import type { Logger } from 'winston';
 import type { RunProgress, TaskRun } from '../api/types';
 
@@ -95,5 +95,5 @@ function checkEventName(name: unknown): TaskEventName {
 
 /** events hold JSON data only (runs, progress): a structured clone, deep-frozen */
 function frozenCopy<T>(event: T): T {
-  return deepFreeze(structuredClone(event));
+  return freezeJsonData(structuredClone(event));
 }

@@ -1,4 +1,3 @@
-import { plainToInstance } from 'class-transformer';
 import { isTaskResponse, responses, type ChildTriggerOptions, type TaskResponse } from '../api/controller';
 import { RunController, type ControllerHost } from './run-controller';
 import { TaskValidationError } from '../api/errors';
@@ -9,11 +8,13 @@ import { types } from 'node:util';
 import { checkDuration } from '../util/duration';
 import { describeKind, errorMessage, errorStack } from '../util/safe-string';
 import { coerceError, runError } from './coerce-error';
+import { inputLimitsOf } from './definition-registry';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
 import { toPublicRun } from './public-run';
 import { runWithContext } from './run-context';
 import type { Runtime } from './runtime';
-import { deepFreeze, prepareInput, TRANSFORM_OPTIONS, validateJsonData } from './validation/input-validator';
+import { toInputInstance } from './validation/input-instance';
+import { deepFreeze, freezeJsonData, prepareInput, validateJsonData } from './validation/input-validator';
 import type { ChildTrigger } from './trigger-pipeline';
 
 const PROGRESS_WRITE_MS = 200;
@@ -100,7 +101,9 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       } else {
         const instance = def!.create();
         exec.instance = instance as unknown as { [hook: string]: unknown };
-        const input = def!.inputClass ? deepFreeze(plainToInstance(def!.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
+        // linear in the input's size (see toInputInstance): it is rebuilt at every iteration
+        // (storage gives JSON data back: freezeJsonData is the cheap way to freeze it)
+        const input = def!.inputClass ? deepFreeze(toInputInstance(def!.inputClass, freezeJsonData((run.input ?? {}) as Record<string, unknown>))) : undefined;
         const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
         // AsyncLocalStorage costs every promise something: only enter it when there is a context
         answer = run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
@@ -269,7 +272,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
    */
   private applyPatch(exec: Execution, patch: unknown): { input: unknown } | { failure: RunError } {
     const run = exec.run;
-    const limits = { maxInputBytes: exec.def?.maxInputBytes ?? this.rt.options.maxInputBytes, maxDepth: 64 };
+    const limits = exec.def ? inputLimitsOf(exec.def) : { maxInputBytes: this.rt.options.maxInputBytes, maxDepth: 64, maxKeys: this.rt.options.maxInputKeys };
     const refused = (err: unknown): { failure: RunError } => {
       const e = coerceError(err);
       e.code = 'INPUT_INVALID';

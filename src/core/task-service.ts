@@ -247,7 +247,7 @@ export class TaskService {
   async runInline<R>(fn: (input: unknown, signal: AbortSignal) => R | Promise<R>, input?: unknown): Promise<R> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`runInline() takes a function, got ${describeKind(fn)}`);
     const rt = this.rt;
-    const limits = { maxInputBytes: rt.options.maxInputBytes, maxDepth: 64 };
+    const limits = { maxInputBytes: rt.options.maxInputBytes, maxDepth: 64, maxKeys: rt.options.maxInputKeys };
     // the checks trigger() applies, to the input and to the captured context alike: a value that
     // cannot be stored is refused here, never in the grouped insert it shares with other triggers
     const plain = copyJsonData(input, limits, 'input');

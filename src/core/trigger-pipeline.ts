@@ -17,7 +17,7 @@ import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
 import type { BacklogGate } from './backlog-gate';
 import type { BatchSink } from './batcher';
-import type { RegisteredDefinition } from './definition-registry';
+import { inputLimitsOf, type RegisteredDefinition } from './definition-registry';
 import { toPublicRun } from './public-run';
 import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
@@ -158,7 +158,7 @@ export class TriggerPipeline {
     const def = this.resolveDefinition(o.definition);
     if (def.fault) throw new TaskDefinitionFaultError(def.id, def.fault.message);
 
-    const limits = { maxInputBytes: def.maxInputBytes, maxDepth: 64 };
+    const limits = inputLimitsOf(def);
     const { instance, plain } = prepareInput(def.inputClass, o.input, limits);
     const name = o.name === undefined ? def.id : assertRunName(o.name);
     const delay = o.delay === undefined ? 0 : checkDuration(o.delay, 'trigger(): delay');
