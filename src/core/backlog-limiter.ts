@@ -1,4 +1,4 @@
-import { errorMessage } from '../util/safe-string';
+import { errorFields } from '../util/safe-string';
 import type { Logger } from 'winston';
 import { QueueFullError } from '../api/errors';
 import type { RunRecord } from '../ports/run-record';
@@ -139,7 +139,7 @@ export class BacklogLimiter {
   private refresh(): void {
     if (this.next || this.inFlight) return;
     this.nextRead().catch((err: unknown) =>
-      this.logger.warn('tasklane: reading the pending counts for maxBacklog failed; retrying at the next trigger', { error: errorMessage(err) }),
+      this.logger.warn('tasklane: reading the pending counts for maxBacklog failed; retrying at the next trigger', errorFields(err)),
     );
   }
 

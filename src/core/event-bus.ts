@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../api/errors';
-import { describeKind, errorMessage } from '../util/safe-string';
+import { describeKind, errorFields } from '../util/safe-string';
 import { freezeJsonData } from './validation/input-validator';
 import type { Logger } from 'winston';
 import type { RunProgress, TaskRun } from '../api/types';
@@ -75,7 +75,7 @@ export class EventBus {
   /** never throws: a host logger that throws is not ours to raise either */
   private report(name: string, err: unknown): void {
     try {
-      this.logger.error(`tasklane: a "${name}" listener threw; ignored`, { error: errorMessage(err) });
+      this.logger.error(`tasklane: a "${name}" listener threw; ignored`, errorFields(err));
     } catch {
       // nothing left to tell
     }

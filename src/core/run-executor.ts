@@ -6,7 +6,7 @@ import type { RunRecord } from '../ports/run-record';
 import type { UpdateResult } from '../ports/storage';
 import { types } from 'node:util';
 import { checkDuration } from '../util/duration';
-import { describeKind, errorMessage, errorStack } from '../util/safe-string';
+import { describeKind, errorFields, errorMessage, errorStack } from '../util/safe-string';
 import { coerceError, runError } from './coerce-error';
 import { inputLimitsOf } from './definition-registry';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
@@ -366,7 +366,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS || this.halted) {
       this.rt.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
         runId: exec.run.id,
-        error: errorMessage(err),
+        ...errorFields(err),
       });
       return exec.complete();
     }
@@ -417,7 +417,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         // of the abort later) is aborted now; runs that triggered none have nothing to sweep
         if (outcome.kind === 'abort' && exec.triggeredChildren) {
           rt.abortChildrenOf(stored.id, stored.error?.message ?? 'aborted').catch((err: unknown) =>
-            rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, error: errorMessage(err) }),
+            rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, ...errorFields(err) }),
           );
         }
         const finalized = rt.finalize(exec.def, stored, outcome.kind, exec.instance);

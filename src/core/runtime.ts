@@ -1,6 +1,6 @@
 import type { Logger } from 'winston';
 import { InvalidStateError, TaskNotFoundError, TasklaneError } from '../api/errors';
-import { errorMessage, errorStack, safeString } from '../util/safe-string';
+import { errorFields, errorStack, safeString } from '../util/safe-string';
 import { logData } from './log-data';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
@@ -126,7 +126,7 @@ export class Runtime {
       rolledBack: (ids) => {
         for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
       },
-      warn: (message, err) => logger.warn(message, { error: errorMessage(err) }),
+      warn: (message, err) => logger.warn(message, errorFields(err)),
     });
   }
 
@@ -185,7 +185,7 @@ export class Runtime {
       return await this.insertBatch(runs);
     } catch (err) {
       if (runs.length === 1 || isStoreFault(err)) throw err;
-      this.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, { error: errorMessage(err) });
+      this.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, errorFields(err));
       return Promise.all(runs.map((run) => this.insertBatch([run]).then((results) => results[0], (error: unknown) => new ItemFailure(error))));
     }
   }
@@ -326,7 +326,7 @@ export class Runtime {
     if (def?.disableLogs) return;
     const line: RunLog = { runId: run.id, type, message: text, createdOn: this.nowIso() };
     if (safe !== undefined) line.data = safe;
-    this.logs.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, error: errorMessage(err) }));
+    this.logs.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, ...errorFields(err) }));
   }
 
   /**
@@ -344,7 +344,7 @@ export class Runtime {
       try {
         task = def.create() as unknown as { [hook: string]: unknown };
       } catch (err) {
-        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, error: errorMessage(err) });
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     const hook = def && !def.fault && task ? task[hookName] : undefined;
@@ -360,7 +360,7 @@ export class Runtime {
         const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
         await (hook as (p: unknown) => unknown).call(task, params);
       } catch (err) {
-        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, error: errorMessage(err) });
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     this.announceEnd(run);
@@ -375,7 +375,7 @@ export class Runtime {
       this.announcedHere.set(run.id, Date.now());
       if (this.announcedHere.size > 10_000) this.sweepAnnounced();
       this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
-        this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: errorMessage(err) }),
+        this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }),
       );
     }
     this.pump();
@@ -405,7 +405,7 @@ export class Runtime {
       const { ended } = await this.storage.getEndedRuns(this.waiters.ids(1000));
       for (const run of ended) this.waiters.resolve(run);
     } catch (err) {
-      this.logger.warn('tasklane: reading waited runs failed; retrying', { error: errorMessage(err) });
+      this.logger.warn('tasklane: reading waited runs failed; retrying', errorFields(err));
     }
   }
 

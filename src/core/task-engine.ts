@@ -1,5 +1,5 @@
 import { checkDuration, LongTimeout } from '../util/duration';
-import { errorMessage, safeGet } from '../util/safe-string';
+import { errorFields, errorMessage, safeGet } from '../util/safe-string';
 import { InvalidArgumentError } from '../api/errors';
 import type { DistributionHost } from '../ports/distribution';
 import type { ScheduledJob } from '../ports/scheduler';
@@ -70,9 +70,9 @@ export class TaskEngine {
           wake: () => this.rt.pump(),
           abortRequested: (runId) => this.pool.abortLocal(runId),
           finished: (notice) => {
-            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: errorMessage(err) }));
+            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },
-          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`),
+          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
         };
         await this.rt.distribution.start(host);
         this.pool.start();
@@ -119,7 +119,7 @@ export class TaskEngine {
       await this.pool.releaseAll();
       this.pool.stopTimers();
       await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
-      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: errorMessage(err) }));
+      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', errorFields(err)));
       this.rt.storeClock.reset();
       await this.rt.closeStorage();
       this.state = 'stopped';
@@ -149,7 +149,7 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -162,7 +162,7 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -209,7 +209,7 @@ export class TaskEngine {
             this.catchUps.delete(timer);
             if (this.jobs.get(def.id) !== job) return;
             this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-              rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id }),
+              rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
             );
           },
           Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()),
@@ -219,7 +219,7 @@ export class TaskEngine {
       })
       .catch((err: unknown) => {
         if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
-        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id });
+        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
       });
   }
 

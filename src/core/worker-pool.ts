@@ -1,4 +1,4 @@
-import { errorMessage } from '../util/safe-string';
+import { errorFields } from '../util/safe-string';
 import { LeaseLostError } from '../api/errors';
 import { LongTimeout, MAX_TIMER_MS } from '../util/duration';
 import type { RunRecord } from '../ports/run-record';
@@ -262,7 +262,7 @@ export class WorkerPool implements ExecutionOwner {
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
-      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: errorMessage(err), failures: this.claimFailures });
+      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
     } finally {
       this.reserved -= want;
       this.claimsInFlight--;
@@ -310,7 +310,7 @@ export class WorkerPool implements ExecutionOwner {
       const parents = await this.rt.storage.getRuns(ids);
       return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
     } catch (err) {
-      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', { error: errorMessage(err) });
+      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', errorFields(err));
       return undefined;
     }
   }
@@ -377,7 +377,7 @@ export class WorkerPool implements ExecutionOwner {
       }
       for (const id of result.abortRequested) this.abortLocal(id);
     } catch (err) {
-      this.rt.logger.warn('tasklane: lease renewal failed; retrying', { error: errorMessage(err) });
+      this.rt.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
     } finally {
       this.renewing = false;
     }

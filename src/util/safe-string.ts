@@ -94,3 +94,13 @@ export function errorStack(err: unknown, max = 8 * DEFAULT_MAX): string {
   }
   return errorMessage(err, max);
 }
+
+/**
+ * An error as log metadata: `{ error }` its message, and `cause` the message of its cause when it
+ * has one. Messages tasklane's errors show callers leave drivers' messages out (StorageError), but
+ * an operator reading the log needs them: they are in the cause.
+ */
+export function errorFields(err: unknown): { error: string; cause?: string } {
+  const cause = typeof err === 'object' && err !== null && !types.isProxy(err) ? safeGet(err, 'cause') : undefined;
+  return cause === undefined ? { error: errorMessage(err) } : { error: errorMessage(err), cause: errorMessage(cause) };
+}

@@ -20,7 +20,7 @@ import { DueTimer } from '../shared/due-timer';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { RecentSet } from './bounded';
-import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, storageFailure, withTimeout } from './pg-support';
+import { connect, createManagedPool, destroySocket, endPool, isConnectionError, pgTypeParsers, storageFailure, withTimeout } from './pg-support';
 import { wakePayload, type WakeEntries } from './wake-payload';
 
 export interface PostgresDistributionOptions {
@@ -310,16 +310,7 @@ export class PostgresDistribution implements Distribution {
     if (listener) await closeClient(listener);
     const pool = this.pool;
     this.pool = undefined;
-    if (pool) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        pool.end().catch(() => undefined),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, 2000);
-        }),
-      ]);
-      if (timer) clearTimeout(timer);
-    }
+    if (pool) await endPool(pool);
     for (const client of this.checkedOut) destroySocket(client);
     this.checkedOut.clear();
     this.lastNodes = undefined;

@@ -29,6 +29,7 @@ import {
   isConnectionError,
   isDeadlockOrSerialization,
   sleep,
+  endPool,
   storageFailure,
   withTimeout,
 } from './pg-support';
@@ -708,7 +709,7 @@ export class PostgresStorage implements RunStorage {
     const pools = [this.pool, this.claimPool];
     this.pool = undefined;
     this.claimPool = undefined;
-    await Promise.all(pools.map((pool) => pool?.end().catch(() => undefined)));
+    await Promise.all(pools.map((pool) => (pool ? endPool(pool) : undefined)));
   }
 
   private getPool(): Pool {
