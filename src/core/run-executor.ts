@@ -314,7 +314,14 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private async abortMessage(exec: Execution): Promise<string | undefined> {
     if (exec.abortMessage) return exec.abortMessage;
     const stored = await this.rt.storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
-    return typeof stored === 'string' ? stored : undefined;
+    if (typeof stored === 'string') return stored;
+    // a child that learned of its parent's abort here (WorkerPool.abortLocalDescendants) may end
+    // before the node that received abort() stored its own message: the message it will store
+    // is made from the parent's, which was stored before the parent's abort was announced
+    const parentId = exec.run.parentId;
+    if (parentId === undefined) return undefined;
+    const parentMessage = await this.rt.storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
+    return typeof parentMessage === 'string' ? `parent ${parentId} aborted: ${parentMessage}` : undefined;
   }
 
   /** writes the outcome under the lease, then finalises or parks the run (see written) */

@@ -68,7 +68,12 @@ export class TaskEngine {
           clockSample: (sample) => this.rt.clockSample(sample),
           wantsFinished: () => this.rt.wantsFinished(),
           wake: () => this.rt.pump(),
-          abortRequested: (runId) => this.pool.abortLocal(runId),
+          abortRequested: (runId) => {
+            this.pool.abortLocal(runId);
+            // its descendants executing here are aborted too (abort() aborts the whole tree): now,
+            // not once the node that received abort() has listed them and announced each
+            this.pool.abortLocalDescendants(runId);
+          },
           finished: (notice) => {
             this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },

@@ -183,6 +183,28 @@ export class WorkerPool implements ExecutionOwner {
     this.active.get(runId)?.requestAbort(message);
   }
 
+  /**
+   * The runs executing (or claimed) here that descend from `ancestorId`, whose abort was just
+   * stored: their signals fire now, each with the message abort() stores for it
+   * (`parent <its parent> aborted: <message>`), or, when the abort was announced by another node
+   * (no `message`), with the message that node stores (read when the run ends: see
+   * RunExecutor.abortMessage). One pass over the active runs per level (at most the pool's size,
+   * 32 levels as abortChildren); runs already aborting keep their message.
+   */
+  abortLocalDescendants(ancestorId: string, message?: string): void {
+    let parents = new Set([ancestorId]);
+    for (let depth = 0; depth <= 32 && parents.size > 0 && this.active.size > 0; depth++) {
+      const next = new Set<string>();
+      for (const exec of this.active.values()) {
+        const parentId = exec.run.parentId;
+        if (parentId === undefined || !parents.has(parentId)) continue;
+        if (!exec.abortRequested) exec.requestAbort(message === undefined ? undefined : `parent ${parentId} aborted: ${message}`);
+        next.add(exec.run.id);
+      }
+      parents = next;
+    }
+  }
+
   pump(): void {
     if (!this.running || this.pumpScheduled) return;
     this.pumpScheduled = true;
