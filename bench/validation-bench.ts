@@ -94,6 +94,11 @@ const REFUSED: Shape[] = [
 ];
 
 const ROUNDS = 7;
+/**
+ * rounds not measured: process.cpuUsage() counts every thread, V8's optimising compiler and
+ * concurrent GC included, and the first rounds of a shape compile the code it takes
+ */
+const WARM_UP = 3;
 
 function cpuMs(fn: () => void): number {
   const before = process.cpuUsage();
@@ -106,7 +111,7 @@ function measure(shape: Shape): { p50: number; max: number; outcome: string; byt
   const times: number[] = [];
   let outcome = 'accepted';
   let bytes = '';
-  for (let round = 0; round < ROUNDS + 1; round++) {
+  for (let round = 0; round < WARM_UP + ROUNDS; round++) {
     const input = shape.input(); // made outside the measure: a caller's object
     const ms = cpuMs(() => {
       try {
@@ -116,7 +121,7 @@ function measure(shape: Shape): { p50: number; max: number; outcome: string; byt
         outcome = (err as { code?: string }).code ?? String(err);
       }
     });
-    if (round > 0) times.push(ms); // the first round warms the JIT
+    if (round >= WARM_UP) times.push(ms);
     if (round === 0) {
       try {
         const text = JSON.stringify(input);
@@ -133,16 +138,16 @@ function measure(shape: Shape): { p50: number; max: number; outcome: string; byt
 function rebuild(shape: Shape): number {
   const text = JSON.stringify(shape.input());
   const times: number[] = [];
-  for (let round = 0; round < ROUNDS + 1; round++) {
+  for (let round = 0; round < WARM_UP + ROUNDS; round++) {
     const stored = JSON.parse(text) as Record<string, unknown>; // as SQLite / PostgreSQL give it back
     const ms = cpuMs(() => deepFreeze(toInputInstance(shape.cls, freezeJsonData(stored))));
-    if (round > 0) times.push(ms);
+    if (round >= WARM_UP) times.push(ms);
   }
   return percentile(times, 50);
 }
 
 export function validationCost(): void {
-  console.log(`\n== validation cost: CPU ms of trigger()'s input checks, default limits (1 MiB, 64 levels, ${KEYS} keys and elements), p50 / max of ${ROUNDS}`);
+  console.log(`\n== validation cost: CPU ms of trigger()'s input checks, default limits (1 MiB, 64 levels, ${KEYS} keys and elements), p50 / max of ${ROUNDS} after ${WARM_UP} warm-up rounds`);
   let worst = 0;
   const row = (shape: Shape, extra = '') => {
     const m = measure(shape);
