@@ -230,7 +230,26 @@ class ProgressMergeTask implements TaskDefinition<undefined, string> {
   }
 }
 
-export const HARDENING_TASKS = [HostileErrorTask, HostilePatchTask, EmptyPatchTask, ContinueDelayTask, HostileLogTask, ControllerArgsTask, LongSleepTask, ProgressMergeTask];
+class KindInput {
+  @IsString() kind!: string;
+}
+
+/** its onBeforeTrigger throws the value named by the input; its onDone a Proxy whose traps throw */
+@Task({ id: 'hard.hooks', title: 'Hooks that throw values that cannot be read', input: KindInput })
+class HostileHooksTask implements TaskDefinition<KindInput, string> {
+  onBeforeTrigger({ input }: { input: Readonly<KindInput> }) {
+    const make = hostileValues()[input.kind];
+    if (make) throw make();
+  }
+  run({ controller }: TaskRunParams<KindInput, string>) {
+    return controller.response.done('ran');
+  }
+  onDone() {
+    throw hostileValues()['Proxy with throwing traps']!();
+  }
+}
+
+export const HARDENING_TASKS = [HostileHooksTask, HostileErrorTask, HostilePatchTask, EmptyPatchTask, ContinueDelayTask, HostileLogTask, ControllerArgsTask, LongSleepTask, ProgressMergeTask];
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -318,6 +337,18 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
           }
         }
       });
+    });
+
+    test('hooks throwing values that cannot be read: onBeforeTrigger refuses with TRIGGER_REFUSED, a throwing onDone changes nothing', async () => {
+      const before = (await h().service.listRuns({ definition: 'hard.hooks' })).items.length;
+      for (const kind of Object.keys(hostileValues())) {
+        const err = await h().service.trigger({ definition: 'hard.hooks', input: { kind } }).catch((e: unknown) => e);
+        expect({ kind, code: (err as TasklaneError).code }).toEqual({ kind, code: 'TRIGGER_REFUSED' });
+        expect((err as Error).message).toMatch(/^Trigger of "hard.hooks" refused by onBeforeTrigger: /);
+      }
+      expect((await h().service.listRuns({ definition: 'hard.hooks' })).items.length).toBe(before);
+      const run = await h().service.trigger({ definition: 'hard.hooks', input: { kind: 'none' } });
+      expect(await h().service.result(run.id, { timeout: 5000 })).toBe('ran');
     });
 
     describe('continue() patches', () => {
