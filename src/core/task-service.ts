@@ -170,7 +170,7 @@ export class TaskService {
     let timeout: number | undefined;
     try {
       runId = this.knownId(id);
-      const o = options === undefined ? {} : readOptions(options, WAIT_KEYS, 'wait()', '{ timeout? }');
+      const o = options === undefined || options === null ? {} : readOptions(options, WAIT_KEYS, 'wait()', '{ timeout? }');
       // no timeout: wait as long as the run takes; Infinity is refused like any other non-finite value
       timeout = o.timeout === undefined ? undefined : checkDuration(o.timeout, 'wait(): timeout');
     } catch (err) {
@@ -238,7 +238,7 @@ export class TaskService {
   }
 
   async listDefinitions(options: { includePrivate?: boolean } = {}): Promise<DefinitionInfo[]> {
-    const o = options === undefined ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
+    const o = options === undefined || options === null ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
     if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean') throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
     const disabled = await this.rt.disabledDefinitions(0);
     return this.rt.registry
