@@ -107,6 +107,30 @@ describe('SqliteStorage (SQLite specifics)', () => {
     expect(((err as StorageError).cause as Error).message).toMatch(/no such table/);
   });
 
+  it('tells SQLite errors by their code: a second copy of better-sqlite3 throws errors of the first copy\'s class', async () => {
+    // the native binding takes the SqliteError class of the first copy that opened a database
+    // (here this file's); a storage whose copy is another (another bundle, another module
+    // registry) gets errors its own class does not own, and once let their message through
+    new Database(':memory:').close();
+    let isolated: typeof sqliteStorage | undefined;
+    jest.isolateModules(() => {
+      isolated = (require('../../src/adapters/sqlite/sqlite-storage') as { sqliteStorage: typeof sqliteStorage }).sqliteStorage;
+    });
+    const s = isolated!({ file });
+    await s.init();
+    const raw = new Database(file);
+    raw.exec('DROP TABLE tasklane_values');
+    raw.close();
+    const err = await s.getValue('some-run', 'k').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await s.close();
+    expect(TasklaneError.is(err)).toBe(true); // a TasklaneError of the other copy
+    expect((err as { code: string; message: string }).code).toBe('STORAGE_ERROR');
+    expect((err as Error).message).toBe('SQLite storage: an operation on the database failed (SQLITE_ERROR)');
+  });
+
   it('creates the directory of the file', async () => {
     file = join(dir, 'a', 'b', 'tasks.db');
     await storage().init();

@@ -1068,8 +1068,19 @@ function isBusy(error: unknown): boolean {
  * `cause`, for operators and logs.
  */
 function normalise(error: unknown): unknown {
-  if (error instanceof Database.SqliteError && !TasklaneError.is(error)) {
+  if (isSqliteError(error) && !TasklaneError.is(error)) {
     return new StorageError(`SQLite storage: an operation on the database failed (${error.code})`, error);
   }
   return error;
+}
+
+/**
+ * An error of SQLite, told by its code rather than `instanceof Database.SqliteError`: the native
+ * binding keeps the SqliteError class of the first copy of better-sqlite3 that loaded it, so a
+ * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
+ * and their message (SQL, values, the file's path) would have reached the caller.
+ */
+function isSqliteError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_');
 }
