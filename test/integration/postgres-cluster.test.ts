@@ -11,7 +11,7 @@ import { expectMostWithin } from '../helpers/latency';
 import { NodeProcess, sinkRows, sleep, useCluster, waitFor } from '../helpers/pg-cluster';
 import { describeWithPostgres, withPg } from '../helpers/services';
 
-jest.setTimeout(120_000);
+jest.setTimeout(240_000); // node processes may take up to NODE_START_MS to start on a busy machine
 
 describeWithPostgres('PostgreSQL cluster of node processes', () => {
   const h = useCluster();
