@@ -1,7 +1,8 @@
 /**
- * npm run bench: prints figures, asserts nothing. Sections: the dashboard's asset sizes, memory,
- * SQLite, the management API (`management`, `management:http`, `management:list`), then
- * PostgreSQL when TASKLANE_PG_URL (or the default local server) answers.
+ * npm run bench: prints figures, asserts nothing. Sections: the dashboard's asset sizes, validation
+ * cost, memory, SQLite, the management API (`management`, `management:http`, `management:list`),
+ * then PostgreSQL when TASKLANE_PG_URL (or the default local server) answers. One section alone:
+ * `node --expose-gc dist/bench/run.js validation` (or dashboard, memory, sqlite, rss, management, postgres).
  * Memory figures use --expose-gc when available (node --expose-gc dist/bench/run.js).
  */
 import 'reflect-metadata';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { memoryStorage, sqliteStorage, type RunStorage } from '../src';
 import { printDashboardSize } from './dashboard-size';
 import { burstLoopDelay, formatRate, latency, rssWithPending, throughput } from './local-bench';
+import { validationCost } from './validation-bench';
 
 // figures only: the engine's own log lines (abort requests, ...) would drown them
 process.env.TASKLANE_LOG_LEVEL ??= 'error';
@@ -34,6 +36,7 @@ async function main(): Promise<void> {
   const sqlite = () => sqliteStorage({ file: join(tmp, `bench-${n++}.db`) });
   try {
     if (!only || only === 'dashboard') printDashboardSize(join(__dirname, '..', '..', 'dashboard', 'dist'));
+    if (!only || only === 'validation') validationCost();
     if (!only || only === 'memory') await section('memory', () => memoryStorage());
     if (!only || only === 'sqlite') await section('SQLite (WAL, synchronous=NORMAL)', sqlite);
     if (only === 'rss:memory' || only === 'rss:sqlite') {

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './retry-policy';
-import type { RunError, RunProgress, TaskContext, TaskRun } from './types';
+import type { ProgressUpdate, RunError, TaskContext, TaskRun } from './types';
 
 const RESPONSE = Symbol.for('tasklane.response');
 
@@ -112,7 +112,8 @@ export interface TaskController<I = unknown, O = unknown> {
   runtime: TaskRuntime;
   /** fires on abort (reason: an AbortError) and when the iteration times out (reason: a TimeoutError) */
   signal: AbortSignal;
-  progress(progress: RunProgress): void;
+  /** merged over the progress already reported: a field left out is kept, `null` clears it */
+  progress(progress: ProgressUpdate): void;
   log: TaskLog;
   store: TaskStore;
   /** values shared by every run of this definition, durable (see TaskLocals) */

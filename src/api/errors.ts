@@ -1,3 +1,5 @@
+import { errorMessage, safeString } from '../util/safe-string';
+
 /**
  * Every error tasklane throws extends {@link TasklaneError} and carries a stable `code`.
  * Callers branch on the class (`instanceof`) or on `code`; messages are for humans and may change.
@@ -6,6 +8,7 @@ export type ErrorCode =
   | 'INPUT_INVALID'
   | 'INPUT_TOO_LARGE'
   | 'INPUT_TOO_DEEP'
+  | 'INPUT_TOO_COMPLEX'
   | 'OUTPUT_TOO_LARGE'
   | 'UNKNOWN_DEFINITION'
   | 'DUPLICATE_DEFINITION'
@@ -63,12 +66,16 @@ export interface ValidationIssue {
   constraints: Record<string, string>;
 }
 
-/** The input of a trigger (or of a `continue()` patch) was refused. Nothing was stored. */
+/**
+ * The input of a trigger (or of a `continue()` patch, or a context) was refused. Nothing was
+ * stored. `code`: INPUT_INVALID, INPUT_TOO_LARGE (`maxInputBytes`), INPUT_TOO_DEEP (64 levels),
+ * INPUT_TOO_COMPLEX (more object keys and array elements than `maxInputKeys`).
+ */
 export class TaskValidationError extends TasklaneError {
   readonly errors: ValidationIssue[];
   constructor(
     errors: ValidationIssue[],
-    code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' = 'INPUT_INVALID',
+    code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' | 'INPUT_TOO_COMPLEX' = 'INPUT_INVALID',
     context = 'input',
   ) {
     const detail = errors
@@ -81,7 +88,7 @@ export class TaskValidationError extends TasklaneError {
 
 export class UnknownTaskDefinitionError extends TasklaneError {
   constructor(readonly definitionId: string) {
-    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${String(definitionId).slice(0, 200)}". Register it with registerTasks() or a plugin first.`);
+    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${safeString(definitionId, 200)}". Register it with registerTasks() or a plugin first.`);
   }
 }
 
@@ -113,14 +120,14 @@ export class InvalidIdentifierError extends TasklaneError {
 
 export class CronInvalidError extends TasklaneError {
   constructor(readonly expression: string, reason: string) {
-    super('CRON_INVALID', `Invalid cron expression "${String(expression).slice(0, 80)}": ${reason}`);
+    super('CRON_INVALID', `Invalid cron expression "${safeString(expression, 80)}": ${reason}`);
   }
 }
 
 /** `onBeforeTrigger` threw: the trigger is refused and nothing was stored. */
 export class TaskTriggerRefusedError extends TasklaneError {
   constructor(definitionId: string, cause: unknown) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
+    const reason = errorMessage(cause, 2000); // whatever the hook threw, even a value that cannot be read
     super('TRIGGER_REFUSED', `Trigger of "${definitionId}" refused by onBeforeTrigger: ${reason}`, { cause });
   }
 }
@@ -159,7 +166,7 @@ export class QueueFullError extends TasklaneError {
 
 export class TaskNotFoundError extends TasklaneError {
   constructor(readonly runId: string) {
-    super('TASK_NOT_FOUND', `No run with id "${String(runId).slice(0, 200)}".`);
+    super('TASK_NOT_FOUND', `No run with id "${safeString(runId, 200)}".`);
   }
 }
 

@@ -42,6 +42,11 @@ export interface TaskOptions<I = unknown> {
   schedule?: ScheduleOptions;
   /** largest accepted input, serialized (default 1 MiB) */
   maxInputBytes?: number;
+  /**
+   * the most object keys and array elements an input may hold, counted over all of it (default:
+   * the engine's `maxInputKeys`, 10,000); more is refused with `INPUT_TOO_COMPLEX`
+   */
+  maxInputKeys?: number;
   /** largest accepted output, serialized (default 1 MiB) */
   maxOutputBytes?: number;
   /** persisted log lines kept per run (default 1000); later lines go to winston only */

@@ -23,6 +23,16 @@ export interface RunProgress {
   total?: number;
 }
 
+/**
+ * What `controller.progress()` takes: merged over the progress already reported. A field left out
+ * keeps its value (`progress({ info })` keeps `current` and `total`); `null` clears it.
+ */
+export interface ProgressUpdate {
+  info?: string | null;
+  current?: number | null;
+  total?: number | null;
+}
+
 export interface TaskRun<O = unknown> {
   id: string;
   definitionId: string;

@@ -1,5 +1,6 @@
 import { createClient, type Client } from 'graphql-sse';
 import { CliError, EXIT, exitCodeOf } from './exit-codes';
+import { errorMessage } from '../util/safe-string';
 
 interface GraphQLAnswer {
   data?: { backgroundTasks?: Record<string, unknown> } | null;
@@ -9,7 +10,7 @@ interface GraphQLAnswer {
 /** what a network failure looks like to the CLI: the server could not be reached */
 function unreachable(url: string, err: unknown): CliError {
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  const why = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+  const why = cause?.code ?? cause?.message ?? errorMessage(err);
   return new CliError(`cannot reach the tasklane server at ${url} (${why})`, EXIT.UNREACHABLE);
 }
 

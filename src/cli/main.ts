@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as commands from './commands';
 import { CliError, EXIT } from './exit-codes';
+import { errorMessage } from '../util/safe-string';
 
 function program(): Command {
   const p = new Command('tasklane')
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       for (const line of err.details) process.stderr.write(`${line}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`tasklane: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`tasklane: ${errorMessage(err)}\n`);
     return EXIT.FAILED;
   }
 }

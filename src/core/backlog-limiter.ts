@@ -1,3 +1,4 @@
+import { errorFields } from '../util/safe-string';
 import type { Logger } from 'winston';
 import { QueueFullError } from '../api/errors';
 import type { RunRecord } from '../ports/run-record';
@@ -138,7 +139,7 @@ export class BacklogLimiter {
   private refresh(): void {
     if (this.next || this.inFlight) return;
     this.nextRead().catch((err: unknown) =>
-      this.logger.warn('tasklane: reading the pending counts for maxBacklog failed; retrying at the next trigger', { error: err instanceof Error ? err.message : String(err) }),
+      this.logger.warn('tasklane: reading the pending counts for maxBacklog failed; retrying at the next trigger', errorFields(err)),
     );
   }
 

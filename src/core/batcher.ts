@@ -5,9 +5,18 @@ export interface BatchSink<R> {
 }
 
 /**
+ * A flush's answer for one item that failed alone: its sink is rejected with `error`, the other
+ * items of the batch get their own results.
+ */
+export class ItemFailure {
+  constructor(readonly error: unknown) {}
+}
+
+/**
  * Groups the calls made in one turn of the event loop into one call of `flush`, so concurrent
  * triggers share one storage transaction (group commit), and completions share another.
- * Items flushed together resolve together; a flush that throws rejects each of its items.
+ * Items flushed together resolve together; a flush that throws rejects each of its items, one that
+ * answers an {@link ItemFailure} for an item rejects that item alone.
  *
  * `add()` answers with a promise; `push()` hands the result to a sink the caller already has
  * (an execution, a waiter): on the hot path that saves a promise, its two resolving functions
@@ -22,7 +31,7 @@ export class Batcher<T, R> {
   private readonly runNow = () => this.run();
 
   constructor(
-    private readonly flush: (items: T[]) => Promise<R[]>,
+    private readonly flush: (items: T[]) => Promise<Array<R | ItemFailure>>,
     private readonly maxBatch = 500,
     private readonly onSinkError: (err: unknown) => void = () => undefined,
   ) {}
@@ -73,7 +82,7 @@ export class Batcher<T, R> {
       this.sinks = [];
     }
     this.inFlight++;
-    let flushed: Promise<R[]>;
+    let flushed: Promise<Array<R | ItemFailure>>;
     try {
       flushed = this.flush(items);
     } catch (err) {
@@ -92,9 +101,10 @@ export class Batcher<T, R> {
   }
 
   /** a sink that throws is reported and does not keep the others of its batch from their result */
-  private settle(sink: BatchSink<R>, result: R | undefined, err: unknown, failed: boolean): void {
+  private settle(sink: BatchSink<R>, result: R | ItemFailure | undefined, err: unknown, failed: boolean): void {
     try {
       if (failed) sink.reject(err);
+      else if (result instanceof ItemFailure) sink.reject(result.error);
       else sink.resolve(result as R);
     } catch (thrown) {
       this.onSinkError(thrown);

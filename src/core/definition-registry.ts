@@ -6,8 +6,9 @@ import type { RetryPolicy } from '../api/retry-policy';
 import { getTaskOptions } from '../api/task-metadata';
 import type { Scheduler } from '../ports/scheduler';
 import { assertTaskId } from './validation/identifiers';
-import { isInputClass, validateInput } from './validation/input-validator';
-import { parseDuration } from '../util/duration';
+import { isInputClass, validateInput, type InputLimits } from './validation/input-validator';
+import { optionalDuration, parseDuration } from '../util/duration';
+import { errorMessage, safeString } from '../util/safe-string';
 import { checkRetryPolicy } from './retry-policy';
 
 export const DEFAULT_MAX_ITERATIONS = 50;
@@ -17,6 +18,11 @@ export const DEFAULT_MAX_CRASH_RECOVERIES = 3;
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
 /** the longest schedule.backfill: the engine looks back at most this far for missed ticks */
 export const MAX_BACKFILL_MS = 24 * 3_600_000;
+
+/** the limits a definition's input (a trigger's, a continue() patch's, a context) is checked against */
+export function inputLimitsOf(def: RegisteredDefinition): InputLimits {
+  return { maxInputBytes: def.maxInputBytes, maxDepth: 64, maxKeys: def.maxInputKeys };
+}
 
 /** A registered definition with its options normalised. `fault` ones run nothing. */
 export interface RegisteredDefinition {
@@ -33,6 +39,7 @@ export interface RegisteredDefinition {
   isPrivate: boolean;
   disableLogs: boolean;
   maxInputBytes: number;
+  maxInputKeys: number;
   maxOutputBytes: number;
   maxLogsPerRun: number;
   maxCrashRecoveries: number;
@@ -51,6 +58,15 @@ function positiveInt(value: unknown, name: string, fallback: number | undefined)
     throw new TaskDefinitionError(`${name} must be a positive integer, got ${JSON.stringify(value)}`);
   }
   return value;
+}
+
+/** a duration option of a definition (see checkDuration): from 1 ms to 10 years; a fault otherwise */
+function durationOption(value: unknown, name: string, fallback: number): number {
+  try {
+    return optionalDuration(value, name, fallback, 1);
+  } catch (err) {
+    throw new TaskDefinitionError(errorMessage(err), 'DEFINITION_INVALID', err);
+  }
 }
 
 function bool(value: unknown, name: string, fallback: boolean): boolean {
@@ -73,16 +89,16 @@ export class DefinitionRegistry {
   constructor(
     private readonly scheduler: Scheduler,
     private readonly logger: Logger,
-    private readonly defaults: { maxInputBytes: number; maxOutputBytes: number; maxBacklog?: number },
+    private readonly defaults: { maxInputBytes: number; maxInputKeys: number; maxOutputBytes: number; maxBacklog?: number },
   ) {}
 
   register(cls: TaskClass, create: () => TaskDefinition<unknown, unknown>): RegisteredDefinition {
     const options = getTaskOptions(cls);
     if (!options || typeof options !== 'object') {
-      throw new TaskDefinitionError(`${(cls as { name?: string })?.name ?? String(cls)} is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
+      throw new TaskDefinitionError(`${safeString(cls, 128)} is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
     }
     const rawId = (options as { id?: unknown }).id;
-    const id = typeof rawId === 'string' ? rawId : String(rawId);
+    const id = typeof rawId === 'string' ? rawId : safeString(rawId, 200);
     if (this.definitions.has(id)) throw new DuplicateTaskDefinitionError(id);
     if (this.byClass.has(cls)) throw new DuplicateTaskDefinitionError(id);
 
@@ -90,11 +106,11 @@ export class DefinitionRegistry {
     try {
       def = this.normalise(cls, options, create);
     } catch (err) {
-      const fault = TasklaneError.is(err) ? err : new TaskDefinitionError(String((err as Error)?.message ?? err), 'DEFINITION_INVALID', err);
+      const fault = TasklaneError.is(err) ? err : new TaskDefinitionError(errorMessage(err), 'DEFINITION_INVALID', err);
       def = {
         id, cls, options, maxIterations: DEFAULT_MAX_ITERATIONS, iterationTimeout: DEFAULT_ITERATION_TIMEOUT,
         distributable: true, isPrivate: Boolean(options.isPrivate), disableLogs: true,
-        maxInputBytes: this.defaults.maxInputBytes, maxOutputBytes: this.defaults.maxOutputBytes,
+        maxInputBytes: this.defaults.maxInputBytes, maxInputKeys: this.defaults.maxInputKeys, maxOutputBytes: this.defaults.maxOutputBytes,
         maxLogsPerRun: DEFAULT_MAX_LOGS_PER_RUN, maxCrashRecoveries: DEFAULT_MAX_CRASH_RECOVERIES, fault, create,
       };
       this.logger.error(`tasklane: task definition "${id.slice(0, 128)}" is in the fault state: ${fault.message}`, { definitionId: id, code: fault.code });
@@ -119,13 +135,14 @@ export class DefinitionRegistry {
       create,
       inputClass: options.input as (new () => object) | undefined,
       maxIterations: positiveInt(options.maxIterations, 'maxIterations', DEFAULT_MAX_ITERATIONS)!,
-      iterationTimeout: positiveInt(options.iterationTimeout, 'iterationTimeout', DEFAULT_ITERATION_TIMEOUT)!,
+      iterationTimeout: durationOption(options.iterationTimeout, `"${id}": iterationTimeout`, DEFAULT_ITERATION_TIMEOUT),
       concurrency: positiveInt(options.concurrency, 'concurrency', undefined),
       maxBacklog: positiveInt(options.maxBacklog, 'maxBacklog', this.defaults.maxBacklog),
       distributable: bool(options.distributable, 'distributable', true),
       isPrivate: bool(options.isPrivate, 'isPrivate', false),
       disableLogs: bool(options.disableLogs, 'disableLogs', false),
       maxInputBytes,
+      maxInputKeys: positiveInt(options.maxInputKeys, 'maxInputKeys', this.defaults.maxInputKeys)!,
       maxOutputBytes: positiveInt(options.maxOutputBytes, 'maxOutputBytes', this.defaults.maxOutputBytes)!,
       maxLogsPerRun: positiveInt(options.maxLogsPerRun, 'maxLogsPerRun', DEFAULT_MAX_LOGS_PER_RUN)!,
       maxCrashRecoveries: positiveInt(options.maxCrashRecoveries, 'maxCrashRecoveries', DEFAULT_MAX_CRASH_RECOVERIES)!,
@@ -148,11 +165,11 @@ export class DefinitionRegistry {
         try {
           def.backfillMs = parseDuration(backfill, 'schedule.backfill', MAX_BACKFILL_MS);
         } catch (err) {
-          throw new TaskDefinitionError(`"${id}": ${(err as Error).message}`);
+          throw new TaskDefinitionError(`"${id}": ${errorMessage(err)}`, 'DEFINITION_INVALID', err);
         }
       }
       // the scheduled input must pass the same validation as any trigger, or no tick could ever run
-      validateInput(def.inputClass, input, { maxInputBytes, maxDepth: 64 });
+      validateInput(def.inputClass, input, inputLimitsOf(def));
     }
     return def;
   }

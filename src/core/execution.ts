@@ -1,5 +1,6 @@
 import type { Span } from '@opentelemetry/api';
 import type { RunProgress } from '../api/types';
+import { LongTimeout } from '../util/duration';
 import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, UpdateResult } from '../ports/storage';
 import type { BatchSink } from './batcher';
@@ -136,13 +137,14 @@ export class Execution implements BatchSink<UpdateResult> {
     if (this.abortRequested || this.detached) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {
       const wake = () => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(false);
       };
-      const timer = setTimeout(() => {
+      // `ms` was checked (at most 10 years): a sleep longer than a Node timer re-arms, never ends early
+      const timer = new LongTimeout(() => {
         this.sleepers?.delete(wake);
         resolve(!this.abortRequested);
-      }, Math.max(0, ms));
+      }, ms);
       (this.sleepers ??= new Set()).add(wake);
     });
   }

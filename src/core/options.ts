@@ -31,6 +31,12 @@ export interface TasklaneOptions {
   catchUpGraceMs?: number;
   /** default for definitions that do not set it (1 MiB) */
   maxInputBytes?: number;
+  /**
+   * default for definitions that do not set it (10,000): the most object keys and array elements
+   * one input may hold, counted over all of it; more is refused with INPUT_TOO_COMPLEX before the
+   * input class is built or validated (what class-validator does per element is bounded by it)
+   */
+  maxInputKeys?: number;
   /** default for definitions that do not set it (1 MiB) */
   maxOutputBytes?: number;
   /**
@@ -49,6 +55,7 @@ export interface ResolvedOptions {
   timeoutGraceMs: number;
   catchUpGraceMs: number;
   maxInputBytes: number;
+  maxInputKeys: number;
   maxOutputBytes: number;
   maxBacklog?: number;
 }

@@ -22,7 +22,9 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.retryOf !== undefined) run.retryOf = r.retryOf;
   if (r.context !== undefined) run.context = r.context;
   if (r.after !== undefined) run.after = r.after;
-  if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn)) run.runAt = new Date(r.dueAt).toISOString();
+  // a due time a Date cannot hold (stored before durations were bounded, or by another writer)
+  // is left out rather than making every read of the run throw RangeError
+  if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn) && r.dueAt <= MAX_DATE_MS) run.runAt = new Date(r.dueAt).toISOString();
   if (r.scheduledFor !== undefined) run.scheduledFor = r.scheduledFor;
   if (r.backfilled === true) run.backfilled = true;
   if (r.startedOn !== undefined) run.startedOn = r.startedOn;
@@ -30,6 +32,9 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.nodeId !== undefined) run.nodeId = r.nodeId;
   return run;
 }
+
+/** the latest epoch ms a Date holds (ECMAScript: 8.64e15) */
+const MAX_DATE_MS = 8.64e15;
 
 let lastCreated = '';
 let lastCreatedMs = 0;

@@ -1,16 +1,19 @@
 import { responses, type ChildTriggerOptions, type TaskController, type TaskLocals, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
-import { TasklaneError } from '../api/errors';
-import type { RunProgress, TaskRun } from '../api/types';
+import { InvalidArgumentError, TasklaneError } from '../api/errors';
+import type { ProgressUpdate, TaskRun } from '../api/types';
+import { checkDuration } from '../util/duration';
+import { describeKind } from '../util/safe-string';
 import type { Execution } from './execution';
 import { RunLocals } from './run-locals';
 import type { Runtime } from './runtime';
+import { readProperty } from './validation/arguments';
 import { assertValueKey } from './validation/identifiers';
-import { validateJsonData } from './validation/input-validator';
+import { copyJsonData } from './validation/input-validator';
 
 /** What a controller needs from the executor that made it. */
 export interface ControllerHost {
   rt: Runtime;
-  progress(exec: Execution, progress: RunProgress): void;
+  progress(exec: Execution, progress: ProgressUpdate): void;
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun>;
 }
 
@@ -71,9 +74,11 @@ export class RunController implements TaskController<unknown, unknown> {
       this.storePart = {
         get: async <T>(key: string) => (await host.rt.storage.getValue(runId, assertValueKey(key, 'store'))) as T | undefined,
         set: async <T>(key: string, value: T) => {
-          validateJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${String(key).slice(0, 64)}"`);
+          const checked = assertValueKey(key, 'store');
+          // the checked copy is stored: nothing of the task's own objects is kept
+          const copy = copyJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${checked.slice(0, 64)}"`);
           if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${runId} no longer holds its lease; store.set refused`);
-          await host.rt.storage.setValue(runId, assertValueKey(key, 'store'), value);
+          await host.rt.storage.setValue(runId, checked, copy);
         },
       };
     }
@@ -85,15 +90,40 @@ export class RunController implements TaskController<unknown, unknown> {
     return (this.localsPart ??= new RunLocals(this.exec, this.host.rt));
   }
 
-  progress(progress: RunProgress): void {
-    this.host.progress(this.exec, progress);
+  progress(progress: ProgressUpdate): void {
+    this.host.progress(this.exec, readProgress(progress));
   }
 
   sleep(ms: number): Promise<boolean> {
-    return this.exec.sleep(ms);
+    let checked: number;
+    try {
+      checked = checkDuration(ms, 'sleep(): ms');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.exec.sleep(checked);
   }
 
   trigger(options: ChildTriggerOptions): Promise<TaskRun> {
     return this.host.trigger(options, this.exec);
   }
+}
+
+/**
+ * A progress report read once into its fields. A field of the wrong type is ignored (a NaN count
+ * must not fail a run); `null` clears the field (see ProgressUpdate). Not an object, or an object
+ * whose fields cannot be read: INVALID_ARGUMENT.
+ */
+function readProgress(progress: unknown): ProgressUpdate {
+  if (typeof progress !== 'object' || progress === null) throw new InvalidArgumentError(`progress() takes { info?, current?, total? }, got ${describeKind(progress)}`);
+  const out: ProgressUpdate = {};
+  const info = readProperty(progress, 'info', 'progress(): info');
+  if (info === null) out.info = null;
+  else if (typeof info === 'string') out.info = info.slice(0, 1000);
+  for (const field of ['current', 'total'] as const) {
+    const v = readProperty(progress, field, `progress(): ${field}`);
+    if (v === null) out[field] = null;
+    else if (typeof v === 'number' && Number.isFinite(v)) out[field] = v;
+  }
+  return out;
 }

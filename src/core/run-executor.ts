@@ -1,18 +1,22 @@
-import { plainToInstance } from 'class-transformer';
 import { isTaskResponse, responses, type ChildTriggerOptions, type TaskResponse } from '../api/controller';
 import { RunController, type ControllerHost } from './run-controller';
 import { TaskValidationError, TasklaneError } from '../api/errors';
-import type { RunError, RunProgress, TaskRun } from '../api/types';
+import type { ProgressUpdate, RunError, RunProgress, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { UpdateResult } from '../ports/storage';
+import { types } from 'node:util';
+import { checkDuration } from '../util/duration';
+import { describeKind, errorFields, errorMessage, errorStack } from '../util/safe-string';
 import { coerceError, runError } from './coerce-error';
+import { inputLimitsOf } from './definition-registry';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
 import { endIterationSpan, inSpan, startIterationSpan, tracingOn, withTriggerParent } from './observation/tracing';
 import { toPublicRun } from './public-run';
 import { refusesRetry, retryDelay } from './retry-policy';
 import { runWithContext } from './run-context';
 import type { Runtime } from './runtime';
-import { deepFreeze, TRANSFORM_OPTIONS, validateInput, validateJsonData } from './validation/input-validator';
+import { toInputInstance } from './validation/input-instance';
+import { deepFreeze, freezeJsonData, prepareInput, validateJsonData } from './validation/input-validator';
 import type { ChildTrigger } from './trigger-pipeline';
 
 const PROGRESS_WRITE_MS = 200;
@@ -101,13 +105,22 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     } catch (err) {
       return this.answered(exec, err, true);
     }
-    if (isThenable(answer)) {
-      answer.then(
+    let then: unknown;
+    try {
+      // reading `then` runs the answer's code when it is a Proxy or has a getter
+      then = typeof answer === 'object' && answer !== null ? (answer as { then?: unknown }).then : undefined;
+    } catch {
+      then = undefined; // not a promise, and an answer that cannot be read: outcomeOf fails the run
+    }
+    if (typeof then !== 'function') return this.answered(exec, answer, false);
+    try {
+      (then as PromiseLike<unknown>['then']).call(
+        answer,
         (value) => this.answered(exec, value, false),
         (err: unknown) => this.answered(exec, err, true),
       );
-    } else {
-      this.answered(exec, answer, false);
+    } catch (err) {
+      this.answered(exec, err, true);
     }
   }
 
@@ -121,7 +134,9 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     const def = exec.def!;
     const instance = def.create();
     exec.instance = instance as unknown as { [hook: string]: unknown };
-    const input = def.inputClass ? deepFreeze(plainToInstance(def.inputClass, (run.input ?? {}) as object, TRANSFORM_OPTIONS)) : undefined;
+    // linear in the input's size (see toInputInstance): it is rebuilt at every iteration
+    // (storage gives JSON data back: freezeJsonData is the cheap way to freeze it)
+    const input = def.inputClass ? deepFreeze(toInputInstance(def.inputClass, freezeJsonData((run.input ?? {}) as Record<string, unknown>))) : undefined;
     const params = new RunParams(input as Readonly<unknown>, new RunController(exec, this), run);
     // AsyncLocalStorage costs every promise something: only enter it when there is a context
     return run.context ? runWithContext(run.context, () => instance.run(params)) : instance.run(params);
@@ -140,14 +155,29 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       const ms = performance.now() - exec.startedAt;
       this.rt.stats.iteration(exec.run.definitionId, ms);
       this.rt.observer?.iterationEnded(exec.run, ms);
-      if (exec.span) this.endSpan(exec, threw ? 'error' : isTaskResponse(value) ? value.kind : 'done', threw ? value : undefined);
+      if (exec.span) this.endSpan(exec, threw ? 'error' : answerKind(value), threw ? value : undefined);
       exec.releaseSlot(); // the outcome is written while the slot serves the next run
       if (exec.settled || exec.detached) return exec.complete(); // timed out, released or lease lost meanwhile
       exec.settled = true;
-      if (exec.run.definitionId === 'inline' && !threw && !isTaskResponse(value)) value = responses.done(value);
-      this.end(exec, threw ? this.thrown(exec, value) : this.map(exec, value));
+      this.end(exec, this.outcomeOf(exec, value, threw));
     } catch (err) {
       this.crashed(exec, err);
+    }
+  }
+
+  /**
+   * What an answer means. Whatever the task answered or threw (a Proxy whose traps throw, an
+   * object with throwing getters), the run gets an outcome: a failure when the answer cannot be
+   * read, never an exception that would leave the run `running` until its lease expires.
+   */
+  private outcomeOf(exec: Execution, value: unknown, threw: boolean): Outcome {
+    if (threw) return this.thrown(exec, value);
+    try {
+      if (exec.run.definitionId === 'inline' && !isTaskResponse(value)) return this.map(exec, responses.done(value));
+      return this.map(exec, value);
+    } catch (err) {
+      const cause = coerceError(err);
+      return { update: this.failed(runError(`The answer of run() could not be read: ${cause.message}`, 'TASK_ERROR')), kind: 'error' };
     }
   }
 
@@ -165,7 +195,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   /** anything thrown by the executor itself: logged, and the run is left to its lease */
   private crashed(exec: Execution, err: unknown): void {
-    this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: err instanceof Error ? err.stack : String(err) });
+    this.rt.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: errorStack(err) });
     this.retryWriteOver(exec);
     exec.complete();
   }
@@ -201,16 +231,17 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     });
   }
 
-  progress(exec: Execution, progress: RunProgress): void {
-    const clean: RunProgress = {};
-    if (progress && typeof progress === 'object') {
-      if (typeof progress.info === 'string') clean.info = progress.info.slice(0, 1000);
-      if (typeof progress.current === 'number' && Number.isFinite(progress.current)) clean.current = progress.current;
-      if (typeof progress.total === 'number' && Number.isFinite(progress.total)) clean.total = progress.total;
+  /** a report (read and checked by the controller) merged over the progress so far: see ProgressUpdate */
+  progress(exec: Execution, update: ProgressUpdate): void {
+    const merged: RunProgress = { ...exec.progress };
+    for (const field of ['info', 'current', 'total'] as const) {
+      const v = update[field];
+      if (v === null) delete merged[field];
+      else if (v !== undefined) (merged as Record<string, unknown>)[field] = v;
     }
-    exec.progress = clean;
-    exec.run = { ...exec.run, progress: clean };
-    if (this.rt.bus.has('progress')) this.rt.bus.emit('progress', { run: toPublicRun(exec.run), progress: clean });
+    exec.progress = merged;
+    exec.run = { ...exec.run, progress: merged };
+    if (this.rt.bus.has('progress')) this.rt.bus.emit('progress', { run: toPublicRun(exec.run), progress: merged });
     exec.progressDirty = true;
     // written by one timer for every run, at most once per PROGRESS_WRITE_MS each: a run that ends
     // before it fires writes its progress with its outcome, and never on its own
@@ -253,26 +284,18 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         return { update: this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
       case 'continue': {
         if (exec.abortRequested) return { update: this.aborted(run, exec.abortMessage ?? ABORT_MESSAGE_PENDING), kind: 'abort' };
-        const delay = response.delay ?? 0;
-        if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
-          return { update: this.failed(runError(`continue(): delay must be a number of ms >= 0, got ${String(delay)}`, 'INVALID_ARGUMENT')), kind: 'error' };
+        let delay: number;
+        try {
+          // a due time beyond the limit would break every read of the run (API.md: limits on times)
+          delay = checkDuration(response.delay ?? 0, 'continue(): delay');
+        } catch (err) {
+          return { update: this.failed(runError(errorMessage(err), 'INVALID_ARGUMENT')), kind: 'error' };
         }
         let input = run.input;
         if (response.patch !== undefined) {
-          const patch: unknown = response.patch;
-          if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
-            return { update: this.failed(runError('continue(): the input patch must be an object', 'INPUT_INVALID')), kind: 'error' };
-          }
-          const merged = { ...((run.input as object | undefined) ?? {}), ...(patch as object) };
-          try {
-            validateInput(def?.inputClass, merged, { maxInputBytes: def?.maxInputBytes ?? rt.options.maxInputBytes, maxDepth: 64 }, 'continue() patch');
-          } catch (err) {
-            const e = coerceError(err);
-            e.code = 'INPUT_INVALID';
-            if (err instanceof TaskValidationError) e.data = err.errors;
-            return { update: this.failed(e), kind: 'error' };
-          }
-          input = merged;
+          const patched = this.applyPatch(exec, response.patch);
+          if ('failure' in patched) return { update: this.failed(patched.failure), kind: 'error' };
+          input = patched.input;
         }
         if (def && run.iterations - run.iterationBase >= def.maxIterations) {
           return {
@@ -284,6 +307,38 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         if (input !== run.input) update.input = input;
         return { update };
       }
+    }
+  }
+
+  /**
+   * The run's input with a continue() patch merged over it, validated as a trigger's input is; or
+   * the failure (INPUT_INVALID) of a patch that is not plain JSON data (a Proxy, getters: checked
+   * without running them), or whose merge the input class refuses. An empty patch changes nothing.
+   */
+  private applyPatch(exec: Execution, patch: unknown): { input: unknown } | { failure: RunError } {
+    const run = exec.run;
+    const limits = exec.def ? inputLimitsOf(exec.def) : { maxInputBytes: this.rt.options.maxInputBytes, maxDepth: 64, maxKeys: this.rt.options.maxInputKeys };
+    const refused = (err: unknown): { failure: RunError } => {
+      const e = coerceError(err);
+      e.code = 'INPUT_INVALID';
+      if (err instanceof TaskValidationError) e.data = err.errors;
+      return { failure: e };
+    };
+    if (typeof patch !== 'object' || patch === null || types.isProxy(patch) || Array.isArray(patch)) {
+      return { failure: runError(`continue(): the input patch must be a plain object, got ${describeKind(patch)}`, 'INPUT_INVALID') };
+    }
+    try {
+      validateJsonData(patch, limits, 'continue() patch');
+    } catch (err) {
+      return refused(err);
+    }
+    if (Object.keys(patch).length === 0) return { input: run.input };
+    const merged = { ...((run.input as object | undefined) ?? {}), ...patch };
+    try {
+      // the validated JSON copy is stored: nothing of the task's own objects is kept
+      return { input: prepareInput(exec.def?.inputClass, merged, limits, 'continue() patch').plain };
+    } catch (err) {
+      return refused(err);
     }
   }
 
@@ -304,7 +359,14 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private async abortMessage(exec: Execution): Promise<string | undefined> {
     if (exec.abortMessage) return exec.abortMessage;
     const stored = await this.rt.storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
-    return typeof stored === 'string' ? stored : undefined;
+    if (typeof stored === 'string') return stored;
+    // a child that learned of its parent's abort here (WorkerPool.abortLocalDescendants) may end
+    // before the node that received abort() stored its own message: the message it will store
+    // is made from the parent's, which was stored before the parent's abort was announced
+    const parentId = exec.run.parentId;
+    if (parentId === undefined) return undefined;
+    const parentMessage = await this.rt.storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
+    return typeof parentMessage === 'string' ? `parent ${parentId} aborted: ${parentMessage}` : undefined;
   }
 
   /** writes the outcome under the lease, then finalises or parks the run (see written) */
@@ -376,15 +438,42 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
    * land harmless: it answers lease_lost and nothing changes twice.
    */
   writeFailed(exec: Execution, err: unknown): void {
-    if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS) {
+    if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS || this.halted) {
       this.retryWriteOver(exec);
       this.rt.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
         runId: exec.run.id,
-        error: err instanceof Error ? err.message : String(err),
+        ...errorFields(err),
       });
       return exec.complete();
     }
-    setTimeout(() => this.write(exec), Math.min(5000, 100 * 2 ** exec.writeAttempts));
+    const timer = setTimeout(() => {
+      this.retries.delete(exec);
+      this.write(exec);
+    }, Math.min(5000, 100 * 2 ** exec.writeAttempts));
+    this.retries.set(exec, timer);
+  }
+
+  /** writes waiting to be tried again (see writeFailed) */
+  private readonly retries = new Map<Execution, NodeJS.Timeout>();
+  /** the engine is stopping: a write that fails is not tried again */
+  private halted = false;
+
+  /**
+   * The engine stops: the writes waiting for a retry are tried once more now (the stop drains
+   * them before closing storage), and none is retried after that. A retry timer left running past
+   * the stop would write to a closed store (see Runtime.whenOpen).
+   */
+  halt(): void {
+    this.halted = true;
+    const waiting = [...this.retries.keys()];
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
+    for (const exec of waiting) this.write(exec);
+  }
+
+  /** the engine starts (again) */
+  resume(): void {
+    this.halted = false;
   }
 
   /** the outcome is stored: finalise the run (hooks, stats, announcement) or park it */
@@ -406,7 +495,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         // of the abort later) is aborted now; runs that triggered none have nothing to sweep
         if (outcome.kind === 'abort' && exec.triggeredChildren) {
           rt.abortChildrenOf(stored.id, stored.error?.message ?? 'aborted').catch((err: unknown) =>
-            rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, error: err instanceof Error ? err.message : String(err) }),
+            rt.logger.warn(`tasklane: aborting the children of ${stored.id} failed`, { runId: stored.id, ...errorFields(err) }),
           );
         }
         const finalized = rt.finalize(exec.def, stored, outcome.kind, exec.instance);
@@ -436,6 +525,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private retried(exec: Execution, stored: RunRecord): void {
     const { rt } = this;
     rt.stats.retried(stored.definitionId);
+    rt.stats.pendingAdded(stored.definitionId); // back to pending until its retry is claimed (queuePeak)
     if (rt.bus.has('retrying')) rt.bus.emit('retrying', { run: toPublicRun(stored), error: stored.error! });
     rt.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
     exec.complete();
@@ -443,7 +533,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     this.abortMessage(exec)
       .then((message) => rt.abortRun(stored.id, message ?? 'aborted'))
       .catch((err: unknown) =>
-        rt.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, error: err instanceof Error ? err.message : String(err) }),
+        rt.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, ...errorFields(err) }),
       );
   }
 }
@@ -470,6 +560,11 @@ class RunParams {
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+/** what an answer says it is, for its span; an answer that cannot be read (a throwing Proxy) is an error */
+function answerKind(value: unknown): string {
+  try {
+    return isTaskResponse(value) ? value.kind : 'done';
+  } catch {
+    return 'error';
+  }
 }

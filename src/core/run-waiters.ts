@@ -1,4 +1,5 @@
 import { TaskNotFoundError, TaskTimeoutError } from '../api/errors';
+import type { LongTimeout } from '../util/duration';
 import { isFinished, type TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { BatchSink } from './batcher';
@@ -12,7 +13,7 @@ import { toPublicRun } from './public-run';
  */
 export class RunWaiter implements BatchSink<RunRecord | null | undefined>, PromiseHolder<TaskRun<never>> {
   private settled = false;
-  timer?: NodeJS.Timeout;
+  timer?: LongTimeout;
   private onDone?: (run: TaskRun<never>) => void;
   private onFail?: (error: unknown) => void;
 
@@ -55,7 +56,7 @@ export class RunWaiter implements BatchSink<RunRecord | null | undefined>, Promi
   private settle(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.clear();
     if (!this.removed) this.owner.remove(this);
     return true;
   }

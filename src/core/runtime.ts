@@ -1,5 +1,7 @@
 import type { Logger } from 'winston';
-import { TaskNotFoundError } from '../api/errors';
+import { InvalidStateError, TaskNotFoundError, TasklaneError } from '../api/errors';
+import { errorFields, errorStack, safeString } from '../util/safe-string';
+import { logData } from './log-data';
 import { isFinished, type RunError, type RunLog } from '../api/types';
 import type { Clock } from '../ports/clock';
 import type { ClockSample, Distribution, FinishedNotice, RunnableNotice } from '../ports/distribution';
@@ -7,7 +9,7 @@ import type { RunRecord } from '../ports/run-record';
 import type { IterationUpdate, RunStorage, UpdateResult } from '../ports/storage';
 import type { Scheduler } from '../ports/scheduler';
 import { BacklogLimiter } from './backlog-limiter';
-import { Batcher } from './batcher';
+import { Batcher, ItemFailure } from './batcher';
 import { DEFAULT_MAX_LOGS_PER_RUN, type DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import { EventBus } from './event-bus';
 import { EventRelay } from './observation/event-relay';
@@ -90,21 +92,15 @@ export class Runtime {
     readonly registry: DefinitionRegistry,
   ) {
     this.bus = new EventBus(logger);
-    this.backlog = new BacklogLimiter({ ready: () => (this.isReady ? undefined : this.ready()), countPending: () => this.storage.countPending() }, logger);
-    const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: err instanceof Error ? err.stack : String(err) });
-    this.inserts = new Batcher(async (runs) => {
-      if (!this.isReady) await this.ready();
-      if (this.backlog.active) return this.insertCounted(runs);
-      const results = await this.storage.insertRuns(runs);
-      this.submitted(results);
-      return results;
-    }, 500, reportSinkError);
+    this.backlog = new BacklogLimiter({ ready: () => this.whenOpen(), countPending: () => this.storage.countPending() }, logger);
+    const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: errorStack(err) });
+    this.inserts = new Batcher((runs) => this.insert(runs), 500, reportSinkError);
     this.updates = new Batcher(async (updates) => {
-      if (!this.isReady) await this.ready();
+      if (!this.isReady) await this.whenOpen();
       return this.storage.updateIterations(updates);
     }, 500, reportSinkError);
     this.reads = new Batcher<string, RunRecord | null | undefined>(async (ids) => {
-      if (!this.isReady) await this.ready();
+      if (!this.isReady) await this.whenOpen();
       const { ended, missing } = await this.storage.getEndedRuns([...new Set(ids)]);
       const found = new Map<string, RunRecord | null>();
       for (const run of ended) found.set(run.id, run);
@@ -112,7 +108,7 @@ export class Runtime {
       return ids.map((id) => found.get(id));
     }, 500, reportSinkError);
     this.logs = new Batcher<LogLine, undefined>(async (lines) => {
-      await this.ready();
+      if (!this.isReady) await this.whenOpen();
       // lines of definitions with different caps are written separately, each under its own cap
       const byCap = new Map<number, RunLog[]>();
       for (const { line, cap } of lines) {
@@ -141,7 +137,7 @@ export class Runtime {
       rolledBack: (ids) => {
         for (const id of ids) this.waiters.fail(id, new TaskNotFoundError(id));
       },
-      warn: (message, err) => logger.warn(message, { error: err instanceof Error ? err.message : String(err) }),
+      warn: (message, err) => logger.warn(message, errorFields(err)),
     });
   }
 
@@ -188,6 +184,30 @@ export class Runtime {
     return this.lastIso.text;
   }
 
+  /**
+   * The grouped insert of the triggers of one tick. A batch is stored (or refused) as a whole: when
+   * the store refuses it for its data rather than for a fault of its own (every record was checked
+   * before, so this is a defence, not a path), each record is tried alone, so that one caller's
+   * record never fails the triggers of other callers it was batched with.
+   */
+  private async insert(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean } | ItemFailure>> {
+    if (!this.isReady) await this.whenOpen();
+    try {
+      return await this.insertBatch(runs);
+    } catch (err) {
+      if (runs.length === 1 || isStoreFault(err)) throw err;
+      this.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, errorFields(err));
+      return Promise.all(runs.map((run) => this.insertBatch([run]).then((results) => results[0], (error: unknown) => new ItemFailure(error))));
+    }
+  }
+
+  private async insertBatch(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
+    if (this.backlog.active) return this.insertCounted(runs);
+    const results = await this.storage.insertRuns(runs);
+    this.submitted(results);
+    return results;
+  }
+
   /** the grouped insert when some definition has a maxBacklog: its count follows the insert */
   private async insertCounted(runs: RunRecord[]): Promise<Array<{ run: RunRecord; created: boolean }>> {
     this.backlog.sending(runs);
@@ -210,6 +230,7 @@ export class Runtime {
     for (const { run, created } of results) {
       if (!created) continue;
       this.observer?.triggered(run);
+      this.stats.pendingAdded(run.definitionId);
       if (announce) this.bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
@@ -223,6 +244,7 @@ export class Runtime {
   private committedInTransaction(runs: RunRecord[], woken: boolean): void {
     if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
     if (this.observer) for (const run of runs) this.observer.triggered(run);
+    for (const run of runs) this.stats.pendingAdded(run.definitionId);
     if (!this.bus.has('submitted')) return;
     for (const run of runs) this.bus.emit('submitted', { run: toPublicRun(run) });
   }
@@ -230,13 +252,22 @@ export class Runtime {
   /** storage was initialised: callers on the hot path skip awaiting ready() */
   isReady = false;
 
-  /** initialises storage once (trigger() works before start()) */
+  /** stop() closed the storage and no caller has opened it since */
+  private closedByStop = false;
+
+  /**
+   * Initialises storage once, and opens it again after a stop. For callers (TaskService calls,
+   * trigger() works before start(), engine.start()) only: the engine's own background work uses
+   * {@link whenOpen}, which never reopens a store a stop closed.
+   */
   ready(): Promise<void> {
+    this.closedByStop = false;
     if (!this.storageReady) {
       this.storageReady = this.storage.init().then(
         () => {
           this.isReady = true;
           this.transactions.resume();
+          if (this.waiters.size > 0) this.watchWaiters(); // waits begun while it was closed
         },
         (err: unknown) => {
           this.storageReady = undefined;
@@ -247,7 +278,29 @@ export class Runtime {
     return this.storageReady;
   }
 
+  /**
+   * For the engine's own work (batched writes, write retries, the waiter sweep, backlog reads):
+   * undefined when storage is open, the opening when it is under way. After a stop closed it,
+   * a rejection (InvalidStateError) instead of opening it again: a retry or timer left over from
+   * before the stop must not reopen the store, nor re-create a schema dropped meanwhile. Before
+   * the first start, it opens storage as ready() does (trigger() works before start()).
+   */
+  whenOpen(): Promise<void> | undefined {
+    if (this.isReady) return undefined;
+    if (this.storageReady) return this.storageReady;
+    if (this.closedByStop) return Promise.reject(new InvalidStateError('tasklane: the engine was stopped and its storage closed; nothing more is written until it starts again or a caller uses it'));
+    return this.ready();
+  }
+
+  /** storage is closed after a stop (see whenOpen) */
+  get stopped(): boolean {
+    return this.closedByStop;
+  }
+
   async closeStorage(): Promise<void> {
+    this.closedByStop = true;
+    if (this.waiterSweep) clearInterval(this.waiterSweep); // resumed when storage opens again
+    this.waiterSweep = undefined;
     if (!this.storageReady) return;
     this.transactions.pause();
     await this.storageReady.catch(() => undefined);
@@ -272,14 +325,21 @@ export class Runtime {
 
   /** persists a run log line (unless the definition disables logs) and writes it to winston */
   log(def: RegisteredDefinition | undefined, run: RunRecord, type: RunLog['type'], message: string, data?: unknown): void {
+    // never throws back into the task, whatever it logs: the message is read as text once, the
+    // data copied once (JSON-safe), and that copy is all winston and storage ever see
+    const text = safeString(message, 10_000);
+    const safe = logData(data);
     const meta: Record<string, unknown> = { runId: run.id, definitionId: run.definitionId };
-    if (data !== undefined) meta.data = data;
-    this.logger.log(type, message, meta);
+    if (safe !== undefined) meta.data = safe;
+    try {
+      this.logger.log(type, text, meta);
+    } catch {
+      // a host logger that throws is not the task's fault
+    }
     if (def?.disableLogs) return;
-    const line: RunLog = { runId: run.id, type, message: String(message).slice(0, 10_000), createdOn: this.nowIso() };
-    const safe = jsonSafe(data);
+    const line: RunLog = { runId: run.id, type, message: text, createdOn: this.nowIso() };
     if (safe !== undefined) line.data = safe;
-    this.logs.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, error: String(err) }));
+    this.logs.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, ...errorFields(err) }));
   }
 
   /**
@@ -297,7 +357,7 @@ export class Runtime {
       try {
         task = def.create() as unknown as { [hook: string]: unknown };
       } catch (err) {
-        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, error: err instanceof Error ? err.message : String(err) });
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     const hook = def && !def.fault && task ? task[hookName] : undefined;
@@ -313,7 +373,7 @@ export class Runtime {
         const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
         await (hook as (p: unknown) => unknown).call(task, params);
       } catch (err) {
-        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, error: err instanceof Error ? err.message : String(err) });
+        this.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     this.announceEnd(run);
@@ -329,7 +389,7 @@ export class Runtime {
       this.announcedHere.set(run.id, Date.now());
       if (this.announcedHere.size > 10_000) this.sweepAnnounced();
       this.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
-        this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, error: String(err) }),
+        this.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }),
       );
     }
     this.pump();
@@ -349,6 +409,7 @@ export class Runtime {
   }
 
   private async sweepWaiters(): Promise<void> {
+    if (!this.isReady) return;
     if (this.waiters.size === 0) {
       clearInterval(this.waiterSweep);
       this.waiterSweep = undefined;
@@ -358,7 +419,7 @@ export class Runtime {
       const { ended } = await this.storage.getEndedRuns(this.waiters.ids(1000));
       for (const run of ended) this.waiters.resolve(run);
     } catch (err) {
-      this.logger.warn('tasklane: reading waited runs failed; retrying', { error: err instanceof Error ? err.message : String(err) });
+      this.logger.warn('tasklane: reading waited runs failed; retrying', errorFields(err));
     }
   }
 
@@ -402,15 +463,7 @@ export class Runtime {
   }
 }
 
-/** a JSON copy of log data, or a string when it cannot be serialised */
-function jsonSafe(data: unknown): unknown {
-  if (data === undefined) return undefined;
-  try {
-    const text = JSON.stringify(data);
-    if (text === undefined) return undefined;
-    if (text.length > 64 * 1024) return '[data larger than 64 KiB omitted]';
-    return JSON.parse(text) as unknown;
-  } catch {
-    return String(data);
-  }
+/** the store itself failed (unreachable, closed), as opposed to refusing what it was given */
+function isStoreFault(err: unknown): boolean {
+  return TasklaneError.is(err) && (err.code === 'STORAGE_ERROR' || err.code === 'ENGINE_STATE');
 }

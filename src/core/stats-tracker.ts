@@ -5,6 +5,8 @@ interface Counters {
   errNum: number;
   retryNum: number;
   evalTotalTime: number;
+  /** pending runs of the definition as this node knows them (see pendingAdded) */
+  pending: number;
   queuePeak: number;
   missedTicks: number;
   lastError?: RunError;
@@ -16,7 +18,7 @@ export class StatsTracker {
 
   private of(id: string): Counters {
     let c = this.counters.get(id);
-    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, retryNum: 0, evalTotalTime: 0, queuePeak: 0, missedTicks: 0 }));
+    if (!c) this.counters.set(id, (c = { evalNum: 0, errNum: 0, retryNum: 0, evalTotalTime: 0, pending: 0, queuePeak: 0, missedTicks: 0 }));
     return c;
   }
 
@@ -47,8 +49,29 @@ export class StatsTracker {
     this.of(definitionId).missedTicks += count;
   }
 
+  /**
+   * Runs of the definition became pending on this node (triggered, or given back unstarted): the
+   * count this node keeps between reads of the store, so that `queuePeak` follows every trigger
+   * and claim without a storage read on the hot path. Runs other nodes trigger or claim are seen
+   * when stats() reads the store's count (observeQueue), so on a cluster the count between two
+   * reads is this node's view: a peak may be missed, or counted with runs another node claimed.
+   */
+  pendingAdded(definitionId: string, count = 1): void {
+    const c = this.of(definitionId);
+    c.pending += count;
+    if (c.pending > c.queuePeak) c.queuePeak = c.pending;
+  }
+
+  /** runs of the definition left pending on this node (claimed, aborted) */
+  pendingLeft(definitionId: string, count = 1): void {
+    const c = this.of(definitionId);
+    c.pending = Math.max(0, c.pending - count);
+  }
+
+  /** the store's count of pending runs (read by stats()): the count kept here starts again from it */
   observeQueue(definitionId: string, size: number): void {
     const c = this.of(definitionId);
+    c.pending = size;
     if (size > c.queuePeak) c.queuePeak = size;
   }
 

@@ -1,3 +1,5 @@
+import { checkDuration, LongTimeout } from '../util/duration';
+import { errorFields, errorMessage, safeGet } from '../util/safe-string';
 import { InvalidArgumentError } from '../api/errors';
 import type { DistributionHost } from '../ports/distribution';
 import type { ScheduledJob } from '../ports/scheduler';
@@ -31,7 +33,7 @@ export class TaskEngine {
   private stopping?: Promise<void>;
   private readonly jobs = new Map<string, ScheduledJob>();
   /** catch-ups of missed ticks waiting for their grace period (see catchUp) */
-  private readonly catchUps = new Set<NodeJS.Timeout>();
+  private readonly catchUps = new Set<LongTimeout>();
 
   constructor(
     private readonly rt: Runtime,
@@ -66,12 +68,17 @@ export class TaskEngine {
           clockSample: (sample) => this.rt.clockSample(sample),
           wantsFinished: () => this.rt.wantsFinished(),
           wake: () => this.rt.pump(),
-          abortRequested: (runId) => this.pool.abortLocal(runId),
+          abortRequested: (runId) => {
+            this.pool.abortLocal(runId);
+            // its descendants executing here are aborted too (abort() aborts the whole tree): now,
+            // not once the node that received abort() has listed them and announced each
+            this.pool.abortLocalDescendants(runId);
+          },
           definitionRestarted: (definitionId) => this.rt.stats.reset(definitionId),
           finished: (notice) => {
-            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', { error: String(err) }));
+            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },
-          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${err.message}`),
+          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
           eventInterest: (interest) => this.rt.relay.remoteInterest(interest),
           runEvents: (notices) => this.rt.relay.received(notices),
         };
@@ -93,10 +100,17 @@ export class TaskEngine {
   }
 
   stop(options: StopOptions = {}): Promise<void> {
-    const graceful = options?.graceful ?? true;
-    const timeout = options?.timeout ?? 30_000;
+    // read once, and an options object that cannot be read is no options (a stop must always stop)
+    const rawGraceful = safeGet(options, 'graceful');
+    const rawTimeout = safeGet(options, 'timeout');
+    const graceful = rawGraceful === undefined ? true : rawGraceful;
     if (typeof graceful !== 'boolean') return Promise.reject(new InvalidArgumentError('stop(): graceful must be a boolean'));
-    if (typeof timeout !== 'number' || !(timeout >= 0)) return Promise.reject(new InvalidArgumentError('stop(): timeout must be a number of ms >= 0'));
+    let timeout: number;
+    try {
+      timeout = rawTimeout === undefined ? 30_000 : checkDuration(rawTimeout, 'stop(): timeout');
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
       if (this.starting) await this.starting.catch(() => undefined);
@@ -104,7 +118,7 @@ export class TaskEngine {
       this.state = 'stopping';
       for (const job of this.jobs.values()) job.stop();
       this.jobs.clear();
-      for (const timer of this.catchUps) clearTimeout(timer);
+      for (const timer of this.catchUps) timer.clear();
       this.catchUps.clear();
       this.rt.scheduler.stopAll();
       this.pool.pause();
@@ -114,7 +128,7 @@ export class TaskEngine {
       await this.pool.releaseAll();
       this.pool.stopTimers();
       await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
-      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', { error: String(err) }));
+      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', errorFields(err)));
       this.rt.relay.stopped();
       this.rt.storeClock.reset();
       await this.rt.closeStorage();
@@ -145,7 +159,7 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -158,7 +172,7 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -200,19 +214,22 @@ export class TaskEngine {
         const lookback = Math.min(MAX_BACKFILL_MS, job.resolutionMs * CATCH_UP_SLOTS);
         const ticks = job.ticksBetween(new Date(Math.max(lastMs, startedAt - lookback)), new Date(startedAt), CATCH_UP_SLOTS);
         if (ticks.length === 0) return;
-        const timer = setTimeout(() => {
-          this.catchUps.delete(timer);
-          if (this.jobs.get(def.id) !== job) return;
-          this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-            rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id }),
-          );
-        }, Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()));
-        timer.unref();
+        const timer = new LongTimeout(
+          () => {
+            this.catchUps.delete(timer);
+            if (this.jobs.get(def.id) !== job) return;
+            this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
+              rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
+            );
+          },
+          Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()),
+          true,
+        );
         this.catchUps.add(timer);
       })
       .catch((err: unknown) => {
         if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
-        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${err instanceof Error ? err.message : String(err)}`, { definitionId: def.id });
+        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
       });
   }
 

@@ -18,9 +18,12 @@ import { RunWaiter } from './run-waiters';
 import { currentContext } from './run-context';
 import type { InlineFunction, Runtime } from './runtime';
 import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
-import { isRunIdShape } from './validation/identifiers';
-import { validateJsonData } from './validation/input-validator';
 import { inputSchemaOf, type JsonSchema } from './validation/input-schema';
+import { assertRunName, isRunIdShape, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from './validation/identifiers';
+import { readOptions } from './validation/arguments';
+import { copyJsonData, prepareContext } from './validation/input-validator';
+import { checkDuration, LongTimeout } from '../util/duration';
+import { describeKind, safeGet } from '../util/safe-string';
 import type { WorkerPool } from './worker-pool';
 import { ABORT_MESSAGE_KEY } from './run-executor';
 
@@ -58,6 +61,31 @@ function checkLimit(limit: unknown): number | undefined {
   return limit;
 }
 
+const ABORT_KEYS: ReadonlySet<'id' | 'message'> = new Set(['id', 'message'] as const);
+const RESTART_KEYS: ReadonlySet<'message'> = new Set(['message'] as const);
+const WAIT_KEYS: ReadonlySet<'timeout'> = new Set(['timeout'] as const);
+const LIST_RUNS_KEYS: ReadonlySet<keyof ListRunsQuery> = new Set<keyof ListRunsQuery>(['definition', 'status', 'parentId', 'limit', 'cursor']);
+const LIST_LOGS_KEYS: ReadonlySet<keyof ListLogsQuery> = new Set<keyof ListLogsQuery>(['runId', 'limit', 'cursor']);
+const LIST_DEFINITIONS_KEYS: ReadonlySet<'includePrivate'> = new Set(['includePrivate'] as const);
+/** what listLogs answers as cursors (a line's sequence number) */
+const LOG_CURSOR = /^\d{1,18}$/;
+
+/** a string some registered definition, or runInline's `inline`, could have as its id */
+function couldBeDefinitionId(id: string): boolean {
+  return id.length <= TASK_ID_MAX_LENGTH && TASK_ID_PATTERN.test(id);
+}
+
+/** runInline's run name: the function's name when it is a valid run name, else `inline` */
+function inlineName(fn: unknown): string {
+  const name = safeGet(fn, 'name');
+  if (typeof name !== 'string' || name === '') return 'inline';
+  try {
+    return assertRunName(name.slice(0, 128));
+  } catch {
+    return 'inline';
+  }
+}
+
 function checkCursor(cursor: unknown): string | undefined {
   if (cursor === undefined) return undefined;
   if (typeof cursor !== 'string' || cursor.length > 512) throw new InvalidArgumentError('cursor must be a string returned by a previous call');
@@ -90,19 +118,25 @@ export class TaskService {
    * whichever node runs it. A finished run is returned unchanged. Unfinished children are aborted too.
    */
   async abort(options: { id: string; message?: string }): Promise<TaskRun> {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('abort() takes { id, message? }');
-    const id = this.knownId(options.id);
-    const message = options.message === undefined ? 'aborted' : String(options.message).slice(0, 1000);
+    const o = readOptions(options, ABORT_KEYS, 'abort()', '{ id, message? }');
+    const id = this.knownId(o.id);
+    if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`abort(): message must be a string, got ${describeKind(o.message)}`);
+    const message = o.message === undefined ? 'aborted' : o.message.slice(0, 1000);
     await this.rt.ready();
-    const run = await this.abortOne(id, message);
+    const run = await this.abortOne(id, message, true);
     await this.abortChildren(id, message, 0);
     return toPublicRun(run);
   }
 
-  private async abortOne(id: string, message: string): Promise<RunRecord> {
+  /** `root`: the run abort() was called for (its descendants executing here see it at once) */
+  private async abortOne(id: string, message: string, root = false): Promise<RunRecord> {
     const rt = this.rt;
     const result = await rt.storage.requestAbort(id, message, rt.nowIso());
     if (result.kind === 'not_found') throw new TaskNotFoundError(id);
+    // Its abort is stored: the runs executing here that descend from it see theirs now, with the
+    // message abortChildren gives them, rather than once their listing and their own round trips
+    // are done (on PostgreSQL under load, 100 children took more than the contract's 100 ms)
+    if (root) this.pool.abortLocalDescendants(id, message);
     await this.aborting(result, message);
     return result.run;
   }
@@ -121,6 +155,8 @@ export class TaskService {
       case 'aborted': {
         rt.observer?.abortRequested(run);
         rt.backlog.left(run.definitionId); // a pending run left the backlog
+        // it was pending (new, or waiting for its retry) unless it was parked between iterations
+        if (run.iterations === run.iterationBase) rt.stats.pendingLeft(run.definitionId);
         const def = rt.registry.get(run.definitionId);
         rt.log(def, run, 'warn', `aborted: ${message}`);
         rt.inlineFunctions.delete(run.id);
@@ -172,10 +208,12 @@ export class TaskService {
   /** the run once it has ended; TaskTimeoutError when `timeout` ms pass first */
   wait<O = unknown>(id: string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
     let runId: string;
-    const timeout = options?.timeout;
+    let timeout: number | undefined;
     try {
       runId = this.knownId(id);
-      if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) throw new InvalidArgumentError('timeout must be a number of ms >= 0');
+      const o = options === undefined || options === null ? {} : readOptions(options, WAIT_KEYS, 'wait()', '{ timeout? }');
+      // no timeout: wait as long as the run takes; Infinity is refused like any other non-finite value
+      timeout = o.timeout === undefined ? undefined : checkDuration(o.timeout, 'wait(): timeout');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -189,7 +227,7 @@ export class TaskService {
     const promise = promiseInto(waiter) as Promise<TaskRun<O>>;
     // the waiter is registered before the read, so an end between the two is not missed
     rt.waiters.add(waiter);
-    if (timeout !== undefined) waiter.timer = setTimeout(() => waiter.timedOut(timeout), timeout);
+    if (timeout !== undefined) waiter.timer = new LongTimeout(() => waiter.timedOut(timeout), timeout);
     // a run stored through a host transaction that has not ended yet is not readable: its waiters
     // are settled by its end, or with TaskNotFoundError once the transaction is seen rolled back
     if (!rt.transactions.has(runId)) rt.reads.push(runId, waiter);
@@ -206,54 +244,71 @@ export class TaskService {
   }
 
   async listRuns(query: ListRunsQuery = {}): Promise<Page<TaskRun>> {
-    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('listRuns() takes a query object');
-    const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status];
-    if (statuses?.some((s) => !STATUSES.includes(s))) throw new InvalidArgumentError(`status must be one of ${STATUSES.join(', ')}`);
-    if (query.definition !== undefined && typeof query.definition !== 'string') throw new InvalidArgumentError('definition must be a string');
-    if (query.parentId !== undefined && typeof query.parentId !== 'string') throw new InvalidArgumentError('parentId must be a string');
+    const q = readOptions(query, LIST_RUNS_KEYS, 'listRuns()', '{ definition?, status?, parentId?, limit?, cursor? }');
+    const statuses = q.status === undefined ? undefined : Array.isArray(q.status) ? [...(q.status as unknown[])] : [q.status];
+    if (statuses?.some((s) => !STATUSES.includes(s as RunStatus))) throw new InvalidArgumentError(`status must be one of ${STATUSES.join(', ')}`);
+    if (q.definition !== undefined && typeof q.definition !== 'string') throw new InvalidArgumentError(`listRuns(): definition must be a string, got ${describeKind(q.definition)}`);
+    if (q.parentId !== undefined && typeof q.parentId !== 'string') throw new InvalidArgumentError(`listRuns(): parentId must be a string, got ${describeKind(q.parentId)}`);
+    const limit = checkLimit(q.limit) ?? 50;
+    const cursor = checkCursor(q.cursor);
+    // a run id cursor (listRuns answers run ids): anything else was not returned by a previous call
+    if (cursor !== undefined && cursor !== '' && !isRunIdShape(cursor)) throw new InvalidArgumentError('listRuns(): cursor must be a string returned by a previous call');
+    // filters no stored run can match (no definition id or run id holds such text) are an empty page
+    if (q.definition !== undefined && !couldBeDefinitionId(q.definition)) return { items: [] };
+    if (q.parentId !== undefined && !isRunIdShape(q.parentId)) return { items: [] };
     await this.rt.ready();
     const page = await this.rt.storage.listRuns({
-      definition: query.definition,
-      status: query.status,
-      parentId: query.parentId,
-      limit: checkLimit(query.limit) ?? 50,
-      cursor: checkCursor(query.cursor),
+      definition: q.definition,
+      status: statuses as RunStatus[] | undefined,
+      parentId: q.parentId,
+      limit,
+      cursor,
     });
     return { items: page.items.map((r) => toPublicRun(r)), ...(page.cursor ? { cursor: page.cursor } : {}) };
   }
 
   async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
-    if (typeof query !== 'object' || query === null) throw new InvalidArgumentError('listLogs() takes { runId, limit?, cursor? }');
-    if (typeof query.runId !== 'string') throw new InvalidArgumentError('listLogs(): runId is required');
+    const q = readOptions(query, LIST_LOGS_KEYS, 'listLogs()', '{ runId, limit?, cursor? }');
+    if (typeof q.runId !== 'string') throw new InvalidArgumentError(`listLogs(): runId is required (a string), got ${describeKind(q.runId)}`);
+    const limit = checkLimit(q.limit) ?? 50;
+    const cursor = checkCursor(q.cursor);
+    if (cursor !== undefined && cursor !== '' && !LOG_CURSOR.test(cursor)) throw new InvalidArgumentError('listLogs(): cursor must be a string returned by a previous call');
+    if (!isRunIdShape(q.runId)) return { items: [] }; // no run has such an id
     await this.rt.ready();
-    return this.rt.storage.listLogs({ runId: query.runId, limit: checkLimit(query.limit) ?? 50, cursor: checkCursor(query.cursor) });
+    return this.rt.storage.listLogs({ runId: q.runId, limit, cursor });
   }
 
   async listDefinitions(options: { includePrivate?: boolean } = {}): Promise<DefinitionInfo[]> {
+    const o = options === undefined || options === null ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
+    if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean') throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
     const disabled = await this.rt.disabledDefinitions(0);
     return this.rt.registry
       .all()
-      .filter((d) => options?.includePrivate === true || !d.isPrivate)
+      .filter((d) => o.includePrivate === true || !d.isPrivate)
       .map((d) => this.rt.registry.info(d, disabled.has(d.id)));
   }
 
   /** runs `fn` on this node's pool as a short-lived run (definition id `inline`); resolves with its result */
   async runInline<R>(fn: (input: unknown, signal: AbortSignal) => R | Promise<R>, input?: unknown): Promise<R> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError('runInline() takes a function');
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`runInline() takes a function, got ${describeKind(fn)}`);
     const rt = this.rt;
-    if (input !== undefined) validateJsonData(input, { maxInputBytes: rt.options.maxInputBytes, maxDepth: 64 }, 'input');
-    const context = currentContext();
+    const limits = { maxInputBytes: rt.options.maxInputBytes, maxDepth: 64, maxKeys: rt.options.maxInputKeys };
+    // the checks trigger() applies, to the input and to the captured context alike: a value that
+    // cannot be stored is refused here, never in the grouped insert it shares with other triggers
+    const plain = copyJsonData(input, limits, 'input');
+    const context = prepareContext(currentContext(), limits);
+    await rt.ready();
     const now = rt.now();
     const record: RunRecord = {
       id: newRunId(now),
       definitionId: 'inline',
-      name: (fn.name || 'inline').slice(0, 128),
+      name: inlineName(fn),
       status: 'pending',
-      input: input === undefined ? undefined : structuredClone(input),
+      input: plain,
       iterations: 0,
       attempt: 0,
       retries: 0,
-      createdOn: new Date(now).toISOString(),
+      createdOn: rt.isoOf(now),
       dueAt: now,
       targetNodeId: rt.options.nodeId,
       abortRequested: false,
@@ -261,7 +316,7 @@ export class TaskService {
       logCount: 0,
       iterationBase: 0,
     };
-    if (context !== undefined) record.context = structuredClone(context);
+    if (context !== undefined) record.context = context;
     rt.inlineFunctions.set(record.id, fn as InlineFunction);
     try {
       const { run } = await rt.inserts.add(record);
@@ -356,8 +411,9 @@ export class TaskService {
    */
   async restart(definition: string | TaskClass, options: { message?: string } = {}): Promise<RestartResult> {
     const def = this.pipeline.resolveDefinition(definition);
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new InvalidArgumentError('restart() takes (definition, { message? })');
-    const message = options?.message === undefined ? 'restarted' : String(options.message).slice(0, 1000);
+    const o = options === undefined ? {} : readOptions(options, RESTART_KEYS, 'restart()', '{ message? }');
+    if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
+    const message = o.message === undefined ? 'restarted' : o.message.slice(0, 1000);
     const rt = this.rt;
     await rt.ready();
     const cutoffMs = rt.now();
@@ -440,7 +496,8 @@ export class TaskService {
   }
 
   private knownId(id: unknown): string {
-    if (typeof id !== 'string' || !isRunIdShape(id)) throw new TaskNotFoundError(String(id));
+    if (typeof id !== 'string') throw new InvalidArgumentError(`a run id must be a string, got ${describeKind(id)}`);
+    if (!isRunIdShape(id)) throw new TaskNotFoundError(id);
     return id;
   }
 }

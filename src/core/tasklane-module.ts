@@ -12,16 +12,24 @@ import { TOKENS } from '../ports/tokens';
 import { cronScheduler } from '../adapters/cron/cron-scheduler';
 import { localDistribution } from '../adapters/local/local-distribution';
 import { memoryStorage } from '../adapters/memory/memory-storage';
+import { optionalDuration } from '../util/duration';
 import { checkAcceptRules } from './accept-rules';
 import { defaultLogger } from './default-logger';
 import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
 import type { ResolvedOptions, TasklaneOptions } from './options';
 import { RunExecutor } from './run-executor';
+import { DEFAULT_MAX_INPUT_KEYS } from './validation/input-validator';
 import { Runtime } from './runtime';
 import { TaskEngine } from './task-engine';
 import { TaskService } from './task-service';
 import { TriggerPipeline } from './trigger-pipeline';
 import { WorkerPool } from './worker-pool';
+
+function positiveInteger(value: unknown, name: string, fallback: number): number {
+  const n = positive(value, name, fallback);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`tasklane(): ${name} must be a positive integer`);
+  return n;
+}
 
 function positive(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -29,12 +37,16 @@ function positive(value: unknown, name: string, fallback: number): number {
   return value;
 }
 
+/** a duration option: a finite number of ms from 1 ms to 10 years (see checkDuration) */
+function duration(value: unknown, name: string, fallback: number): number {
+  return optionalDuration(value, `tasklane(): ${name}`, fallback, 1);
+}
+
 function resolveOptions(options: TasklaneOptions): ResolvedOptions {
   if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
     throw new InvalidArgumentError('tasklane(): nodeId must be 1-128 characters of [A-Za-z0-9._:-]');
   }
-  const concurrency = positive(options.concurrency, 'concurrency', 50);
-  if (!Number.isInteger(concurrency)) throw new InvalidArgumentError('tasklane(): concurrency must be an integer');
+  const concurrency = positiveInteger(options.concurrency, 'concurrency', 50);
   const maxBacklog = options.maxBacklog;
   if (maxBacklog !== undefined && (typeof maxBacklog !== 'number' || !Number.isInteger(maxBacklog) || maxBacklog < 1)) {
     throw new InvalidArgumentError(`tasklane(): maxBacklog must be a positive integer, got ${typeof maxBacklog === 'number' ? maxBacklog : typeof maxBacklog}`);
@@ -43,11 +55,12 @@ function resolveOptions(options: TasklaneOptions): ResolvedOptions {
     nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
     concurrency,
     accept: checkAcceptRules(options.accept),
-    leaseMs: positive(options.leaseMs, 'leaseMs', 30_000),
-    pollMs: positive(options.pollMs, 'pollMs', 1000),
-    timeoutGraceMs: positive(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
-    catchUpGraceMs: positive(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
+    leaseMs: duration(options.leaseMs, 'leaseMs', 30_000),
+    pollMs: duration(options.pollMs, 'pollMs', 1000),
+    timeoutGraceMs: duration(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
+    catchUpGraceMs: duration(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
     maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
+    maxInputKeys: positiveInteger(options.maxInputKeys, 'maxInputKeys', DEFAULT_MAX_INPUT_KEYS),
     maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
     ...(maxBacklog !== undefined ? { maxBacklog } : {}),
   };

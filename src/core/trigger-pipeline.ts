@@ -1,6 +1,5 @@
 import type { ChildTriggerOptions } from '../api/controller';
 import {
-  InvalidArgumentError,
   NoEligibleNodeError,
   QueueFullError,
   TaskAbortedError,
@@ -14,13 +13,12 @@ import type { TaskContext, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 import type { HostTransaction, MaybePromise } from '../ports/transaction';
 import { isPromiseLike } from '../util/maybe-promise';
-import { MAX_DURATION_MS } from '../util/duration';
 import { newRunId } from '../util/ids';
 import { promiseInto, type PromiseHolder } from '../util/promise-into';
 import { accepts } from './accept-rules';
 import type { BacklogGate } from './backlog-gate';
 import type { BatchSink } from './batcher';
-import type { RegisteredDefinition } from './definition-registry';
+import { inputLimitsOf, type RegisteredDefinition } from './definition-registry';
 import { traceTrigger, tracingOn } from './observation/tracing';
 import { toPublicRun } from './public-run';
 import { checkRetryPolicy } from './retry-policy';
@@ -28,7 +26,10 @@ import { currentContext } from './run-context';
 import type { Runtime } from './runtime';
 import { TransactionalTrigger } from './transactional-trigger';
 import { assertIdempotencyKey, assertRunId, assertRunName } from './validation/identifiers';
-import { prepareInput, validateJsonData } from './validation/input-validator';
+import { readOptions, readProperty } from './validation/arguments';
+import { prepareContext, prepareInput } from './validation/input-validator';
+import { checkDuration } from '../util/duration';
+import { safeString } from '../util/safe-string';
 
 /** What `TaskService.trigger()` accepts. */
 export interface TriggerOptions<I = unknown> {
@@ -73,7 +74,8 @@ export interface TriggerOrigin {
 
 export type ChildTrigger = (options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean) => Promise<TaskRun>;
 
-const TRIGGER_KEYS = new Set(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'retry', 'transaction']);
+const TRIGGER_KEYS: ReadonlySet<keyof TriggerOptions> = new Set<keyof TriggerOptions>(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'retry', 'transaction']);
+const CHILD_KEYS: ReadonlySet<string> = new Set<keyof ChildTriggerOptions>(['definition', 'input', 'name', 'delay', 'after', 'key', 'context', 'retry']);
 
 /** A trigger whose options passed validation. */
 export interface TriggerRequest {
@@ -98,6 +100,8 @@ export interface TriggerRequest {
   hasHook: boolean;
   /** the definition's maxBacklog count; undefined (most definitions): no limit, nothing counted */
   gate?: BacklogGate;
+  /** the host's transaction to store the run through (see TriggerOptions.transaction) */
+  transaction?: HostTransaction;
 }
 
 /** The grouped insert's answer for one trigger: its public run. */
@@ -128,14 +132,12 @@ export class TriggerPipeline {
     this.transactional = new TransactionalTrigger(rt, this);
   }
 
+  /** the registered definition of an id or a task class; UnknownTaskDefinitionError for anything else */
   resolveDefinition(definition: unknown): RegisteredDefinition {
     let def: RegisteredDefinition | undefined;
     if (typeof definition === 'string') def = this.rt.registry.get(definition);
     else if (typeof definition === 'function') def = this.rt.registry.getByClass(definition);
-    if (!def) {
-      const name = typeof definition === 'function' ? (definition as { name?: string }).name ?? 'class' : String(definition);
-      throw new UnknownTaskDefinitionError(name);
-    }
+    if (!def) throw new UnknownTaskDefinitionError(safeString(definition, 200));
     return def;
   }
 
@@ -158,7 +160,7 @@ export class TriggerPipeline {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (options.transaction !== undefined) return this.transactional.trigger(request, options.transaction);
+    if (request.transaction !== undefined) return this.transactional.trigger(request, request.transaction);
     if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
@@ -170,24 +172,24 @@ export class TriggerPipeline {
   }
 
   private prepare(options: TriggerOptions, extra: TriggerOrigin | undefined): TriggerRequest {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('trigger() takes an options object: { definition, input?, ... }');
-    for (const k in options) if (!TRIGGER_KEYS.has(k)) throw new InvalidArgumentError(`trigger(): unknown option "${k.slice(0, 64)}"`);
-    const def = this.resolveDefinition(options.definition);
+    // read once: a getter read twice may answer differently after it was checked
+    const o = readOptions(options, TRIGGER_KEYS, 'trigger()', '{ definition, input?, ... }');
+    const def = this.resolveDefinition(o.definition);
     if (def.fault) throw new TaskDefinitionFaultError(def.id, def.fault.message);
 
-    const limits = { maxInputBytes: def.maxInputBytes, maxDepth: 64 };
-    const { instance, plain } = prepareInput(def.inputClass, options.input, limits);
-    const name = options.name === undefined ? def.id : assertRunName(options.name);
-    const delay = options.delay ?? 0;
-    if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0 || delay > MAX_DURATION_MS) {
-      throw new InvalidArgumentError(`trigger(): delay must be a number of ms between 0 and ${MAX_DURATION_MS}`);
-    }
-    const parentId = options.parent === undefined ? undefined : assertRunId(typeof options.parent === 'object' && options.parent !== null ? options.parent.id : options.parent);
-    const after = options.after === undefined ? undefined : assertRunId(options.after);
-    const key = options.key === undefined ? undefined : assertIdempotencyKey(options.key);
-    const context = extra?.retryOf !== undefined ? options.context : options.context ?? currentContext();
-    if (context !== undefined) validateJsonData(context, limits, 'context');
-    const retry = options.retry === undefined ? undefined : checkRetryPolicy(options.retry, 'trigger(): retry');
+    const limits = inputLimitsOf(def);
+    const { instance, plain } = prepareInput(def.inputClass, o.input, limits);
+    const name = o.name === undefined ? def.id : assertRunName(o.name);
+    const delay = o.delay === undefined ? 0 : checkDuration(o.delay, 'trigger(): delay');
+    // a run or a run id; a run (an object) must have its id
+    const parent = typeof o.parent === 'object' && o.parent !== null ? readProperty(o.parent, 'id', 'trigger(): parent.id') : o.parent;
+    const parentId = o.parent === undefined ? undefined : assertRunId(parent);
+    const after = o.after === undefined ? undefined : assertRunId(o.after);
+    const key = o.key === undefined ? undefined : assertIdempotencyKey(o.key);
+    // the same checks, and a detached copy, whether the context is given or captured; a retry
+    // (TaskService.retry) carries the old run's context, never the caller's
+    const context = prepareContext(extra?.retryOf !== undefined ? o.context : o.context ?? currentContext(), limits);
+    const retry = o.retry === undefined ? undefined : checkRetryPolicy(o.retry, 'trigger(): retry');
     return {
       def,
       instance,
@@ -206,6 +208,7 @@ export class TriggerPipeline {
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
       gate: def.maxBacklog === undefined ? undefined : this.rt.backlog.gate(def.id, def.maxBacklog),
+      transaction: o.transaction as HostTransaction | undefined,
     };
   }
 
@@ -321,7 +324,7 @@ export class TriggerPipeline {
     };
     if (request.parentId !== undefined) record.parentId = request.parentId;
     if (request.key !== undefined) record.key = request.key;
-    if (request.context !== undefined) record.context = structuredClone(request.context);
+    if (request.context !== undefined) record.context = request.context; // a checked, frozen copy (prepareContext)
     if (request.after !== undefined) record.after = request.after;
     if (request.scheduledFor) record.scheduledFor = request.scheduledFor;
     if (request.backfilled) record.backfilled = true;
@@ -334,8 +337,13 @@ export class TriggerPipeline {
   /** a run started from inside another run: parent set, the parent's context inherited */
   child(options: ChildTriggerOptions, parent: RunRecord, parentAborted: boolean): Promise<TaskRun> {
     if (parentAborted) return Promise.reject(new TaskAbortedError(parent.id, 'the parent run is being aborted; no child may start'));
-    if (typeof options !== 'object' || options === null) return Promise.reject(new InvalidArgumentError('controller.trigger() takes an options object'));
-    return this.trigger({ ...options, parent: parent.id, context: options.context ?? parent.context });
+    let o: Partial<Record<string, unknown>>;
+    try {
+      o = readOptions(options, CHILD_KEYS, 'controller.trigger()', '{ definition, input?, ... }');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.trigger({ ...(o as unknown as TriggerOptions), parent: parent.id, context: (o.context as TaskContext | undefined) ?? parent.context });
   }
 
   /** throws NoEligibleNodeError; synchronous unless the cluster's nodes must be read */

@@ -1,4 +1,6 @@
+import { errorFields } from '../util/safe-string';
 import { LeaseLostError } from '../api/errors';
+import { LongTimeout, MAX_TIMER_MS } from '../util/duration';
 import type { RunRecord } from '../ports/run-record';
 import type { ClaimSlot, UpdateResult } from '../ports/storage';
 import { accepts } from './accept-rules';
@@ -62,14 +64,17 @@ export class WorkerPool implements ExecutionOwner {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.executor.resume();
     this.rt.pump = () => this.pump();
     // a started engine keeps its process alive, like a server: stop() clears these timers
+    // intervals are capped at what a Node timer holds (a longer one fires every millisecond):
+    // polling or renewing more often than asked is harmless
     this.pollTimer = setInterval(() => {
       this.pollDue = true;
       this.pump();
-    }, this.rt.options.pollMs);
+    }, Math.min(this.rt.options.pollMs, MAX_TIMER_MS));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const renewEvery = Math.max(50, Math.floor(this.rt.options.leaseMs / 3));
+    const renewEvery = Math.min(Math.max(50, Math.floor(this.rt.options.leaseMs / 3)), MAX_TIMER_MS);
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.pump();
   }
@@ -86,12 +91,12 @@ export class WorkerPool implements ExecutionOwner {
   async idle(timeoutMs: number): Promise<boolean> {
     if (this.started === 0) return true;
     return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = new LongTimeout(() => {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
       const done = () => {
-        clearTimeout(timer);
+        timer.clear();
         resolve(true);
       };
       this.idleWaiters.push(done);
@@ -132,10 +137,18 @@ export class WorkerPool implements ExecutionOwner {
     const notices = released.flatMap((r) =>
       r.status === 'fulfilled' && r.value.ok ? [{ id: r.value.run.id, definitionId: r.value.run.definitionId, dueAt: r.value.run.dueAt }] : [],
     );
+    // runs claimed ahead and given back are pending again, as their claim had counted them out
+    if (unclaim) {
+      released.forEach((r, i) => {
+        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.rt.stats.pendingAdded(releasing[i].run.definitionId);
+      });
+    }
     if (notices.length) this.rt.distribution.runnable(notices);
   }
 
+  /** stops the pool's timers, and the executor's write retries (tried once more now: see RunExecutor.halt) */
   stopTimers(): void {
+    this.executor.halt();
     if (this.renewTimer) clearInterval(this.renewTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.renewTimer = undefined;
@@ -168,6 +181,28 @@ export class WorkerPool implements ExecutionOwner {
   /** an abort reached this node: fire the run's signal if it executes here */
   abortLocal(runId: string, message?: string): void {
     this.active.get(runId)?.requestAbort(message);
+  }
+
+  /**
+   * The runs executing (or claimed) here that descend from `ancestorId`, whose abort was just
+   * stored: their signals fire now, each with the message abort() stores for it
+   * (`parent <its parent> aborted: <message>`), or, when the abort was announced by another node
+   * (no `message`), with the message that node stores (read when the run ends: see
+   * RunExecutor.abortMessage). One pass over the active runs per level (at most the pool's size,
+   * 32 levels as abortChildren); runs already aborting keep their message.
+   */
+  abortLocalDescendants(ancestorId: string, message?: string): void {
+    let parents = new Set([ancestorId]);
+    for (let depth = 0; depth <= 32 && parents.size > 0 && this.active.size > 0; depth++) {
+      const next = new Set<string>();
+      for (const exec of this.active.values()) {
+        const parentId = exec.run.parentId;
+        if (parentId === undefined || !parents.has(parentId)) continue;
+        if (!exec.abortRequested) exec.requestAbort(message === undefined ? undefined : `parent ${parentId} aborted: ${message}`);
+        next.add(exec.run.id);
+      }
+      parents = next;
+    }
   }
 
   pump(): void {
@@ -249,12 +284,16 @@ export class WorkerPool implements ExecutionOwner {
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
-      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { error: err instanceof Error ? err.message : String(err), failures: this.claimFailures });
+      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
     } finally {
       this.reserved -= want;
       this.claimsInFlight--;
     }
-    if (runs.length > 0 && this.rt.backlog.active) for (const run of runs) this.rt.backlog.left(run.definitionId);
+    for (const run of runs) {
+      if (!leftPending(run)) continue;
+      this.rt.stats.pendingLeft(run.definitionId);
+      if (this.rt.backlog.active) this.rt.backlog.left(run.definitionId);
+    }
     const orphaned = runs.some(mayBeOrphaned) ? await this.abortedParents(runs) : undefined;
     for (const run of runs) {
       const exec = new Execution(run, this.rt.registry.get(run.definitionId));
@@ -293,7 +332,7 @@ export class WorkerPool implements ExecutionOwner {
       const parents = await this.rt.storage.getRuns(ids);
       return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
     } catch (err) {
-      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', { error: err instanceof Error ? err.message : String(err) });
+      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', errorFields(err));
       return undefined;
     }
   }
@@ -360,11 +399,19 @@ export class WorkerPool implements ExecutionOwner {
       }
       for (const id of result.abortRequested) this.abortLocal(id);
     } catch (err) {
-      this.rt.logger.warn('tasklane: lease renewal failed; retrying', { error: err instanceof Error ? err.message : String(err) });
+      this.rt.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
     } finally {
       this.renewing = false;
     }
   }
+}
+
+/**
+ * A claimed run that was pending before this claim (its first iteration, never recovered): what
+ * moves the pending counts. Parked runs resumed and runs taken over at lease expiry were running.
+ */
+function leftPending(run: RunRecord): boolean {
+  return run.iterations === 1 && run.recoveries === 0;
 }
 
 /** a child in its first iteration whose own abort is not requested: its parent's is checked at the claim */

@@ -9,6 +9,7 @@ import { defaultLogger } from '../core/default-logger';
 import { DefinitionRegistry } from '../core/definition-registry';
 import { registerTasks } from '../core/tasklane-module';
 import { TOKENS } from '../ports/tokens';
+import { errorMessage, safeGet, safeString } from '../util/safe-string';
 import { PLUGIN_NAME_PATTERN, type TasklanePlugin } from './plugin';
 
 /** A plugin that was loaded: its module is in the container and its tasks are registered. */
@@ -157,9 +158,9 @@ export function checkPluginShape(value: unknown, where: string): TasklanePlugin 
     if (typeof cls !== 'function') throw new PluginError(`plugin "${name}" (${where}): tasks[${i}] is not a class`);
     const options = getTaskOptions(cls);
     if (!options || typeof options !== 'object') {
-      throw new PluginError(`plugin "${name}" (${where}): tasks[${i}] (${(cls as { name?: string }).name || 'anonymous'}) is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
+      throw new PluginError(`plugin "${name}" (${where}): tasks[${i}] (${safeString(cls, 128)}) is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
     }
-    const id = String((options as { id?: unknown }).id);
+    const id = safeString(safeGet(options, 'id'), 200);
     if (ids.has(id) || classes.has(cls)) throw new PluginError(`plugin "${name}" (${where}): duplicate task id "${id.slice(0, 128)}" in its tasks`);
     ids.add(id);
     classes.add(cls);
@@ -168,17 +169,9 @@ export function checkPluginShape(value: unknown, where: string): TasklanePlugin 
 }
 
 function taskId(cls: TaskClass): string {
-  return String((getTaskOptions(cls) as { id?: unknown }).id);
+  return safeString(safeGet(getTaskOptions(cls), 'id'), 200);
 }
 
-function describeError(err: unknown): string {
-  if (err instanceof Error) return err.message;
-  try {
-    return String(err);
-  } catch {
-    return 'unprintable error';
-  }
-}
 
 /**
  * Discovers and loads the plugins in `folder`: every sub-folder with an entry module (package.json
@@ -210,7 +203,7 @@ export async function loadPlugins(container: Container, folder: string, options:
   try {
     entries = readdirSync(root).sort();
   } catch (err) {
-    throw new PluginError(`loadPlugins(): cannot read "${root}": ${describeError(err)}`, err);
+    throw new PluginError(`loadPlugins(): cannot read "${root}": ${errorMessage(err)}`, err);
   }
 
   const needsImport = selected !== undefined && [...selected].some((name) => !entries.includes(name));
@@ -239,7 +232,7 @@ export async function loadPlugins(container: Container, folder: string, options:
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         exported = require(file) as unknown;
       } catch (err) {
-        throw new PluginError(`${where} failed to import: ${describeError(err)}`, err);
+        throw new PluginError(`${where} failed to import: ${errorMessage(err)}`, err);
       }
       plugin = pluginFromModule(exported, where);
     } catch (err) {
@@ -266,7 +259,7 @@ export async function loadPlugins(container: Container, folder: string, options:
           throw new PluginError(`plugin "${name}" (${where}): duplicate task id "${id.slice(0, 128)}": a task with this id is already registered`);
         }
         if (registry.getByClass(plugin.tasks[i]) !== undefined) {
-          throw new PluginError(`plugin "${name}" (${where}): its task class ${plugin.tasks[i].name || id} is already registered`);
+          throw new PluginError(`plugin "${name}" (${where}): its task class ${safeString(plugin.tasks[i], 128)} is already registered`);
         }
       }
     } catch (err) {
@@ -283,7 +276,7 @@ export async function loadPlugins(container: Container, folder: string, options:
           await container.load(plugin.module);
         } catch (err) {
           await container.unload(plugin.module).catch(() => undefined);
-          throw new PluginError(`plugin "${name}" (${where}): its ContainerModule failed to load: ${describeError(err)}`, err);
+          throw new PluginError(`plugin "${name}" (${where}): its ContainerModule failed to load: ${errorMessage(err)}`, err);
         }
       }
       let defs: ReturnType<typeof registerTasks>;
@@ -291,7 +284,7 @@ export async function loadPlugins(container: Container, folder: string, options:
         defs = registerTasks(container, plugin.tasks);
       } catch (err) {
         if (plugin.module) await container.unload(plugin.module).catch(() => undefined);
-        throw new PluginError(`plugin "${name}" (${where}): its tasks could not be registered: ${describeError(err)}`, err);
+        throw new PluginError(`plugin "${name}" (${where}): its tasks could not be registered: ${errorMessage(err)}`, err);
       }
       const loaded: LoadedPlugin = {
         name,
@@ -317,14 +310,14 @@ export async function loadPlugins(container: Container, folder: string, options:
 }
 
 function fail(report: PluginLoadReport, logger: Logger, folder: string, name: string | undefined, err: unknown): void {
-  const error = err instanceof PluginError ? err : new PluginError(`the plugin in "${folder}" failed: ${describeError(err)}`, err);
+  const error = err instanceof PluginError ? err : new PluginError(`the plugin in "${folder}" failed: ${errorMessage(err)}`, err);
   report.failed.push({ folder, ...(name !== undefined ? { name } : {}), error });
   const cause = (error as { cause?: unknown }).cause;
   safeLog(logger, 'error', `tasklane: plugin ${name ? `"${name}" ` : ''}in ${folder} was not loaded: ${error.message}`, {
     folder: basename(folder),
     ...(name !== undefined ? { plugin: name } : {}),
     code: error.code,
-    ...(cause !== undefined ? { cause: TasklaneError.is(cause) ? cause.code : describeError(cause) } : {}),
+    ...(cause !== undefined ? { cause: TasklaneError.is(cause) ? cause.code : errorMessage(cause) } : {}),
   });
 }
 

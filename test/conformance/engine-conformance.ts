@@ -27,6 +27,7 @@ import { captureLogger } from '../helpers/capture-logger';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
 import { describeRetriesLocalsRestart, RETRY_LOCALS_TASKS } from './engine-retries-locals';
+import { describeHardening, HARDENING_TASKS } from './engine-hardening';
 
 /** `storage`, and `another()`: a second handle on the same data, as a second node would open it */
 export type StorageFactory = () => Promise<{ storage: RunStorage; another: () => RunStorage; cleanup: () => Promise<void> }>;
@@ -202,7 +203,7 @@ class BacklogHookTask implements TaskDefinition<GreetInput, string> {
   }
 }
 
-const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask, ...RETRY_LOCALS_TASKS];
+const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask, ...RETRY_LOCALS_TASKS, ...HARDENING_TASKS];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -742,6 +743,8 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
         await b.stop();
       }
     });
+
+    describeHardening(() => ({ h, another }));
 
     test('start/stop can be repeated and called concurrently', async () => {
       await Promise.all([h.engine.start(), h.engine.start(), h.engine.start()]);

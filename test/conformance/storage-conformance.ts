@@ -326,6 +326,44 @@ export function describeStorageConformance(name: string, factory: StorageFactory
       });
     });
 
+    // ------------------------------------------------------------ text no run can hold
+
+    describe('NUL characters in what a caller asks for (issue 8)', () => {
+      // PostgreSQL text cannot hold NUL: such a value matches no stored run, on every storage,
+      // and never comes back as a StorageError carrying the driver's message
+      const NUL = 'a\u0000b';
+
+      it('reads match nothing: empty pages, null, not_found, missing', async () => {
+        const [run] = await insert(makeRun({ definitionId: DEF }));
+        await storage.appendLogs([{ runId: run.id, type: 'info', message: 'line', createdOn: iso(T) }], 100);
+        expect(await storage.listRuns({ definition: NUL })).toEqual({ items: [] });
+        expect(await storage.listRuns({ parentId: NUL })).toEqual({ items: [] });
+        expect(await storage.listRuns({ definition: DEF, parentId: NUL, status: 'pending' })).toEqual({ items: [] });
+        expect(await storage.listLogs({ runId: NUL })).toEqual({ items: [] });
+        expect(await storage.getRun(NUL)).toBeNull();
+        expect(await storage.getRuns([NUL, run.id])).toEqual([expect.objectContaining({ id: run.id })]);
+        expect(await storage.getEndedRuns([NUL])).toEqual({ ended: [], missing: [NUL] });
+        expect(await storage.findUnfinishedByKey(DEF, NUL)).toBeNull();
+        expect(await storage.findUnfinishedByKey(NUL, 'k')).toBeNull();
+        expect(await storage.requestAbort(NUL, 'why', iso(T))).toEqual({ kind: 'not_found' });
+        expect(await storage.getValue(NUL, 'k')).toBeUndefined();
+        expect(await storage.getValue(run.id, NUL)).toBeUndefined();
+        await storage.saveProgress(NUL, { info: 'x' }); // no such run: nothing happens
+        expect((await storage.getRun(run.id))?.status).toBe('pending');
+      });
+
+      it('a cursor with NUL is refused (INVALID_ARGUMENT) or reads a page, never a StorageError', async () => {
+        await insert(makeRun({ definitionId: DEF }));
+        for (const call of [() => storage.listRuns({ cursor: NUL }), () => storage.listLogs({ runId: 'r1', cursor: NUL })]) {
+          const outcome = await call().then(
+            (page) => ({ page: Array.isArray(page.items) }),
+            (err: { code?: string }) => ({ code: err.code }),
+          );
+          expect([{ page: true }, { code: 'INVALID_ARGUMENT' }]).toContainEqual(outcome);
+        }
+      });
+    });
+
     // ------------------------------------------------------------ logs
 
     describe('logs', () => {

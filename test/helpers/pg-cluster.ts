@@ -23,6 +23,9 @@ const TS_NODE = require.resolve('ts-node/register/transpile-only');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** how long a node process may take to load and start (tests that spawn nodes allow for it) */
+export const NODE_START_MS = 90_000;
+
 export interface NodeOptions {
   nodeId: string;
   accept?: AcceptRules;
@@ -96,7 +99,8 @@ export class NodeProcess {
     children.add(child);
     const node = new NodeProcess(options.nodeId, child);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${options.nodeId} did not start within 30 s`)), 30_000);
+      // a node compiles its TypeScript as it loads: on a busy machine that took more than 30 s
+      const timer = setTimeout(() => reject(new Error(`${options.nodeId} did not start within ${NODE_START_MS / 1000} s`)), NODE_START_MS);
       child.on('message', (msg: Reply) => {
         if (msg.ready) {
           clearTimeout(timer);

@@ -98,6 +98,9 @@ describe('loadPlugins', () => {
     const root = temp();
     writePlugin(root, 'good', { 'index.js': goodPluginSource('good', 'good.greet', 'hello from good') });
     writePlugin(root, 'throws', { 'index.js': `throw new Error('boom at import');` });
+    // values that cannot be turned into text: the report says so, it never throws (issue 8)
+    writePlugin(root, 'throws-null-proto', { 'index.js': `throw Object.create(null);` });
+    writePlugin(root, 'throws-proxy', { 'index.js': `const boom = () => { throw new Error('trap'); }; throw new Proxy({}, { get: boom, getPrototypeOf: boom, ownKeys: boom, has: boom });` });
     writePlugin(root, 'bad-shape', { 'index.js': `exports.default = { name: 'bad-shape', tasks: 'not an array' };` });
     writePlugin(root, 'not-a-task', { 'index.js': `class Plain { run() {} }\nexports.plugin = { name: 'not-a-task', tasks: [Plain] };` });
     writePlugin(root, 'no-export', { 'index.js': `exports.something = 1;` });
@@ -123,7 +126,10 @@ describe('loadPlugins', () => {
       expect(report.loaded.find((p) => p.name === 'good')).toMatchObject({ folder: join(root, 'good'), tasks: ['good.greet'], faults: [] });
 
       const failed = new Map(report.failed.map((f) => [f.folder.slice(root.length + 1), f]));
-      expect([...failed.keys()].sort()).toEqual(['bad-name', 'bad-shape', 'constructor', 'dup-task', 'empty', 'escape', 'no-export', 'not-a-task', 'throws', 'zz-dup-name']);
+      expect([...failed.keys()].sort()).toEqual(['bad-name', 'bad-shape', 'constructor', 'dup-task', 'empty', 'escape', 'no-export', 'not-a-task', 'throws', 'throws-null-proto', 'throws-proxy', 'zz-dup-name']);
+      expect(failed.get('throws-null-proto')!.error.message).toMatch(/failed to import: \[a null-prototype object\]/);
+      // (the module loader may read the thrown Proxy itself, and rethrow what its trap throws)
+      expect(failed.get('throws-proxy')!.error.message).toMatch(/failed to import: (\[a Proxy\]|trap)$/);
       for (const f of report.failed) {
         expect(f.error.code).toBe('PLUGIN_INVALID');
         expect(f.error.name).toBe('PluginError');

@@ -89,7 +89,9 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
     // R13: no run starts more than 1 s before its due time in storage time (the server's clock is
     // this machine's)
     expect(startedReally.get(run.id)).toBeGreaterThanOrEqual(triggeredAt + 1500 - 1000);
-    expect(Math.abs(Date.parse(done.startedOn!) - startedReally.get(run.id)!)).toBeLessThan(1000);
+    // startedOn is in store time, not the skewed node's (90 s off): what a busy machine puts
+    // between a claim and the task's first line stays far below that
+    expect(Math.abs(Date.parse(done.startedOn!) - startedReally.get(run.id)!)).toBeLessThan(3000);
     expect(ahead.engine.status).toBe('started');
   });
 

@@ -371,6 +371,30 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     }
   });
 
+  it("keeps the driver's and the server's messages out of a StorageError's message: the code says what, the cause has the rest", async () => {
+    const st = await open();
+    const [{ run }] = await st.insertRuns([makeRun()]);
+    await withPg((c) => c.query(`drop table "${schema}".logs`));
+    const err = await st.listLogs({ runId: run.id }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    const { message, cause } = err as StorageError;
+    expect(message).toBe('PostgreSQL storage: listLogs failed (SQLSTATE 42P01)');
+    expect(message).not.toContain(schema);
+    expect(String((cause as Error).message)).toMatch(/does not exist/);
+    // a connection refused: the socket's code, not its text
+    const refused = postgresStorage({ connectionString: 'postgres://postgres@127.0.0.1:9/test', schema, connectionTimeoutMs: 500, reconnectWindowMs: 0 });
+    closers.push(() => refused.close());
+    const down = await refused.init().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(down).toBeInstanceOf(StorageError);
+    expect((down as Error).message).toMatch(/^PostgreSQL storage: connecting failed \((ECONNREFUSED|see its cause)\)$/);
+  });
+
   it('pgAdmin reports and applies the schema version', async () => {
     expect(await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).toEqual({ current: 0, latest: pgAdmin.migrations().length });
     expect(await pgAdmin.migrate({ connectionString: PG_URL, schema })).toEqual(pgAdmin.migrations().map((m) => m.version));

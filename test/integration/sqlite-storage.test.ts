@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SchemaTooNewError, TasklaneError } from '../../src/api/errors';
+import { SchemaTooNewError, StorageError, TasklaneError } from '../../src/api/errors';
 import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/adapters/sqlite/migrations';
 import { SqliteStorage, sqliteStorage } from '../../src/adapters/sqlite/sqlite-storage';
 import { makeRun } from '../helpers/make-run';
@@ -89,6 +89,46 @@ describe('SqliteStorage (SQLite specifics)', () => {
     await s.init();
     await s.close();
     await expect(s.insertRuns([makeRun()])).rejects.toMatchObject({ code: 'ENGINE_STATE' });
+  });
+
+  it("keeps SQLite's message and the file's path out of a StorageError's message: the code says what, the cause has the rest", async () => {
+    const s = storage();
+    await s.init();
+    const [{ run }] = await s.insertRuns([makeRun()]);
+    const raw = new Database(file);
+    raw.exec('DROP TABLE tasklane_logs');
+    raw.close();
+    const err = await s.listLogs({ runId: run.id }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StorageError);
+    expect((err as StorageError).message).toBe('SQLite storage: an operation on the database failed (SQLITE_ERROR)');
+    expect(((err as StorageError).cause as Error).message).toMatch(/no such table/);
+  });
+
+  it('tells SQLite errors by their code: a second copy of better-sqlite3 throws errors of the first copy\'s class', async () => {
+    // the native binding takes the SqliteError class of the first copy that opened a database
+    // (here this file's); a storage whose copy is another (another bundle, another module
+    // registry) gets errors its own class does not own, and once let their message through
+    new Database(':memory:').close();
+    let isolated: typeof sqliteStorage | undefined;
+    jest.isolateModules(() => {
+      isolated = (require('../../src/adapters/sqlite/sqlite-storage') as { sqliteStorage: typeof sqliteStorage }).sqliteStorage;
+    });
+    const s = isolated!({ file });
+    await s.init();
+    const raw = new Database(file);
+    raw.exec('DROP TABLE tasklane_values');
+    raw.close();
+    const err = await s.getValue('some-run', 'k').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await s.close();
+    expect(TasklaneError.is(err)).toBe(true); // a TasklaneError of the other copy
+    expect((err as { code: string; message: string }).code).toBe('STORAGE_ERROR');
+    expect((err as Error).message).toBe('SQLite storage: an operation on the database failed (SQLITE_ERROR)');
   });
 
   it('creates the directory of the file', async () => {

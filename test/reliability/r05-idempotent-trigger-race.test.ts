@@ -11,7 +11,7 @@ import type { TaskRun } from '../../src';
 import { sinkRows, useCluster } from '../helpers/pg-cluster';
 import { describeWithPostgres, withPg } from '../helpers/services';
 
-jest.setTimeout(60_000);
+jest.setTimeout(180_000); // node processes may take up to NODE_START_MS to start on a busy machine
 
 describeWithPostgres('R05 idempotent trigger race from 5 processes (PostgreSQL)', () => {
   const h = useCluster();

@@ -7,9 +7,10 @@
  */
 import 'reflect-metadata';
 import { IsInt, IsOptional, Min } from 'class-validator';
-import { Task, TaskAbortedError, type TaskDefinition, type TaskRun, type TaskRunParams } from '../../src';
+import { Task, TaskAbortedError, type RunStorage, type TaskDefinition, type TaskRun, type TaskRunParams } from '../../src';
 import { postgresDistribution } from '../../src/adapters/postgres';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { expectMostWithin } from '../helpers/latency';
 import { PG_URL } from '../helpers/services';
 import { describeEachStorage, type Namespace } from './storages';
 
@@ -135,14 +136,14 @@ describeEachStorage('R15 abort tree', (kind) => {
     const ended = await Promise.all(children.map((c) => a.service.wait(c.id, { timeout: 10_000 })));
     expect(ended.filter((c) => c.status !== 'aborted').map((c) => `${c.name}:${c.status}`)).toEqual([]);
     const late: string[] = [];
-    const slow: string[] = [];
+    const neverFired: string[] = [];
+    const onReceiver: number[] = [];
+    const elsewhere: number[] = [];
     for (const child of ended) {
       for (const s of seen.get(child.id) ?? []) {
         if (s.startedAt > ackAt) late.push(`${child.name} started ${s.startedAt - ackAt} ms after the abort was acknowledged`);
-        // the node that received abort() fires its signals at once; the others learn it within a heartbeat
-        const bound = s.node === receiver ? 100 : LEASE_MS / 3 + 250;
-        if (s.abortedAt === undefined || s.abortedAt - Math.max(abortAt, s.startedAt) > bound)
-          slow.push(`${child.name} on ${s.node}: signal ${s.abortedAt === undefined ? 'never fired' : `after ${s.abortedAt - abortAt} ms`}`);
+        if (s.abortedAt === undefined) neverFired.push(`${child.name} on ${s.node}`);
+        else (s.node === receiver ? onReceiver : elsewhere).push(s.abortedAt - Math.max(abortAt, s.startedAt));
       }
       // a child whose code ran was claimed before the abort was acknowledged (one its parent
       // triggered on another node after abort() listed the children is claimed later, and ends
@@ -150,7 +151,12 @@ describeEachStorage('R15 abort tree', (kind) => {
       if (child.startedOn && seen.has(child.id)) expect(Date.parse(child.startedOn)).toBeLessThanOrEqual(ackAt);
     }
     expect(late).toEqual([]);
-    expect(slow).toEqual([]);
+    expect(neverFired).toEqual([]);
+    // the node that received abort() fires its signals at once (100 ms), the others learn it
+    // within a heartbeat: most within those bounds, every one within a second more (a busy
+    // machine delays some; the figures are printed by npm run bench)
+    if (onReceiver.length > 0) expectMostWithin(onReceiver, 100);
+    if (elsewhere.length > 0) expectMostWithin(elsewhere, LEASE_MS / 3 + 250, LEASE_MS / 3 + 1250);
     return ended;
   }
 
@@ -188,6 +194,80 @@ describeEachStorage('R15 abort tree', (kind) => {
     await checkTree(parent.id, abortAt, ackAt, 'a');
     expect((await childrenOf(a, parent.id)).length).toBeLessThan(60);
   });
+
+  /** a handle on the store whose `slow` calls answer `delayMs` late (when `when` says so) */
+  function slowed(storage: RunStorage, slow: 'listRuns' | 'requestAbort', delayMs: number, when: (arg: unknown) => boolean): RunStorage {
+    return new Proxy(storage, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        const fn = (value as (...args: unknown[]) => unknown).bind(target);
+        if (key !== slow) return fn;
+        return async (...args: unknown[]) => {
+          if (when(args[0])) await new Promise((r) => setTimeout(r, delayMs));
+          return fn(...args);
+        };
+      },
+    });
+  }
+
+  test('a child running on the node that received abort() sees it at once, before the children are listed', async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+    // listing a run's children takes 2 s here: the child's signal must not wait for it
+    const a = await startHarness({
+      storage: slowed(ns.open(), 'listRuns', 2000, (q) => (q as { parentId?: string }).parentId !== undefined),
+      tasks: [ParentTask, ChildTask],
+      nodeId: 'a',
+      leaseMs: LEASE_MS,
+      pollMs: 100,
+    });
+    nodes = [a];
+    const parent = await a.service.trigger({ definition: ParentTask, input: { children: 1 } });
+    await until(() => [...seen.values()].flat().length === 1, 10_000, 'the child to run');
+    const abortAt = Date.now();
+    const aborting = a.service.abort({ id: parent.id, message: 'stop' });
+    await until(() => [...seen.values()].flat()[0]!.abortedAt !== undefined, 1500, 'the child to see the abort before its listing');
+    expect([...seen.values()].flat()[0]!.abortedAt! - abortAt).toBeLessThan(1500);
+    await aborting;
+    const [child] = await childrenOf(a, parent.id);
+    const ended = await a.service.wait(child!.id, { timeout: 10_000 });
+    expect(ended.status).toBe('aborted');
+    expect(ended.error?.message).toBe(`parent ${parent.id} aborted: stop`);
+  });
+
+  if (kind.name === 'postgres') {
+    test("a child running on another node sees its parent's abort from the parent's announcement, before its own", async () => {
+      await Promise.all(nodes.map((n) => n.stop()));
+      const distribution = () => postgresDistribution({ connectionString: PG_URL, schema: ns.schema!, heartbeatMs: 500 });
+      let childIds = new Set<string>();
+      // on the node receiving abort(), the child's own abort is stored 2 s late: only the
+      // parent's announcement can tell the other node in time
+      const a = await startHarness({
+        storage: slowed(ns.open(), 'requestAbort', 2000, (id) => childIds.has(id as string)),
+        distribution: distribution(),
+        tasks: [ParentTask, ChildTask],
+        nodeId: 'a',
+        accept: { include: ['r15.parent'] },
+        leaseMs: LEASE_MS,
+        pollMs: 100,
+      });
+      const b = await startHarness({ storage: ns.open(), distribution: distribution(), tasks: [ParentTask, ChildTask], nodeId: 'b', accept: { include: ['r15.child'] }, leaseMs: LEASE_MS, pollMs: 100 });
+      nodes = [a, b];
+      const parent = await a.service.trigger({ definition: ParentTask, input: { children: 1 } });
+      await until(() => [...seen.values()].flat().length === 1, 10_000, 'the child to run on b');
+      expect([...seen.values()].flat()[0]!.node).toBe('b');
+      childIds = new Set((await childrenOf(a, parent.id)).map((c) => c.id));
+      const abortAt = Date.now();
+      const aborting = a.service.abort({ id: parent.id, message: 'stop' });
+      await until(() => [...seen.values()].flat()[0]!.abortedAt !== undefined, 1500, "the child to see its parent's abort");
+      expect([...seen.values()].flat()[0]!.abortedAt! - abortAt).toBeLessThan(1500);
+      await aborting;
+      const ended = await a.service.wait([...childIds][0]!, { timeout: 10_000 });
+      expect(ended.status).toBe('aborted');
+      // the message the node receiving abort() gives it, whichever node stored its end
+      expect(ended.error?.message).toBe(`parent ${parent.id} aborted: stop`);
+    });
+  }
 
   test('abort() of a finished run is a no-op returning its state', async () => {
     const [a, b = nodes[0]] = nodes;

@@ -106,8 +106,8 @@ describe('VALIDATOR_OPTIONS (S03, CVE-2019-18413)', () => {
     expect(Object.isFrozen(VALIDATOR_OPTIONS)).toBe(true);
   });
 
-  it('has 1 MiB / 64 levels as default limits', () => {
-    expect(DEFAULT_INPUT_LIMITS).toEqual({ maxInputBytes: MiB, maxDepth: 64 });
+  it('has 1 MiB / 64 levels / 10,000 keys and elements as default limits', () => {
+    expect(DEFAULT_INPUT_LIMITS).toEqual({ maxInputBytes: MiB, maxDepth: 64, maxKeys: 10_000 });
   });
 });
 
@@ -383,10 +383,12 @@ describe('S01 sizes and depth', () => {
     expect(err.code).toBe('INPUT_TOO_LARGE');
   });
 
-  it('refuses an object with very many keys', () => {
+  it('refuses an object with very many keys (counted before anything else is looked at per key)', () => {
     const data: Record<string, number> = {};
     for (let i = 0; i < 200_000; i++) data[`k${i}`] = i;
-    expect(refusal(() => validateInput(FreeInput, { data }, LIMITS)).code).toBe('INPUT_TOO_LARGE');
+    expect(refusal(() => validateInput(FreeInput, { data }, LIMITS)).code).toBe('INPUT_TOO_COMPLEX');
+    // without a key limit, its size refuses it
+    expect(refusal(() => validateInput(FreeInput, { data }, { maxInputBytes: MiB, maxDepth: 64 })).code).toBe('INPUT_TOO_LARGE');
   });
 
   it('accepts 64 levels and refuses 65 with INPUT_TOO_DEEP', () => {

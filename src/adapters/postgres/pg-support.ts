@@ -1,4 +1,6 @@
 import type { CustomTypesConfig, Pool, PoolClient, PoolConfig } from 'pg';
+import { StorageError } from '../../api/errors';
+import { errorMessage } from '../../util/safe-string';
 import { pgDriver } from '../shared/drivers';
 
 /**
@@ -50,12 +52,49 @@ export function createManagedPool(options: ManagedPoolOptions): Pool {
     ...(options.sessionOptions ? { options: options.sessionOptions } : {}),
   };
   const pool = new Pool(config);
+  const open = new Set<object>();
+  openClients.set(pool, open);
   pool.on('error', (err) => options.onError(err));
   pool.on('connect', (client) => {
+    open.add(client);
     // A checked-out client has no pool listener: without this one an 'error' would be thrown.
     client.on('error', (err) => options.onError(err));
   });
+  // emitted once a client's connection has closed (its socket's 'close'), after pool.end() too
+  pool.on('remove', (client) => open.delete(client));
   return pool;
+}
+
+/** the clients of each managed pool whose connection has not closed yet */
+const openClients = new WeakMap<Pool, Set<object>>();
+
+/**
+ * Ends a managed pool and resolves once its connections have closed, at most `timeoutMs` later
+ * (then their sockets are destroyed). `pool.end()` alone resolves as soon as every client was
+ * told to end, while their sockets are still open: a stopped storage or distribution then left a
+ * TCP socket behind for a few milliseconds (seen as one resource too many after stop() under
+ * load, postgres-distribution.test.ts).
+ */
+export async function endPool(pool: Pool, timeoutMs = 2000): Promise<void> {
+  const open = openClients.get(pool) ?? new Set<object>();
+  let timer: NodeJS.Timeout | undefined;
+  const closed = new Promise<void>((resolve) => {
+    const check = () => {
+      if (open.size > 0) return;
+      pool.off('remove', check);
+      resolve();
+    };
+    pool.on('remove', check);
+    timer = setTimeout(() => {
+      pool.off('remove', check);
+      resolve();
+    }, timeoutMs);
+    void pool.end().then(check, check);
+  });
+  await closed;
+  if (timer) clearTimeout(timer);
+  for (const client of open) destroySocket(client);
+  open.clear();
 }
 
 const CONNECTION_CODES = new Set([
@@ -87,7 +126,19 @@ export function codeOf(err: unknown): string | undefined {
 }
 
 function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return errorMessage(err);
+}
+
+/**
+ * A StorageError for a failed operation. Its message says what failed and the error's code (a
+ * SQLSTATE such as `22021`, or a socket code such as `ECONNREFUSED`), never the driver's or the
+ * server's message, which may quote SQL, values or schema names: that error is the `cause`, for
+ * operators and logs, and never reaches a caller in the message.
+ */
+export function storageFailure(what: string, err: unknown): StorageError {
+  const code = codeOf(err);
+  const detail = code !== undefined ? (/^[0-9A-Z]{5}$/.test(code) ? `SQLSTATE ${code}` : code) : isConnectionError(err) ? 'connection lost' : 'see its cause';
+  return new StorageError(`${what} failed (${detail})`, err);
 }
 
 /** The connection broke (or could not be made): another connection may well succeed. */

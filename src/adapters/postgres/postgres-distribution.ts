@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Client, Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
 import { InvalidArgumentError, StorageError, TasklaneError } from '../../api/errors';
 import type { AcceptRules, RunStatus, TaskRun } from '../../api/types';
 import type {
@@ -21,7 +22,7 @@ import { pgDriver } from '../shared/drivers';
 import { migrate, quoteSchema } from './postgres-migrations';
 import { PostgresStorage } from './postgres-storage';
 import { RecentSet } from './bounded';
-import { connect, createManagedPool, destroySocket, isConnectionError, pgTypeParsers, withTimeout } from './pg-support';
+import { connect, createManagedPool, destroySocket, endPool, isConnectionError, pgTypeParsers, storageFailure, withTimeout } from './pg-support';
 import { wakePayload, type WakeEntries } from './wake-payload';
 
 export interface PostgresDistributionOptions {
@@ -83,9 +84,6 @@ function notifySql(n: number): string {
 /** Definition ids of this pseudo-definition never run away from the node that started them. */
 const INLINE_DEFINITION = 'inline';
 
-function asError(err: unknown): Error {
-  return err instanceof Error ? err : new Error(String(err));
-}
 
 interface Channels {
   wake: string;
@@ -209,7 +207,7 @@ export class PostgresDistribution implements Distribution {
     this.nodeTtlMs = positive(options.nodeTtlMs, this.heartbeatMs * 3, 'nodeTtlMs');
     this.pollMs = positive(options.pollMs, 2000, 'pollMs');
     this.listenerTimeoutMs = positive(options.listenerTimeoutMs, this.heartbeatMs, 'listenerTimeoutMs');
-    this.queryTimeoutMs = Math.max(2 * this.heartbeatMs, 5000);
+    this.queryTimeoutMs = Math.min(Math.max(2 * this.heartbeatMs, 5000), MAX_TIMER_MS);
     this.applicationName = options.applicationName ?? 'tasklane';
     pgDriver('postgresDistribution()'); // an optional peer dependency: missing, it is said now
   }
@@ -283,13 +281,13 @@ export class PostgresDistribution implements Distribution {
       this.host = undefined;
       if (TasklaneError.is(err)) throw err;
       const original = err instanceof Error && 'original' in err ? (err as { original: unknown }).original : err;
-      throw new StorageError(`postgresDistribution: cannot start: ${asError(original).message}`, original);
+      throw storageFailure('postgresDistribution: starting', original);
     }
     if (storage) this.unsubscribeStorage = storage.onError((err) => this.host?.error(err));
     this.running = true;
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.min(this.heartbeatMs, MAX_TIMER_MS));
     this.heartbeatTimer.unref();
-    this.pollTimer = setInterval(() => this.host?.wake(), this.pollMs);
+    this.pollTimer = setInterval(() => this.host?.wake(), Math.min(this.pollMs, MAX_TIMER_MS));
     this.pollTimer.unref();
     host.wake();
   }
@@ -333,16 +331,7 @@ export class PostgresDistribution implements Distribution {
     if (listener) await closeClient(listener);
     const pool = this.pool;
     this.pool = undefined;
-    if (pool) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        pool.end().catch(() => undefined),
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, 2000);
-        }),
-      ]);
-      if (timer) clearTimeout(timer);
-    }
+    if (pool) await endPool(pool);
     for (const client of this.checkedOut) destroySocket(client);
     this.checkedOut.clear();
     this.lastNodes = undefined;
@@ -400,7 +389,7 @@ export class PostgresDistribution implements Distribution {
     return (tx as PostgresTransaction).query('select pg_notify($1, $2)', [this.channels.wake, payload]).then(
       () => true,
       (err: unknown) => {
-        throw new StorageError(`postgresDistribution: the wake-up NOTIFY in the host's transaction failed: ${asError(err).message}`, err);
+        throw storageFailure("postgresDistribution: the wake-up NOTIFY in the host's transaction", err);
       },
     );
   }
@@ -629,7 +618,7 @@ export class PostgresDistribution implements Distribution {
       connectionString: this.connectionString,
       keepAlive: true,
       application_name: this.appName('listener', this.host?.node.nodeId ?? ''),
-      connectionTimeoutMillis: Math.max(this.listenerTimeoutMs, 5000),
+      connectionTimeoutMillis: Math.min(Math.max(this.listenerTimeoutMs, 5000), MAX_TIMER_MS),
       types: pgTypeParsers,
     });
     client.on('error', (err) => this.listenerFailed(client, err));
@@ -696,7 +685,7 @@ export class PostgresDistribution implements Distribution {
         new Promise((_, reject) => {
           timer = setTimeout(
             () => reject(new Error(`the LISTEN connection did not answer within ${this.listenerTimeoutMs} ms`)),
-            this.listenerTimeoutMs,
+            Math.min(this.listenerTimeoutMs, MAX_TIMER_MS),
           );
         }),
       ]);
@@ -1042,7 +1031,7 @@ export class PostgresDistribution implements Distribution {
     const error =
       original instanceof StorageError
         ? original
-        : new StorageError(`postgresDistribution: ${what}: ${asError(original).message}`, original);
+        : storageFailure(`postgresDistribution: ${what}`, original);
     try {
       this.host?.error(error);
     } catch {
@@ -1088,10 +1077,9 @@ function readEventItem(item: unknown): RunEventNotice | undefined {
   return notice;
 }
 
+/** a duration option: from 1 ms to 10 years (see checkDuration) */
 function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`postgresDistribution: \`${name}\` must be a positive number.`);
-  return value;
+  return optionalDuration(value, `postgresDistribution: \`${name}\``, fallback, 1);
 }
 
 /** Ends a client politely, destroying its socket when it does not close within a second. */

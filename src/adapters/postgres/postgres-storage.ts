@@ -1,4 +1,6 @@
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
+import { errorMessage } from '../../util/safe-string';
 import { InvalidArgumentError, SchemaTooNewError, StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { RetryPolicy } from '../../api/retry-policy';
 import type { ListLogsQuery, LogType, Page, RunLog, RunProgress, RunStatus } from '../../api/types';
@@ -35,6 +37,8 @@ import {
   isConnectionError,
   isDeadlockOrSerialization,
   sleep,
+  endPool,
+  storageFailure,
   withTimeout,
 } from './pg-support';
 import { PostgresTransactionSession, type PostgresIdentity, type PostgresRunAccess } from './postgres-transaction';
@@ -73,7 +77,7 @@ type OpKind =
 
 class CommitFailedError extends Error {
   constructor(readonly original: unknown) {
-    super(original instanceof Error ? original.message : String(original));
+    super(errorMessage(original));
     this.name = 'CommitFailedError';
   }
 }
@@ -706,9 +710,10 @@ export class PostgresStorage implements RunStorage {
     if (!Number.isInteger(this.poolSize) || this.poolSize < 1) {
       throw new InvalidArgumentError('postgresStorage: `poolSize` must be a positive integer.');
     }
-    this.connectionTimeoutMs = options.connectionTimeoutMs ?? 10_000;
-    this.queryTimeoutMs = options.queryTimeoutMs ?? 30_000;
-    this.reconnectWindowMs = options.reconnectWindowMs ?? 5000;
+    // timeouts longer than a Node timer holds wait as long as one can (about 24.8 days)
+    this.connectionTimeoutMs = Math.min(optionalDuration(options.connectionTimeoutMs, 'postgresStorage: `connectionTimeoutMs`', 10_000, 1), MAX_TIMER_MS);
+    this.queryTimeoutMs = Math.min(optionalDuration(options.queryTimeoutMs, 'postgresStorage: `queryTimeoutMs`', 30_000, 1), MAX_TIMER_MS);
+    this.reconnectWindowMs = optionalDuration(options.reconnectWindowMs, 'postgresStorage: `reconnectWindowMs`', 5000);
     this.applicationName = options.applicationName ?? 'tasklane-storage';
     pgDriver('postgresStorage()'); // an optional peer dependency: missing, it is said now
   }
@@ -743,7 +748,7 @@ export class PostgresStorage implements RunStorage {
     try {
       client = await connect(pool);
     } catch (err) {
-      throw new StorageError(`PostgreSQL storage: cannot connect: ${(err as Error).message}`, err);
+      throw storageFailure('PostgreSQL storage: connecting', err);
     }
     try {
       await migrate(client, this.schema);
@@ -756,7 +761,7 @@ export class PostgresStorage implements RunStorage {
     } catch (err) {
       client.release(true);
       if (err instanceof SchemaTooNewError || TasklaneError.is(err)) throw err;
-      throw new StorageError(`PostgreSQL storage: migrating schema "${this.schema}" failed: ${(err as Error).message}`, err);
+      throw storageFailure(`PostgreSQL storage: migrating schema "${this.schema}"`, err);
     }
   }
 
@@ -769,7 +774,7 @@ export class PostgresStorage implements RunStorage {
     const pools = [this.pool, this.claimPool];
     this.pool = undefined;
     this.claimPool = undefined;
-    await Promise.all(pools.map((pool) => pool?.end().catch(() => undefined)));
+    await Promise.all(pools.map((pool) => (pool ? endPool(pool) : undefined)));
   }
 
   private getPool(): Pool {
@@ -811,7 +816,7 @@ export class PostgresStorage implements RunStorage {
     this.lastPoolError = err;
     for (const listener of this.errorListeners) {
       try {
-        listener(new StorageError(`PostgreSQL storage connection fault: ${err.message}`, err));
+        listener(storageFailure('PostgreSQL storage: a pooled connection', err));
       } catch {
         // a listener's fault is not ours to raise
       }
@@ -873,8 +878,7 @@ export class PostgresStorage implements RunStorage {
           await sleep(10);
           continue;
         }
-        const message = original instanceof Error ? original.message : String(original);
-        throw new StorageError(`PostgreSQL storage: ${what} failed: ${message}`, original);
+        throw storageFailure(`PostgreSQL storage: ${what}`, original);
       }
     }
   }
@@ -961,7 +965,7 @@ export class PostgresStorage implements RunStorage {
     try {
       return (await tx.query(text, values)).rows as RunRow[];
     } catch (err) {
-      throw new StorageError(`PostgreSQL storage: ${what} through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      throw storageFailure(`PostgreSQL storage: ${what} through the host's transaction`, err);
     }
   }
 
@@ -1045,7 +1049,7 @@ export class PostgresStorage implements RunStorage {
         return (await tx.query(text, values)).rows as R[];
       } catch (err) {
         if (TasklaneError.is(err)) throw err;
-        throw new StorageError(`PostgreSQL storage: insertRuns through the host's transaction failed: ${err instanceof Error ? err.message : String(err)}`, err);
+        throw storageFailure("PostgreSQL storage: insertRuns through the host's transaction", err);
       }
     };
     return {
@@ -1296,6 +1300,9 @@ export class PostgresStorage implements RunStorage {
 
   async listRuns(query: StorageListRunsQuery): Promise<Page<RunRecord>> {
     const limit = clampLimit(query.limit);
+    // text PostgreSQL cannot hold matches no stored run (and cannot be sent): an empty page
+    if ((query.definition !== undefined && !storable(query.definition)) || (query.parentId !== undefined && !storable(query.parentId))) return { items: [] };
+    if (query.cursor !== undefined && !storable(query.cursor)) throw new InvalidArgumentError('Invalid run cursor: it was not returned by listRuns.');
     const where: string[] = [];
     const params: unknown[] = [];
     const param = (value: unknown): string => {
@@ -1789,6 +1796,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async saveProgress(id: string, progress: RunProgress): Promise<void> {
+    if (!storable(id)) return; // no run has such an id
     await this.exec('idempotent', 'saveProgress', (client) =>
       client.query(`update ${this.s}.runs set progress = $2::json where id = $1`, [id, jsonText(progress)]),
     );
@@ -1857,6 +1865,7 @@ export class PostgresStorage implements RunStorage {
 
   async listLogs(query: ListLogsQuery): Promise<Page<RunLog>> {
     const limit = clampLimit(query.limit);
+    if (!storable(query.runId)) return { items: [] }; // no run has such an id
     let after = 0;
     if (query.cursor !== undefined && query.cursor !== '') {
       if (!/^\d{1,18}$/.test(query.cursor)) throw new InvalidArgumentError(`Invalid log cursor "${String(query.cursor).slice(0, 40)}".`);
@@ -1917,6 +1926,7 @@ export class PostgresStorage implements RunStorage {
   }
 
   async setDefinitionDisabled(definitionId: string, disabled: boolean): Promise<void> {
+    exactText(definitionId, 'definitionId');
     await this.exec('idempotent', 'setDefinitionDisabled', (client) =>
       client.query(
         `insert into ${this.s}.definitions (definition_id, disabled, updated_at) values ($1, $2, now())

@@ -1,7 +1,7 @@
-import { StorageError, TasklaneError, TransactionRefusedError } from '../../api/errors';
+import { TasklaneError, TransactionRefusedError } from '../../api/errors';
 import type { RunRecord } from '../../ports/run-record';
 import type { PostgresTransaction, TransactionOutcome, TransactionSession } from '../../ports/transaction';
-import { codeOf } from './pg-support';
+import { codeOf, storageFailure } from './pg-support';
 
 /** Which database and runs table a connection sees: a host's must see the storage's. */
 export interface PostgresIdentity {
@@ -162,5 +162,5 @@ export class PostgresTransactionSession implements TransactionSession {
 
 function asStorageError(err: unknown, what: string): Error {
   if (TasklaneError.is(err)) return err;
-  return new StorageError(`PostgreSQL storage: a transactional trigger failed ${what}: ${err instanceof Error ? err.message : String(err)}`, err);
+  return storageFailure(`PostgreSQL storage: a transactional trigger, ${what},`, err);
 }

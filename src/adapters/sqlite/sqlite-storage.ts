@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { MAX_TIMER_MS, optionalDuration } from '../../util/duration';
 import { assertStatus, LOG_TYPES } from '../shared/record-checks';
 import { pageLimit, parseLogCursor } from '../shared/paging';
 import { dirname, resolve } from 'node:path';
@@ -96,9 +97,10 @@ export class SqliteStorage implements RunStorage {
     if (typeof options?.file !== 'string' || options.file.length === 0) {
       throw new InvalidArgumentError('sqliteStorage({ file }) needs the path of the database file.');
     }
-    const busy = options.busyTimeoutMs ?? 5000;
-    if (!Number.isInteger(busy) || busy < 0) {
-      throw new InvalidArgumentError(`sqliteStorage: busyTimeoutMs must be a non-negative integer, got ${String(busy)}.`);
+    const busy = optionalDuration(options.busyTimeoutMs, 'sqliteStorage: busyTimeoutMs', 5000);
+    // SQLite keeps its busy timeout in a 32-bit int of ms
+    if (!Number.isInteger(busy) || busy > MAX_TIMER_MS) {
+      throw new InvalidArgumentError(`sqliteStorage: busyTimeoutMs must be an integer of ms up to ${MAX_TIMER_MS}, got ${busy}.`);
     }
     this.file = options.file;
     this.busyTimeoutMs = busy;
@@ -120,7 +122,7 @@ export class SqliteStorage implements RunStorage {
     try {
       db = new this.driver(this.file, { timeout: this.busyTimeoutMs });
     } catch (error) {
-      throw normalise(error, this.file);
+      throw normalise(error);
     }
     try {
       // several processes opening a new file at once can briefly see SQLITE_BUSY here
@@ -202,12 +204,11 @@ export class SqliteStorage implements RunStorage {
   private accessThrough(db: Database.Database): SqliteRunAccess {
     const statements = prepareRunStatements(db);
     const insertTx = db.transaction(statements.insertRuns); // a savepoint inside the host's transaction
-    const file = this.file;
     const guarded = <T>(fn: () => T): T => {
       try {
         return fn();
       } catch (error) {
-        throw normalise(error, file);
+        throw normalise(error);
       }
     };
     return {
@@ -516,9 +517,9 @@ export class SqliteStorage implements RunStorage {
       try {
         return fn();
       } catch (error) {
-        if (!isBusy(error)) throw normalise(error, this.file);
+        if (!isBusy(error)) throw normalise(error);
         if (Date.now() > deadline) {
-          throw new StorageError(`SQLite database ${this.file} stayed locked by another process for more than ${RETRY_FOR_MS} ms.`, error);
+          throw new StorageError(`SQLite storage: the database stayed locked by another process for more than ${RETRY_FOR_MS} ms.`, error);
         }
         await new Promise((done) => setTimeout(done, pause + Math.random() * pause));
         pause = Math.min(pause * 2, 100);
@@ -1273,10 +1274,25 @@ function isBusy(error: unknown): boolean {
   return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
 }
 
-function normalise(error: unknown, file: string): unknown {
-  // better-sqlite3's SqliteError, told by name: the driver is loaded lazily (see drivers.ts)
-  if (error instanceof Error && error.name === 'SqliteError' && !TasklaneError.is(error)) {
-    return new StorageError(`SQLite (${file}): ${error.message}`, error);
+/**
+ * SQLite's errors as StorageError. The message names the error's code (e.g. `SQLITE_CORRUPT`),
+ * never SQLite's own message (it may quote SQL or values) nor the file's path: the original is the
+ * `cause`, for operators and logs.
+ */
+function normalise(error: unknown): unknown {
+  if (isSqliteError(error) && !TasklaneError.is(error)) {
+    return new StorageError(`SQLite storage: an operation on the database failed (${error.code})`, error);
   }
   return error;
+}
+
+/**
+ * An error of SQLite, told by its code rather than `instanceof Database.SqliteError`: the native
+ * binding keeps the SqliteError class of the first copy of better-sqlite3 that loaded it, so a
+ * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
+ * and their message (SQL, values, the file's path) would have reached the caller.
+ */
+function isSqliteError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_');
 }

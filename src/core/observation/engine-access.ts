@@ -6,6 +6,7 @@ import { TaskEngine } from '../task-engine';
 import { WorkerPool } from '../worker-pool';
 import { ObserverSet, type EngineObserver } from './engine-observer';
 import type { EventWatch, RemoteRunEvent } from './event-relay';
+import { errorFields } from '../../util/safe-string';
 
 /** The readiness of one node: its engine started, and its storage answering. */
 export interface EngineHealth {
@@ -42,7 +43,7 @@ export class EngineAccess {
   /** adds an observer to the engine; returns the function that removes it */
   observe(observer: EngineObserver): () => void {
     const rt = this.rt;
-    rt.observer ??= new ObserverSet((err) => rt.logger.error('tasklane: an engine observer threw; ignored', { error: err instanceof Error ? err.message : String(err) }));
+    rt.observer ??= new ObserverSet((err) => rt.logger.error('tasklane: an engine observer threw; ignored', errorFields(err)));
     rt.observer.add(observer);
     return () => {
       rt.observer?.delete(observer);

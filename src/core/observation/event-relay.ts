@@ -2,6 +2,7 @@ import type { RunError, RunProgress, TaskRun } from '../../api/types';
 import type { EventInterest, RelayedEventType, RunEventNotice } from '../../ports/distribution';
 import { toPublicRun } from '../public-run';
 import type { Runtime } from '../runtime';
+import { errorFields } from '../../util/safe-string';
 
 /** what a live view watches: one run, one definition, or (neither) every run */
 export interface EventWatch {
@@ -162,7 +163,7 @@ export class EventRelay {
     try {
       this.rt.distribution.publishRunEvents?.(notices);
     } catch (err) {
-      this.rt.logger.warn('tasklane: publishing run events failed; live views elsewhere miss them', { error: err instanceof Error ? err.message : String(err) });
+      this.rt.logger.warn('tasklane: publishing run events failed; live views elsewhere miss them', errorFields(err));
     }
   }
 
@@ -198,7 +199,7 @@ export class EventRelay {
           this.deliver({ ...n, run });
         }
       },
-      (err: unknown) => this.rt.logger.warn('tasklane: reading the runs of relayed events failed; they are dropped', { error: err instanceof Error ? err.message : String(err) }),
+      (err: unknown) => this.rt.logger.warn('tasklane: reading the runs of relayed events failed; they are dropped', errorFields(err)),
     );
   }
 
@@ -209,7 +210,7 @@ export class EventRelay {
       try {
         w.listener(event);
       } catch (err) {
-        this.rt.logger.error('tasklane: a live event watcher threw; ignored', { error: err instanceof Error ? err.message : String(err) });
+        this.rt.logger.error('tasklane: a live event watcher threw; ignored', errorFields(err));
       }
     }
   }

@@ -49,6 +49,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 // would be stored as the same bytes (both become U+FFFD) and collide as keys.
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** Text every storage holds as given: no NUL (PostgreSQL text) and no lone surrogate (no UTF-8 form). */
+export function isStorableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
 /** A short, printable rendering of a refused value for error messages (never the 10 kB of it). */
 export function describeIdentifier(value: unknown): string {
   if (typeof value !== 'string') return value === null ? 'null' : typeof value;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import type { Logger } from 'winston';
 import { TasklaneError, TaskValidationError } from '../../api/errors';
+import { errorStack } from '../../util/safe-string';
 
 /**
  * The tasklane error codes a client may see with their message: they describe the caller's own
@@ -54,7 +55,7 @@ export function internalError(error: unknown, logger: Logger): GraphQLError {
   const errorId = randomUUID();
   logger.error(`tasklane management: internal error ${errorId}`, {
     errorId,
-    error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    error: errorStack(error),
     cause: error instanceof Error && error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : undefined,
   });
   return apiError('INTERNAL', `Internal error (id ${errorId}); the server log has the details.`, { errorId });
