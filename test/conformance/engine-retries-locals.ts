@@ -463,7 +463,7 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       expect(err).toBeInstanceOf(TaskNotFinishedError);
       expect(err).toMatchObject({ code: 'TASK_NOT_FINISHED', runId: pending.id, status: 'pending' });
       await expect(h.service.retry('00000000000000000000000000')).rejects.toBeInstanceOf(TaskNotFoundError);
-      await expect(h.service.retry(42 as unknown as string)).rejects.toBeInstanceOf(TaskNotFoundError);
+      await expect(h.service.retry(42 as unknown as string)).rejects.toBeInstanceOf(InvalidArgumentError);
       await h.service.runInline(() => 1);
       const [inline] = (await h.service.listRuns({ definition: 'inline' })).items;
       await expect(h.service.retry(inline.id)).rejects.toBeInstanceOf(InvalidArgumentError);

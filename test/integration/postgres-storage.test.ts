@@ -430,6 +430,8 @@ describe('PostgreSQL adapter source', () => {
       'abort',
       'finish',
       'restart',
+      'events',
+      'interest',
       // writeLocal: one of three fixed statements (unconditional, insert-if-absent, compare-and-set)
       'step',
       'm.sql(s)',
