@@ -37,6 +37,7 @@ export function exitCodeOf(apiCode: string | undefined): ExitCode {
     case 'INPUT_INVALID':
     case 'INPUT_TOO_LARGE':
     case 'INPUT_TOO_DEEP':
+    case 'INPUT_TOO_COMPLEX':
       return EXIT.INPUT_INVALID;
     case 'INVALID_ARGUMENT':
     case 'IDENTIFIER_INVALID':

@@ -24,6 +24,7 @@ async function stillAnswers(api: Api): Promise<void> {
   expect(me.data!.backgroundTasks!.me.role).toBe('viewer');
 }
 
+const RUN_COUNT = `{ backgroundTasks { listTasks(where: { definitionId: "mgmt.echo" }, limit: 100) { items { id } } } }`;
 const TRIGGER = `mutation($input: JSON) { backgroundTasks { triggerTask(definition: "mgmt.echo", input: $input) { id } } }`;
 
 describe('management API: bad input over HTTP', () => {
@@ -65,9 +66,21 @@ describe('management API: bad input over HTTP', () => {
     expect(await res.text()).toContain('LENGTH_REQUIRED');
   });
 
-  it('an input of 100,000 keys: INPUT_INVALID, with a bounded list of the properties', async () => {
+  it('an input of 100,000 keys: INPUT_TOO_COMPLEX (over maxInputKeys), refused before validation; nothing stored', async () => {
     const input: Record<string, number> = { count: 1 };
     for (let i = 0; i < 100_000; i++) input[i.toString(36)] = 0;
+    const before = (await api.gql(RUN_COUNT, {}, 'viewer')).data;
+    expect(before).toMatchObject({ backgroundTasks: { listTasks: { items: expect.any(Array) } } });
+    const answer = await api.gql(TRIGGER, { input }, 'operator');
+    expect(answer.errors?.[0].extensions?.code).toBe('INPUT_TOO_COMPLEX');
+    expect(answer.errors?.[0].message).toMatch(/10,?000/);
+    expect(answer.text.length).toBeLessThan(10_000);
+    expect((await api.gql(RUN_COUNT, {}, 'viewer')).data).toEqual(before);
+  }, 180_000);
+
+  it('an input of 5,000 unknown keys (under maxInputKeys): INPUT_INVALID, with a bounded list of the properties', async () => {
+    const input: Record<string, number> = { count: 1 };
+    for (let i = 0; i < 5_000; i++) input[`k${i.toString(36)}`] = 0;
     const answer = await api.gql(TRIGGER, { input }, 'operator');
     expect(answer.errors?.[0].extensions?.code).toBe('INPUT_INVALID');
     const listed = answer.errors?.[0].extensions?.errors as Array<{ path: string }>;

@@ -1289,10 +1289,13 @@ function normalise(error: unknown): unknown {
 /**
  * An error of SQLite, told by its code rather than `instanceof Database.SqliteError`: the native
  * binding keeps the SqliteError class of the first copy of better-sqlite3 that loaded it, so a
- * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
- * and their message (SQL, values, the file's path) would have reached the caller.
+ * second copy (two bundles, a test runner's module registries or realms) gets errors its class does
+ * not own, and their message (SQL, values, the file's path) would have reached the caller.
  */
 function isSqliteError(error: unknown): error is Error & { code: string } {
-  const code = (error as { code?: unknown } | null)?.code;
-  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_');
+  // not `instanceof Error` either: that class may be another realm's (a jest worker runs each test
+  // file in its own context, and the binding keeps the first one's), so only the shape is trusted
+  if (typeof error !== 'object' || error === null) return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_');
 }
