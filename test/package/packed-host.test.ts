@@ -2,7 +2,8 @@
  * The package is real: it is packed as `npm pack` does for a release (its `prepare` script builds
  * it), the tarball is installed into a fresh host application outside the repository, and two
  * hosts run on it: a strict TypeScript one written from the README's tour (compiled by the host's
- * own TypeScript against the installed declarations, without skipLibCheck) and a plain
+ * own TypeScript against the installed declarations, without skipLibCheck; every line of the tour
+ * is checked to be in it, so the two stay in step) and a plain
  * JavaScript one. Both run on SQLite and print what they saw.
  *
  * The repository is packed from a copy of its files (git's tracked and untracked-but-not-ignored
@@ -47,6 +48,26 @@ function versionIn(pkg: string, name: string): string {
 function installedVersion(name: string): string {
   return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+/**
+ * A line of code as the tour and the host are compared: trimmed, without its trailing `// ...`
+ * comment, blanks squeezed. Comment-only lines compare as empty and are left out.
+ */
+function codeOf(line: string): string {
+  return line.replace(/\s\/\/ .*$/, '').replace(/^\/\/.*$/, '').replace(/\s+/g, ' ').trim();
+}
+
+describe("the README's tour", () => {
+  it('is code the TypeScript host holds, line for line (a line with a /* ... */ placeholder stands for the host\'s own code)', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const tour = /## A five-minute tour\n+```ts\n([\s\S]*?)\n```/.exec(readme)?.[1];
+    expect(tour).toBeDefined();
+    const host = new Set(readFileSync(join(FIXTURES, 'host-ts/src/main.ts'), 'utf8').split('\n').map(codeOf));
+    const lines = tour!.split('\n').filter((l) => !l.includes('/*')).map(codeOf).filter((l) => l.length > 0);
+    expect(lines.length).toBeGreaterThan(30);
+    expect(lines.filter((l) => !host.has(l))).toEqual([]);
+  });
+});
 
 describe('the packed package, installed into a fresh host application', () => {
   const tmp = tempDir('tasklane-pack-');
@@ -124,6 +145,8 @@ describe('the packed package, installed into a fresh host application', () => {
     run(join(host, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], host);
     const out = run(process.execPath, ['dist/main.js'], host).stdout;
     expect(out).toContain('imported 100 by the repository: 100');
+    // the repository fails once: the retry policy takes the run back, and the definition's locals keep the total
+    expect(out).toContain('status success after 1 retry, attempt 2; locals {"imported":100}');
     expect(out).toContain('refused INPUT_INVALID at count');
     expect(out).toContain('definitions tasklane.retention,users.import');
     expect(out).toContain('stopped');
