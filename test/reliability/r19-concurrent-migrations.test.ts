@@ -94,7 +94,7 @@ describe('R19 concurrent migrations on SQLite', () => {
     await s.init();
     expect(await s.getRun(OLD_RUN)).toMatchObject({ status: 'pending' });
     await s.close();
-  }, 90_000);
+  }, 300_000);
 });
 
 describeWithPostgres('R19 concurrent migrations on PostgreSQL', () => {
@@ -127,5 +127,5 @@ describeWithPostgres('R19 concurrent migrations on PostgreSQL', () => {
     await s.init();
     expect(await s.getRun(OLD_RUN)).toMatchObject({ status: 'pending' });
     await s.close();
-  }, 90_000);
+  }, 300_000);
 });
