@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tempDir } from '../helpers/temp-files';
-import { Runtime } from '../../src/core/runtime';
+import { Runtime } from '../../src/core/runtime/runtime';
 import { EngineAccess } from '../../src/core/observation/engine-access';
 import { MEMORY, SQLITE } from '../reliability/storages';
 import { bearer, startApi, testAuth, TOKENS, type Api } from '../helpers/management-api';

@@ -1,9 +1,9 @@
 import type { Container } from 'inversify';
 import type { Logger } from 'winston';
 import type { NodeDescriptor } from '../../ports/distribution';
-import { Runtime } from '../runtime';
-import { TaskEngine } from '../task-engine';
-import { WorkerPool } from '../worker-pool';
+import { Runtime } from '../runtime/runtime';
+import { TaskEngine } from '../service/task-engine';
+import { WorkerPool } from '../execution/worker-pool';
 import { ObserverSet, type EngineObserver } from './engine-observer';
 import type { EventWatch, RemoteRunEvent } from './event-relay';
 import { errorFields } from '../../util/safe-string';

@@ -1,7 +1,7 @@
 import type { RunError, RunProgress, TaskRun } from '../../api/types';
 import type { EventInterest, RelayedEventType, RunEventNotice } from '../../ports/distribution';
 import { toPublicRun } from '../public-run';
-import type { Runtime } from '../runtime';
+import type { Runtime } from '../runtime/runtime';
 import { errorFields } from '../../util/safe-string';
 
 /** what a live view watches: one run, one definition, or (neither) every run */

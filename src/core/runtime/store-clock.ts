@@ -1,4 +1,4 @@
-import type { ClockSample } from '../ports/distribution';
+import type { ClockSample } from '../../ports/distribution';
 
 /** readings kept: the one with the shortest round trip is used (as NTP does) */
 const SAMPLES = 8;

@@ -13,17 +13,17 @@ import { cronScheduler } from '../adapters/cron/cron-scheduler';
 import { localDistribution } from '../adapters/local/local-distribution';
 import { memoryStorage } from '../adapters/memory/memory-storage';
 import { optionalDuration } from '../util/duration';
-import { checkAcceptRules } from './accept-rules';
-import { defaultLogger } from './default-logger';
-import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from './definition-registry';
-import type { ResolvedOptions, TasklaneOptions } from './options';
-import { RunExecutor } from './run-executor';
-import { DEFAULT_MAX_INPUT_KEYS } from './validation/input-validator';
-import { Runtime } from './runtime';
-import { TaskEngine } from './task-engine';
-import { TaskService } from './task-service';
-import { TriggerPipeline } from './trigger-pipeline';
-import { WorkerPool } from './worker-pool';
+import { checkAcceptRules } from '../core/definitions/accept-rules';
+import { defaultLogger } from '../core/default-logger';
+import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from '../core/definitions/definition-registry';
+import type { ResolvedOptions, TasklaneOptions } from '../core/options';
+import { RunExecutor } from '../core/execution/run-executor';
+import { DEFAULT_MAX_INPUT_KEYS } from '../core/validation/input-validator';
+import { Runtime } from '../core/runtime/runtime';
+import { TaskEngine } from '../core/service/task-engine';
+import { TaskService } from '../core/service/task-service';
+import { TriggerPipeline } from '../core/trigger/trigger-pipeline';
+import { WorkerPool } from '../core/execution/worker-pool';
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   const n = positive(value, name, fallback);

@@ -1,6 +1,6 @@
-import { InvalidArgumentError } from '../api/errors';
-import type { RetryBackoff, RetryPolicy } from '../api/retry-policy';
-import { MAX_DURATION_MS } from '../util/duration';
+import { InvalidArgumentError } from '../../api/errors';
+import type { RetryBackoff, RetryPolicy } from '../../api/retry-policy';
+import { MAX_DURATION_MS } from '../../util/duration';
 
 const POLICY_KEYS: ReadonlySet<string> = new Set(['attempts', 'backoff']);
 const BACKOFF_KEYS: ReadonlySet<string> = new Set(['type', 'delay', 'maxDelay', 'jitter']);

@@ -1,14 +1,14 @@
-import { responses, type ChildTriggerOptions, type TaskController, type TaskLocals, type TaskLog, type TaskRuntime, type TaskStore } from '../api/controller';
-import { InvalidArgumentError, TasklaneError } from '../api/errors';
-import type { ProgressUpdate, TaskRun } from '../api/types';
-import { checkDuration } from '../util/duration';
-import { describeKind } from '../util/safe-string';
+import { responses, type ChildTriggerOptions, type TaskController, type TaskLocals, type TaskLog, type TaskRuntime, type TaskStore } from '../../api/controller';
+import { InvalidArgumentError, TasklaneError } from '../../api/errors';
+import type { ProgressUpdate, TaskRun } from '../../api/types';
+import { checkDuration } from '../../util/duration';
+import { describeKind } from '../../util/safe-string';
 import type { Execution } from './execution';
 import { RunLocals } from './run-locals';
-import type { Runtime } from './runtime';
-import { readProperty } from './validation/arguments';
-import { assertValueKey } from './validation/identifiers';
-import { copyJsonData } from './validation/input-validator';
+import type { Runtime } from '../runtime/runtime';
+import { readProperty } from '../validation/arguments';
+import { assertValueKey } from '../validation/identifiers';
+import { copyJsonData } from '../validation/input-validator';
 
 /** What a controller needs from the executor that made it. */
 export interface ControllerHost {

@@ -1,6 +1,6 @@
-import type { RunRecord } from '../ports/run-record';
-import type { RunStorage } from '../ports/storage';
-import type { TransactionSession } from '../ports/transaction';
+import type { RunRecord } from '../../ports/run-record';
+import type { RunStorage } from '../../ports/storage';
+import type { TransactionSession } from '../../ports/transaction';
 
 /** what the watch does once it knows whether runs were committed */
 export interface TransactionWatchHost {

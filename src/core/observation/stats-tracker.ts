@@ -1,4 +1,4 @@
-import type { DefinitionStats, RunError } from '../api/types';
+import type { DefinitionStats, RunError } from '../../api/types';
 
 interface Counters {
   evalNum: number;

@@ -1,10 +1,10 @@
-import { TaskNotFoundError, TaskTimeoutError } from '../api/errors';
-import type { LongTimeout } from '../util/duration';
-import { isFinished, type TaskRun } from '../api/types';
-import type { RunRecord } from '../ports/run-record';
-import type { BatchSink } from './batcher';
-import type { PromiseHolder } from '../util/promise-into';
-import { toPublicRun } from './public-run';
+import { TaskNotFoundError, TaskTimeoutError } from '../../api/errors';
+import type { LongTimeout } from '../../util/duration';
+import { isFinished, type TaskRun } from '../../api/types';
+import type { RunRecord } from '../../ports/run-record';
+import type { BatchSink } from '../runtime/batcher';
+import type { PromiseHolder } from '../../util/promise-into';
+import { toPublicRun } from '../public-run';
 
 /**
  * One wait() call: settled once, by the run's end (announced here), by the read that checks

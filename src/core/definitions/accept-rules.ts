@@ -1,5 +1,5 @@
-import type { AcceptRules } from '../api/types';
-import { InvalidArgumentError } from '../api/errors';
+import type { AcceptRules } from '../../api/types';
+import { InvalidArgumentError } from '../../api/errors';
 
 function matches(pattern: string, id: string): boolean {
   if (pattern === '*') return true;

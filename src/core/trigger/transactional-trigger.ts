@@ -1,10 +1,10 @@
-import { QueueFullError, TaskNotFoundError, TransactionRefusedError } from '../api/errors';
-import type { TaskRun } from '../api/types';
-import type { HostTransaction, MaybePromise, TransactionSession } from '../ports/transaction';
-import { andThen, orCleanUp } from '../util/maybe-promise';
+import { QueueFullError, TaskNotFoundError, TransactionRefusedError } from '../../api/errors';
+import type { TaskRun } from '../../api/types';
+import type { HostTransaction, MaybePromise, TransactionSession } from '../../ports/transaction';
+import { andThen, orCleanUp } from '../../util/maybe-promise';
 import type { BacklogGate } from './backlog-gate';
-import { toPublicRun } from './public-run';
-import type { Runtime } from './runtime';
+import { toPublicRun } from '../public-run';
+import type { Runtime } from '../runtime/runtime';
 import type { TriggerPipeline, TriggerRequest } from './trigger-pipeline';
 
 /**

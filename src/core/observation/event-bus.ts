@@ -1,8 +1,8 @@
-import { InvalidArgumentError } from '../api/errors';
-import { describeKind, errorFields } from '../util/safe-string';
-import { freezeJsonData } from './validation/input-validator';
+import { InvalidArgumentError } from '../../api/errors';
+import { describeKind, errorFields } from '../../util/safe-string';
+import { freezeJsonData } from '../validation/input-validator';
 import type { Logger } from 'winston';
-import type { RunError, RunProgress, TaskRun } from '../api/types';
+import type { RunError, RunProgress, TaskRun } from '../../api/types';
 
 export interface TaskEvents {
   submitted: { run: TaskRun };

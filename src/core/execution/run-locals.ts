@@ -1,10 +1,10 @@
-import type { TaskLocals } from '../api/controller';
-import { InvalidArgumentError, StorageError, TaskAbortedError, TaskLocalConflictError, TasklaneError } from '../api/errors';
-import type { LocalWriteResult } from '../ports/storage';
+import type { TaskLocals } from '../../api/controller';
+import { InvalidArgumentError, StorageError, TaskAbortedError, TaskLocalConflictError, TasklaneError } from '../../api/errors';
+import type { LocalWriteResult } from '../../ports/storage';
 import type { Execution } from './execution';
-import type { Runtime } from './runtime';
-import { assertValueKey } from './validation/identifiers';
-import { validateJsonData } from './validation/input-validator';
+import type { Runtime } from '../runtime/runtime';
+import { assertValueKey } from '../validation/identifiers';
+import { validateJsonData } from '../validation/input-validator';
 
 /** compare-and-set rounds an update() may lose in a row before it gives up (see TaskLocals.update) */
 export const MAX_LOCAL_UPDATE_ATTEMPTS = 1000;

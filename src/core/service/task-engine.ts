@@ -1,12 +1,12 @@
-import { checkDuration, LongTimeout } from '../util/duration';
-import { errorFields, errorMessage, safeGet } from '../util/safe-string';
-import { InvalidArgumentError } from '../api/errors';
-import type { DistributionHost } from '../ports/distribution';
-import type { ScheduledJob } from '../ports/scheduler';
-import { MAX_BACKFILL_MS, type RegisteredDefinition } from './definition-registry';
-import type { Runtime } from './runtime';
-import type { TriggerPipeline } from './trigger-pipeline';
-import type { WorkerPool } from './worker-pool';
+import { checkDuration, LongTimeout } from '../../util/duration';
+import { errorFields, errorMessage, safeGet } from '../../util/safe-string';
+import { InvalidArgumentError } from '../../api/errors';
+import type { DistributionHost } from '../../ports/distribution';
+import type { ScheduledJob } from '../../ports/scheduler';
+import { MAX_BACKFILL_MS, type RegisteredDefinition } from '../definitions/definition-registry';
+import type { Runtime } from '../runtime/runtime';
+import type { TriggerPipeline } from '../trigger/trigger-pipeline';
+import type { WorkerPool } from '../execution/worker-pool';
 
 export type EngineState = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';
 

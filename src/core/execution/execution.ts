@@ -1,11 +1,11 @@
 import type { Span } from '@opentelemetry/api';
-import type { RunProgress } from '../api/types';
-import { LongTimeout } from '../util/duration';
-import type { RunRecord } from '../ports/run-record';
-import type { IterationUpdate, UpdateResult } from '../ports/storage';
-import type { BatchSink } from './batcher';
-import type { RegisteredDefinition } from './definition-registry';
-import type { FinishKind } from './runtime';
+import type { RunProgress } from '../../api/types';
+import { LongTimeout } from '../../util/duration';
+import type { RunRecord } from '../../ports/run-record';
+import type { IterationUpdate, UpdateResult } from '../../ports/storage';
+import type { BatchSink } from '../runtime/batcher';
+import type { RegisteredDefinition } from '../definitions/definition-registry';
+import type { FinishKind } from '../runtime/runtime';
 
 /** Who holds an execution's pool slot: told when the slot frees and when the iteration is over. */
 export interface ExecutionOwner {

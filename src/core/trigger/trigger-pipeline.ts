@@ -1,4 +1,4 @@
-import type { ChildTriggerOptions } from '../api/controller';
+import type { ChildTriggerOptions } from '../../api/controller';
 import {
   NoEligibleNodeError,
   QueueFullError,
@@ -7,29 +7,29 @@ import {
   TaskNotFoundError,
   TaskTriggerRefusedError,
   UnknownTaskDefinitionError,
-} from '../api/errors';
-import type { RetryPolicy } from '../api/retry-policy';
-import type { TaskContext, TaskRun } from '../api/types';
-import type { RunRecord } from '../ports/run-record';
-import type { HostTransaction, MaybePromise } from '../ports/transaction';
-import { isPromiseLike } from '../util/maybe-promise';
-import { newRunId } from '../util/ids';
-import { promiseInto, type PromiseHolder } from '../util/promise-into';
-import { accepts } from './accept-rules';
+} from '../../api/errors';
+import type { RetryPolicy } from '../../api/retry-policy';
+import type { TaskContext, TaskRun } from '../../api/types';
+import type { RunRecord } from '../../ports/run-record';
+import type { HostTransaction, MaybePromise } from '../../ports/transaction';
+import { isPromiseLike } from '../../util/maybe-promise';
+import { newRunId } from '../../util/ids';
+import { promiseInto, type PromiseHolder } from '../../util/promise-into';
+import { accepts } from '../definitions/accept-rules';
 import type { BacklogGate } from './backlog-gate';
-import type { BatchSink } from './batcher';
-import { inputLimitsOf, type RegisteredDefinition } from './definition-registry';
-import { traceTrigger, tracingOn } from './observation/tracing';
-import { toPublicRun } from './public-run';
-import { checkRetryPolicy } from './retry-policy';
-import { currentContext } from './run-context';
-import type { Runtime } from './runtime';
+import type { BatchSink } from '../runtime/batcher';
+import { inputLimitsOf, type RegisteredDefinition } from '../definitions/definition-registry';
+import { traceTrigger, tracingOn } from '../observation/tracing';
+import { toPublicRun } from '../public-run';
+import { checkRetryPolicy } from '../execution/retry-policy';
+import { currentContext } from '../execution/run-context';
+import type { Runtime } from '../runtime/runtime';
 import { TransactionalTrigger } from './transactional-trigger';
-import { assertIdempotencyKey, assertRunId, assertRunName } from './validation/identifiers';
-import { readOptions, readProperty } from './validation/arguments';
-import { prepareContext, prepareInput } from './validation/input-validator';
-import { checkDuration } from '../util/duration';
-import { safeString } from '../util/safe-string';
+import { assertIdempotencyKey, assertRunId, assertRunName } from '../validation/identifiers';
+import { readOptions, readProperty } from '../validation/arguments';
+import { prepareContext, prepareInput } from '../validation/input-validator';
+import { checkDuration } from '../../util/duration';
+import { safeString } from '../../util/safe-string';
 
 /** What `TaskService.trigger()` accepts. */
 export interface TriggerOptions<I = unknown> {

@@ -1,15 +1,15 @@
 import type { Logger } from 'winston';
-import type { TaskClass, TaskDefinition } from '../api/task-definition';
-import type { DefinitionInfo, TaskOptions } from '../api/task-options';
-import { DuplicateTaskDefinitionError, TaskDefinitionError, TasklaneError } from '../api/errors';
-import type { RetryPolicy } from '../api/retry-policy';
-import { getTaskOptions } from '../api/task-metadata';
-import type { Scheduler } from '../ports/scheduler';
-import { assertTaskId } from './validation/identifiers';
-import { isInputClass, validateInput, type InputLimits } from './validation/input-validator';
-import { optionalDuration, parseDuration } from '../util/duration';
-import { errorMessage, safeString } from '../util/safe-string';
-import { checkRetryPolicy } from './retry-policy';
+import type { TaskClass, TaskDefinition } from '../../api/task-definition';
+import type { DefinitionInfo, TaskOptions } from '../../api/task-options';
+import { DuplicateTaskDefinitionError, TaskDefinitionError, TasklaneError } from '../../api/errors';
+import type { RetryPolicy } from '../../api/retry-policy';
+import { getTaskOptions } from '../../api/task-metadata';
+import type { Scheduler } from '../../ports/scheduler';
+import { assertTaskId } from '../validation/identifiers';
+import { isInputClass, validateInput, type InputLimits } from '../validation/input-validator';
+import { optionalDuration, parseDuration } from '../../util/duration';
+import { errorMessage, safeString } from '../../util/safe-string';
+import { checkRetryPolicy } from '../execution/retry-policy';
 
 export const DEFAULT_MAX_ITERATIONS = 50;
 export const DEFAULT_ITERATION_TIMEOUT = 15 * 60_000;

@@ -1,12 +1,12 @@
-import { errorFields } from '../util/safe-string';
-import { LeaseLostError } from '../api/errors';
-import { LongTimeout, MAX_TIMER_MS } from '../util/duration';
-import type { RunRecord } from '../ports/run-record';
-import type { ClaimSlot, UpdateResult } from '../ports/storage';
-import { accepts } from './accept-rules';
+import { errorFields } from '../../util/safe-string';
+import { LeaseLostError } from '../../api/errors';
+import { LongTimeout, MAX_TIMER_MS } from '../../util/duration';
+import type { RunRecord } from '../../ports/run-record';
+import type { ClaimSlot, UpdateResult } from '../../ports/storage';
+import { accepts } from '../definitions/accept-rules';
 import { Execution, type ExecutionOwner } from './execution';
 import type { RunExecutor } from './run-executor';
-import type { Runtime } from './runtime';
+import type { Runtime } from '../runtime/runtime';
 
 const SWEEP_MS = 25;
 const MAX_CLAIMS_IN_FLIGHT = 2;

@@ -4,28 +4,28 @@ import {
   TaskFailedError,
   TaskNotFinishedError,
   TaskNotFoundError,
-} from '../api/errors';
-import type { OutputOf, TaskClass } from '../api/task-definition';
-import type { DefinitionInfo } from '../api/task-options';
-import { isFinished, type DefinitionStats, type ListLogsQuery, type ListRunsQuery, type Page, type RunLog, type RunStatus, type TaskRun } from '../api/types';
-import type { RunRecord } from '../ports/run-record';
-import type { AbortResult } from '../ports/storage';
-import { newRunId } from '../util/ids';
-import { promiseInto } from '../util/promise-into';
-import type { TaskEventListener, TaskEventName } from './event-bus';
-import { toPublicRun } from './public-run';
-import { RunWaiter } from './run-waiters';
-import { currentContext } from './run-context';
-import type { InlineFunction, Runtime } from './runtime';
-import type { TriggerOptions, TriggerPipeline } from './trigger-pipeline';
-import { inputSchemaOf, type JsonSchema } from './validation/input-schema';
-import { assertRunName, isRunIdShape, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from './validation/identifiers';
-import { readOptions } from './validation/arguments';
-import { copyJsonData, prepareContext } from './validation/input-validator';
-import { checkDuration, LongTimeout } from '../util/duration';
-import { describeKind, safeGet } from '../util/safe-string';
-import type { WorkerPool } from './worker-pool';
-import { ABORT_MESSAGE_KEY } from './run-executor';
+} from '../../api/errors';
+import type { OutputOf, TaskClass } from '../../api/task-definition';
+import type { DefinitionInfo } from '../../api/task-options';
+import { isFinished, type DefinitionStats, type ListLogsQuery, type ListRunsQuery, type Page, type RunLog, type RunStatus, type TaskRun } from '../../api/types';
+import type { RunRecord } from '../../ports/run-record';
+import type { AbortResult } from '../../ports/storage';
+import { newRunId } from '../../util/ids';
+import { promiseInto } from '../../util/promise-into';
+import type { TaskEventListener, TaskEventName } from '../observation/event-bus';
+import { toPublicRun } from '../public-run';
+import { RunWaiter } from '../completion/run-waiters';
+import { currentContext } from '../execution/run-context';
+import type { InlineFunction, Runtime } from '../runtime/runtime';
+import type { TriggerOptions, TriggerPipeline } from '../trigger/trigger-pipeline';
+import { inputSchemaOf, type JsonSchema } from '../validation/input-schema';
+import { assertRunName, isRunIdShape, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from '../validation/identifiers';
+import { readOptions } from '../validation/arguments';
+import { copyJsonData, prepareContext } from '../validation/input-validator';
+import { checkDuration, LongTimeout } from '../../util/duration';
+import { describeKind, safeGet } from '../../util/safe-string';
+import type { WorkerPool } from '../execution/worker-pool';
+import { ABORT_MESSAGE_KEY } from '../execution/run-executor';
 
 const STATUSES: readonly RunStatus[] = ['pending', 'running', 'success', 'failed', 'aborted'];
 /** runs a restart changes per storage call */

@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { TaskContext } from '../api/types';
+import type { TaskContext } from '../../api/types';
 
 const storage = new AsyncLocalStorage<TaskContext>();
 

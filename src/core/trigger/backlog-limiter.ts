@@ -1,7 +1,7 @@
-import { errorFields } from '../util/safe-string';
+import { errorFields } from '../../util/safe-string';
 import type { Logger } from 'winston';
-import { QueueFullError } from '../api/errors';
-import type { RunRecord } from '../ports/run-record';
+import { QueueFullError } from '../../api/errors';
+import type { RunRecord } from '../../ports/run-record';
 import { BacklogGate, type AdmitVerdict } from './backlog-gate';
 
 /**

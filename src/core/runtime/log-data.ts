@@ -1,5 +1,5 @@
 import { types } from 'node:util';
-import { describeKind, errorMessage } from '../util/safe-string';
+import { describeKind, errorMessage } from '../../util/safe-string';
 
 /** the most JSON text of log data kept; more is replaced by a note */
 export const MAX_LOG_DATA_CHARS = 64 * 1024;
