@@ -1,5 +1,4 @@
-import { hostname } from 'node:os';
-import { ContainerModule, type Container } from 'inversify';
+import { ContainerModule, type Container, type ResolutionContext } from 'inversify';
 import type { Logger } from 'winston';
 import { InvalidArgumentError, InvalidStateError } from '../api/errors';
 import type { TaskClass, TaskDefinition } from '../api/task-definition';
@@ -12,59 +11,23 @@ import { TOKENS } from '../ports/tokens';
 import { cronScheduler } from '../adapters/cron/cron-scheduler';
 import { localDistribution } from '../adapters/local/local-distribution';
 import { memoryStorage } from '../adapters/memory/memory-storage';
-import { optionalDuration } from '../util/duration';
-import { checkAcceptRules } from '../core/definitions/accept-rules';
 import { defaultLogger } from '../core/default-logger';
-import { DEFAULT_MAX_BYTES, DefinitionRegistry, type RegisteredDefinition } from '../core/definitions/definition-registry';
+import { DefinitionRegistry, type RegisteredDefinition } from '../core/definitions/definition-registry';
+import { ActiveExecutions } from '../core/execution/active-executions';
+import { WorkerPool } from '../core/execution/worker-pool';
+import { ENGINE_ACCESS_PARTS, type EngineAccessParts } from '../core/observation/engine-access';
+import { ObserverSet } from '../core/observation/engine-observer';
+import { EventBus } from '../core/observation/event-bus';
+import { EventRelay } from '../core/observation/event-relay';
 import type { ResolvedOptions, TasklaneOptions } from '../core/options';
-import { RunExecutor } from '../core/execution/run-executor';
-import { DEFAULT_MAX_INPUT_KEYS } from '../core/validation/input-validator';
-import { Runtime } from '../core/runtime/runtime';
 import { TaskEngine } from '../core/service/task-engine';
 import { TaskService } from '../core/service/task-service';
 import { TriggerPipeline } from '../core/trigger/trigger-pipeline';
-import { WorkerPool } from '../core/execution/worker-pool';
+import { buildEngine, type EngineGraph } from './engine-graph';
+import { resolveOptions } from './resolve-options';
 
-function positiveInteger(value: unknown, name: string, fallback: number): number {
-  const n = positive(value, name, fallback);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`tasklane(): ${name} must be a positive integer`);
-  return n;
-}
-
-function positive(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new InvalidArgumentError(`tasklane(): ${name} must be a positive number`);
-  return value;
-}
-
-/** a duration option: a finite number of ms from 1 ms to 10 years (see checkDuration) */
-function duration(value: unknown, name: string, fallback: number): number {
-  return optionalDuration(value, `tasklane(): ${name}`, fallback, 1);
-}
-
-function resolveOptions(options: TasklaneOptions): ResolvedOptions {
-  if (options.nodeId !== undefined && (typeof options.nodeId !== 'string' || !/^[A-Za-z0-9._:-]{1,128}$/.test(options.nodeId))) {
-    throw new InvalidArgumentError('tasklane(): nodeId must be 1-128 characters of [A-Za-z0-9._:-]');
-  }
-  const concurrency = positiveInteger(options.concurrency, 'concurrency', 50);
-  const maxBacklog = options.maxBacklog;
-  if (maxBacklog !== undefined && (typeof maxBacklog !== 'number' || !Number.isInteger(maxBacklog) || maxBacklog < 1)) {
-    throw new InvalidArgumentError(`tasklane(): maxBacklog must be a positive integer, got ${typeof maxBacklog === 'number' ? maxBacklog : typeof maxBacklog}`);
-  }
-  return {
-    nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
-    concurrency,
-    accept: checkAcceptRules(options.accept),
-    leaseMs: duration(options.leaseMs, 'leaseMs', 30_000),
-    pollMs: duration(options.pollMs, 'pollMs', 1000),
-    timeoutGraceMs: duration(options.timeoutGraceMs, 'timeoutGraceMs', 5000),
-    catchUpGraceMs: duration(options.catchUpGraceMs, 'catchUpGraceMs', 2000),
-    maxInputBytes: positive(options.maxInputBytes, 'maxInputBytes', DEFAULT_MAX_BYTES),
-    maxInputKeys: positiveInteger(options.maxInputKeys, 'maxInputKeys', DEFAULT_MAX_INPUT_KEYS),
-    maxOutputBytes: positive(options.maxOutputBytes, 'maxOutputBytes', DEFAULT_MAX_BYTES),
-    ...(maxBacklog !== undefined ? { maxBacklog } : {}),
-  };
-}
+/** the container token of the node's engine, built once from the adapters bound at first use */
+const ENGINE_GRAPH = Symbol.for('tasklane.EngineGraph');
 
 /**
  * The container module that binds the engine, TaskService and the adapters. With no options it
@@ -83,30 +46,34 @@ export function tasklane(options: TasklaneOptions = {}): ContainerModule {
     bind(DefinitionRegistry)
       .toDynamicValue((ctx) => new DefinitionRegistry(ctx.get<Scheduler>(TOKENS.Scheduler), ctx.get<Logger>(TOKENS.Logger), resolved))
       .inSingletonScope();
-    bind(Runtime)
-      .toDynamicValue(
-        (ctx) =>
-          new Runtime(
-            ctx.get<ResolvedOptions>(TOKENS.Options),
-            ctx.get<RunStorage>(TOKENS.Storage),
-            ctx.get<Distribution>(TOKENS.Distribution),
-            ctx.get<Scheduler>(TOKENS.Scheduler),
-            ctx.get<Logger>(TOKENS.Logger),
-            ctx.get<Clock>(TOKENS.Clock),
-            ctx.get(DefinitionRegistry),
-          ),
+    bind<EngineGraph>(ENGINE_GRAPH)
+      .toDynamicValue((ctx) =>
+        buildEngine({
+          options: ctx.get<ResolvedOptions>(TOKENS.Options),
+          storage: ctx.get<RunStorage>(TOKENS.Storage),
+          distribution: ctx.get<Distribution>(TOKENS.Distribution),
+          scheduler: ctx.get<Scheduler>(TOKENS.Scheduler),
+          logger: ctx.get<Logger>(TOKENS.Logger),
+          clock: ctx.get<Clock>(TOKENS.Clock),
+          registry: ctx.get(DefinitionRegistry),
+        }),
       )
       .inSingletonScope();
-    bind(TriggerPipeline).toDynamicValue((ctx) => new TriggerPipeline(ctx.get(Runtime))).inSingletonScope();
-    bind(WorkerPool)
+    const part = <K extends keyof EngineGraph>(key: K) => (ctx: ResolutionContext) => ctx.get<EngineGraph>(ENGINE_GRAPH)[key];
+    bind(TaskService).toDynamicValue(part('service')).inSingletonScope();
+    bind(TaskEngine).toDynamicValue(part('engine')).inSingletonScope();
+    bind(TriggerPipeline).toDynamicValue(part('pipeline')).inSingletonScope();
+    bind(WorkerPool).toDynamicValue(part('pool')).inSingletonScope();
+    bind(EventBus).toDynamicValue(part('bus')).inSingletonScope();
+    bind(ObserverSet).toDynamicValue(part('observers')).inSingletonScope();
+    bind(EventRelay).toDynamicValue(part('relay')).inSingletonScope();
+    bind(ActiveExecutions).toDynamicValue(part('active')).inSingletonScope();
+    bind<EngineAccessParts>(ENGINE_ACCESS_PARTS)
       .toDynamicValue((ctx) => {
-        const pipeline = ctx.get(TriggerPipeline);
-        const executor = new RunExecutor(ctx.get(Runtime), (opts, parent, aborted) => pipeline.child(opts, parent, aborted));
-        return new WorkerPool(ctx.get(Runtime), executor);
+        const g = ctx.get<EngineGraph>(ENGINE_GRAPH);
+        return { nodeId: g.options.nodeId, logger: g.logger, storage: g.storage, distribution: g.distribution, observers: g.observers, relay: g.relay, active: g.active, engine: g.engine };
       })
       .inSingletonScope();
-    bind(TaskService).toDynamicValue((ctx) => new TaskService(ctx.get(Runtime), ctx.get(TriggerPipeline), ctx.get(WorkerPool))).inSingletonScope();
-    bind(TaskEngine).toDynamicValue((ctx) => new TaskEngine(ctx.get(Runtime), ctx.get(WorkerPool), ctx.get(TriggerPipeline))).inSingletonScope();
   });
 }
 

@@ -83,8 +83,8 @@ function bool(value: unknown, name: string, fallback: boolean): boolean {
 export class DefinitionRegistry {
   private readonly definitions = new Map<string, RegisteredDefinition>();
   private readonly byClass = new Map<unknown, RegisteredDefinition>();
-  /** called after each registration (the engine schedules late-registered definitions) */
-  onRegister?: (def: RegisteredDefinition) => void;
+  /** told of each registration (the engine schedules late-registered definitions) */
+  private readonly listeners: Array<(def: RegisteredDefinition) => void> = [];
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -117,8 +117,13 @@ export class DefinitionRegistry {
     }
     this.definitions.set(id, def);
     this.byClass.set(cls, def);
-    this.onRegister?.(def);
+    for (const listener of this.listeners) listener(def);
     return def;
+  }
+
+  /** `listener` is told of every definition registered from now on */
+  onRegistered(listener: (def: RegisteredDefinition) => void): void {
+    this.listeners.push(listener);
   }
 
   private normalise(cls: TaskClass, options: TaskOptions<unknown>, create: () => TaskDefinition<unknown, unknown>): RegisteredDefinition {

@@ -5,7 +5,7 @@ import type { RunRecord } from '../../ports/run-record';
 import type { IterationUpdate, UpdateResult } from '../../ports/storage';
 import type { BatchSink } from '../runtime/batcher';
 import type { RegisteredDefinition } from '../definitions/definition-registry';
-import type { FinishKind } from '../runtime/runtime';
+import type { FinishKind } from '../completion/run-finisher';
 
 /** Who holds an execution's pool slot: told when the slot frees and when the iteration is over. */
 export interface ExecutionOwner {
@@ -21,6 +21,12 @@ export interface Outcome {
   retryable?: boolean;
   /** the failure is retried: the update puts the run back to pending (see RunExecutor.retryOutcome) */
   retrying?: boolean;
+  /**
+   * The run ends aborted, but the message abort() was given is not known on this node yet (the
+   * abort came through another node): it is read (RunAborts.messageFor) and set on the update's
+   * error before the write.
+   */
+  abortMessageUnknown?: boolean;
 }
 
 /** Where the write of an iteration's outcome reports back (the executor). */
@@ -46,15 +52,12 @@ export class Execution implements BatchSink<UpdateResult> {
   /** epoch ms after which an unanswered iteration is failed */
   graceDeadline = Infinity;
   timedOut = false;
-  /** told once when the iteration stops occupying a pool slot, and once when it is over */
-  owner?: ExecutionOwner;
   private slotReleased = false;
   private over = false;
   /** the task instance of this iteration (its hooks are called when the run ends) */
   instance?: { [hook: string]: unknown };
   /** set once the iteration answered: what is being written */
   outcome?: Outcome;
-  writer?: OutcomeWriter;
   /** how many times the outcome's write was tried */
   writeAttempts = 0;
   /** an abort was asked for the run */
@@ -77,6 +80,10 @@ export class Execution implements BatchSink<UpdateResult> {
   constructor(
     public run: RunRecord,
     readonly def: RegisteredDefinition | undefined,
+    /** told once when the iteration stops occupying a pool slot, and once when it is over */
+    private readonly owner: ExecutionOwner,
+    /** where the write of its outcome reports back */
+    private readonly writer: OutcomeWriter,
   ) {
     this.abortRequested = run.abortRequested;
     this.progress = run.progress;
@@ -89,7 +96,7 @@ export class Execution implements BatchSink<UpdateResult> {
   releaseSlot(): void {
     if (this.slotReleased) return;
     this.slotReleased = true;
-    this.owner?.slotReleased(this);
+    this.owner.slotReleased(this);
   }
 
   /** the iteration is over (written, finalised, or given up): its owner forgets it; once */
@@ -97,15 +104,15 @@ export class Execution implements BatchSink<UpdateResult> {
     if (this.over) return;
     this.over = true;
     this.releaseSlot();
-    this.owner?.completed(this);
+    this.owner.completed(this);
   }
 
   resolve(result: UpdateResult): void {
-    this.writer!.written(this, result);
+    this.writer.written(this, result);
   }
 
   reject(error: unknown): void {
-    this.writer!.writeFailed(this, error);
+    this.writer.writeFailed(this, error);
   }
 
   get signal(): AbortSignal {

@@ -5,14 +5,25 @@ import { checkDuration } from '../../util/duration';
 import { describeKind } from '../../util/safe-string';
 import type { Execution } from './execution';
 import { RunLocals } from './run-locals';
-import type { Runtime } from '../runtime/runtime';
+import type { RunStorage } from '../../ports/storage';
+import type { ResolvedOptions } from '../options';
+import type { EngineClock } from '../runtime/engine-clock';
+import type { RunLog } from '../runtime/run-log';
 import { readProperty } from '../validation/arguments';
 import { assertValueKey } from '../validation/identifiers';
 import { copyJsonData } from '../validation/input-validator';
 
+/** What the parts of a controller read and write through. */
+export interface ControllerServices {
+  options: ResolvedOptions;
+  clock: EngineClock;
+  storage: RunStorage;
+  runLog: RunLog;
+}
+
 /** What a controller needs from the executor that made it. */
 export interface ControllerHost {
-  rt: Runtime;
+  services: ControllerServices;
   progress(exec: Execution, progress: ProgressUpdate): void;
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun>;
 }
@@ -42,7 +53,7 @@ export class RunController implements TaskController<unknown, unknown> {
         isCloseToTimeout: (marginMs?: number) => {
           if (timeout <= 0) return false;
           const margin = typeof marginMs === 'number' && marginMs >= 0 ? marginMs : timeout / 10;
-          return exec.deadline - host.rt.now() < margin;
+          return exec.deadline - host.services.clock.now() < margin;
         },
       };
     }
@@ -58,9 +69,9 @@ export class RunController implements TaskController<unknown, unknown> {
     if (!this.logPart) {
       const { exec, host } = this;
       this.logPart = {
-        info: (message, data) => host.rt.log(exec.def, exec.run, 'info', message, data),
-        warn: (message, data) => host.rt.log(exec.def, exec.run, 'warn', message, data),
-        error: (message, data) => host.rt.log(exec.def, exec.run, 'error', message, data),
+        info: (message, data) => host.services.runLog.log(exec.def, exec.run, 'info', message, data),
+        warn: (message, data) => host.services.runLog.log(exec.def, exec.run, 'warn', message, data),
+        error: (message, data) => host.services.runLog.log(exec.def, exec.run, 'error', message, data),
       };
     }
     return this.logPart;
@@ -70,15 +81,15 @@ export class RunController implements TaskController<unknown, unknown> {
     if (!this.storePart) {
       const { exec, host } = this;
       const runId = exec.run.id;
-      const maxInputBytes = exec.def?.maxInputBytes ?? host.rt.options.maxInputBytes;
+      const maxInputBytes = exec.def?.maxInputBytes ?? host.services.options.maxInputBytes;
       this.storePart = {
-        get: async <T>(key: string) => (await host.rt.storage.getValue(runId, assertValueKey(key, 'store'))) as T | undefined,
+        get: async <T>(key: string) => (await host.services.storage.getValue(runId, assertValueKey(key, 'store'))) as T | undefined,
         set: async <T>(key: string, value: T) => {
           const checked = assertValueKey(key, 'store');
           // the checked copy is stored: nothing of the task's own objects is kept
           const copy = copyJsonData(value, { maxInputBytes, maxDepth: 64 }, `store value "${checked.slice(0, 64)}"`);
           if (exec.detached) throw new TasklaneError('LEASE_LOST', `Run ${runId} no longer holds its lease; store.set refused`);
-          await host.rt.storage.setValue(runId, checked, copy);
+          await host.services.storage.setValue(runId, checked, copy);
         },
       };
     }
@@ -87,7 +98,7 @@ export class RunController implements TaskController<unknown, unknown> {
 
   /** the definition's locals (see TaskLocals) */
   get locals(): TaskLocals {
-    return (this.localsPart ??= new RunLocals(this.exec, this.host.rt));
+    return (this.localsPart ??= new RunLocals(this.exec, this.host.services));
   }
 
   progress(progress: ProgressUpdate): void {

@@ -2,7 +2,7 @@ import type { TaskLocals } from '../../api/controller';
 import { InvalidArgumentError, StorageError, TaskAbortedError, TaskLocalConflictError, TasklaneError } from '../../api/errors';
 import type { LocalWriteResult } from '../../ports/storage';
 import type { Execution } from './execution';
-import type { Runtime } from '../runtime/runtime';
+import type { ControllerServices } from './run-controller';
 import { assertValueKey } from '../validation/identifiers';
 import { validateJsonData } from '../validation/input-validator';
 
@@ -24,27 +24,27 @@ export class RunLocals implements TaskLocals {
 
   constructor(
     private readonly exec: Execution,
-    private readonly rt: Runtime,
+    private readonly services: ControllerServices,
   ) {
     this.definitionId = exec.run.definitionId;
-    this.maxBytes = exec.def?.maxInputBytes ?? rt.options.maxInputBytes;
+    this.maxBytes = exec.def?.maxInputBytes ?? services.options.maxInputBytes;
   }
 
   async get<T>(key: string): Promise<T | undefined> {
-    const entry = await this.rt.storage.readLocal(this.definitionId, assertValueKey(key, 'locals'));
+    const entry = await this.services.storage.readLocal(this.definitionId, assertValueKey(key, 'locals'));
     return entry.value as T | undefined;
   }
 
   async set<T>(key: string, value: T | undefined): Promise<void> {
     const checked = this.check(key, value);
     this.assertHeld();
-    this.settle(await this.rt.storage.writeLocal({ definitionId: this.definitionId, key: checked, value, writerRunId: this.exec.run.id }));
+    this.settle(await this.services.storage.writeLocal({ definitionId: this.definitionId, key: checked, value, writerRunId: this.exec.run.id }));
   }
 
   async update<T>(key: string, fn: (current: T | undefined) => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
     const checked = assertValueKey(key, 'locals');
     if (typeof fn !== 'function') throw new InvalidArgumentError('locals.update(key, fn): fn must be a function');
-    const storage = this.rt.storage;
+    const storage = this.services.storage;
     for (let attempt = 1; attempt <= MAX_LOCAL_UPDATE_ATTEMPTS; attempt++) {
       const current = await storage.readLocal(this.definitionId, checked);
       // a throwing fn rejects update() before anything is written

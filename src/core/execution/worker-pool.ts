@@ -6,7 +6,40 @@ import type { ClaimSlot, UpdateResult } from '../../ports/storage';
 import { accepts } from '../definitions/accept-rules';
 import { Execution, type ExecutionOwner } from './execution';
 import type { RunExecutor } from './run-executor';
-import type { Runtime } from '../runtime/runtime';
+import type { Logger } from 'winston';
+import type { Distribution } from '../../ports/distribution';
+import type { RunStorage } from '../../ports/storage';
+import type { RunAborts } from '../abort/run-aborts';
+import type { DefinitionRegistry } from '../definitions/definition-registry';
+import type { StatsTracker } from '../observation/stats-tracker';
+import type { ResolvedOptions } from '../options';
+import type { EngineClock } from '../runtime/engine-clock';
+import type { StorageGate } from '../runtime/storage-gate';
+import type { PoolWake } from '../runtime/wake';
+import type { WriteBatches } from '../runtime/write-batches';
+import type { BacklogLimiter } from '../trigger/backlog-limiter';
+import type { ActiveExecutions } from './active-executions';
+import type { InlineFunctions } from './inline-functions';
+
+/** what the pool claims from, writes to and tells */
+export interface WorkerPoolDeps {
+  options: ResolvedOptions;
+  clock: EngineClock;
+  gate: StorageGate;
+  storage: RunStorage;
+  distribution: Distribution;
+  registry: DefinitionRegistry;
+  batches: WriteBatches;
+  backlog: BacklogLimiter;
+  stats: StatsTracker;
+  inline: InlineFunctions;
+  /** the runs claimed or executing here (shared with aborts, which fire their signals) */
+  active: ActiveExecutions;
+  aborts: RunAborts;
+  wake: PoolWake;
+  logger: Logger;
+  executor: RunExecutor;
+}
 
 const SWEEP_MS = 25;
 const MAX_CLAIMS_IN_FLIGHT = 2;
@@ -23,7 +56,8 @@ const MAX_QUEUED_MS = 250;
  * stop lets them finish or releases them.
  */
 export class WorkerPool implements ExecutionOwner {
-  readonly active = new Map<string, Execution>();
+  readonly active: ActiveExecutions;
+  private readonly executor: RunExecutor;
   private running = false;
   private claimsInFlight = 0;
   private readonly claims = new Set<Promise<void>>();
@@ -49,11 +83,10 @@ export class WorkerPool implements ExecutionOwner {
   /** the safety poll ticked since the last claim */
   private pollDue = false;
 
-  constructor(
-    private readonly rt: Runtime,
-    private readonly executor: RunExecutor,
-  ) {
-    this.minBatch = Math.max(1, Math.floor(rt.options.concurrency / 4));
+  constructor(private readonly d: WorkerPoolDeps) {
+    this.active = d.active;
+    this.executor = d.executor;
+    this.minBatch = Math.max(1, Math.floor(d.options.concurrency / 4));
   }
 
   /** iterations whose code was started here and have not ended (claimed-ahead runs excluded) */
@@ -65,16 +98,16 @@ export class WorkerPool implements ExecutionOwner {
     if (this.running) return;
     this.running = true;
     this.executor.resume();
-    this.rt.pump = () => this.pump();
+    this.d.wake.listen(() => this.pump());
     // a started engine keeps its process alive, like a server: stop() clears these timers
     // intervals are capped at what a Node timer holds (a longer one fires every millisecond):
     // polling or renewing more often than asked is harmless
     this.pollTimer = setInterval(() => {
       this.pollDue = true;
       this.pump();
-    }, Math.min(this.rt.options.pollMs, MAX_TIMER_MS));
+    }, Math.min(this.d.options.pollMs, MAX_TIMER_MS));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const renewEvery = Math.min(Math.max(50, Math.floor(this.rt.options.leaseMs / 3)), MAX_TIMER_MS);
+    const renewEvery = Math.min(Math.max(50, Math.floor(this.d.options.leaseMs / 3)), MAX_TIMER_MS);
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.pump();
   }
@@ -82,7 +115,7 @@ export class WorkerPool implements ExecutionOwner {
   /** claims nothing more; running iterations go on */
   pause(): void {
     this.running = false;
-    this.rt.pump = () => undefined;
+    this.d.wake.unlisten();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
   }
@@ -115,7 +148,7 @@ export class WorkerPool implements ExecutionOwner {
     const releasing = execs.filter((exec) => !exec.settled && !exec.detached);
     if (releasing.length === 0) return;
     // runs going back to pending raise the maxBacklog counts: none is trusted until they are back
-    const backlog = this.rt.backlog;
+    const backlog = this.d.backlog;
     backlog.returning();
     const releases: Array<Promise<UpdateResult>> = [];
     let released: Array<PromiseSettledResult<UpdateResult>>;
@@ -125,14 +158,14 @@ export class WorkerPool implements ExecutionOwner {
         exec.settled = true;
         exec.fire(shutdown);
         releases.push(
-          this.rt.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.rt.now(), progress: exec.progress, unclaim }),
+          this.d.batches.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.d.clock.now(), progress: exec.progress, unclaim }),
         );
       }
       released = await Promise.allSettled(releases);
     } finally {
       backlog.returned();
     }
-    await this.rt.updates.drain();
+    await this.d.batches.updates.drain();
     // tell the other nodes at once: released runs should move now, not at their next poll
     const notices = released.flatMap((r) =>
       r.status === 'fulfilled' && r.value.ok ? [{ id: r.value.run.id, definitionId: r.value.run.definitionId, dueAt: r.value.run.dueAt }] : [],
@@ -140,10 +173,10 @@ export class WorkerPool implements ExecutionOwner {
     // runs claimed ahead and given back are pending again, as their claim had counted them out
     if (unclaim) {
       released.forEach((r, i) => {
-        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.rt.stats.pendingAdded(releasing[i].run.definitionId);
+        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.d.stats.pendingAdded(releasing[i].run.definitionId);
       });
     }
-    if (notices.length) this.rt.distribution.runnable(notices);
+    if (notices.length) this.d.distribution.runnable(notices);
   }
 
   /** stops the pool's timers, and the executor's write retries (tried once more now: see RunExecutor.halt) */
@@ -167,7 +200,7 @@ export class WorkerPool implements ExecutionOwner {
       this.backlog = false;
       void this.releaseQueued();
     }
-    const now = this.rt.now();
+    const now = this.d.clock.now();
     for (const exec of this.active.values()) {
       if (exec.settled || exec.detached) continue;
       if (now >= exec.graceDeadline) this.executor.graceExpired(exec);
@@ -175,33 +208,6 @@ export class WorkerPool implements ExecutionOwner {
         exec.timedOut = true;
         this.executor.timedOut(exec);
       }
-    }
-  }
-
-  /** an abort reached this node: fire the run's signal if it executes here */
-  abortLocal(runId: string, message?: string): void {
-    this.active.get(runId)?.requestAbort(message);
-  }
-
-  /**
-   * The runs executing (or claimed) here that descend from `ancestorId`, whose abort was just
-   * stored: their signals fire now, each with the message abort() stores for it
-   * (`parent <its parent> aborted: <message>`), or, when the abort was announced by another node
-   * (no `message`), with the message that node stores (read when the run ends: see
-   * RunExecutor.abortMessage). One pass over the active runs per level (at most the pool's size,
-   * 32 levels as abortChildren); runs already aborting keep their message.
-   */
-  abortLocalDescendants(ancestorId: string, message?: string): void {
-    let parents = new Set([ancestorId]);
-    for (let depth = 0; depth <= 32 && parents.size > 0 && this.active.size > 0; depth++) {
-      const next = new Set<string>();
-      for (const exec of this.active.values()) {
-        const parentId = exec.run.parentId;
-        if (parentId === undefined || !parents.has(parentId)) continue;
-        if (!exec.abortRequested) exec.requestAbort(message === undefined ? undefined : `parent ${parentId} aborted: ${message}`);
-        next.add(exec.run.id);
-      }
-      parents = next;
     }
   }
 
@@ -219,15 +225,15 @@ export class WorkerPool implements ExecutionOwner {
 
   private slots(free: number): ClaimSlot[] {
     const slots: ClaimSlot[] = [];
-    for (const def of this.rt.registry.all()) {
+    for (const def of this.d.registry.all()) {
       if (def.fault) continue;
       // accept rules apply to distributable definitions; pinned runs reach only their node anyway
-      if (def.distributable && !accepts(this.rt.options.accept, def.id)) continue;
+      if (def.distributable && !accepts(this.d.options.accept, def.id)) continue;
       slots.push({ definitionId: def.id, max: Math.min(free, def.concurrency ?? free), concurrency: def.concurrency });
     }
     // inline runs are pinned to the node holding their function: claim them when it has some,
     // and at each safety poll, which takes up (and fails, NODE_LOST) those of dead nodes
-    if (this.rt.inlineFunctions.size > 0 || this.pollDue) slots.push({ definitionId: 'inline', max: free });
+    if (this.d.inline.size > 0 || this.pollDue) slots.push({ definitionId: 'inline', max: free });
     this.pollDue = false;
     return slots;
   }
@@ -255,7 +261,7 @@ export class WorkerPool implements ExecutionOwner {
       this.claimAgain = true;
       return;
     }
-    const size = this.rt.options.concurrency;
+    const size = this.d.options.concurrency;
     const held = this.busy + this.queued.length + this.reserved;
     // claiming ahead pays only when iterations are short; long ones would leave the runs idle here
     const ahead = this.backlog && this.iterationMs < SHORT_ITERATION_MS ? PREFETCH_FACTOR * size : 0;
@@ -271,11 +277,11 @@ export class WorkerPool implements ExecutionOwner {
     this.reserved += want;
     let runs: RunRecord[] = [];
     try {
-      if (!this.rt.isReady) await this.rt.ready();
-      runs = await this.rt.distribution.claim({
-        nodeId: this.rt.options.nodeId,
-        now: this.rt.now(),
-        leaseMs: this.rt.options.leaseMs,
+      if (!this.d.gate.isReady) await this.d.gate.ready();
+      runs = await this.d.distribution.claim({
+        nodeId: this.d.options.nodeId,
+        now: this.d.clock.now(),
+        leaseMs: this.d.options.leaseMs,
         limit: want,
         slots,
       });
@@ -284,25 +290,22 @@ export class WorkerPool implements ExecutionOwner {
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
-      this.rt.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
+      this.d.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
     } finally {
       this.reserved -= want;
       this.claimsInFlight--;
     }
     for (const run of runs) {
       if (!leftPending(run)) continue;
-      this.rt.stats.pendingLeft(run.definitionId);
-      if (this.rt.backlog.active) this.rt.backlog.left(run.definitionId);
+      this.d.stats.pendingLeft(run.definitionId);
+      if (this.d.backlog.active) this.d.backlog.left(run.definitionId);
     }
-    const orphaned = runs.some(mayBeOrphaned) ? await this.abortedParents(runs) : undefined;
+    const reading = this.d.aborts.abortedParents(runs);
+    const abortedParents = reading ? await reading : undefined;
     for (const run of runs) {
-      const exec = new Execution(run, this.rt.registry.get(run.definitionId));
-      exec.owner = this;
-      if (run.parentId !== undefined && orphaned?.has(run.parentId)) {
-        // ends aborted without running: see abortedParents
-        exec.abortRequested = true;
-        exec.abortMessage = `parent ${run.parentId} aborted`;
-      }
+      const exec = new Execution(run, this.d.registry.get(run.definitionId), this, this.executor);
+      // ends aborted without running when its parent is: see RunAborts.abortedParents
+      if (abortedParents !== undefined) this.d.aborts.startsAborted(exec, abortedParents);
       this.active.set(run.id, exec);
       this.queued.push(exec);
     }
@@ -319,25 +322,6 @@ export class WorkerPool implements ExecutionOwner {
   }
 
   /**
-   * The aborted (or abort-requested) parents of claimed child runs. abort() aborts the children
-   * it lists, but a parent running on another node can trigger a child after that listing and
-   * before it learns of its abort: such a child is stored pending with no abort of its own. So
-   * a claimed child whose parent is aborted never starts. One read per claim that has children in
-   * their first iteration (later ones ran already: an abort of their parent reached them as
-   * theirs); a read that fails checks nothing (the parent's end sweeps its children too).
-   */
-  private async abortedParents(runs: RunRecord[]): Promise<Set<string> | undefined> {
-    const ids = [...new Set(runs.filter(mayBeOrphaned).map((r) => r.parentId as string))];
-    try {
-      const parents = await this.rt.storage.getRuns(ids);
-      return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
-    } catch (err) {
-      this.rt.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', errorFields(err));
-      return undefined;
-    }
-  }
-
-  /**
    * Starts claimed runs while the pool has free slots. An iteration whose code answers at once
    * frees its slot while this loop runs: the loop picks that up rather than recursing.
    */
@@ -345,7 +329,7 @@ export class WorkerPool implements ExecutionOwner {
     if (this.starting) return;
     this.starting = true;
     try {
-      while (this.running && this.busy < this.rt.options.concurrency && this.queued.length > 0) {
+      while (this.running && this.busy < this.d.options.concurrency && this.queued.length > 0) {
         const exec = this.queued.shift()!;
         this.busy++;
         this.executor.execute(exec);
@@ -389,17 +373,17 @@ export class WorkerPool implements ExecutionOwner {
     try {
       const leases = [...this.active.values()].filter((e) => !e.detached && !e.settled).map((e) => ({ id: e.run.id, leaseToken: e.run.leaseToken! }));
       if (leases.length === 0) return;
-      const result = await this.rt.storage.renewLeases(this.rt.options.nodeId, leases, this.rt.now(), this.rt.options.leaseMs);
+      const result = await this.d.storage.renewLeases(this.d.options.nodeId, leases, this.d.clock.now(), this.d.options.leaseMs);
       for (const id of result.lost) {
         const exec = this.active.get(id);
         if (!exec || exec.settled) continue;
         exec.detached = true;
         exec.fire(new LeaseLostError(id));
-        this.rt.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
+        this.d.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
       }
-      for (const id of result.abortRequested) this.abortLocal(id);
+      for (const id of result.abortRequested) this.d.aborts.abortLocal(id);
     } catch (err) {
-      this.rt.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
+      this.d.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
     } finally {
       this.renewing = false;
     }
@@ -414,7 +398,3 @@ function leftPending(run: RunRecord): boolean {
   return run.iterations === 1 && run.recoveries === 0;
 }
 
-/** a child in its first iteration whose own abort is not requested: its parent's is checked at the claim */
-function mayBeOrphaned(run: RunRecord): boolean {
-  return run.parentId !== undefined && run.iterations === 1 && !run.abortRequested;
-}

@@ -4,9 +4,42 @@ import { InvalidArgumentError } from '../../api/errors';
 import type { DistributionHost } from '../../ports/distribution';
 import type { ScheduledJob } from '../../ports/scheduler';
 import { MAX_BACKFILL_MS, type RegisteredDefinition } from '../definitions/definition-registry';
-import type { Runtime } from '../runtime/runtime';
-import type { TriggerPipeline } from '../trigger/trigger-pipeline';
+import type { Logger } from 'winston';
+import type { Distribution } from '../../ports/distribution';
+import type { Scheduler } from '../../ports/scheduler';
+import type { RunStorage } from '../../ports/storage';
+import type { RunAborts } from '../abort/run-aborts';
+import type { RunFinisher } from '../completion/run-finisher';
+import type { DefinitionRegistry } from '../definitions/definition-registry';
 import type { WorkerPool } from '../execution/worker-pool';
+import type { EventRelay } from '../observation/event-relay';
+import type { StatsTracker } from '../observation/stats-tracker';
+import type { ResolvedOptions } from '../options';
+import type { EngineClock } from '../runtime/engine-clock';
+import type { StorageGate } from '../runtime/storage-gate';
+import type { PoolWake } from '../runtime/wake';
+import type { WriteBatches } from '../runtime/write-batches';
+import type { TriggerPipeline } from '../trigger/trigger-pipeline';
+
+/** what the node's lifecycle starts, stops and schedules */
+export interface TaskEngineDeps {
+  options: ResolvedOptions;
+  clock: EngineClock;
+  gate: StorageGate;
+  storage: RunStorage;
+  distribution: Distribution;
+  scheduler: Scheduler;
+  registry: DefinitionRegistry;
+  batches: WriteBatches;
+  stats: StatsTracker;
+  relay: EventRelay;
+  finisher: RunFinisher;
+  aborts: RunAborts;
+  wake: PoolWake;
+  logger: Logger;
+  pool: WorkerPool;
+  pipeline: TriggerPipeline;
+}
 
 export type EngineState = 'created' | 'starting' | 'started' | 'stopping' | 'stopped';
 
@@ -35,14 +68,15 @@ export class TaskEngine {
   /** catch-ups of missed ticks waiting for their grace period (see catchUp) */
   private readonly catchUps = new Set<LongTimeout>();
 
-  constructor(
-    private readonly rt: Runtime,
-    private readonly pool: WorkerPool,
-    private readonly pipeline: TriggerPipeline,
-  ) {
-    rt.registry.onRegister = (def) => {
+  private readonly pool: WorkerPool;
+  private readonly pipeline: TriggerPipeline;
+
+  constructor(private readonly d: TaskEngineDeps) {
+    this.pool = d.pool;
+    this.pipeline = d.pipeline;
+    d.registry.onRegistered((def) => {
       if (this.state === 'started') this.schedule(def);
-    };
+    });
   }
 
   get status(): EngineState {
@@ -50,7 +84,7 @@ export class TaskEngine {
   }
 
   get nodeId(): string {
-    return this.rt.options.nodeId;
+    return this.d.options.nodeId;
   }
 
   start(): Promise<void> {
@@ -60,32 +94,27 @@ export class TaskEngine {
       if (this.stopping) await this.stopping;
       this.state = 'starting';
       try {
-        await this.rt.ready();
+        await this.d.gate.ready();
         const host: DistributionHost = {
-          node: { nodeId: this.rt.options.nodeId, version: VERSION, accept: this.rt.options.accept, startedOn: this.rt.nowIso() },
-          storage: this.rt.storage,
-          now: () => this.rt.now(),
-          clockSample: (sample) => this.rt.clockSample(sample),
-          wantsFinished: () => this.rt.wantsFinished(),
-          wake: () => this.rt.pump(),
-          abortRequested: (runId) => {
-            this.pool.abortLocal(runId);
-            // its descendants executing here are aborted too (abort() aborts the whole tree): now,
-            // not once the node that received abort() has listed them and announced each
-            this.pool.abortLocalDescendants(runId);
-          },
-          definitionRestarted: (definitionId) => this.rt.stats.reset(definitionId),
+          node: { nodeId: this.d.options.nodeId, version: VERSION, accept: this.d.options.accept, startedOn: this.d.clock.nowIso() },
+          storage: this.d.storage,
+          now: () => this.d.clock.now(),
+          clockSample: (sample) => this.d.clock.clockSample(sample),
+          wantsFinished: () => this.d.finisher.wantsFinished(),
+          wake: () => this.d.wake.pump(),
+          abortRequested: (runId) => this.d.aborts.announced(runId),
+          definitionRestarted: (definitionId) => this.d.stats.reset(definitionId),
           finished: (notice) => {
-            this.rt.finishedElsewhere([notice]).catch((err: unknown) => this.rt.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
+            this.d.finisher.finishedElsewhere([notice]).catch((err: unknown) => this.d.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },
-          error: (err) => this.rt.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
-          eventInterest: (interest) => this.rt.relay.remoteInterest(interest),
-          runEvents: (notices) => this.rt.relay.received(notices),
+          error: (err) => this.d.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
+          eventInterest: (interest) => this.d.relay.remoteInterest(interest),
+          runEvents: (notices) => this.d.relay.received(notices),
         };
-        await this.rt.distribution.start(host);
-        this.rt.relay.announceInterest(); // live views registered before this start
+        await this.d.distribution.start(host);
+        this.d.relay.announceInterest(); // live views registered before this start
         this.pool.start();
-        for (const def of this.rt.registry.all()) this.schedule(def);
+        for (const def of this.d.registry.all()) this.schedule(def);
         this.state = 'started';
       } catch (err) {
         this.state = 'stopped';
@@ -120,18 +149,18 @@ export class TaskEngine {
       this.jobs.clear();
       for (const timer of this.catchUps) timer.clear();
       this.catchUps.clear();
-      this.rt.scheduler.stopAll();
+      this.d.scheduler.stopAll();
       this.pool.pause();
       await this.pool.claimsSettled(); // a claim under way brings runs back: they are released below
       await this.pool.releaseQueued(); // claimed but not started: they move to other nodes at once
       if (wasRunning && graceful) await this.pool.idle(timeout);
       await this.pool.releaseAll();
       this.pool.stopTimers();
-      await Promise.all([this.rt.inserts.drain(), this.rt.logs.drain(), this.rt.updates.drain(), this.rt.reads.drain()]);
-      if (wasRunning) await this.rt.distribution.stop().catch((err: unknown) => this.rt.logger.warn('tasklane: distribution stop failed', errorFields(err)));
-      this.rt.relay.stopped();
-      this.rt.storeClock.reset();
-      await this.rt.closeStorage();
+      await this.d.batches.drain();
+      if (wasRunning) await this.d.distribution.stop().catch((err: unknown) => this.d.logger.warn('tasklane: distribution stop failed', errorFields(err)));
+      this.d.relay.stopped();
+      this.d.clock.storeClock.reset();
+      await this.d.gate.close();
       this.state = 'stopped';
     })().finally(() => {
       this.stopping = undefined;
@@ -142,7 +171,7 @@ export class TaskEngine {
   private schedule(def: RegisteredDefinition): void {
     const schedule = def.options.schedule;
     if (def.fault || !schedule || this.jobs.has(def.id)) return;
-    const job = this.rt.scheduler.schedule(
+    const job = this.d.scheduler.schedule(
       def.id,
       schedule.cron,
       (tick) => void this.onTick(def, tick),
@@ -150,7 +179,7 @@ export class TaskEngine {
       (tick) => void this.onLateTick(def, tick),
     );
     this.jobs.set(def.id, job);
-    this.catchUp(def, job, this.rt.now());
+    this.catchUp(def, job, this.d.clock.now());
   }
 
   /** a tick of the timer */
@@ -159,7 +188,7 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.rt.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.d.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -172,22 +201,22 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.rt.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.d.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
   /** a tick becomes a trigger only if storage records it first, and only without a pending one */
   private async fire(def: RegisteredDefinition, tick: Date, backfilled: boolean): Promise<void> {
-    const rt = this.rt;
+    const d = this.d;
     const tickIso = tick.toISOString();
-    if (!(await rt.storage.recordScheduleTick(def.id, tickIso))) return;
-    const pending = await rt.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
+    if (!(await d.storage.recordScheduleTick(def.id, tickIso))) return;
+    const pending = await d.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
     if (pending.items.length > 0) {
-      rt.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
+      d.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
       return;
     }
     // a timer on a clock ahead of the store's fires early: the run waits for the tick in store time
-    const early = tick.getTime() - rt.now();
+    const early = tick.getTime() - d.clock.now();
     await this.pipeline.trigger(
       { definition: def.id, input: def.options.schedule?.input, ...(early > 0 ? { delay: early } : {}) },
       { scheduledFor: tickIso, ...(backfilled ? { backfilled } : {}) },
@@ -204,8 +233,8 @@ export class TaskEngine {
    * minutes at most); a schedule never recorded before has missed nothing.
    */
   private catchUp(def: RegisteredDefinition, job: ScheduledJob, startedAt: number): void {
-    const rt = this.rt;
-    rt.storage
+    const d = this.d;
+    d.storage
       .lastScheduleTick(def.id)
       .then((last) => {
         if (last === null || this.jobs.get(def.id) !== job) return;
@@ -219,37 +248,37 @@ export class TaskEngine {
             this.catchUps.delete(timer);
             if (this.jobs.get(def.id) !== job) return;
             this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-              rt.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
+              d.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
             );
           },
-          Math.max(0, startedAt + rt.options.catchUpGraceMs - rt.now()),
+          Math.max(0, startedAt + d.options.catchUpGraceMs - d.clock.now()),
           true,
         );
         this.catchUps.add(timer);
       })
       .catch((err: unknown) => {
         if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
-        rt.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+        d.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
       });
   }
 
   private async fireMissed(def: RegisteredDefinition, ticks: Date[], cause: 'gap' | 'late'): Promise<void> {
-    const rt = this.rt;
+    const d = this.d;
     if (this.state !== 'started') return;
     const latest = ticks[ticks.length - 1];
     let missed = ticks;
-    if (def.backfillMs !== undefined && latest.getTime() >= rt.now() - def.backfillMs) {
+    if (def.backfillMs !== undefined && latest.getTime() >= d.clock.now() - def.backfillMs) {
       missed = ticks.slice(0, -1);
       await this.fire(def, latest, true);
     }
     if (missed.length === 0 || this.state !== 'started') return;
     const from = missed[0].toISOString();
     const to = missed[missed.length - 1].toISOString();
-    if (!(await rt.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
-    rt.stats.missedTicks(def.id, missed.length);
+    if (!(await d.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
+    d.stats.missedTicks(def.id, missed.length);
     const why = def.backfillMs === undefined ? 'the schedule has no backfill' : missed.length === ticks.length ? 'older than its backfill window' : 'only the latest tick is backfilled';
     const what = cause === 'gap' ? 'no node was running it' : "this node's timer fired it too late (event loop blocked, or the machine suspended)";
-    rt.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
+    d.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
       definitionId: def.id,
       missedTicks: missed.length,
       from,

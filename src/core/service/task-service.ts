@@ -9,23 +9,69 @@ import type { OutputOf, TaskClass } from '../../api/task-definition';
 import type { DefinitionInfo } from '../../api/task-options';
 import { isFinished, type DefinitionStats, type ListLogsQuery, type ListRunsQuery, type Page, type RunLog, type RunStatus, type TaskRun } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
-import type { AbortResult } from '../../ports/storage';
+import type { RunStorage } from '../../ports/storage';
+import type { Distribution } from '../../ports/distribution';
 import { newRunId } from '../../util/ids';
 import { promiseInto } from '../../util/promise-into';
-import type { TaskEventListener, TaskEventName } from '../observation/event-bus';
-import { toPublicRun } from '../public-run';
-import { RunWaiter } from '../completion/run-waiters';
-import { currentContext } from '../execution/run-context';
-import type { InlineFunction, Runtime } from '../runtime/runtime';
-import type { TriggerOptions, TriggerPipeline } from '../trigger/trigger-pipeline';
-import { inputSchemaOf, type JsonSchema } from '../validation/input-schema';
-import { assertRunName, isRunIdShape, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from '../validation/identifiers';
-import { readOptions } from '../validation/arguments';
-import { copyJsonData, prepareContext } from '../validation/input-validator';
 import { checkDuration, LongTimeout } from '../../util/duration';
-import { describeKind, safeGet } from '../../util/safe-string';
-import type { WorkerPool } from '../execution/worker-pool';
-import { ABORT_MESSAGE_KEY } from '../execution/run-executor';
+import { describeKind } from '../../util/safe-string';
+import type { RunAborts } from '../abort/run-aborts';
+import { RunWaiter, type RunWaiters } from '../completion/run-waiters';
+import type { WaiterSweep } from '../completion/waiter-sweep';
+import type { DefinitionRegistry } from '../definitions/definition-registry';
+import type { DisabledDefinitions } from '../definitions/disabled-definitions';
+import type { ActiveExecutions } from '../execution/active-executions';
+import type { InlineFunction, InlineFunctions } from '../execution/inline-functions';
+import { currentContext } from '../execution/run-context';
+import type { EventBus, TaskEventListener, TaskEventName } from '../observation/event-bus';
+import type { StatsTracker } from '../observation/stats-tracker';
+import type { ResolvedOptions } from '../options';
+import { toPublicRun } from '../public-run';
+import type { EngineClock } from '../runtime/engine-clock';
+import type { StorageGate } from '../runtime/storage-gate';
+import type { PoolWake } from '../runtime/wake';
+import type { WriteBatches } from '../runtime/write-batches';
+import type { TransactionWatch } from '../trigger/transaction-watch';
+import type { TriggerOptions, TriggerPipeline } from '../trigger/trigger-pipeline';
+import { readOptions } from '../validation/arguments';
+import { isRunIdShape } from '../validation/identifiers';
+import { inputSchemaOf, type JsonSchema } from '../validation/input-schema';
+import { copyJsonData, prepareContext } from '../validation/input-validator';
+import {
+  ABORT_KEYS,
+  checkCursor,
+  checkLimit,
+  couldBeDefinitionId,
+  inlineName,
+  LIST_DEFINITIONS_KEYS,
+  LIST_LOGS_KEYS,
+  LIST_RUNS_KEYS,
+  LOG_CURSOR,
+  RESTART_KEYS,
+  WAIT_KEYS,
+} from './service-arguments';
+
+/** what the service reads, writes and delegates to */
+export interface TaskServiceDeps {
+  options: ResolvedOptions;
+  clock: EngineClock;
+  gate: StorageGate;
+  storage: RunStorage;
+  distribution: Distribution;
+  registry: DefinitionRegistry;
+  disabled: DisabledDefinitions;
+  batches: WriteBatches;
+  waiters: RunWaiters;
+  waiterSweep: WaiterSweep;
+  transactions: TransactionWatch;
+  stats: StatsTracker;
+  bus: EventBus;
+  inline: InlineFunctions;
+  active: ActiveExecutions;
+  aborts: RunAborts;
+  wake: PoolWake;
+  pipeline: TriggerPipeline;
+}
 
 const STATUSES: readonly RunStatus[] = ['pending', 'running', 'success', 'failed', 'aborted'];
 /** runs a restart changes per storage call */
@@ -53,57 +99,11 @@ export type TypedTriggerOptions<D> = Omit<TriggerOptions, 'definition' | 'input'
   input?: D extends TaskClass<infer I, unknown> ? I : unknown;
 };
 
-function checkLimit(limit: unknown): number | undefined {
-  if (limit === undefined) return undefined;
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > 1000) {
-    throw new InvalidArgumentError('limit must be an integer between 1 and 1000');
-  }
-  return limit;
-}
-
-const ABORT_KEYS: ReadonlySet<'id' | 'message'> = new Set(['id', 'message'] as const);
-const RESTART_KEYS: ReadonlySet<'message'> = new Set(['message'] as const);
-const WAIT_KEYS: ReadonlySet<'timeout'> = new Set(['timeout'] as const);
-const LIST_RUNS_KEYS: ReadonlySet<keyof ListRunsQuery> = new Set<keyof ListRunsQuery>(['definition', 'status', 'parentId', 'limit', 'cursor']);
-const LIST_LOGS_KEYS: ReadonlySet<keyof ListLogsQuery> = new Set<keyof ListLogsQuery>(['runId', 'limit', 'cursor']);
-const LIST_DEFINITIONS_KEYS: ReadonlySet<'includePrivate'> = new Set(['includePrivate'] as const);
-/** what listLogs answers as cursors (a line's sequence number) */
-const LOG_CURSOR = /^\d{1,18}$/;
-
-/** a string some registered definition, or runInline's `inline`, could have as its id */
-function couldBeDefinitionId(id: string): boolean {
-  return id.length <= TASK_ID_MAX_LENGTH && TASK_ID_PATTERN.test(id);
-}
-
-/** runInline's run name: the function's name when it is a valid run name, else `inline` */
-function inlineName(fn: unknown): string {
-  const name = safeGet(fn, 'name');
-  if (typeof name !== 'string' || name === '') return 'inline';
-  try {
-    return assertRunName(name.slice(0, 128));
-  } catch {
-    return 'inline';
-  }
-}
-
-function checkCursor(cursor: unknown): string | undefined {
-  if (cursor === undefined) return undefined;
-  if (typeof cursor !== 'string' || cursor.length > 512) throw new InvalidArgumentError('cursor must be a string returned by a previous call');
-  return cursor;
-}
-
 /** Triggering, observing and aborting runs. Obtained with `container.get(TaskService)`. */
 export class TaskService {
-  constructor(
-    private readonly rt: Runtime,
-    private readonly pipeline: TriggerPipeline,
-    private readonly pool: WorkerPool,
-  ) {
-    rt.abortChildrenOf = (parentId, message) => this.abortChildren(parentId, message, 0);
-    rt.abortRun = async (id, message) => {
-      await this.abortOne(id, message);
-      await this.abortChildren(id, message, 0);
-    };
+  private readonly pipeline: TriggerPipeline;
+  constructor(private readonly d: TaskServiceDeps) {
+    this.pipeline = d.pipeline;
   }
 
   /** the new run, `pending` (or the unfinished run holding the same idempotency `key`) */
@@ -122,86 +122,15 @@ export class TaskService {
     const id = this.knownId(o.id);
     if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`abort(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'aborted' : o.message.slice(0, 1000);
-    await this.rt.ready();
-    const run = await this.abortOne(id, message, true);
-    await this.abortChildren(id, message, 0);
-    return toPublicRun(run);
-  }
-
-  /** `root`: the run abort() was called for (its descendants executing here see it at once) */
-  private async abortOne(id: string, message: string, root = false): Promise<RunRecord> {
-    const rt = this.rt;
-    const result = await rt.storage.requestAbort(id, message, rt.nowIso());
-    if (result.kind === 'not_found') throw new TaskNotFoundError(id);
-    // Its abort is stored: the runs executing here that descend from it see theirs now, with the
-    // message abortChildren gives them, rather than once their listing and their own round trips
-    // are done (on PostgreSQL under load, 100 children took more than the contract's 100 ms)
-    if (root) this.pool.abortLocalDescendants(id, message);
-    await this.aborting(result, message);
-    return result.run;
-  }
-
-  /**
-   * What follows an abort recorded by storage: a run ended `aborted` left the backlog, is logged
-   * and finalised (onAbort, announcement); a running one sees its abort here at once, and on the
-   * other nodes through the distribution (its message kept with it for whichever node ends it).
-   */
-  private async aborting(result: Exclude<AbortResult, { kind: 'not_found' }>, message: string): Promise<void> {
-    const rt = this.rt;
-    const run = result.run;
-    switch (result.kind) {
-      case 'finished':
-        return;
-      case 'aborted': {
-        rt.observer?.abortRequested(run);
-        rt.backlog.left(run.definitionId); // a pending run left the backlog
-        // it was pending (new, or waiting for its retry) unless it was parked between iterations
-        if (run.iterations === run.iterationBase) rt.stats.pendingLeft(run.definitionId);
-        const def = rt.registry.get(run.definitionId);
-        rt.log(def, run, 'warn', `aborted: ${message}`);
-        rt.inlineFunctions.delete(run.id);
-        await rt.finalize(def, run, 'abort');
-        return;
-      }
-      case 'requested': {
-        rt.observer?.abortRequested(run);
-        const def = rt.registry.get(run.definitionId);
-        rt.log(def, run, 'warn', `abort requested: ${message}`);
-        // the request is stored: a run executing here sees it at once (it holds the message itself)
-        this.pool.abortLocal(run.id, message);
-        // kept with the run, so whichever other node ends it stores the message on the run
-        await rt.storage.setValue(run.id, ABORT_MESSAGE_KEY, message);
-        await rt.distribution.publishAbort(run.id);
-        return;
-      }
-    }
-  }
-
-  private async abortChildren(parentId: string, message: string, depth: number): Promise<void> {
-    if (depth > 32) return;
-    let cursor: string | undefined;
-    do {
-      const page = await this.rt.storage.listRuns({ parentId, status: ['pending', 'running'], limit: 200, cursor });
-      // Those executing here see the abort at once: their parent's abort is stored, so theirs
-      // follows, and a run answers under its own lease whether or not its request is stored yet.
-      // Then the children of the page at once, not one store round trip after another: one by
-      // one, on PostgreSQL with 100 children, the last signal fired 400 ms after abort() (R15: 100 ms).
-      for (const child of page.items) if (child.status === 'running') this.pool.abortLocal(child.id, `parent ${parentId} aborted: ${message}`);
-      await Promise.all(
-        page.items.map(async (child) => {
-          await this.abortOne(child.id, `parent ${parentId} aborted: ${message}`).catch(() => undefined);
-          await this.abortChildren(child.id, message, depth + 1);
-        }),
-      );
-      cursor = page.cursor;
-    } while (cursor);
+    await this.d.gate.ready();
+    return toPublicRun(await this.d.aborts.abort(id, message));
   }
 
   async get(id: string): Promise<TaskRun | null> {
     if (typeof id !== 'string') throw new InvalidArgumentError('get() takes a run id (string)');
     if (!isRunIdShape(id)) return null;
-    await this.rt.ready();
-    const run = await this.rt.storage.getRun(id);
+    await this.d.gate.ready();
+    const run = await this.d.storage.getRun(id);
     return run ? toPublicRun(run) : null;
   }
 
@@ -217,21 +146,21 @@ export class TaskService {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!this.rt.isReady) return this.rt.ready().then(() => this.waitReady<O>(runId, timeout));
+    if (!this.d.gate.isReady) return this.d.gate.ready().then(() => this.waitReady<O>(runId, timeout));
     return this.waitReady<O>(runId, timeout);
   }
 
   private waitReady<O>(runId: string, timeout: number | undefined): Promise<TaskRun<O>> {
-    const rt = this.rt;
-    const waiter = new RunWaiter(runId, rt.waiters);
+    const d = this.d;
+    const waiter = new RunWaiter(runId, d.waiters);
     const promise = promiseInto(waiter) as Promise<TaskRun<O>>;
     // the waiter is registered before the read, so an end between the two is not missed
-    rt.waiters.add(waiter);
+    d.waiters.add(waiter);
     if (timeout !== undefined) waiter.timer = new LongTimeout(() => waiter.timedOut(timeout), timeout);
     // a run stored through a host transaction that has not ended yet is not readable: its waiters
     // are settled by its end, or with TaskNotFoundError once the transaction is seen rolled back
-    if (!rt.transactions.has(runId)) rt.reads.push(runId, waiter);
-    rt.watchWaiters();
+    if (!d.transactions.has(runId)) d.batches.reads.push(runId, waiter);
+    d.waiterSweep.watch();
     return promise;
   }
 
@@ -256,8 +185,8 @@ export class TaskService {
     // filters no stored run can match (no definition id or run id holds such text) are an empty page
     if (q.definition !== undefined && !couldBeDefinitionId(q.definition)) return { items: [] };
     if (q.parentId !== undefined && !isRunIdShape(q.parentId)) return { items: [] };
-    await this.rt.ready();
-    const page = await this.rt.storage.listRuns({
+    await this.d.gate.ready();
+    const page = await this.d.storage.listRuns({
       definition: q.definition,
       status: statuses as RunStatus[] | undefined,
       parentId: q.parentId,
@@ -274,31 +203,31 @@ export class TaskService {
     const cursor = checkCursor(q.cursor);
     if (cursor !== undefined && cursor !== '' && !LOG_CURSOR.test(cursor)) throw new InvalidArgumentError('listLogs(): cursor must be a string returned by a previous call');
     if (!isRunIdShape(q.runId)) return { items: [] }; // no run has such an id
-    await this.rt.ready();
-    return this.rt.storage.listLogs({ runId: q.runId, limit, cursor });
+    await this.d.gate.ready();
+    return this.d.storage.listLogs({ runId: q.runId, limit, cursor });
   }
 
   async listDefinitions(options: { includePrivate?: boolean } = {}): Promise<DefinitionInfo[]> {
     const o = options === undefined || options === null ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
     if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean') throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
-    const disabled = await this.rt.disabledDefinitions(0);
-    return this.rt.registry
+    const disabled = await this.d.disabled.ids(0);
+    return this.d.registry
       .all()
-      .filter((d) => o.includePrivate === true || !d.isPrivate)
-      .map((d) => this.rt.registry.info(d, disabled.has(d.id)));
+      .filter((def) => o.includePrivate === true || !def.isPrivate)
+      .map((def) => this.d.registry.info(def, disabled.has(def.id)));
   }
 
   /** runs `fn` on this node's pool as a short-lived run (definition id `inline`); resolves with its result */
   async runInline<R>(fn: (input: unknown, signal: AbortSignal) => R | Promise<R>, input?: unknown): Promise<R> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`runInline() takes a function, got ${describeKind(fn)}`);
-    const rt = this.rt;
-    const limits = { maxInputBytes: rt.options.maxInputBytes, maxDepth: 64, maxKeys: rt.options.maxInputKeys };
+    const d = this.d;
+    const limits = { maxInputBytes: d.options.maxInputBytes, maxDepth: 64, maxKeys: d.options.maxInputKeys };
     // the checks trigger() applies, to the input and to the captured context alike: a value that
     // cannot be stored is refused here, never in the grouped insert it shares with other triggers
     const plain = copyJsonData(input, limits, 'input');
     const context = prepareContext(currentContext(), limits);
-    await rt.ready();
-    const now = rt.now();
+    await d.gate.ready();
+    const now = d.clock.now();
     const record: RunRecord = {
       id: newRunId(now),
       definitionId: 'inline',
@@ -308,21 +237,21 @@ export class TaskService {
       iterations: 0,
       attempt: 0,
       retries: 0,
-      createdOn: rt.isoOf(now),
+      createdOn: d.clock.isoOf(now),
       dueAt: now,
-      targetNodeId: rt.options.nodeId,
+      targetNodeId: d.options.nodeId,
       abortRequested: false,
       recoveries: 0,
       logCount: 0,
       iterationBase: 0,
     };
     if (context !== undefined) record.context = context;
-    rt.inlineFunctions.set(record.id, fn as InlineFunction);
+    d.inline.set(record.id, fn as InlineFunction);
     try {
-      const { run } = await rt.inserts.add(record);
+      const { run } = await d.batches.inserts.add(record);
       return await this.result<R>(run.id);
     } finally {
-      rt.inlineFunctions.delete(record.id);
+      d.inline.delete(record.id);
     }
   }
 
@@ -340,8 +269,8 @@ export class TaskService {
    */
   async retry(id: string): Promise<TaskRun> {
     const runId = this.knownId(id);
-    await this.rt.ready();
-    const old = await this.rt.storage.getRun(runId);
+    await this.d.gate.ready();
+    const old = await this.d.storage.getRun(runId);
     if (!old) throw new TaskNotFoundError(runId);
     if (!isFinished(old.status)) throw new TaskNotFinishedError(runId, old.status);
     if (old.definitionId === 'inline') {
@@ -370,8 +299,8 @@ export class TaskService {
   async delete(id: string): Promise<boolean> {
     if (typeof id !== 'string') throw new InvalidArgumentError('delete() takes a run id (string)');
     if (!isRunIdShape(id)) return false;
-    await this.rt.ready();
-    const result = await this.rt.storage.deleteRun(id);
+    await this.d.gate.ready();
+    const result = await this.d.storage.deleteRun(id);
     if (result.kind === 'not_found') return false;
     if (result.kind === 'unfinished') {
       throw new TaskNotFinishedError(id, result.run.id === id ? result.run.status : `finished, but its descendant ${result.run.id} is ${result.run.status}`);
@@ -385,9 +314,9 @@ export class TaskService {
    */
   async locals(definition: string | TaskClass): Promise<Record<string, unknown>> {
     const def = this.pipeline.resolveDefinition(definition);
-    await this.rt.ready();
+    await this.d.gate.ready();
     const out = Object.create(null) as Record<string, unknown>;
-    for (const [key, value] of await this.rt.storage.listLocals(def.id)) out[key] = value;
+    for (const [key, value] of await this.d.storage.listLocals(def.id)) out[key] = value;
     return out;
   }
 
@@ -414,17 +343,17 @@ export class TaskService {
     const o = options === undefined ? {} : readOptions(options, RESTART_KEYS, 'restart()', '{ message? }');
     if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'restarted' : o.message.slice(0, 1000);
-    const rt = this.rt;
-    await rt.ready();
-    const cutoffMs = rt.now();
+    const d = this.d;
+    await d.gate.ready();
+    const cutoffMs = d.clock.now();
     const cutoff = newRunId(cutoffMs);
     // this node's triggers made before the cut-off are stored before the sweep looks for them
-    await rt.inserts.drain();
-    const { localsCleared } = await rt.storage.restartDefinition(def.id, cutoff);
+    await d.batches.inserts.drain();
+    const { localsCleared } = await d.storage.restartDefinition(def.id, cutoff);
     let aborted = 0;
     let abortRequested = 0;
     for (;;) {
-      const page = await rt.storage.abortDefinitionRuns({ definitionId: def.id, before: cutoff, message, now: rt.nowIso(), limit: RESTART_PAGE });
+      const page = await d.storage.abortDefinitionRuns({ definitionId: def.id, before: cutoff, message, now: d.clock.nowIso(), limit: RESTART_PAGE });
       if (page.aborted.length === 0 && page.requested.length === 0) break;
       aborted += page.aborted.length;
       abortRequested += page.requested.length;
@@ -434,46 +363,45 @@ export class TaskService {
       ];
       await Promise.all(
         results.map(async (result) => {
-          await this.aborting(result, message);
+          await d.aborts.settle(result, message);
           // a run that never started has no children to abort
-          if (result.run.iterations > 0) await this.abortChildren(result.run.id, message, 0);
+          if (result.run.iterations > 0) await d.aborts.abortChildren(result.run.id, message);
         }),
       );
     }
-    rt.stats.reset(def.id);
-    await rt.distribution.publishRestart(def.id);
-    const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - rt.now();
+    d.stats.reset(def.id);
+    await d.distribution.publishRestart(def.id);
+    const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - d.clock.now();
     if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
     return { definitionId: def.id, aborted, abortRequested, localsCleared };
   }
 
   /** one row per definition */
   async stats(): Promise<DefinitionStats[]> {
-    await this.rt.ready();
-    const [pending, disabled] = await Promise.all([this.rt.storage.countPending(), this.rt.disabledDefinitions(0)]);
-    const running = new Map<string, number>();
-    for (const exec of this.pool.active.values()) running.set(exec.run.definitionId, (running.get(exec.run.definitionId) ?? 0) + 1);
-    return this.rt.registry.all().map((d) => {
-      const queue = pending.get(d.id) ?? 0;
-      const status = d.fault ? 'fault' : disabled.has(d.id) ? 'disabled' : running.get(d.id) ? 'running' : queue > 0 ? 'pending' : 'idle';
-      return this.rt.stats.row(d.id, status, queue);
+    await this.d.gate.ready();
+    const [pending, disabled] = await Promise.all([this.d.storage.countPending(), this.d.disabled.ids(0)]);
+    const running = this.d.active.perDefinition();
+    return this.d.registry.all().map((def) => {
+      const queue = pending.get(def.id) ?? 0;
+      const status = def.fault ? 'fault' : disabled.has(def.id) ? 'disabled' : running.get(def.id) ? 'running' : queue > 0 ? 'pending' : 'idle';
+      return this.d.stats.row(def.id, status, queue);
     });
   }
 
   /** a disabled definition accepts triggers but runs nothing until enabled */
   async disable(id: string): Promise<void> {
     const def = this.pipeline.resolveDefinition(id);
-    await this.rt.ready();
-    await this.rt.storage.setDefinitionDisabled(def.id, true);
-    this.rt.invalidateDisabled();
+    await this.d.gate.ready();
+    await this.d.storage.setDefinitionDisabled(def.id, true);
+    this.d.disabled.invalidate();
   }
 
   async enable(id: string): Promise<void> {
     const def = this.pipeline.resolveDefinition(id);
-    await this.rt.ready();
-    await this.rt.storage.setDefinitionDisabled(def.id, false);
-    this.rt.invalidateDisabled();
-    this.rt.pump();
+    await this.d.gate.ready();
+    await this.d.storage.setDefinitionDisabled(def.id, false);
+    this.d.disabled.invalidate();
+    this.d.wake.pump();
   }
 
   /**
@@ -488,11 +416,11 @@ export class TaskService {
 
   /** listens to run events; returns a function that removes the listener */
   on<E extends TaskEventName>(event: E, listener: TaskEventListener<E>): () => void {
-    return this.rt.bus.on(event, listener);
+    return this.d.bus.on(event, listener);
   }
 
   off<E extends TaskEventName>(event: E, listener: TaskEventListener<E>): void {
-    this.rt.bus.off(event, listener);
+    this.d.bus.off(event, listener);
   }
 
   private knownId(id: unknown): string {

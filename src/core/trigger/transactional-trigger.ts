@@ -4,8 +4,7 @@ import type { HostTransaction, MaybePromise, TransactionSession } from '../../po
 import { andThen, orCleanUp } from '../../util/maybe-promise';
 import type { BacklogGate } from './backlog-gate';
 import { toPublicRun } from '../public-run';
-import type { Runtime } from '../runtime/runtime';
-import type { TriggerPipeline, TriggerRequest } from './trigger-pipeline';
+import type { TriggerDeps, TriggerPipeline, TriggerRequest } from './trigger-pipeline';
 
 /**
  * `trigger({ transaction })`: the run is stored through the host's own open transaction, so it
@@ -42,7 +41,7 @@ import type { TriggerPipeline, TriggerRequest } from './trigger-pipeline';
  */
 export class TransactionalTrigger {
   constructor(
-    private readonly rt: Runtime,
+    private readonly d: TriggerDeps,
     private readonly pipeline: TriggerPipeline,
   ) {}
 
@@ -52,7 +51,7 @@ export class TransactionalTrigger {
     let result: MaybePromise<TaskRun>;
     try {
       const session = this.open(tx);
-      result = andThen(this.rt.isReady ? undefined : this.rt.ready(), () =>
+      result = andThen(this.d.gate.isReady ? undefined : this.d.gate.ready(), () =>
         andThen(session.begin(), () =>
           orCleanUp(
             () => this.steps(request, tx, session),
@@ -67,7 +66,7 @@ export class TransactionalTrigger {
   }
 
   private open(tx: HostTransaction): TransactionSession {
-    const storage = this.rt.storage;
+    const storage = this.d.storage;
     if (!storage.capabilities.transactions || typeof storage.openTransaction !== 'function') {
       throw new TransactionRefusedError(
         `trigger({ transaction }): ${storage.constructor.name} cannot store a run through a host transaction; use sqliteStorage or postgresStorage, or trigger after your commit.`,
@@ -102,10 +101,10 @@ export class TransactionalTrigger {
   }
 
   private admit(gate: BacklogGate): MaybePromise<void> {
-    const verdict = this.rt.backlog.tryAdmit(gate);
+    const verdict = this.d.backlog.tryAdmit(gate);
     if (verdict === 'admitted') return undefined;
     if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
-    return this.rt.backlog.admit(gate);
+    return this.d.backlog.admit(gate);
   }
 
   /** `parent` and `after` must name stored runs (or runs of this same transaction) */
@@ -122,25 +121,25 @@ export class TransactionalTrigger {
     const record = this.pipeline.newRecord(request);
     const counted = request.gate !== undefined;
     // counted as the grouped insert counts its runs (a rollback is seen at the next read)
-    if (counted) this.rt.backlog.sending([record]);
+    if (counted) this.d.backlog.sending([record]);
     progress.sent = true;
     const inserted = orCleanUp(
       () => session.insertRuns([record]),
-      () => counted && this.rt.backlog.insertFailed([record]),
+      () => counted && this.d.backlog.insertFailed([record]),
     );
     return andThen(inserted, ([result]) => {
       if (counted) {
-        this.rt.backlog.answered([record], [result]);
+        this.d.backlog.answered([record], [result]);
         // the host may still roll back: a trigger the count would refuse reads it again first
-        this.rt.backlog.left(record.definitionId);
+        this.d.backlog.left(record.definitionId);
       }
       // the key is held by another unfinished run (maybe of this same transaction): nothing new
       if (!result.created) return andThen(session.end(true), () => toPublicRun(result.run));
-      const distribution = this.rt.distribution;
+      const distribution = this.d.distribution;
       const notified = distribution.runnableInTransaction ? distribution.runnableInTransaction(tx, [result.run]) : false;
       return andThen(notified, (woken) =>
         andThen(session.end(true), () => {
-          this.rt.transactions.watch(session, [result.run], woken);
+          this.d.transactions.watch(session, [result.run], woken);
           return toPublicRun(result.run);
         }),
       );

@@ -23,7 +23,15 @@ import { traceTrigger, tracingOn } from '../observation/tracing';
 import { toPublicRun } from '../public-run';
 import { checkRetryPolicy } from '../execution/retry-policy';
 import { currentContext } from '../execution/run-context';
-import type { Runtime } from '../runtime/runtime';
+import type { Distribution, NodeDescriptor } from '../../ports/distribution';
+import type { RunStorage } from '../../ports/storage';
+import type { DefinitionRegistry } from '../definitions/definition-registry';
+import type { ResolvedOptions } from '../options';
+import type { EngineClock } from '../runtime/engine-clock';
+import type { StorageGate } from '../runtime/storage-gate';
+import type { WriteBatches } from '../runtime/write-batches';
+import type { BacklogLimiter } from './backlog-limiter';
+import type { TransactionWatch } from './transaction-watch';
 import { TransactionalTrigger } from './transactional-trigger';
 import { assertIdempotencyKey, assertRunId, assertRunName } from '../validation/identifiers';
 import { readOptions, readProperty } from '../validation/arguments';
@@ -123,20 +131,35 @@ class InsertSink implements BatchSink<{ run: RunRecord; created: boolean }>, Pro
   }
 }
 
+/** what triggering reads, counts and stores through */
+export interface TriggerDeps {
+  options: ResolvedOptions;
+  clock: EngineClock;
+  gate: StorageGate;
+  storage: RunStorage;
+  distribution: Distribution;
+  registry: DefinitionRegistry;
+  backlog: BacklogLimiter;
+  /** the grouped insert (see RunSubmission) */
+  batches: WriteBatches;
+  /** runs stored through host transactions, watched until their commit is seen */
+  transactions: TransactionWatch;
+}
+
 /** validate input -> idempotency key -> maxBacklog -> parent, after, cluster -> onBeforeTrigger -> store -> dispatch */
 export class TriggerPipeline {
-  private nodesCache?: { at: number; nodes: Awaited<ReturnType<Runtime['distribution']['liveNodes']>> };
+  private nodesCache?: { at: number; nodes: NodeDescriptor[] };
   private readonly transactional: TransactionalTrigger;
 
-  constructor(private readonly rt: Runtime) {
-    this.transactional = new TransactionalTrigger(rt, this);
+  constructor(private readonly d: TriggerDeps) {
+    this.transactional = new TransactionalTrigger(d, this);
   }
 
   /** the registered definition of an id or a task class; UnknownTaskDefinitionError for anything else */
   resolveDefinition(definition: unknown): RegisteredDefinition {
     let def: RegisteredDefinition | undefined;
-    if (typeof definition === 'string') def = this.rt.registry.get(definition);
-    else if (typeof definition === 'function') def = this.rt.registry.getByClass(definition);
+    if (typeof definition === 'string') def = this.d.registry.get(definition);
+    else if (typeof definition === 'function') def = this.d.registry.getByClass(definition);
     if (!def) throw new UnknownTaskDefinitionError(safeString(definition, 200));
     return def;
   }
@@ -161,11 +184,11 @@ export class TriggerPipeline {
       return Promise.reject(err);
     }
     if (request.transaction !== undefined) return this.transactional.trigger(request, request.transaction);
-    if (!this.rt.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
+    if (!this.d.gate.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
     if (request.gate === undefined) return this.store(request);
-    const verdict = this.rt.backlog.tryAdmit(request.gate);
+    const verdict = this.d.backlog.tryAdmit(request.gate);
     if (verdict === 'admitted') return this.storeAdmitted(request, request.gate);
     if (verdict === 'full') return Promise.reject(new QueueFullError(request.def.id, request.gate.limit));
     return this.triggerChecked(request);
@@ -207,7 +230,7 @@ export class TriggerPipeline {
       eligible: this.checkEligible(def),
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
-      gate: def.maxBacklog === undefined ? undefined : this.rt.backlog.gate(def.id, def.maxBacklog),
+      gate: def.maxBacklog === undefined ? undefined : this.d.backlog.gate(def.id, def.maxBacklog),
       transaction: o.transaction as HostTransaction | undefined,
     };
   }
@@ -219,16 +242,16 @@ export class TriggerPipeline {
    * hook call; a trigger admitted there and refused later is uncounted again.
    */
   private async triggerChecked(request: TriggerRequest): Promise<TaskRun> {
-    const rt = this.rt;
+    const d = this.d;
     const { def, key, parentId, after, gate } = request;
-    if (!rt.isReady) await rt.ready();
+    if (!d.gate.isReady) await d.gate.ready();
     if (key !== undefined) {
-      const existing = await rt.storage.findUnfinishedByKey(def.id, key);
+      const existing = await d.storage.findUnfinishedByKey(def.id, key);
       if (existing) return toPublicRun(existing);
     }
     if (gate !== undefined) {
       try {
-        await rt.backlog.admit(gate);
+        await d.backlog.admit(gate);
       } catch (err) {
         void request.eligible?.catch(() => undefined); // refused first: the cluster's answer is not needed
         throw err;
@@ -237,7 +260,7 @@ export class TriggerPipeline {
     try {
       if (parentId !== undefined || after !== undefined) {
         const ids = [parentId, after].filter((x): x is string => x !== undefined);
-        const found = new Set((await rt.storage.getRuns(ids)).map((r) => r.id));
+        const found = new Set((await d.storage.getRuns(ids)).map((r) => r.id));
         for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
       }
       if (request.eligible) await request.eligible;
@@ -298,14 +321,14 @@ export class TriggerPipeline {
     const record = this.newRecord(request);
     const sink = new InsertSink();
     const promise = promiseInto(sink);
-    this.rt.inserts.push(record, sink);
+    this.d.batches.inserts.push(record, sink);
     return promise;
   }
 
   /** the run a validated trigger stores */
   newRecord(request: TriggerRequest): RunRecord {
-    const rt = this.rt;
-    const now = rt.now();
+    const d = this.d;
+    const now = d.clock.now();
     const record: RunRecord = {
       id: newRunId(now),
       definitionId: request.def.id,
@@ -315,7 +338,7 @@ export class TriggerPipeline {
       iterations: 0,
       attempt: 0,
       retries: 0,
-      createdOn: rt.isoOf(now),
+      createdOn: d.clock.isoOf(now),
       dueAt: now + request.delay,
       abortRequested: false,
       recoveries: 0,
@@ -330,7 +353,7 @@ export class TriggerPipeline {
     if (request.backfilled) record.backfilled = true;
     if (request.retry !== undefined) record.retryPolicy = request.retry;
     if (request.retryOf !== undefined) record.retryOf = request.retryOf;
-    if (!request.def.distributable && rt.distribution.capabilities.multiNode) record.targetNodeId = rt.options.nodeId;
+    if (!request.def.distributable && d.distribution.capabilities.multiNode) record.targetNodeId = d.options.nodeId;
     return record;
   }
 
@@ -348,21 +371,21 @@ export class TriggerPipeline {
 
   /** throws NoEligibleNodeError; synchronous unless the cluster's nodes must be read */
   private checkEligible(def: RegisteredDefinition): Promise<void> | undefined {
-    const rt = this.rt;
+    const d = this.d;
     if (!def.distributable) return undefined;
     // this node counts, started or not: a run it accepts will run here at the latest
-    if (accepts(rt.options.accept, def.id)) return undefined;
-    if (!rt.distribution.capabilities.multiNode) throw new NoEligibleNodeError(def.id);
+    if (accepts(d.options.accept, def.id)) return undefined;
+    if (!d.distribution.capabilities.multiNode) throw new NoEligibleNodeError(def.id);
     return this.checkCluster(def);
   }
 
   private async checkCluster(def: RegisteredDefinition): Promise<void> {
-    const rt = this.rt;
+    const d = this.d;
     const now = Date.now();
-    if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await rt.distribution.liveNodes() };
+    if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await d.distribution.liveNodes() };
     if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) {
       // the cache may be stale: look again once before refusing
-      this.nodesCache = { at: now, nodes: await rt.distribution.liveNodes() };
+      this.nodesCache = { at: now, nodes: await d.distribution.liveNodes() };
       if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) throw new NoEligibleNodeError(def.id);
     }
   }
