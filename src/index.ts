@@ -49,7 +49,7 @@ export type { TasklaneOptions } from './core/options';
 export { TaskService } from './core/service/task-service';
 export type { TypedTriggerOptions, RestartResult } from './core/service/task-service';
 export type { JsonSchema } from './core/validation/input-schema';
-export type { TriggerOptions } from './core/trigger/trigger-pipeline';
+export type { TriggerOptions } from './core/trigger/trigger-request';
 export { TaskEngine } from './core/service/task-engine';
 export type { EngineState, StopOptions } from './core/service/task-engine';
 export type { TaskEvents, TaskEventName, TaskEventListener } from './core/observation/event-bus';

@@ -4,7 +4,7 @@ import { optionalDuration } from '../util/duration';
 import { checkAcceptRules } from '../core/definitions/accept-rules';
 import { DEFAULT_MAX_BYTES } from '../core/definitions/definition-registry';
 import type { ResolvedOptions, TasklaneOptions } from '../core/options';
-import { DEFAULT_MAX_INPUT_KEYS } from '../core/validation/input-validator';
+import { DEFAULT_MAX_INPUT_KEYS } from '../core/validation/json-data';
 
 function positiveInteger(value: unknown, name: string, fallback: number): number {
   const n = positive(value, name, fallback);

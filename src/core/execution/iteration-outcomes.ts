@@ -9,7 +9,8 @@ import { coerceError, runError } from '../coerce-error';
 import { inputLimitsOf } from '../definitions/definition-registry';
 import type { ResolvedOptions } from '../options';
 import type { EngineClock } from '../runtime/engine-clock';
-import { prepareInput, validateJsonData } from '../validation/input-validator';
+import { prepareInput } from '../validation/input-validator';
+import { validateJsonData } from '../validation/json-data';
 import type { Execution, Outcome } from './execution';
 import { refusesRetry, retryDelay } from './retry-policy';
 

@@ -5,21 +5,10 @@ import { checkDuration } from '../../util/duration';
 import { describeKind } from '../../util/safe-string';
 import type { Execution } from './execution';
 import { RunLocals } from './run-locals';
-import type { RunStorage } from '../../ports/storage';
-import type { ResolvedOptions } from '../options';
-import type { EngineClock } from '../runtime/engine-clock';
-import type { RunLog } from '../runtime/run-log';
+import type { ControllerServices } from './controller-services';
 import { readProperty } from '../validation/arguments';
 import { assertValueKey } from '../validation/identifiers';
-import { copyJsonData } from '../validation/input-validator';
-
-/** What the parts of a controller read and write through. */
-export interface ControllerServices {
-  options: ResolvedOptions;
-  clock: EngineClock;
-  storage: RunStorage;
-  runLog: RunLog;
-}
+import { copyJsonData } from '../validation/json-data';
 
 /** What a controller needs from the executor that made it. */
 export interface ControllerHost {

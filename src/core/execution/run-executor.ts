@@ -20,13 +20,14 @@ import type { RunLog } from '../runtime/run-log';
 import type { WriteBatches } from '../runtime/write-batches';
 import type { BacklogLimiter } from '../trigger/backlog-limiter';
 import type { TransactionWatch } from '../trigger/transaction-watch';
-import type { ChildTrigger } from '../trigger/trigger-pipeline';
+import type { ChildTrigger } from '../trigger/trigger-request';
 import { toInputInstance } from '../validation/input-instance';
-import { deepFreeze, freezeJsonData } from '../validation/input-validator';
+import { deepFreeze, freezeJsonData } from '../validation/json-data';
 import type { Execution, Outcome, OutcomeWriter } from './execution';
 import type { InlineFunctions } from './inline-functions';
 import type { IterationOutcomes } from './iteration-outcomes';
-import { RunController, type ControllerHost, type ControllerServices } from './run-controller';
+import type { ControllerServices } from './controller-services';
+import { RunController, type ControllerHost } from './run-controller';
 import { RunParams } from './run-params';
 import { runWithContext } from './run-context';
 

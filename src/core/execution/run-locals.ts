@@ -2,9 +2,9 @@ import type { TaskLocals } from '../../api/controller';
 import { InvalidArgumentError, StorageError, TaskAbortedError, TaskLocalConflictError, TasklaneError } from '../../api/errors';
 import type { LocalWriteResult } from '../../ports/storage';
 import type { Execution } from './execution';
-import type { ControllerServices } from './run-controller';
+import type { ControllerServices } from './controller-services';
 import { assertValueKey } from '../validation/identifiers';
-import { validateJsonData } from '../validation/input-validator';
+import { validateJsonData } from '../validation/json-data';
 
 /** compare-and-set rounds an update() may lose in a row before it gives up (see TaskLocals.update) */
 export const MAX_LOCAL_UPDATE_ATTEMPTS = 1000;

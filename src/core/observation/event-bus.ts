@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../api/errors';
 import { describeKind, errorFields } from '../../util/safe-string';
-import { freezeJsonData } from '../validation/input-validator';
+import { freezeJsonData } from '../validation/json-data';
 import type { Logger } from 'winston';
 import type { RunError, RunProgress, TaskRun } from '../../api/types';
 

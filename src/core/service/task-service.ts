@@ -32,11 +32,14 @@ import type { StorageGate } from '../runtime/storage-gate';
 import type { PoolWake } from '../runtime/wake';
 import type { WriteBatches } from '../runtime/write-batches';
 import type { TransactionWatch } from '../trigger/transaction-watch';
-import type { TriggerOptions, TriggerPipeline } from '../trigger/trigger-pipeline';
+import type { TriggerPipeline } from '../trigger/trigger-pipeline';
+import type { TriggerOptions } from '../trigger/trigger-request';
 import { readOptions } from '../validation/arguments';
 import { isRunIdShape } from '../validation/identifiers';
 import { inputSchemaOf, type JsonSchema } from '../validation/input-schema';
-import { copyJsonData, prepareContext } from '../validation/input-validator';
+import { prepareContext } from '../validation/input-validator';
+import { copyJsonData } from '../validation/json-data';
+import { restartDefinition, type RestartResult } from './definition-restart';
 import {
   ABORT_KEYS,
   checkCursor,
@@ -50,6 +53,8 @@ import {
   RESTART_KEYS,
   WAIT_KEYS,
 } from './service-arguments';
+
+export type { RestartResult } from './definition-restart';
 
 /** what the service reads, writes and delegates to */
 export interface TaskServiceDeps {
@@ -74,25 +79,6 @@ export interface TaskServiceDeps {
 }
 
 const STATUSES: readonly RunStatus[] = ['pending', 'running', 'success', 'failed', 'aborted'];
-/** runs a restart changes per storage call */
-const RESTART_PAGE = 200;
-/**
- * restart() returns at least this long (engine time) after its cut-off: a run triggered after it
- * returned, on a node whose reading of the shared clock is this much behind, still gets a later id
- */
-const RESTART_CLOCK_MARGIN_MS = 10;
-
-/** What `TaskService.restart()` did. */
-export interface RestartResult {
-  definitionId: string;
-  /** pending (or parked) runs that ended `aborted` at once, `onAbort` called for each */
-  aborted: number;
-  /** running runs whose abort was requested: they end at their next checkpoint (the normal abort path) */
-  abortRequested: number;
-  /** locals that were set and are now cleared */
-  localsCleared: number;
-}
-
 /** A typed trigger: with a task class, `input` must match the class's input type. */
 export type TypedTriggerOptions<D> = Omit<TriggerOptions, 'definition' | 'input'> & {
   definition: D;
@@ -343,37 +329,7 @@ export class TaskService {
     const o = options === undefined ? {} : readOptions(options, RESTART_KEYS, 'restart()', '{ message? }');
     if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'restarted' : o.message.slice(0, 1000);
-    const d = this.d;
-    await d.gate.ready();
-    const cutoffMs = d.clock.now();
-    const cutoff = newRunId(cutoffMs);
-    // this node's triggers made before the cut-off are stored before the sweep looks for them
-    await d.batches.inserts.drain();
-    const { localsCleared } = await d.storage.restartDefinition(def.id, cutoff);
-    let aborted = 0;
-    let abortRequested = 0;
-    for (;;) {
-      const page = await d.storage.abortDefinitionRuns({ definitionId: def.id, before: cutoff, message, now: d.clock.nowIso(), limit: RESTART_PAGE });
-      if (page.aborted.length === 0 && page.requested.length === 0) break;
-      aborted += page.aborted.length;
-      abortRequested += page.requested.length;
-      const results = [
-        ...page.aborted.map((run) => ({ kind: 'aborted' as const, run })),
-        ...page.requested.map((run) => ({ kind: 'requested' as const, run })),
-      ];
-      await Promise.all(
-        results.map(async (result) => {
-          await d.aborts.settle(result, message);
-          // a run that never started has no children to abort
-          if (result.run.iterations > 0) await d.aborts.abortChildren(result.run.id, message);
-        }),
-      );
-    }
-    d.stats.reset(def.id);
-    await d.distribution.publishRestart(def.id);
-    const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - d.clock.now();
-    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
-    return { definitionId: def.id, aborted, abortRequested, localsCleared };
+    return restartDefinition(this.d, def.id, message);
   }
 
   /** one row per definition */

@@ -4,7 +4,7 @@ import type { HostTransaction, MaybePromise, TransactionSession } from '../../po
 import { andThen, orCleanUp } from '../../util/maybe-promise';
 import type { BacklogGate } from './backlog-gate';
 import { toPublicRun } from '../public-run';
-import type { TriggerDeps, TriggerPipeline, TriggerRequest } from './trigger-pipeline';
+import type { TriggerDeps, TriggerRequest, TriggerSteps } from './trigger-request';
 
 /**
  * `trigger({ transaction })`: the run is stored through the host's own open transaction, so it
@@ -42,7 +42,7 @@ import type { TriggerDeps, TriggerPipeline, TriggerRequest } from './trigger-pip
 export class TransactionalTrigger {
   constructor(
     private readonly d: TriggerDeps,
-    private readonly pipeline: TriggerPipeline,
+    private readonly pipeline: TriggerSteps,
   ) {}
 
   trigger(request: TriggerRequest, tx: HostTransaction): Promise<TaskRun> {
