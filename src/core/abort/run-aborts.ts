@@ -45,7 +45,7 @@ export interface RunAbortsDeps {
  * ends it stores the message abort() was given.
  */
 export class RunAborts {
-  constructor(private readonly d: RunAbortsDeps) {}
+  constructor(private readonly deps: RunAbortsDeps) {}
 
   /** abort() of one run: it, then its unfinished descendants; the run as storage answered */
   async abort(id: string, message: string): Promise<RunRecord> {
@@ -65,8 +65,8 @@ export class RunAborts {
 
   /** `root`: the run abort() was called for (its descendants executing here see it at once) */
   private async abortOne(id: string, message: string, root = false): Promise<RunRecord> {
-    const { d } = this;
-    const result = await d.storage.requestAbort(id, message, d.clock.nowIso());
+    const { deps } = this;
+    const result = await deps.storage.requestAbort(id, message, deps.clock.nowIso());
     if (result.kind === 'not_found') throw new TaskNotFoundError(id);
     // Its abort is stored: the runs executing here that descend from it see theirs now, with the
     // message abortChildren gives them, rather than once their listing and their own round trips
@@ -82,31 +82,31 @@ export class RunAborts {
    * other nodes through the distribution (its message kept with it for whichever node ends it).
    */
   async settle(result: Exclude<AbortResult, { kind: 'not_found' }>, message: string): Promise<void> {
-    const { d } = this;
+    const { deps } = this;
     const run = result.run;
     switch (result.kind) {
       case 'finished':
         return;
       case 'aborted': {
-        if (d.observers.on) d.observers.abortRequested(run);
-        d.backlog.left(run.definitionId); // a pending run left the backlog
+        if (deps.observers.on) deps.observers.abortRequested(run);
+        deps.backlog.left(run.definitionId); // a pending run left the backlog
         // it was pending (new, or waiting for its retry) unless it was parked between iterations
-        if (run.iterations === run.iterationBase) d.stats.pendingLeft(run.definitionId);
-        const def = d.registry.get(run.definitionId);
-        d.runLog.log(def, run, 'warn', `aborted: ${message}`);
-        d.inline.delete(run.id);
-        await d.finisher.finalize(def, run, 'abort');
+        if (run.iterations === run.iterationBase) deps.stats.pendingLeft(run.definitionId);
+        const def = deps.registry.get(run.definitionId);
+        deps.runLog.log(def, run, 'warn', `aborted: ${message}`);
+        deps.inline.delete(run.id);
+        await deps.finisher.finalize(def, run, 'abort');
         return;
       }
       case 'requested': {
-        if (d.observers.on) d.observers.abortRequested(run);
-        const def = d.registry.get(run.definitionId);
-        d.runLog.log(def, run, 'warn', `abort requested: ${message}`);
+        if (deps.observers.on) deps.observers.abortRequested(run);
+        const def = deps.registry.get(run.definitionId);
+        deps.runLog.log(def, run, 'warn', `abort requested: ${message}`);
         // the request is stored: a run executing here sees it at once (it holds the message itself)
         this.abortLocal(run.id, message);
         // kept with the run, so whichever other node ends it stores the message on the run
-        await d.storage.setValue(run.id, ABORT_MESSAGE_KEY, message);
-        await d.distribution.publishAbort(run.id);
+        await deps.storage.setValue(run.id, ABORT_MESSAGE_KEY, message);
+        await deps.distribution.publishAbort(run.id);
         return;
       }
     }
@@ -117,7 +117,7 @@ export class RunAborts {
     if (depth > MAX_ABORT_DEPTH) return;
     let cursor: string | undefined;
     do {
-      const page = await this.d.storage.listRuns({ parentId, status: ['pending', 'running'], limit: 200, cursor });
+      const page = await this.deps.storage.listRuns({ parentId, status: ['pending', 'running'], limit: 200, cursor });
       // Those executing here see the abort at once: their parent's abort is stored, so theirs
       // follows, and a run answers under its own lease whether or not its request is stored yet.
       // Then the children of the page at once, not one store round trip after another: one by
@@ -139,7 +139,7 @@ export class RunAborts {
    */
   childrenOfEnded(run: RunRecord): void {
     this.abortChildren(run.id, run.error?.message ?? DEFAULT_ABORT_MESSAGE).catch((err: unknown) =>
-      this.d.logger.warn(`tasklane: aborting the children of ${run.id} failed`, { runId: run.id, ...errorFields(err) }),
+      this.deps.logger.warn(`tasklane: aborting the children of ${run.id} failed`, { runId: run.id, ...errorFields(err) }),
     );
   }
 
@@ -151,13 +151,13 @@ export class RunAborts {
     this.messageFor(exec)
       .then((message) => this.abortAgain(stored.id, message ?? DEFAULT_ABORT_MESSAGE))
       .catch((err: unknown) =>
-        this.d.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, ...errorFields(err) }),
+        this.deps.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, ...errorFields(err) }),
       );
   }
 
   /** an abort reached this node: fire the run's signal if it executes here */
   abortLocal(runId: string, message?: string): void {
-    this.d.active.get(runId)?.requestAbort(message);
+    this.deps.active.get(runId)?.requestAbort(message);
   }
 
   /** another node announced the abort of a run: it and its descendants executing here see it now */
@@ -177,7 +177,7 @@ export class RunAborts {
    * abortChildren); runs already aborting keep their message.
    */
   abortLocalDescendants(ancestorId: string, message?: string): void {
-    const { active } = this.d;
+    const { active } = this.deps;
     let parents = new Set([ancestorId]);
     for (let depth = 0; depth <= MAX_ABORT_DEPTH && parents.size > 0 && active.size > 0; depth++) {
       const next = new Set<string>();
@@ -208,10 +208,10 @@ export class RunAborts {
   private async readAbortedParents(runs: RunRecord[]): Promise<Set<string> | undefined> {
     const ids = [...new Set(runs.filter(mayBeOrphaned).map((r) => r.parentId as string))];
     try {
-      const parents = await this.d.storage.getRuns(ids);
+      const parents = await this.deps.storage.getRuns(ids);
       return new Set(parents.filter((p) => p.abortRequested || p.status === 'aborted').map((p) => p.id));
     } catch (err) {
-      this.d.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', errorFields(err));
+      this.deps.logger.warn('tasklane: could not read the parents of claimed runs; their aborts are not checked at start', errorFields(err));
       return undefined;
     }
   }
@@ -230,7 +230,7 @@ export class RunAborts {
    */
   async messageFor(exec: Execution): Promise<string | undefined> {
     if (exec.abortMessage) return exec.abortMessage;
-    const { storage } = this.d;
+    const { storage } = this.deps;
     const stored = await storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
     if (typeof stored === 'string') return stored;
     // a child that learned of its parent's abort here (abortLocalDescendants) may end before the

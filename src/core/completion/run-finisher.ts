@@ -40,7 +40,7 @@ export class RunFinisher {
   /** runs this node announced itself; their echo from the distribution is ignored */
   private readonly announcedHere = new Map<string, number>();
 
-  constructor(private readonly d: RunFinisherDeps) {}
+  constructor(private readonly deps: RunFinisherDeps) {}
 
   /**
    * A hook that throws is logged and changes nothing. Synchronous (undefined) when there is no
@@ -55,23 +55,23 @@ export class RunFinisher {
       try {
         task = def.create() as unknown as { [hook: string]: unknown };
       } catch (err) {
-        this.d.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, ...errorFields(err) });
+        this.deps.logger.error(`tasklane: ${hookName} of "${run.definitionId}" could not be resolved; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     const hook = def && !def.fault && task ? task[hookName] : undefined;
-    if (typeof hook !== 'function' && this.d.logs.idle) return void this.announceEnd(run);
+    if (typeof hook !== 'function' && this.deps.logs.idle) return void this.announceEnd(run);
     return this.finalizeAsync(run, kind, hookName, task, hook);
   }
 
   private async finalizeAsync(run: RunRecord, kind: FinishKind, hookName: string, task: unknown, hook: unknown): Promise<void> {
-    if (!this.d.logs.idle) await this.d.logs.drain(); // its log lines are readable once its end is announced
+    if (!this.deps.logs.idle) await this.deps.logs.drain(); // its log lines are readable once its end is announced
     if (typeof hook === 'function') {
       try {
         const publicRun = toPublicRun(run);
         const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
         await (hook as (p: unknown) => unknown).call(task, params);
       } catch (err) {
-        this.d.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
+        this.deps.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
       }
     }
     this.announceEnd(run);
@@ -79,52 +79,52 @@ export class RunFinisher {
 
   /** stats, then waiters, events and other nodes */
   private announceEnd(run: RunRecord): void {
-    const { d } = this;
-    if (run.status === 'failed') d.stats.failed(run.definitionId, run.error);
-    if (d.observers.on) d.observers.ended(run);
+    const { deps } = this;
+    if (run.status === 'failed') deps.stats.failed(run.definitionId, run.error);
+    if (deps.observers.on) deps.observers.ended(run);
     this.announce(run);
-    if (d.distribution.capabilities.multiNode) {
+    if (deps.distribution.capabilities.multiNode) {
       // other nodes may wait for it; its echo back here is ignored
       this.announcedHere.set(run.id, Date.now());
       if (this.announcedHere.size > 10_000) this.sweepAnnounced();
-      d.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
-        d.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }),
+      deps.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
+        deps.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }),
       );
     }
-    d.wake.pump();
+    deps.wake.pump();
   }
 
   /** resolves waiters and emits the end event on this node */
   announce(run: RunRecord): void {
-    const { d } = this;
-    if (d.transactions.size > 0) d.transactions.seen(run.id); // ended: its transaction committed
-    d.waiters.resolve(run);
+    const { deps } = this;
+    if (deps.transactions.size > 0) deps.transactions.seen(run.id); // ended: its transaction committed
+    deps.waiters.resolve(run);
     const event = run.status === 'success' ? 'done' : run.status === 'failed' ? 'failed' : run.status === 'aborted' ? 'aborted' : undefined;
-    if (event && d.bus.has(event)) d.bus.emit(event, { run: toPublicRun(run) });
+    if (event && deps.bus.has(event)) deps.bus.emit(event, { run: toPublicRun(run) });
   }
 
   /** whether a run ending elsewhere can matter here: something waits for runs, or listens to their end */
   wantsFinished(): boolean {
-    const { bus } = this.d;
-    return this.d.waiters.size > 0 || bus.has('done') || bus.has('failed') || bus.has('aborted');
+    const { bus } = this.deps;
+    return this.deps.waiters.size > 0 || bus.has('done') || bus.has('failed') || bus.has('aborted');
   }
 
   /** a run ended on some node: announce it here unless this node already did */
   async finishedElsewhere(notices: FinishedNotice[]): Promise<void> {
-    const { d } = this;
+    const { deps } = this;
     const wanted: string[] = [];
     for (const n of notices) {
       if (this.announcedHere.delete(n.id)) continue;
       const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
-      if (!d.waiters.has(n.id) && !d.bus.has(event)) continue;
+      if (!deps.waiters.has(n.id) && !deps.bus.has(event)) continue;
       // carried with the notice: no read (the internal fields do not matter to an ended run)
       if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0, iterationBase: 0 });
       else wanted.push(n.id);
     }
-    d.wake.pump();
+    deps.wake.pump();
     if (wanted.length === 0) return;
     // through the read batcher: the notices of one tick cost one query, not one each
-    const runs = await Promise.all(wanted.map((id) => d.reads.add(id)));
+    const runs = await Promise.all(wanted.map((id) => deps.reads.add(id)));
     for (const run of runs) if (run) this.announce(run);
   }
 

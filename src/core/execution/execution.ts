@@ -19,7 +19,7 @@ export interface Outcome {
   kind?: FinishKind;
   /** a failure the run's retry policy may retry (see RetryPolicy for which failures are) */
   retryable?: boolean;
-  /** the failure is retried: the update puts the run back to pending (see RunExecutor.retryOutcome) */
+  /** the failure is retried: the update puts the run back to pending (see IterationOutcomes.retryOutcome) */
   retrying?: boolean;
   /**
    * The run ends aborted, but the message abort() was given is not known on this node yet (the

@@ -62,11 +62,11 @@ const WRITE_ATTEMPTS = 8;
  * or parks the run for its next iteration.
  */
 export class RunExecutor implements ControllerHost, OutcomeWriter {
-  constructor(private readonly d: RunExecutorDeps) {}
+  constructor(private readonly deps: RunExecutorDeps) {}
 
   /** ControllerHost: what the controllers of this executor's iterations use */
   get services(): ControllerServices {
-    return this.d;
+    return this.deps;
   }
 
   /** runs whose progress changed since it was last written (see progress()) */
@@ -76,8 +76,8 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   trigger(options: ChildTriggerOptions, exec: Execution): Promise<TaskRun> {
     exec.triggeredChildren = true;
     // a traced iteration is the parent of its children's trigger spans
-    if (exec.span) return withTriggerParent(exec.span, () => this.d.childTrigger(options, exec.run, exec.abortRequested));
-    return this.d.childTrigger(options, exec.run, exec.abortRequested);
+    if (exec.span) return withTriggerParent(exec.span, () => this.deps.childTrigger(options, exec.run, exec.abortRequested));
+    return this.deps.childTrigger(options, exec.run, exec.abortRequested);
   }
 
   /**
@@ -95,27 +95,27 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   }
 
   private begin(exec: Execution): void {
-    const { d } = this;
+    const { deps } = this;
     const run = exec.run;
     const def = exec.def;
-    const now = d.clock.now();
+    const now = deps.clock.now();
     exec.startedAt = performance.now();
-    if (run.iterations === 1 && d.transactions.size > 0) d.transactions.seen(run.id); // claimed: its transaction committed
-    if (run.iterations === 1 && d.bus.has('started')) d.bus.emit('started', { run: toPublicRun(run) });
-    if (run.iterations === 1 && d.observers.on) d.observers.started(run, now - run.dueAt);
+    if (run.iterations === 1 && deps.transactions.size > 0) deps.transactions.seen(run.id); // claimed: its transaction committed
+    if (run.iterations === 1 && deps.bus.has('started')) deps.bus.emit('started', { run: toPublicRun(run) });
+    if (run.iterations === 1 && deps.observers.on) deps.observers.started(run, now - run.dueAt);
 
     // refusals decided before run() is called
-    const refusal = d.outcomes.refusal(exec, run.definitionId !== 'inline' || d.inline.has(run.id));
+    const refusal = deps.outcomes.refusal(exec, run.definitionId !== 'inline' || deps.inline.has(run.id));
     if (refusal) return this.end(exec, refusal);
 
     // no per-run timers: the pool's sweep checks these deadlines (see WorkerPool.sweep)
     const timeout = def?.iterationTimeout ?? 0;
     if (timeout > 0) {
       exec.deadline = now + timeout;
-      exec.graceDeadline = exec.deadline + d.options.timeoutGraceMs;
+      exec.graceDeadline = exec.deadline + deps.options.timeoutGraceMs;
     }
 
-    if (tracingOn()) exec.span = startIterationSpan(run, d.options.nodeId);
+    if (tracingOn()) exec.span = startIterationSpan(run, deps.options.nodeId);
     let answer: unknown;
     try {
       answer = exec.span ? inSpan(exec.span, () => this.call(exec)) : this.call(exec);
@@ -145,7 +145,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private call(exec: Execution): unknown {
     const run = exec.run;
     if (run.definitionId === 'inline') {
-      const fn = this.d.inline.get(run.id)!;
+      const fn = this.deps.inline.get(run.id)!;
       return run.context ? runWithContext(run.context, () => fn(run.input, exec.signal)) : fn(run.input, exec.signal);
     }
     const def = exec.def!;
@@ -170,13 +170,13 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private answered(exec: Execution, value: unknown, threw: boolean): void {
     try {
       const ms = performance.now() - exec.startedAt;
-      this.d.stats.iteration(exec.run.definitionId, ms);
-      if (this.d.observers.on) this.d.observers.iterationEnded(exec.run, ms);
+      this.deps.stats.iteration(exec.run.definitionId, ms);
+      if (this.deps.observers.on) this.deps.observers.iterationEnded(exec.run, ms);
       if (exec.span) this.endSpan(exec, threw ? 'error' : answerKind(value), threw ? value : undefined);
       exec.releaseSlot(); // the outcome is written while the slot serves the next run
       if (exec.settled || exec.detached) return exec.complete(); // timed out, released or lease lost meanwhile
       exec.settled = true;
-      this.end(exec, this.d.outcomes.outcomeOf(exec, value, threw));
+      this.end(exec, this.deps.outcomes.outcomeOf(exec, value, threw));
     } catch (err) {
       this.crashed(exec, err);
     }
@@ -184,7 +184,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   /** anything thrown by the executor itself: logged, and the run is left to its lease */
   private crashed(exec: Execution, err: unknown): void {
-    this.d.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: errorStack(err) });
+    this.deps.logger.error('tasklane: iteration crashed the executor', { runId: exec.run.id, error: errorStack(err) });
     this.retryWriteOver(exec);
     exec.complete();
   }
@@ -193,7 +193,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   private retryWriteOver(exec: Execution): void {
     if (!exec.returningToPending) return;
     exec.returningToPending = false;
-    this.d.backlog.returned();
+    this.deps.backlog.returned();
   }
 
   /** called by the pool's sweep: the iteration outlived its timeout */
@@ -213,7 +213,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     const timeout = exec.def?.iterationTimeout ?? 0;
     this.endSpan(exec, 'timeout', new Error(`The iteration did not answer within ${timeout} ms + grace`));
     this.end(exec, {
-      update: this.d.outcomes.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.d.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
+      update: this.deps.outcomes.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.deps.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
       kind: 'error',
       // a hung call may well answer the next time
       retryable: true,
@@ -230,7 +230,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     }
     exec.progress = merged;
     exec.run = { ...exec.run, progress: merged };
-    if (this.d.bus.has('progress')) this.d.bus.emit('progress', { run: toPublicRun(exec.run), progress: merged });
+    if (this.deps.bus.has('progress')) this.deps.bus.emit('progress', { run: toPublicRun(exec.run), progress: merged });
     exec.progressDirty = true;
     // written by one timer for every run, at most once per PROGRESS_WRITE_MS each: a run that ends
     // before it fires writes its progress with its outcome, and never on its own
@@ -246,19 +246,19 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     for (const exec of dirty) {
       if (!exec.progressDirty || exec.settled || exec.detached || !exec.progress) continue;
       exec.progressDirty = false;
-      this.d.storage.saveProgress(exec.run.id, exec.progress).catch(() => undefined);
+      this.deps.storage.saveProgress(exec.run.id, exec.progress).catch(() => undefined);
     }
   }
 
   /** writes the outcome under the lease, then finalises or parks the run (see written) */
   private end(exec: Execution, answer: Outcome): void {
-    const { d } = this;
+    const { deps } = this;
     exec.settled = true;
     let outcome = answer;
     const update = outcome.update;
     if (outcome.abortMessageUnknown) {
       // the message is in storage when the abort came through another node: read it first
-      d.aborts.messageFor(exec).then(
+      deps.aborts.messageFor(exec).then(
         (message) => {
           update.error = abortError(message ?? DEFAULT_ABORT_MESSAGE);
           outcome.abortMessageUnknown = false;
@@ -272,21 +272,21 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     const run = exec.run;
     if (update.progress === undefined && exec.progress) update.progress = exec.progress;
     if (outcome.retryable && update.status === 'failed' && update.error && !exec.abortRequested) {
-      outcome = d.outcomes.retryOutcome(exec, update) ?? outcome;
+      outcome = deps.outcomes.retryOutcome(exec, update) ?? outcome;
     }
     if (outcome.retrying) {
       const { retries } = run;
-      d.runLog.log(exec.def, run, 'warn', `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`, update.error!.code ? { code: update.error!.code } : undefined);
+      deps.runLog.log(exec.def, run, 'warn', `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`, update.error!.code ? { code: update.error!.code } : undefined);
       // the run goes back to pending: no maxBacklog count is trusted until a read after it is
-      d.backlog.returning();
+      deps.backlog.returning();
       exec.returningToPending = true;
     } else if (update.status === 'failed' && update.error) {
-      d.runLog.log(exec.def, run, 'error', `failed: ${update.error.message}`, update.error.code ? { code: update.error.code } : undefined);
+      deps.runLog.log(exec.def, run, 'error', `failed: ${update.error.message}`, update.error.code ? { code: update.error.code } : undefined);
     }
     exec.outcome = outcome;
     // the run's log lines are readable once its end is announced
-    if (!d.batches.logs.idle) {
-      d.batches.logs.drain().then(
+    if (!deps.batches.logs.idle) {
+      deps.batches.logs.drain().then(
         () => this.write(exec),
         (err: unknown) => this.crashed(exec, err),
       );
@@ -297,7 +297,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   private write(exec: Execution): void {
     exec.writeAttempts++;
-    this.d.batches.updates.push({ id: exec.run.id, leaseToken: exec.run.leaseToken!, ...exec.outcome!.update }, exec);
+    this.deps.batches.updates.push({ id: exec.run.id, leaseToken: exec.run.leaseToken!, ...exec.outcome!.update }, exec);
   }
 
   /**
@@ -308,7 +308,7 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
   writeFailed(exec: Execution, err: unknown): void {
     if (exec.detached || exec.writeAttempts >= WRITE_ATTEMPTS || this.halted) {
       this.retryWriteOver(exec);
-      this.d.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
+      this.deps.logger.error(`tasklane: could not record the end of run ${exec.run.id}; it will be taken up again when its lease expires`, {
         runId: exec.run.id,
         ...errorFields(err),
       });
@@ -346,23 +346,23 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
 
   /** the outcome is stored: finalise the run (hooks, stats, announcement) or park it */
   written(exec: Execution, result: UpdateResult): void {
-    const { d } = this;
+    const { deps } = this;
     try {
       const run = exec.run;
       const outcome = exec.outcome!;
       this.retryWriteOver(exec);
       if (!result.ok) {
-        d.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
+        deps.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
         return exec.complete();
       }
       const stored = result.run;
       if (outcome.retrying) return this.retried(exec, stored);
       if (outcome.kind) {
-        d.inline.delete(run.id);
+        deps.inline.delete(run.id);
         // a child this iteration triggered after abort() listed the children (this node learned
         // of the abort later) is aborted now; runs that triggered none have nothing to sweep
-        if (outcome.kind === 'abort' && exec.triggeredChildren) d.aborts.childrenOfEnded(stored);
-        const finalized = d.finisher.finalize(exec.def, stored, outcome.kind, exec.instance);
+        if (outcome.kind === 'abort' && exec.triggeredChildren) deps.aborts.childrenOfEnded(stored);
+        const finalized = deps.finisher.finalize(exec.def, stored, outcome.kind, exec.instance);
         if (finalized) {
           finalized.then(
             () => exec.complete(),
@@ -372,8 +372,8 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
         }
         return exec.complete();
       }
-      if (d.bus.has('iteration')) d.bus.emit('iteration', { run: toPublicRun(stored) });
-      d.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
+      if (deps.bus.has('iteration')) deps.bus.emit('iteration', { run: toPublicRun(stored) });
+      deps.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
       exec.complete();
     } catch (err) {
       this.crashed(exec, err);
@@ -387,13 +387,13 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
    * whose notice had not arrived yet) ends the waiting run now rather than at its due time.
    */
   private retried(exec: Execution, stored: RunRecord): void {
-    const { d } = this;
-    d.stats.retried(stored.definitionId);
-    d.stats.pendingAdded(stored.definitionId); // back to pending until its retry is claimed (queuePeak)
-    if (d.bus.has('retrying')) d.bus.emit('retrying', { run: toPublicRun(stored), error: stored.error! });
-    d.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
+    const { deps } = this;
+    deps.stats.retried(stored.definitionId);
+    deps.stats.pendingAdded(stored.definitionId); // back to pending until its retry is claimed (queuePeak)
+    if (deps.bus.has('retrying')) deps.bus.emit('retrying', { run: toPublicRun(stored), error: stored.error! });
+    deps.distribution.runnable([stored]); // a record is a notice: id, definitionId, dueAt
     exec.complete();
-    if (stored.abortRequested) d.aborts.retriedWhileAborting(exec, stored);
+    if (stored.abortRequested) deps.aborts.retriedWhileAborting(exec, stored);
   }
 }
 

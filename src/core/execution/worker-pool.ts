@@ -83,10 +83,10 @@ export class WorkerPool implements ExecutionOwner {
   /** the safety poll ticked since the last claim */
   private pollDue = false;
 
-  constructor(private readonly d: WorkerPoolDeps) {
-    this.active = d.active;
-    this.executor = d.executor;
-    this.minBatch = Math.max(1, Math.floor(d.options.concurrency / 4));
+  constructor(private readonly deps: WorkerPoolDeps) {
+    this.active = deps.active;
+    this.executor = deps.executor;
+    this.minBatch = Math.max(1, Math.floor(deps.options.concurrency / 4));
   }
 
   /** iterations whose code was started here and have not ended (claimed-ahead runs excluded) */
@@ -98,16 +98,16 @@ export class WorkerPool implements ExecutionOwner {
     if (this.running) return;
     this.running = true;
     this.executor.resume();
-    this.d.wake.listen(() => this.pump());
+    this.deps.wake.listen(() => this.pump());
     // a started engine keeps its process alive, like a server: stop() clears these timers
     // intervals are capped at what a Node timer holds (a longer one fires every millisecond):
     // polling or renewing more often than asked is harmless
     this.pollTimer = setInterval(() => {
       this.pollDue = true;
       this.pump();
-    }, Math.min(this.d.options.pollMs, MAX_TIMER_MS));
+    }, Math.min(this.deps.options.pollMs, MAX_TIMER_MS));
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-    const renewEvery = Math.min(Math.max(50, Math.floor(this.d.options.leaseMs / 3)), MAX_TIMER_MS);
+    const renewEvery = Math.min(Math.max(50, Math.floor(this.deps.options.leaseMs / 3)), MAX_TIMER_MS);
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
     this.pump();
   }
@@ -115,7 +115,7 @@ export class WorkerPool implements ExecutionOwner {
   /** claims nothing more; running iterations go on */
   pause(): void {
     this.running = false;
-    this.d.wake.unlisten();
+    this.deps.wake.unlisten();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
   }
@@ -148,7 +148,7 @@ export class WorkerPool implements ExecutionOwner {
     const releasing = execs.filter((exec) => !exec.settled && !exec.detached);
     if (releasing.length === 0) return;
     // runs going back to pending raise the maxBacklog counts: none is trusted until they are back
-    const backlog = this.d.backlog;
+    const backlog = this.deps.backlog;
     backlog.returning();
     const releases: Array<Promise<UpdateResult>> = [];
     let released: Array<PromiseSettledResult<UpdateResult>>;
@@ -158,14 +158,14 @@ export class WorkerPool implements ExecutionOwner {
         exec.settled = true;
         exec.fire(shutdown);
         releases.push(
-          this.d.batches.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.d.clock.now(), progress: exec.progress, unclaim }),
+          this.deps.batches.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.deps.clock.now(), progress: exec.progress, unclaim }),
         );
       }
       released = await Promise.allSettled(releases);
     } finally {
       backlog.returned();
     }
-    await this.d.batches.updates.drain();
+    await this.deps.batches.updates.drain();
     // tell the other nodes at once: released runs should move now, not at their next poll
     const notices = released.flatMap((r) =>
       r.status === 'fulfilled' && r.value.ok ? [{ id: r.value.run.id, definitionId: r.value.run.definitionId, dueAt: r.value.run.dueAt }] : [],
@@ -173,10 +173,10 @@ export class WorkerPool implements ExecutionOwner {
     // runs claimed ahead and given back are pending again, as their claim had counted them out
     if (unclaim) {
       released.forEach((r, i) => {
-        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.d.stats.pendingAdded(releasing[i].run.definitionId);
+        if (r.status === 'fulfilled' && r.value.ok && leftPending(releasing[i].run)) this.deps.stats.pendingAdded(releasing[i].run.definitionId);
       });
     }
-    if (notices.length) this.d.distribution.runnable(notices);
+    if (notices.length) this.deps.distribution.runnable(notices);
   }
 
   /** stops the pool's timers, and the executor's write retries (tried once more now: see RunExecutor.halt) */
@@ -200,7 +200,7 @@ export class WorkerPool implements ExecutionOwner {
       this.backlog = false;
       void this.releaseQueued();
     }
-    const now = this.d.clock.now();
+    const now = this.deps.clock.now();
     for (const exec of this.active.values()) {
       if (exec.settled || exec.detached) continue;
       if (now >= exec.graceDeadline) this.executor.graceExpired(exec);
@@ -225,15 +225,15 @@ export class WorkerPool implements ExecutionOwner {
 
   private slots(free: number): ClaimSlot[] {
     const slots: ClaimSlot[] = [];
-    for (const def of this.d.registry.all()) {
+    for (const def of this.deps.registry.all()) {
       if (def.fault) continue;
       // accept rules apply to distributable definitions; pinned runs reach only their node anyway
-      if (def.distributable && !accepts(this.d.options.accept, def.id)) continue;
+      if (def.distributable && !accepts(this.deps.options.accept, def.id)) continue;
       slots.push({ definitionId: def.id, max: Math.min(free, def.concurrency ?? free), concurrency: def.concurrency });
     }
     // inline runs are pinned to the node holding their function: claim them when it has some,
     // and at each safety poll, which takes up (and fails, NODE_LOST) those of dead nodes
-    if (this.d.inline.size > 0 || this.pollDue) slots.push({ definitionId: 'inline', max: free });
+    if (this.deps.inline.size > 0 || this.pollDue) slots.push({ definitionId: 'inline', max: free });
     this.pollDue = false;
     return slots;
   }
@@ -261,7 +261,7 @@ export class WorkerPool implements ExecutionOwner {
       this.claimAgain = true;
       return;
     }
-    const size = this.d.options.concurrency;
+    const size = this.deps.options.concurrency;
     const held = this.busy + this.queued.length + this.reserved;
     // claiming ahead pays only when iterations are short; long ones would leave the runs idle here
     const ahead = this.backlog && this.iterationMs < SHORT_ITERATION_MS ? PREFETCH_FACTOR * size : 0;
@@ -277,11 +277,11 @@ export class WorkerPool implements ExecutionOwner {
     this.reserved += want;
     let runs: RunRecord[] = [];
     try {
-      if (!this.d.gate.isReady) await this.d.gate.ready();
-      runs = await this.d.distribution.claim({
-        nodeId: this.d.options.nodeId,
-        now: this.d.clock.now(),
-        leaseMs: this.d.options.leaseMs,
+      if (!this.deps.gate.isReady) await this.deps.gate.ready();
+      runs = await this.deps.distribution.claim({
+        nodeId: this.deps.options.nodeId,
+        now: this.deps.clock.now(),
+        leaseMs: this.deps.options.leaseMs,
         limit: want,
         slots,
       });
@@ -290,22 +290,22 @@ export class WorkerPool implements ExecutionOwner {
     } catch (err) {
       this.claimFailures++;
       this.backlog = false;
-      this.d.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
+      this.deps.logger.error('tasklane: claiming runs failed; retrying on the next poll', { ...errorFields(err), failures: this.claimFailures });
     } finally {
       this.reserved -= want;
       this.claimsInFlight--;
     }
     for (const run of runs) {
       if (!leftPending(run)) continue;
-      this.d.stats.pendingLeft(run.definitionId);
-      if (this.d.backlog.active) this.d.backlog.left(run.definitionId);
+      this.deps.stats.pendingLeft(run.definitionId);
+      if (this.deps.backlog.active) this.deps.backlog.left(run.definitionId);
     }
-    const reading = this.d.aborts.abortedParents(runs);
+    const reading = this.deps.aborts.abortedParents(runs);
     const abortedParents = reading ? await reading : undefined;
     for (const run of runs) {
-      const exec = new Execution(run, this.d.registry.get(run.definitionId), this, this.executor);
+      const exec = new Execution(run, this.deps.registry.get(run.definitionId), this, this.executor);
       // ends aborted without running when its parent is: see RunAborts.abortedParents
-      if (abortedParents !== undefined) this.d.aborts.startsAborted(exec, abortedParents);
+      if (abortedParents !== undefined) this.deps.aborts.startsAborted(exec, abortedParents);
       this.active.set(run.id, exec);
       this.queued.push(exec);
     }
@@ -329,7 +329,7 @@ export class WorkerPool implements ExecutionOwner {
     if (this.starting) return;
     this.starting = true;
     try {
-      while (this.running && this.busy < this.d.options.concurrency && this.queued.length > 0) {
+      while (this.running && this.busy < this.deps.options.concurrency && this.queued.length > 0) {
         const exec = this.queued.shift()!;
         this.busy++;
         this.executor.execute(exec);
@@ -373,17 +373,17 @@ export class WorkerPool implements ExecutionOwner {
     try {
       const leases = [...this.active.values()].filter((e) => !e.detached && !e.settled).map((e) => ({ id: e.run.id, leaseToken: e.run.leaseToken! }));
       if (leases.length === 0) return;
-      const result = await this.d.storage.renewLeases(this.d.options.nodeId, leases, this.d.clock.now(), this.d.options.leaseMs);
+      const result = await this.deps.storage.renewLeases(this.deps.options.nodeId, leases, this.deps.clock.now(), this.deps.options.leaseMs);
       for (const id of result.lost) {
         const exec = this.active.get(id);
         if (!exec || exec.settled) continue;
         exec.detached = true;
         exec.fire(new LeaseLostError(id));
-        this.d.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
+        this.deps.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
       }
-      for (const id of result.abortRequested) this.d.aborts.abortLocal(id);
+      for (const id of result.abortRequested) this.deps.aborts.abortLocal(id);
     } catch (err) {
-      this.d.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
+      this.deps.logger.warn('tasklane: lease renewal failed; retrying', errorFields(err));
     } finally {
       this.renewing = false;
     }

@@ -42,17 +42,17 @@ export interface DefinitionRestartDeps {
  * recorded first, the runs below it aborted page by page (their children too), stats reset here
  * and, through the distribution, on the other nodes.
  */
-export async function restartDefinition(d: DefinitionRestartDeps, definitionId: string, message: string): Promise<RestartResult> {
-  await d.gate.ready();
-  const cutoffMs = d.clock.now();
+export async function restartDefinition(deps: DefinitionRestartDeps, definitionId: string, message: string): Promise<RestartResult> {
+  await deps.gate.ready();
+  const cutoffMs = deps.clock.now();
   const cutoff = newRunId(cutoffMs);
   // this node's triggers made before the cut-off are stored before the sweep looks for them
-  await d.batches.inserts.drain();
-  const { localsCleared } = await d.storage.restartDefinition(definitionId, cutoff);
+  await deps.batches.inserts.drain();
+  const { localsCleared } = await deps.storage.restartDefinition(definitionId, cutoff);
   let aborted = 0;
   let abortRequested = 0;
   for (;;) {
-    const page = await d.storage.abortDefinitionRuns({ definitionId, before: cutoff, message, now: d.clock.nowIso(), limit: RESTART_PAGE });
+    const page = await deps.storage.abortDefinitionRuns({ definitionId, before: cutoff, message, now: deps.clock.nowIso(), limit: RESTART_PAGE });
     if (page.aborted.length === 0 && page.requested.length === 0) break;
     aborted += page.aborted.length;
     abortRequested += page.requested.length;
@@ -62,15 +62,15 @@ export async function restartDefinition(d: DefinitionRestartDeps, definitionId: 
     ];
     await Promise.all(
       results.map(async (result) => {
-        await d.aborts.settle(result, message);
+        await deps.aborts.settle(result, message);
         // a run that never started has no children to abort
-        if (result.run.iterations > 0) await d.aborts.abortChildren(result.run.id, message);
+        if (result.run.iterations > 0) await deps.aborts.abortChildren(result.run.id, message);
       }),
     );
   }
-  d.stats.reset(definitionId);
-  await d.distribution.publishRestart(definitionId);
-  const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - d.clock.now();
+  deps.stats.reset(definitionId);
+  await deps.distribution.publishRestart(definitionId);
+  const left = cutoffMs + RESTART_CLOCK_MARGIN_MS - deps.clock.now();
   if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
   return { definitionId, aborted, abortRequested, localsCleared };
 }

@@ -71,10 +71,10 @@ export class TaskEngine {
   private readonly pool: WorkerPool;
   private readonly pipeline: TriggerPipeline;
 
-  constructor(private readonly d: TaskEngineDeps) {
-    this.pool = d.pool;
-    this.pipeline = d.pipeline;
-    d.registry.onRegistered((def) => {
+  constructor(private readonly deps: TaskEngineDeps) {
+    this.pool = deps.pool;
+    this.pipeline = deps.pipeline;
+    deps.registry.onRegistered((def) => {
       if (this.state === 'started') this.schedule(def);
     });
   }
@@ -84,7 +84,7 @@ export class TaskEngine {
   }
 
   get nodeId(): string {
-    return this.d.options.nodeId;
+    return this.deps.options.nodeId;
   }
 
   start(): Promise<void> {
@@ -94,27 +94,27 @@ export class TaskEngine {
       if (this.stopping) await this.stopping;
       this.state = 'starting';
       try {
-        await this.d.gate.ready();
+        await this.deps.gate.ready();
         const host: DistributionHost = {
-          node: { nodeId: this.d.options.nodeId, version: VERSION, accept: this.d.options.accept, startedOn: this.d.clock.nowIso() },
-          storage: this.d.storage,
-          now: () => this.d.clock.now(),
-          clockSample: (sample) => this.d.clock.clockSample(sample),
-          wantsFinished: () => this.d.finisher.wantsFinished(),
-          wake: () => this.d.wake.pump(),
-          abortRequested: (runId) => this.d.aborts.announced(runId),
-          definitionRestarted: (definitionId) => this.d.stats.reset(definitionId),
+          node: { nodeId: this.deps.options.nodeId, version: VERSION, accept: this.deps.options.accept, startedOn: this.deps.clock.nowIso() },
+          storage: this.deps.storage,
+          now: () => this.deps.clock.now(),
+          clockSample: (sample) => this.deps.clock.clockSample(sample),
+          wantsFinished: () => this.deps.finisher.wantsFinished(),
+          wake: () => this.deps.wake.pump(),
+          abortRequested: (runId) => this.deps.aborts.announced(runId),
+          definitionRestarted: (definitionId) => this.deps.stats.reset(definitionId),
           finished: (notice) => {
-            this.d.finisher.finishedElsewhere([notice]).catch((err: unknown) => this.d.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
+            this.deps.finisher.finishedElsewhere([notice]).catch((err: unknown) => this.deps.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },
-          error: (err) => this.d.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
-          eventInterest: (interest) => this.d.relay.remoteInterest(interest),
-          runEvents: (notices) => this.d.relay.received(notices),
+          error: (err) => this.deps.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
+          eventInterest: (interest) => this.deps.relay.remoteInterest(interest),
+          runEvents: (notices) => this.deps.relay.received(notices),
         };
-        await this.d.distribution.start(host);
-        this.d.relay.announceInterest(); // live views registered before this start
+        await this.deps.distribution.start(host);
+        this.deps.relay.announceInterest(); // live views registered before this start
         this.pool.start();
-        for (const def of this.d.registry.all()) this.schedule(def);
+        for (const def of this.deps.registry.all()) this.schedule(def);
         this.state = 'started';
       } catch (err) {
         this.state = 'stopped';
@@ -149,18 +149,18 @@ export class TaskEngine {
       this.jobs.clear();
       for (const timer of this.catchUps) timer.clear();
       this.catchUps.clear();
-      this.d.scheduler.stopAll();
+      this.deps.scheduler.stopAll();
       this.pool.pause();
       await this.pool.claimsSettled(); // a claim under way brings runs back: they are released below
       await this.pool.releaseQueued(); // claimed but not started: they move to other nodes at once
       if (wasRunning && graceful) await this.pool.idle(timeout);
       await this.pool.releaseAll();
       this.pool.stopTimers();
-      await this.d.batches.drain();
-      if (wasRunning) await this.d.distribution.stop().catch((err: unknown) => this.d.logger.warn('tasklane: distribution stop failed', errorFields(err)));
-      this.d.relay.stopped();
-      this.d.clock.storeClock.reset();
-      await this.d.gate.close();
+      await this.deps.batches.drain();
+      if (wasRunning) await this.deps.distribution.stop().catch((err: unknown) => this.deps.logger.warn('tasklane: distribution stop failed', errorFields(err)));
+      this.deps.relay.stopped();
+      this.deps.clock.storeClock.reset();
+      await this.deps.gate.close();
       this.state = 'stopped';
     })().finally(() => {
       this.stopping = undefined;
@@ -171,7 +171,7 @@ export class TaskEngine {
   private schedule(def: RegisteredDefinition): void {
     const schedule = def.options.schedule;
     if (def.fault || !schedule || this.jobs.has(def.id)) return;
-    const job = this.d.scheduler.schedule(
+    const job = this.deps.scheduler.schedule(
       def.id,
       schedule.cron,
       (tick) => void this.onTick(def, tick),
@@ -179,7 +179,7 @@ export class TaskEngine {
       (tick) => void this.onLateTick(def, tick),
     );
     this.jobs.set(def.id, job);
-    this.catchUp(def, job, this.d.clock.now());
+    this.catchUp(def, job, this.deps.clock.now());
   }
 
   /** a tick of the timer */
@@ -188,7 +188,7 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.d.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.deps.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
@@ -201,22 +201,22 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.d.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.deps.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
     }
   }
 
   /** a tick becomes a trigger only if storage records it first, and only without a pending one */
   private async fire(def: RegisteredDefinition, tick: Date, backfilled: boolean): Promise<void> {
-    const d = this.d;
+    const deps = this.deps;
     const tickIso = tick.toISOString();
-    if (!(await d.storage.recordScheduleTick(def.id, tickIso))) return;
-    const pending = await d.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
+    if (!(await deps.storage.recordScheduleTick(def.id, tickIso))) return;
+    const pending = await deps.storage.listRuns({ definition: def.id, status: 'pending', scheduled: true, limit: 1 });
     if (pending.items.length > 0) {
-      d.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
+      deps.logger.info(`tasklane: schedule tick ${tickIso} of "${def.id}" skipped: the previous scheduled run is still pending`, { definitionId: def.id });
       return;
     }
     // a timer on a clock ahead of the store's fires early: the run waits for the tick in store time
-    const early = tick.getTime() - d.clock.now();
+    const early = tick.getTime() - deps.clock.now();
     await this.pipeline.trigger(
       { definition: def.id, input: def.options.schedule?.input, ...(early > 0 ? { delay: early } : {}) },
       { scheduledFor: tickIso, ...(backfilled ? { backfilled } : {}) },
@@ -233,8 +233,8 @@ export class TaskEngine {
    * minutes at most); a schedule never recorded before has missed nothing.
    */
   private catchUp(def: RegisteredDefinition, job: ScheduledJob, startedAt: number): void {
-    const d = this.d;
-    d.storage
+    const deps = this.deps;
+    deps.storage
       .lastScheduleTick(def.id)
       .then((last) => {
         if (last === null || this.jobs.get(def.id) !== job) return;
@@ -248,37 +248,37 @@ export class TaskEngine {
             this.catchUps.delete(timer);
             if (this.jobs.get(def.id) !== job) return;
             this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-              d.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
+              deps.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
             );
           },
-          Math.max(0, startedAt + d.options.catchUpGraceMs - d.clock.now()),
+          Math.max(0, startedAt + deps.options.catchUpGraceMs - deps.clock.now()),
           true,
         );
         this.catchUps.add(timer);
       })
       .catch((err: unknown) => {
         if (this.jobs.get(def.id) !== job) return; // stopped meanwhile: the next start looks again
-        d.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+        deps.logger.error(`tasklane: could not look for missed ticks of "${def.id}": ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
       });
   }
 
   private async fireMissed(def: RegisteredDefinition, ticks: Date[], cause: 'gap' | 'late'): Promise<void> {
-    const d = this.d;
+    const deps = this.deps;
     if (this.state !== 'started') return;
     const latest = ticks[ticks.length - 1];
     let missed = ticks;
-    if (def.backfillMs !== undefined && latest.getTime() >= d.clock.now() - def.backfillMs) {
+    if (def.backfillMs !== undefined && latest.getTime() >= deps.clock.now() - def.backfillMs) {
       missed = ticks.slice(0, -1);
       await this.fire(def, latest, true);
     }
     if (missed.length === 0 || this.state !== 'started') return;
     const from = missed[0].toISOString();
     const to = missed[missed.length - 1].toISOString();
-    if (!(await d.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
-    d.stats.missedTicks(def.id, missed.length);
+    if (!(await deps.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
+    deps.stats.missedTicks(def.id, missed.length);
     const why = def.backfillMs === undefined ? 'the schedule has no backfill' : missed.length === ticks.length ? 'older than its backfill window' : 'only the latest tick is backfilled';
     const what = cause === 'gap' ? 'no node was running it' : "this node's timer fired it too late (event loop blocked, or the machine suspended)";
-    d.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
+    deps.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
       definitionId: def.id,
       missedTicks: missed.length,
       from,

@@ -88,8 +88,8 @@ export type TypedTriggerOptions<D> = Omit<TriggerOptions, 'definition' | 'input'
 /** Triggering, observing and aborting runs. Obtained with `container.get(TaskService)`. */
 export class TaskService {
   private readonly pipeline: TriggerPipeline;
-  constructor(private readonly d: TaskServiceDeps) {
-    this.pipeline = d.pipeline;
+  constructor(private readonly deps: TaskServiceDeps) {
+    this.pipeline = deps.pipeline;
   }
 
   /** the new run, `pending` (or the unfinished run holding the same idempotency `key`) */
@@ -108,15 +108,15 @@ export class TaskService {
     const id = this.knownId(o.id);
     if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`abort(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'aborted' : o.message.slice(0, 1000);
-    await this.d.gate.ready();
-    return toPublicRun(await this.d.aborts.abort(id, message));
+    await this.deps.gate.ready();
+    return toPublicRun(await this.deps.aborts.abort(id, message));
   }
 
   async get(id: string): Promise<TaskRun | null> {
     if (typeof id !== 'string') throw new InvalidArgumentError('get() takes a run id (string)');
     if (!isRunIdShape(id)) return null;
-    await this.d.gate.ready();
-    const run = await this.d.storage.getRun(id);
+    await this.deps.gate.ready();
+    const run = await this.deps.storage.getRun(id);
     return run ? toPublicRun(run) : null;
   }
 
@@ -132,21 +132,21 @@ export class TaskService {
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!this.d.gate.isReady) return this.d.gate.ready().then(() => this.waitReady<O>(runId, timeout));
+    if (!this.deps.gate.isReady) return this.deps.gate.ready().then(() => this.waitReady<O>(runId, timeout));
     return this.waitReady<O>(runId, timeout);
   }
 
   private waitReady<O>(runId: string, timeout: number | undefined): Promise<TaskRun<O>> {
-    const d = this.d;
-    const waiter = new RunWaiter(runId, d.waiters);
+    const deps = this.deps;
+    const waiter = new RunWaiter(runId, deps.waiters);
     const promise = promiseInto(waiter) as Promise<TaskRun<O>>;
     // the waiter is registered before the read, so an end between the two is not missed
-    d.waiters.add(waiter);
+    deps.waiters.add(waiter);
     if (timeout !== undefined) waiter.timer = new LongTimeout(() => waiter.timedOut(timeout), timeout);
     // a run stored through a host transaction that has not ended yet is not readable: its waiters
     // are settled by its end, or with TaskNotFoundError once the transaction is seen rolled back
-    if (!d.transactions.has(runId)) d.batches.reads.push(runId, waiter);
-    d.waiterSweep.watch();
+    if (!deps.transactions.has(runId)) deps.batches.reads.push(runId, waiter);
+    deps.waiterSweep.watch();
     return promise;
   }
 
@@ -171,8 +171,8 @@ export class TaskService {
     // filters no stored run can match (no definition id or run id holds such text) are an empty page
     if (q.definition !== undefined && !couldBeDefinitionId(q.definition)) return { items: [] };
     if (q.parentId !== undefined && !isRunIdShape(q.parentId)) return { items: [] };
-    await this.d.gate.ready();
-    const page = await this.d.storage.listRuns({
+    await this.deps.gate.ready();
+    const page = await this.deps.storage.listRuns({
       definition: q.definition,
       status: statuses as RunStatus[] | undefined,
       parentId: q.parentId,
@@ -189,31 +189,31 @@ export class TaskService {
     const cursor = checkCursor(q.cursor);
     if (cursor !== undefined && cursor !== '' && !LOG_CURSOR.test(cursor)) throw new InvalidArgumentError('listLogs(): cursor must be a string returned by a previous call');
     if (!isRunIdShape(q.runId)) return { items: [] }; // no run has such an id
-    await this.d.gate.ready();
-    return this.d.storage.listLogs({ runId: q.runId, limit, cursor });
+    await this.deps.gate.ready();
+    return this.deps.storage.listLogs({ runId: q.runId, limit, cursor });
   }
 
   async listDefinitions(options: { includePrivate?: boolean } = {}): Promise<DefinitionInfo[]> {
     const o = options === undefined || options === null ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
     if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean') throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
-    const disabled = await this.d.disabled.ids(0);
-    return this.d.registry
+    const disabled = await this.deps.disabled.ids(0);
+    return this.deps.registry
       .all()
       .filter((def) => o.includePrivate === true || !def.isPrivate)
-      .map((def) => this.d.registry.info(def, disabled.has(def.id)));
+      .map((def) => this.deps.registry.info(def, disabled.has(def.id)));
   }
 
   /** runs `fn` on this node's pool as a short-lived run (definition id `inline`); resolves with its result */
   async runInline<R>(fn: (input: unknown, signal: AbortSignal) => R | Promise<R>, input?: unknown): Promise<R> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`runInline() takes a function, got ${describeKind(fn)}`);
-    const d = this.d;
-    const limits = { maxInputBytes: d.options.maxInputBytes, maxDepth: 64, maxKeys: d.options.maxInputKeys };
+    const deps = this.deps;
+    const limits = { maxInputBytes: deps.options.maxInputBytes, maxDepth: 64, maxKeys: deps.options.maxInputKeys };
     // the checks trigger() applies, to the input and to the captured context alike: a value that
     // cannot be stored is refused here, never in the grouped insert it shares with other triggers
     const plain = copyJsonData(input, limits, 'input');
     const context = prepareContext(currentContext(), limits);
-    await d.gate.ready();
-    const now = d.clock.now();
+    await deps.gate.ready();
+    const now = deps.clock.now();
     const record: RunRecord = {
       id: newRunId(now),
       definitionId: 'inline',
@@ -223,21 +223,21 @@ export class TaskService {
       iterations: 0,
       attempt: 0,
       retries: 0,
-      createdOn: d.clock.isoOf(now),
+      createdOn: deps.clock.isoOf(now),
       dueAt: now,
-      targetNodeId: d.options.nodeId,
+      targetNodeId: deps.options.nodeId,
       abortRequested: false,
       recoveries: 0,
       logCount: 0,
       iterationBase: 0,
     };
     if (context !== undefined) record.context = context;
-    d.inline.set(record.id, fn as InlineFunction);
+    deps.inline.set(record.id, fn as InlineFunction);
     try {
-      const { run } = await d.batches.inserts.add(record);
+      const { run } = await deps.batches.inserts.add(record);
       return await this.result<R>(run.id);
     } finally {
-      d.inline.delete(record.id);
+      deps.inline.delete(record.id);
     }
   }
 
@@ -255,8 +255,8 @@ export class TaskService {
    */
   async retry(id: string): Promise<TaskRun> {
     const runId = this.knownId(id);
-    await this.d.gate.ready();
-    const old = await this.d.storage.getRun(runId);
+    await this.deps.gate.ready();
+    const old = await this.deps.storage.getRun(runId);
     if (!old) throw new TaskNotFoundError(runId);
     if (!isFinished(old.status)) throw new TaskNotFinishedError(runId, old.status);
     if (old.definitionId === 'inline') {
@@ -285,8 +285,8 @@ export class TaskService {
   async delete(id: string): Promise<boolean> {
     if (typeof id !== 'string') throw new InvalidArgumentError('delete() takes a run id (string)');
     if (!isRunIdShape(id)) return false;
-    await this.d.gate.ready();
-    const result = await this.d.storage.deleteRun(id);
+    await this.deps.gate.ready();
+    const result = await this.deps.storage.deleteRun(id);
     if (result.kind === 'not_found') return false;
     if (result.kind === 'unfinished') {
       throw new TaskNotFinishedError(id, result.run.id === id ? result.run.status : `finished, but its descendant ${result.run.id} is ${result.run.status}`);
@@ -300,9 +300,9 @@ export class TaskService {
    */
   async locals(definition: string | TaskClass): Promise<Record<string, unknown>> {
     const def = this.pipeline.resolveDefinition(definition);
-    await this.d.gate.ready();
+    await this.deps.gate.ready();
     const out = Object.create(null) as Record<string, unknown>;
-    for (const [key, value] of await this.d.storage.listLocals(def.id)) out[key] = value;
+    for (const [key, value] of await this.deps.storage.listLocals(def.id)) out[key] = value;
     return out;
   }
 
@@ -329,35 +329,35 @@ export class TaskService {
     const o = options === undefined ? {} : readOptions(options, RESTART_KEYS, 'restart()', '{ message? }');
     if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'restarted' : o.message.slice(0, 1000);
-    return restartDefinition(this.d, def.id, message);
+    return restartDefinition(this.deps, def.id, message);
   }
 
   /** one row per definition */
   async stats(): Promise<DefinitionStats[]> {
-    await this.d.gate.ready();
-    const [pending, disabled] = await Promise.all([this.d.storage.countPending(), this.d.disabled.ids(0)]);
-    const running = this.d.active.perDefinition();
-    return this.d.registry.all().map((def) => {
+    await this.deps.gate.ready();
+    const [pending, disabled] = await Promise.all([this.deps.storage.countPending(), this.deps.disabled.ids(0)]);
+    const running = this.deps.active.perDefinition();
+    return this.deps.registry.all().map((def) => {
       const queue = pending.get(def.id) ?? 0;
       const status = def.fault ? 'fault' : disabled.has(def.id) ? 'disabled' : running.get(def.id) ? 'running' : queue > 0 ? 'pending' : 'idle';
-      return this.d.stats.row(def.id, status, queue);
+      return this.deps.stats.row(def.id, status, queue);
     });
   }
 
   /** a disabled definition accepts triggers but runs nothing until enabled */
   async disable(id: string): Promise<void> {
     const def = this.pipeline.resolveDefinition(id);
-    await this.d.gate.ready();
-    await this.d.storage.setDefinitionDisabled(def.id, true);
-    this.d.disabled.invalidate();
+    await this.deps.gate.ready();
+    await this.deps.storage.setDefinitionDisabled(def.id, true);
+    this.deps.disabled.invalidate();
   }
 
   async enable(id: string): Promise<void> {
     const def = this.pipeline.resolveDefinition(id);
-    await this.d.gate.ready();
-    await this.d.storage.setDefinitionDisabled(def.id, false);
-    this.d.disabled.invalidate();
-    this.d.wake.pump();
+    await this.deps.gate.ready();
+    await this.deps.storage.setDefinitionDisabled(def.id, false);
+    this.deps.disabled.invalidate();
+    this.deps.wake.pump();
   }
 
   /**
@@ -372,11 +372,11 @@ export class TaskService {
 
   /** listens to run events; returns a function that removes the listener */
   on<E extends TaskEventName>(event: E, listener: TaskEventListener<E>): () => void {
-    return this.d.bus.on(event, listener);
+    return this.deps.bus.on(event, listener);
   }
 
   off<E extends TaskEventName>(event: E, listener: TaskEventListener<E>): void {
-    this.d.bus.off(event, listener);
+    this.deps.bus.off(event, listener);
   }
 
   private knownId(id: unknown): string {

@@ -31,7 +31,7 @@ export interface RunSubmissionDeps {
  * announcement on this node (`submitted`, stats, observers) and the notice to the distribution.
  */
 export class RunSubmission {
-  constructor(private readonly d: RunSubmissionDeps) {}
+  constructor(private readonly deps: RunSubmissionDeps) {}
 
   /**
    * The grouped insert of the triggers of one tick. A batch is stored (or refused) as a whole: when
@@ -40,30 +40,30 @@ export class RunSubmission {
    * record never fails the triggers of other callers it was batched with.
    */
   async insert(runs: RunRecord[]): Promise<Array<Inserted | ItemFailure>> {
-    if (!this.d.gate.isReady) await this.d.gate.whenOpen();
+    if (!this.deps.gate.isReady) await this.deps.gate.whenOpen();
     try {
       return await this.insertBatch(runs);
     } catch (err) {
       if (runs.length === 1 || isStoreFault(err)) throw err;
-      this.d.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, errorFields(err));
+      this.deps.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, errorFields(err));
       return Promise.all(runs.map((run) => this.insertBatch([run]).then((results) => results[0], (error: unknown) => new ItemFailure(error))));
     }
   }
 
   private async insertBatch(runs: RunRecord[]): Promise<Inserted[]> {
-    if (this.d.backlog.active) return this.insertCounted(runs);
-    const results = await this.d.storage.insertRuns(runs);
+    if (this.deps.backlog.active) return this.insertCounted(runs);
+    const results = await this.deps.storage.insertRuns(runs);
     this.submitted(results);
     return results;
   }
 
   /** the grouped insert when some definition has a maxBacklog: its count follows the insert */
   private async insertCounted(runs: RunRecord[]): Promise<Inserted[]> {
-    const { backlog } = this.d;
+    const { backlog } = this.deps;
     backlog.sending(runs);
     let results: Inserted[];
     try {
-      results = await this.d.storage.insertRuns(runs);
+      results = await this.deps.storage.insertRuns(runs);
     } catch (err) {
       backlog.insertFailed(runs);
       throw err;
@@ -75,7 +75,7 @@ export class RunSubmission {
 
   /** new runs are stored: announced here, and handed to the distribution in one notice list */
   private submitted(results: Inserted[]): void {
-    const { observers, stats, bus } = this.d;
+    const { observers, stats, bus } = this.deps;
     const notices: RunnableNotice[] = [];
     const announce = bus.has('submitted');
     for (const { run, created } of results) {
@@ -85,7 +85,7 @@ export class RunSubmission {
       if (announce) bus.emit('submitted', { run: toPublicRun(run) });
       notices.push(run); // a record is a notice: id, definitionId, dueAt
     }
-    if (notices.length > 0) this.d.distribution.runnable(notices);
+    if (notices.length > 0) this.deps.distribution.runnable(notices);
   }
 
   /**
@@ -93,7 +93,7 @@ export class RunSubmission {
    * runs, and handed to the distribution unless it woke the nodes at commit already (`woken`)
    */
   committedInTransaction(runs: RunRecord[], woken: boolean): void {
-    const { observers, stats, bus } = this.d;
+    const { observers, stats, bus } = this.deps;
     if (!woken) return this.submitted(runs.map((run) => ({ run, created: true })));
     if (observers.on) for (const run of runs) observers.triggered(run);
     for (const run of runs) stats.pendingAdded(run.definitionId);

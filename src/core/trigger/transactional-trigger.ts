@@ -41,7 +41,7 @@ import type { TriggerDeps, TriggerRequest, TriggerSteps } from './trigger-reques
  */
 export class TransactionalTrigger {
   constructor(
-    private readonly d: TriggerDeps,
+    private readonly deps: TriggerDeps,
     private readonly pipeline: TriggerSteps,
   ) {}
 
@@ -51,7 +51,7 @@ export class TransactionalTrigger {
     let result: MaybePromise<TaskRun>;
     try {
       const session = this.open(tx);
-      result = andThen(this.d.gate.isReady ? undefined : this.d.gate.ready(), () =>
+      result = andThen(this.deps.gate.isReady ? undefined : this.deps.gate.ready(), () =>
         andThen(session.begin(), () =>
           orCleanUp(
             () => this.steps(request, tx, session),
@@ -66,7 +66,7 @@ export class TransactionalTrigger {
   }
 
   private open(tx: HostTransaction): TransactionSession {
-    const storage = this.d.storage;
+    const storage = this.deps.storage;
     if (!storage.capabilities.transactions || typeof storage.openTransaction !== 'function') {
       throw new TransactionRefusedError(
         `trigger({ transaction }): ${storage.constructor.name} cannot store a run through a host transaction; use sqliteStorage or postgresStorage, or trigger after your commit.`,
@@ -101,10 +101,10 @@ export class TransactionalTrigger {
   }
 
   private admit(gate: BacklogGate): MaybePromise<void> {
-    const verdict = this.d.backlog.tryAdmit(gate);
+    const verdict = this.deps.backlog.tryAdmit(gate);
     if (verdict === 'admitted') return undefined;
     if (verdict === 'full') throw new QueueFullError(gate.definitionId, gate.limit);
-    return this.d.backlog.admit(gate);
+    return this.deps.backlog.admit(gate);
   }
 
   /** `parent` and `after` must name stored runs (or runs of this same transaction) */
@@ -121,25 +121,25 @@ export class TransactionalTrigger {
     const record = this.pipeline.newRecord(request);
     const counted = request.gate !== undefined;
     // counted as the grouped insert counts its runs (a rollback is seen at the next read)
-    if (counted) this.d.backlog.sending([record]);
+    if (counted) this.deps.backlog.sending([record]);
     progress.sent = true;
     const inserted = orCleanUp(
       () => session.insertRuns([record]),
-      () => counted && this.d.backlog.insertFailed([record]),
+      () => counted && this.deps.backlog.insertFailed([record]),
     );
     return andThen(inserted, ([result]) => {
       if (counted) {
-        this.d.backlog.answered([record], [result]);
+        this.deps.backlog.answered([record], [result]);
         // the host may still roll back: a trigger the count would refuse reads it again first
-        this.d.backlog.left(record.definitionId);
+        this.deps.backlog.left(record.definitionId);
       }
       // the key is held by another unfinished run (maybe of this same transaction): nothing new
       if (!result.created) return andThen(session.end(true), () => toPublicRun(result.run));
-      const distribution = this.d.distribution;
+      const distribution = this.deps.distribution;
       const notified = distribution.runnableInTransaction ? distribution.runnableInTransaction(tx, [result.run]) : false;
       return andThen(notified, (woken) =>
         andThen(session.end(true), () => {
-          this.d.transactions.watch(session, [result.run], woken);
+          this.deps.transactions.watch(session, [result.run], woken);
           return toPublicRun(result.run);
         }),
       );

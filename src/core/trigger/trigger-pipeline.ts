@@ -58,15 +58,15 @@ export class TriggerPipeline implements TriggerSteps {
   private nodesCache?: { at: number; nodes: NodeDescriptor[] };
   private readonly transactional: TransactionalTrigger;
 
-  constructor(private readonly d: TriggerDeps) {
-    this.transactional = new TransactionalTrigger(d, this);
+  constructor(private readonly deps: TriggerDeps) {
+    this.transactional = new TransactionalTrigger(deps, this);
   }
 
   /** the registered definition of an id or a task class; UnknownTaskDefinitionError for anything else */
   resolveDefinition(definition: unknown): RegisteredDefinition {
     let def: RegisteredDefinition | undefined;
-    if (typeof definition === 'string') def = this.d.registry.get(definition);
-    else if (typeof definition === 'function') def = this.d.registry.getByClass(definition);
+    if (typeof definition === 'string') def = this.deps.registry.get(definition);
+    else if (typeof definition === 'function') def = this.deps.registry.getByClass(definition);
     if (!def) throw new UnknownTaskDefinitionError(safeString(definition, 200));
     return def;
   }
@@ -91,11 +91,11 @@ export class TriggerPipeline implements TriggerSteps {
       return Promise.reject(err);
     }
     if (request.transaction !== undefined) return this.transactional.trigger(request, request.transaction);
-    if (!this.d.gate.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
+    if (!this.deps.gate.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
       return this.triggerChecked(request);
     }
     if (request.gate === undefined) return this.store(request);
-    const verdict = this.d.backlog.tryAdmit(request.gate);
+    const verdict = this.deps.backlog.tryAdmit(request.gate);
     if (verdict === 'admitted') return this.storeAdmitted(request, request.gate);
     if (verdict === 'full') return Promise.reject(new QueueFullError(request.def.id, request.gate.limit));
     return this.triggerChecked(request);
@@ -137,7 +137,7 @@ export class TriggerPipeline implements TriggerSteps {
       eligible: this.checkEligible(def),
       // an instance is resolved only when the class has the hook: most don't, and resolving costs
       hasHook: typeof (def.cls.prototype as { onBeforeTrigger?: unknown } | undefined)?.onBeforeTrigger === 'function',
-      gate: def.maxBacklog === undefined ? undefined : this.d.backlog.gate(def.id, def.maxBacklog),
+      gate: def.maxBacklog === undefined ? undefined : this.deps.backlog.gate(def.id, def.maxBacklog),
       transaction: o.transaction as HostTransaction | undefined,
     };
   }
@@ -149,16 +149,16 @@ export class TriggerPipeline implements TriggerSteps {
    * hook call; a trigger admitted there and refused later is uncounted again.
    */
   private async triggerChecked(request: TriggerRequest): Promise<TaskRun> {
-    const d = this.d;
+    const deps = this.deps;
     const { def, key, parentId, after, gate } = request;
-    if (!d.gate.isReady) await d.gate.ready();
+    if (!deps.gate.isReady) await deps.gate.ready();
     if (key !== undefined) {
-      const existing = await d.storage.findUnfinishedByKey(def.id, key);
+      const existing = await deps.storage.findUnfinishedByKey(def.id, key);
       if (existing) return toPublicRun(existing);
     }
     if (gate !== undefined) {
       try {
-        await d.backlog.admit(gate);
+        await deps.backlog.admit(gate);
       } catch (err) {
         void request.eligible?.catch(() => undefined); // refused first: the cluster's answer is not needed
         throw err;
@@ -167,7 +167,7 @@ export class TriggerPipeline implements TriggerSteps {
     try {
       if (parentId !== undefined || after !== undefined) {
         const ids = [parentId, after].filter((x): x is string => x !== undefined);
-        const found = new Set((await d.storage.getRuns(ids)).map((r) => r.id));
+        const found = new Set((await deps.storage.getRuns(ids)).map((r) => r.id));
         for (const id of ids) if (!found.has(id)) throw new TaskNotFoundError(id);
       }
       if (request.eligible) await request.eligible;
@@ -228,14 +228,14 @@ export class TriggerPipeline implements TriggerSteps {
     const record = this.newRecord(request);
     const sink = new InsertSink();
     const promise = promiseInto(sink);
-    this.d.batches.inserts.push(record, sink);
+    this.deps.batches.inserts.push(record, sink);
     return promise;
   }
 
   /** the run a validated trigger stores */
   newRecord(request: TriggerRequest): RunRecord {
-    const d = this.d;
-    const now = d.clock.now();
+    const deps = this.deps;
+    const now = deps.clock.now();
     const record: RunRecord = {
       id: newRunId(now),
       definitionId: request.def.id,
@@ -245,7 +245,7 @@ export class TriggerPipeline implements TriggerSteps {
       iterations: 0,
       attempt: 0,
       retries: 0,
-      createdOn: d.clock.isoOf(now),
+      createdOn: deps.clock.isoOf(now),
       dueAt: now + request.delay,
       abortRequested: false,
       recoveries: 0,
@@ -260,7 +260,7 @@ export class TriggerPipeline implements TriggerSteps {
     if (request.backfilled) record.backfilled = true;
     if (request.retry !== undefined) record.retryPolicy = request.retry;
     if (request.retryOf !== undefined) record.retryOf = request.retryOf;
-    if (!request.def.distributable && d.distribution.capabilities.multiNode) record.targetNodeId = d.options.nodeId;
+    if (!request.def.distributable && deps.distribution.capabilities.multiNode) record.targetNodeId = deps.options.nodeId;
     return record;
   }
 
@@ -278,21 +278,21 @@ export class TriggerPipeline implements TriggerSteps {
 
   /** throws NoEligibleNodeError; synchronous unless the cluster's nodes must be read */
   private checkEligible(def: RegisteredDefinition): Promise<void> | undefined {
-    const d = this.d;
+    const deps = this.deps;
     if (!def.distributable) return undefined;
     // this node counts, started or not: a run it accepts will run here at the latest
-    if (accepts(d.options.accept, def.id)) return undefined;
-    if (!d.distribution.capabilities.multiNode) throw new NoEligibleNodeError(def.id);
+    if (accepts(deps.options.accept, def.id)) return undefined;
+    if (!deps.distribution.capabilities.multiNode) throw new NoEligibleNodeError(def.id);
     return this.checkCluster(def);
   }
 
   private async checkCluster(def: RegisteredDefinition): Promise<void> {
-    const d = this.d;
+    const deps = this.deps;
     const now = Date.now();
-    if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await d.distribution.liveNodes() };
+    if (!this.nodesCache || now - this.nodesCache.at > 1000) this.nodesCache = { at: now, nodes: await deps.distribution.liveNodes() };
     if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) {
       // the cache may be stale: look again once before refusing
-      this.nodesCache = { at: now, nodes: await d.distribution.liveNodes() };
+      this.nodesCache = { at: now, nodes: await deps.distribution.liveNodes() };
       if (!this.nodesCache.nodes.some((n) => accepts(n.accept, def.id))) throw new NoEligibleNodeError(def.id);
     }
   }
