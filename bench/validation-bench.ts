@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsArray, IsInt, IsNumber, IsObject, IsOptional, IsString, ValidateNested } from 'class-validator';
 import { toInputInstance } from '../src/core/validation/input-instance';
-import { DEFAULT_INPUT_LIMITS, deepFreeze, freezeJsonData, prepareInput } from '../src/core/validation/input-validator';
+import { prepareInput } from '../src/core/validation/input-validator';
+import { DEFAULT_INPUT_LIMITS, deepFreeze, freezeJsonData } from '../src/core/validation/json-data';
 import { percentile } from './stats';
 
 /**

@@ -44,16 +44,16 @@ export type { Clock } from './ports/clock';
 export type { RunRecord } from './ports/run-record';
 export type { HostTransaction, PostgresTransaction, SqliteTransaction, TransactionSession, TransactionOutcome, MaybePromise } from './ports/transaction';
 
-export { tasklane, registerTasks } from './core/tasklane-module';
+export { tasklane, registerTasks } from './composition/tasklane-module';
 export type { TasklaneOptions } from './core/options';
-export { TaskService } from './core/task-service';
-export type { TypedTriggerOptions, RestartResult } from './core/task-service';
+export { TaskService } from './core/service/task-service';
+export type { TypedTriggerOptions, RestartResult } from './core/service/task-service';
 export type { JsonSchema } from './core/validation/input-schema';
-export type { TriggerOptions } from './core/trigger-pipeline';
-export { TaskEngine } from './core/task-engine';
-export type { EngineState, StopOptions } from './core/task-engine';
-export type { TaskEvents, TaskEventName, TaskEventListener } from './core/event-bus';
-export { runWithContext, currentContext } from './core/run-context';
+export type { TriggerOptions } from './core/trigger/trigger-request';
+export { TaskEngine } from './core/service/task-engine';
+export type { EngineState, StopOptions } from './core/service/task-engine';
+export type { TaskEvents, TaskEventName, TaskEventListener } from './core/observation/event-bus';
+export { runWithContext, currentContext } from './core/execution/run-context';
 
 export { memoryStorage, MemoryStorage, type MemoryStorageOptions } from './adapters/memory/memory-storage';
 export { sqliteStorage, SqliteStorage } from './adapters/sqlite/sqlite-storage';

@@ -1,4 +1,7 @@
 /** Types of the public run model. Timestamps are ISO 8601 strings. */
+import type { RunErrorCode } from './run-error-code';
+
+export type { RunErrorCode } from './run-error-code';
 
 export type RunStatus = 'pending' | 'running' | 'success' | 'failed' | 'aborted';
 
@@ -12,7 +15,11 @@ export type TaskContext = Record<string, unknown>;
 /** How a run failed. Never a thrown object: always this plain shape. */
 export interface RunError {
   message: string;
-  code?: string;
+  /**
+   * one of the codes tasklane stores ({@link RunErrorCode}), or the code of the error the task
+   * threw or answered with (any string)
+   */
+  code?: RunErrorCode | (string & {});
   data?: unknown;
   stack?: string;
 }

@@ -1,4 +1,4 @@
-import type { RunError } from '../api/types';
+import type { RunError, RunErrorCode } from '../api/types';
 import { describeKind } from '../util/safe-string';
 
 const MAX_MESSAGE = 4000;
@@ -95,6 +95,7 @@ function coerce(value: unknown): RunError {
   return out;
 }
 
-export function runError(message: string, code: string, data?: unknown): RunError {
+/** a run error tasklane decides (its code one of {@link RunErrorCode}) */
+export function runError(message: string, code: RunErrorCode, data?: unknown): RunError {
   return data === undefined ? { message, code } : { message, code, data };
 }

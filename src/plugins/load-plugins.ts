@@ -6,8 +6,8 @@ import { InvalidArgumentError, InvalidStateError, PluginError, TasklaneError } f
 import type { TaskClass } from '../api/task-definition';
 import { getTaskOptions } from '../api/task-metadata';
 import { defaultLogger } from '../core/default-logger';
-import { DefinitionRegistry } from '../core/definition-registry';
-import { registerTasks } from '../core/tasklane-module';
+import { DefinitionRegistry } from '../core/definitions/definition-registry';
+import { registerTasks } from '../composition/tasklane-module';
 import { TOKENS } from '../ports/tokens';
 import { errorMessage, safeGet, safeString } from '../util/safe-string';
 import { PLUGIN_NAME_PATTERN, type TasklanePlugin } from './plugin';

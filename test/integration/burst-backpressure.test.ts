@@ -11,7 +11,7 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { memoryStorage, postgresStorage, QueueFullError, sqliteStorage, Task, type RunStorage, type TaskDefinition, type TaskRunParams } from '../../src';
-import { BACKLOG_READ_GAP_MS } from '../../src/core/backlog-limiter';
+import { BACKLOG_READ_GAP_MS } from '../../src/core/trigger/backlog-limiter';
 import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
 import { describeWithPostgres, freshPgSchema, PG_URL } from '../helpers/services';
 import { tempDir } from '../helpers/temp-files';

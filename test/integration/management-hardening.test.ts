@@ -5,7 +5,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tempDir } from '../helpers/temp-files';
-import { Runtime } from '../../src/core/runtime';
+import { EventBus } from '../../src/core/observation/event-bus';
+import type { RunStorage } from '../../src/ports/storage';
+import { TOKENS as PORT_TOKENS } from '../../src/ports/tokens';
 import { EngineAccess } from '../../src/core/observation/engine-access';
 import { MEMORY, SQLITE } from '../reliability/storages';
 import { bearer, startApi, testAuth, TOKENS, type Api } from '../helpers/management-api';
@@ -151,11 +153,11 @@ describe('management API: bad input over HTTP', () => {
       ac.abort();
     };
     for (let i = 0; i < 1000; i += 20) await Promise.all(Array.from({ length: 20 }, once));
-    const rt = api.harness.container.get(Runtime);
+    const bus = api.harness.container.get(EventBus);
     const deadline = Date.now() + 10_000;
     while (api.server.handler.subscriptions > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(api.server.handler.subscriptions).toBe(0);
-    expect(rt.bus.has('submitted') || rt.bus.has('progress') || rt.bus.has('done')).toBe(false);
+    expect(bus.has('submitted') || bus.has('progress') || bus.has('done')).toBe(false);
     expect(new EngineAccess(api.harness.container).relayState.watching).toBe(0);
   }, 60_000);
 
@@ -184,7 +186,7 @@ describe('management API: bad input over HTTP', () => {
     expect(closed).toBe(true);
     socket.destroy();
     // this test stores runs: they are removed for the checks after each test
-    await api.harness.container.get(Runtime).storage.deleteFinishedBefore(new Date(Date.now() + 60_000).toISOString(), 100_000);
+    await api.harness.container.get<RunStorage>(PORT_TOKENS.Storage).deleteFinishedBefore(new Date(Date.now() + 60_000).toISOString(), 100_000);
   }, 90_000);
 });
 
@@ -196,7 +198,7 @@ describe('management API: internal errors', () => {
       const run = await api.harness.service.trigger({ definition: 'mgmt.echo', input: { count: 1 } });
       await api.harness.service.wait(run.id, { timeout: 10_000 });
       // the database goes away under the running engine
-      await api.harness.container.get(Runtime).storage.close();
+      await api.harness.container.get<RunStorage>(PORT_TOKENS.Storage).close();
       const answer = await api.gql(`query($id: ID!) { backgroundTasks { getTask(id: $id) { id } } }`, { id: run.id }, 'viewer');
       expect(answer.status).toBe(500);
       const err = answer.errors![0];

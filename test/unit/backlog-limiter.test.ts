@@ -5,7 +5,7 @@
  */
 import { createLogger, transports } from 'winston';
 import { memoryStorage, QueueFullError, type RunStorage } from '../../src';
-import { BacklogLimiter, BACKLOG_READ_GAP_MS } from '../../src/core/backlog-limiter';
+import { BacklogLimiter, BACKLOG_READ_GAP_MS } from '../../src/core/trigger/backlog-limiter';
 import type { RunRecord } from '../../src/ports/run-record';
 import { makeRun } from '../helpers/make-run';
 

@@ -5,7 +5,8 @@ import { Container } from 'inversify';
 import { registerTasks, Task, TaskEngine, tasklane, TaskService, type TaskDefinition, type TaskRunParams } from '../../src';
 import { InvalidArgumentError, TaskValidationError } from '../../src/api/errors';
 import { toInputInstance, TRANSFORM_OPTIONS } from '../../src/core/validation/input-instance';
-import { copyJsonData, DEFAULT_MAX_INPUT_KEYS, prepareInput, validateJsonData } from '../../src/core/validation/input-validator';
+import { prepareInput } from '../../src/core/validation/input-validator';
+import { copyJsonData, DEFAULT_MAX_INPUT_KEYS, validateJsonData } from '../../src/core/validation/json-data';
 
 /**
  * maxInputKeys (INPUT_TOO_COMPLEX) and the linear input-instance builder (issue 8: validation cost

@@ -2,16 +2,8 @@ import 'reflect-metadata';
 import { Type } from 'class-transformer';
 import { IsArray, IsEmail, IsInt, IsObject, IsOptional, IsString, Min, ValidateNested } from 'class-validator';
 import { TaskDefinitionError, TaskValidationError, TasklaneError } from '../../src/api/errors';
-import {
-  DEFAULT_INPUT_LIMITS,
-  VALIDATOR_OPTIONS,
-  deepFreeze,
-  isInputClass,
-  prepareInput,
-  validateInput,
-  validateJsonData,
-  type InputLimits,
-} from '../../src/core/validation/input-validator';
+import { VALIDATOR_OPTIONS, isInputClass, prepareInput, validateInput } from '../../src/core/validation/input-validator';
+import { DEFAULT_INPUT_LIMITS, deepFreeze, validateJsonData, type InputLimits } from '../../src/core/validation/json-data';
 
 // ---------------------------------------------------------------------------------------------
 // DTOs

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../src';
-import { checkRetryPolicy, refusesRetry, retryDelay } from '../../src/core/retry-policy';
+import { checkRetryPolicy, refusesRetry, retryDelay } from '../../src/core/execution/retry-policy';
 import { MAX_DURATION_MS } from '../../src/util/duration';
 
 describe('retry policy', () => {

@@ -1,4 +1,4 @@
-import { StoreClock } from '../../src/core/store-clock';
+import { StoreClock } from '../../src/core/runtime/store-clock';
 
 describe('StoreClock', () => {
   it('is undefined until a reading, then the store time advanced on the monotonic clock', async () => {

@@ -16,7 +16,7 @@ import type {
 import type { RunRecord } from '../../ports/run-record';
 import type { ClaimRequest } from '../../ports/storage';
 import type { HostTransaction, MaybePromise, PostgresTransaction } from '../../ports/transaction';
-import { accepts } from '../../core/accept-rules';
+import { accepts } from '../../core/definitions/accept-rules';
 import { DueTimer } from '../shared/due-timer';
 import { pgDriver } from '../shared/drivers';
 import { migrate, quoteSchema } from './postgres-migrations';

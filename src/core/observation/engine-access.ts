@@ -1,12 +1,27 @@
 import type { Container } from 'inversify';
 import type { Logger } from 'winston';
-import type { NodeDescriptor } from '../../ports/distribution';
-import { Runtime } from '../runtime';
-import { TaskEngine } from '../task-engine';
-import { WorkerPool } from '../worker-pool';
-import { ObserverSet, type EngineObserver } from './engine-observer';
-import type { EventWatch, RemoteRunEvent } from './event-relay';
-import { errorFields } from '../../util/safe-string';
+import type { Distribution, NodeDescriptor } from '../../ports/distribution';
+import type { RunStorage } from '../../ports/storage';
+import type { ActiveExecutions } from '../execution/active-executions';
+import type { TaskEngine } from '../service/task-engine';
+import type { EngineObserver, ObserverSet } from './engine-observer';
+import type { EventRelay, EventWatch, RemoteRunEvent } from './event-relay';
+
+/** The parts of a node's engine an operator surface reaches (bound by the composition root). */
+export interface EngineAccessParts {
+  nodeId: string;
+  logger: Logger;
+  storage: RunStorage;
+  distribution: Distribution;
+  observers: ObserverSet;
+  relay: EventRelay;
+  /** the runs claimed or executing on this node */
+  active: ActiveExecutions;
+  engine: TaskEngine;
+}
+
+/** the container token of {@link EngineAccessParts} */
+export const ENGINE_ACCESS_PARTS = Symbol.for('tasklane.EngineAccessParts');
 
 /** The readiness of one node: its engine started, and its storage answering. */
 export interface EngineHealth {
@@ -22,55 +37,44 @@ export interface EngineHealth {
  * runs executing here. Internal to the package (not exported from the core entry).
  */
 export class EngineAccess {
-  private readonly rt: Runtime;
-  private readonly pool: WorkerPool;
-  private readonly engine: TaskEngine;
+  private readonly parts: EngineAccessParts;
 
   constructor(container: Container) {
-    this.rt = container.get(Runtime);
-    this.pool = container.get(WorkerPool);
-    this.engine = container.get(TaskEngine);
+    this.parts = container.get<EngineAccessParts>(ENGINE_ACCESS_PARTS);
   }
 
   get nodeId(): string {
-    return this.rt.options.nodeId;
+    return this.parts.nodeId;
   }
 
   get logger(): Logger {
-    return this.rt.logger;
+    return this.parts.logger;
   }
 
   /** adds an observer to the engine; returns the function that removes it */
   observe(observer: EngineObserver): () => void {
-    const rt = this.rt;
-    rt.observer ??= new ObserverSet((err) => rt.logger.error('tasklane: an engine observer threw; ignored', errorFields(err)));
-    rt.observer.add(observer);
-    return () => {
-      rt.observer?.delete(observer);
-      // none left: the hot path's checks find nothing again
-      if (rt.observer?.size === 0) rt.observer = undefined;
-    };
+    return this.parts.observers.add(observer);
   }
 
   /** hears the events of runs executing on other nodes (see EventRelay) */
   watchRemote(filter: EventWatch, listener: (event: RemoteRunEvent) => void): () => void {
-    return this.rt.relay.watch(filter, listener);
+    return this.parts.relay.watch(filter, listener);
   }
 
   /** watchers of other nodes' events on this node, and whether this node publishes its own */
   get relayState(): { watching: number; publishing: boolean } {
-    return { watching: this.rt.relay.watching, publishing: this.rt.relay.publishing };
+    return { watching: this.parts.relay.watching, publishing: this.parts.relay.publishing };
   }
 
   /** engine started and storage answering a read within `timeoutMs` */
   async health(timeoutMs = 2000): Promise<EngineHealth> {
-    const started = this.engine.status === 'started';
+    const started = this.parts.engine.status === 'started';
     if (!started) return { started, storage: false };
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         // the cheapest read there is: one primary-key look-up of an id no run has
-        this.rt.storage.getRun('0'.repeat(26)),
+        this.parts.storage.getRun('0'.repeat(26)),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`storage did not answer within ${timeoutMs} ms`)), timeoutMs);
         }),
@@ -84,13 +88,11 @@ export class EngineAccess {
   }
 
   liveNodes(): Promise<NodeDescriptor[]> {
-    return this.rt.distribution.liveNodes();
+    return this.parts.distribution.liveNodes();
   }
 
   /** runs claimed or executing on this node, per definition */
   runningHere(): Map<string, number> {
-    const out = new Map<string, number>();
-    for (const exec of this.pool.active.values()) out.set(exec.run.definitionId, (out.get(exec.run.definitionId) ?? 0) + 1);
-    return out;
+    return this.parts.active.perDefinition();
   }
 }

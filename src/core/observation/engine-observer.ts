@@ -4,8 +4,9 @@ import type { RunRecord } from '../../ports/run-record';
  * What the engine tells an observer (the management server's metrics) beyond the public events:
  * pickup delays, iteration durations, aborts. Internal: reached through `observeEngine()`.
  *
- * The engine holds at most one {@link ObserverSet}, and none while nobody observes: each call site
- * is `rt.observer?.x(...)`, one property read on the hot path when nothing is registered.
+ * The engine holds one {@link ObserverSet}, made with it and given to the parts that report: each
+ * call site is `if (observers.on) observers.x(...)`, one property read on the hot path while
+ * nothing is registered.
  * Observers are called synchronously and must be cheap; one that throws is logged and ignored.
  */
 export interface EngineObserver {
@@ -29,6 +30,8 @@ type Hook = keyof EngineObserver;
 /** The observers of one engine, called in turn; a throwing observer is reported, never rethrown. */
 export class ObserverSet implements Required<EngineObserver> {
   private readonly observers = new Set<EngineObserver>();
+  /** some observer is registered (read on the hot path before any call) */
+  on = false;
 
   constructor(private readonly report: (error: unknown) => void) {}
 
@@ -36,12 +39,15 @@ export class ObserverSet implements Required<EngineObserver> {
     return this.observers.size;
   }
 
-  add(observer: EngineObserver): void {
+  /** adds an observer; returns the function that removes it */
+  add(observer: EngineObserver): () => void {
     this.observers.add(observer);
-  }
-
-  delete(observer: EngineObserver): void {
-    this.observers.delete(observer);
+    this.on = true;
+    return () => {
+      this.observers.delete(observer);
+      // none left: the hot path's checks find nothing again
+      this.on = this.observers.size > 0;
+    };
   }
 
   triggered(run: RunRecord): void {

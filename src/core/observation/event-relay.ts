@@ -1,7 +1,17 @@
 import type { RunError, RunProgress, TaskRun } from '../../api/types';
-import type { EventInterest, RelayedEventType, RunEventNotice } from '../../ports/distribution';
+import type { Distribution, EventInterest, RelayedEventType, RunEventNotice } from '../../ports/distribution';
 import { toPublicRun } from '../public-run';
-import type { Runtime } from '../runtime';
+import type { Logger } from 'winston';
+import type { RunStorage } from '../../ports/storage';
+import type { EventBus } from './event-bus';
+
+/** what the relay listens to, publishes through and reads */
+export interface EventRelayDeps {
+  distribution: Distribution;
+  bus: EventBus;
+  storage: RunStorage;
+  logger: Logger;
+}
 import { errorFields } from '../../util/safe-string';
 
 /** what a live view watches: one run, one definition, or (neither) every run */
@@ -53,7 +63,7 @@ export class EventRelay {
   private flushScheduled?: NodeJS.Immediate;
   private progressTimer?: NodeJS.Timeout;
 
-  constructor(private readonly rt: Runtime) {}
+  constructor(private readonly deps: EventRelayDeps) {}
 
   /** watchers on this node (diagnostics, tests) */
   get watching(): number {
@@ -77,9 +87,9 @@ export class EventRelay {
 
   /** tells the distribution what this node's watchers want (again after the engine started) */
   announceInterest(): void {
-    const set = this.rt.distribution.setEventInterest;
-    if (!set || !this.rt.distribution.capabilities.multiNode) return;
-    set.call(this.rt.distribution, this.watchers.size === 0 ? null : this.mergedInterest());
+    const set = this.deps.distribution.setEventInterest;
+    if (!set || !this.deps.distribution.capabilities.multiNode) return;
+    set.call(this.deps.distribution, this.watchers.size === 0 ? null : this.mergedInterest());
   }
 
   private mergedInterest(): EventInterest {
@@ -105,8 +115,8 @@ export class EventRelay {
       return;
     }
     this.interest = { all: interest.all === true, definitions: new Set(interest.definitions ?? []), runs: new Set(interest.runs ?? []) };
-    if (this.unlisten.length > 0 || !this.rt.distribution.publishRunEvents) return;
-    const bus = this.rt.bus;
+    if (this.unlisten.length > 0 || !this.deps.distribution.publishRunEvents) return;
+    const bus = this.deps.bus;
     this.unlisten.push(
       bus.on('submitted', ({ run }) => this.published('submitted', run)),
       bus.on('started', ({ run }) => this.published('started', run)),
@@ -161,9 +171,9 @@ export class EventRelay {
     this.queue = [];
     if (notices.length === 0 || this.interest === null) return;
     try {
-      this.rt.distribution.publishRunEvents?.(notices);
+      this.deps.distribution.publishRunEvents?.(notices);
     } catch (err) {
-      this.rt.logger.warn('tasklane: publishing run events failed; live views elsewhere miss them', errorFields(err));
+      this.deps.logger.warn('tasklane: publishing run events failed; live views elsewhere miss them', errorFields(err));
     }
   }
 
@@ -188,7 +198,7 @@ export class EventRelay {
       else missing.push(n);
     }
     if (missing.length === 0) return;
-    this.rt.storage.getRuns([...new Set(missing.map((n) => n.runId))]).then(
+    this.deps.storage.getRuns([...new Set(missing.map((n) => n.runId))]).then(
       (records) => {
         const byId = new Map(records.map((r) => [r.id, r]));
         for (const n of missing) {
@@ -199,7 +209,7 @@ export class EventRelay {
           this.deliver({ ...n, run });
         }
       },
-      (err: unknown) => this.rt.logger.warn('tasklane: reading the runs of relayed events failed; they are dropped', errorFields(err)),
+      (err: unknown) => this.deps.logger.warn('tasklane: reading the runs of relayed events failed; they are dropped', errorFields(err)),
     );
   }
 
@@ -210,7 +220,7 @@ export class EventRelay {
       try {
         w.listener(event);
       } catch (err) {
-        this.rt.logger.error('tasklane: a live event watcher threw; ignored', errorFields(err));
+        this.deps.logger.error('tasklane: a live event watcher threw; ignored', errorFields(err));
       }
     }
   }

@@ -1,6 +1,6 @@
-import type { TaskEventName, TaskEvents } from '../../core/event-bus';
+import type { TaskEventName, TaskEvents } from '../../core/observation/event-bus';
 import type { EngineAccess } from '../../core/observation/engine-access';
-import type { TaskService } from '../../core/task-service';
+import type { TaskService } from '../../core/service/task-service';
 import type { TaskRun } from '../../api/types';
 import { EventStream, type TaskEventPayload } from './event-stream';
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Logger } from 'winston';
 import type { DefinitionStats } from '../../api/types';
 import type { EngineAccess } from '../../core/observation/engine-access';
-import type { TaskService } from '../../core/task-service';
+import type { TaskService } from '../../core/service/task-service';
 import type { Principal } from '../auth/principal';
 import type { EventHub } from '../events/event-hub';
 

@@ -4,7 +4,7 @@ import type { Container } from 'inversify';
 import type { Logger } from 'winston';
 import type { TaskRun } from '../../api/types';
 import { EngineAccess } from '../../core/observation/engine-access';
-import { TaskService } from '../../core/task-service';
+import { TaskService } from '../../core/service/task-service';
 import { TOKENS } from '../../ports/tokens';
 import { mayAct, type Principal } from '../auth/principal';
 import { OPERATION_ROLES } from '../auth/role-table';

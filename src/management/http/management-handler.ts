@@ -6,7 +6,7 @@ import type { Container } from 'inversify';
 import type { Logger } from 'winston';
 import { InvalidArgumentError } from '../../api/errors';
 import { EngineAccess } from '../../core/observation/engine-access';
-import { TaskService } from '../../core/task-service';
+import { TaskService } from '../../core/service/task-service';
 import { TOKENS } from '../../ports/tokens';
 import { mayAct, type AuthFunction, type Principal } from '../auth/principal';
 import { EventHub } from '../events/event-hub';

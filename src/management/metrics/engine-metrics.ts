@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { DefinitionStats } from '../../api/types';
 import type { EngineAccess } from '../../core/observation/engine-access';
-import type { TaskService } from '../../core/task-service';
+import type { TaskService } from '../../core/service/task-service';
 import type { RunRecord } from '../../ports/run-record';
 
 /** a stats() read shared by the gauges of one scrape */

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Container } from 'inversify';
 import { InvalidArgumentError } from '../../api/errors';
 import { EngineAccess } from '../../core/observation/engine-access';
-import { TaskService } from '../../core/task-service';
+import { TaskService } from '../../core/service/task-service';
 import type { AuthFunction } from '../auth/principal';
 import { EngineMetrics } from './engine-metrics';
 
