@@ -1,0 +1,30 @@
+import { StorageError, TasklaneError } from '../../api/errors';
+
+/** SQLITE_BUSY or SQLITE_LOCKED (any extended code): another connection holds the lock */
+export function isBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
+/**
+ * SQLite's errors as StorageError. The message names the error's code (e.g. `SQLITE_CORRUPT`),
+ * never SQLite's own message (it may quote SQL or values) nor the file's path: the original is the
+ * `cause`, for operators and logs.
+ */
+export function normalise(error: unknown): unknown {
+  if (isSqliteError(error) && !TasklaneError.is(error)) {
+    return new StorageError(`SQLite storage: an operation on the database failed (${error.code})`, error);
+  }
+  return error;
+}
+
+/**
+ * An error of SQLite, told by its code rather than `instanceof Database.SqliteError`: the native
+ * binding keeps the SqliteError class of the first copy of better-sqlite3 that loaded it, so a
+ * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
+ * and their message (SQL, values, the file's path) would have reached the caller.
+ */
+function isSqliteError(error: unknown): error is Error & { code: string } {
+  const code = (error as { code?: unknown } | null)?.code;
+  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_');
+}
