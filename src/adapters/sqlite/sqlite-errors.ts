@@ -1,3 +1,4 @@
+import { types } from 'node:util';
 import { StorageError, TasklaneError } from '../../api/errors';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (any extended code): another connection holds the lock */
@@ -22,9 +23,12 @@ export function normalise(error: unknown): unknown {
  * An error of SQLite, told by its code rather than `instanceof Database.SqliteError`: the native
  * binding keeps the SqliteError class of the first copy of better-sqlite3 that loaded it, so a
  * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
- * and their message (SQL, values, the file's path) would have reached the caller.
+ * and their message (SQL, values, the file's path) would have reached the caller. That class may
+ * also belong to another realm (each jest test file runs in its own context, and the first file of
+ * a worker to open a database gave the class its `Error`): `instanceof Error` is false there, so a
+ * native error of any realm counts too (`types.isNativeError`).
  */
 function isSqliteError(error: unknown): error is Error & { code: string } {
   const code = (error as { code?: unknown } | null)?.code;
-  return error instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_');
+  return (error instanceof Error || types.isNativeError(error)) && typeof code === 'string' && code.startsWith('SQLITE_');
 }
