@@ -1,4 +1,3 @@
-import { types } from 'node:util';
 import { StorageError, TasklaneError } from '../../api/errors';
 
 /** SQLITE_BUSY or SQLITE_LOCKED (any extended code): another connection holds the lock */
@@ -25,10 +24,11 @@ export function normalise(error: unknown): unknown {
  * second copy (two bundles, a test runner's module registries) gets errors its class does not own,
  * and their message (SQL, values, the file's path) would have reached the caller. That class may
  * also belong to another realm (each jest test file runs in its own context, and the first file of
- * a worker to open a database gave the class its `Error`): `instanceof Error` is false there, so a
- * native error of any realm counts too (`types.isNativeError`).
+ * a worker to open a database gave the class its `Error`): `instanceof Error` is false there, and
+ * better-sqlite3 builds its errors with a plain constructor function (`Error.call(this)`), so they
+ * are no native errors either. Any object with a `SQLITE_` code counts.
  */
-function isSqliteError(error: unknown): error is Error & { code: string } {
+function isSqliteError(error: unknown): error is object & { code: string } {
   const code = (error as { code?: unknown } | null)?.code;
-  return (error instanceof Error || types.isNativeError(error)) && typeof code === 'string' && code.startsWith('SQLITE_');
+  return typeof error === 'object' && error !== null && typeof code === 'string' && code.startsWith('SQLITE_');
 }
