@@ -56,11 +56,10 @@ const WAL_CHECKPOINT_PAGES = 16_384;
  * - Batch methods are one transaction per call: that is where the throughput is. Measured in
  *   batches of 100: insert ~13 µs, claim ~20 µs, complete ~17 µs per run (~17k runs/s end to end).
  * - Each operation's SQL, the code that runs it and the reasons for its shape are in one file of
- *   statements/ (claim-runs.ts says why claims read each definition separately and name their
- *   index; update-iterations.ts why a run claimed here is written back with a short RETURNING).
- *   They are prepared once per connection (statements/index.ts).
- * - A run claimed here is written back with a short RETURNING, the rest taken from the row as
- *   claimed, kept until then (claimed-rows.ts); the runs of a batch in one `UPDATE ... FROM json_each(?)`.
+ *   statements/, prepared once per connection (statements/index.ts). claim-runs.ts says why a
+ *   claim reads each definition separately and names its index; update-iterations.ts why a run
+ *   claimed here is written back with a short RETURNING, the rest taken from the row as claimed
+ *   (kept until then in claimed-rows.ts), the runs of a batch in one `UPDATE ... FROM json_each(?)`.
  * - WAL checkpoints every 64 MiB of WAL rather than every 4 MiB (see open()).
  * - Run rows are read in raw mode (arrays), their columns by name (run-row.ts).
  * - All SQL is constant text with parameters; JSON columns are TEXT, dueAt/leaseExpiresAt INTEGER
