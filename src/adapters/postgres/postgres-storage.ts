@@ -627,6 +627,7 @@ const COL_ID = 0;
 const COL_LEASE_TOKEN = 22;
 /** a claim's row: the run's columns, then its rank within its definition */
 const COL_CLAIM_RN = RUN_COLUMN_NAMES.length;
+const COL_CLAIM_SLOT = RUN_COLUMN_NAMES.length + 1;
 
 /**
  * Byte order of UTF-8 text, i.e. code point order: the "C" collation of the id columns (claims
@@ -1372,7 +1373,13 @@ export class PostgresStorage implements RunStorage {
 
   async claimRuns(request: ClaimRequest): Promise<RunRecord[]> {
     const limit = Math.floor(request.limit);
-    const slots = request.slots.filter((s) => s.max > 0);
+    // as every storage: a slot without room is skipped, and a definition counts once (its first slot)
+    const seen = new Set<string>();
+    const slots = request.slots.filter((s) => {
+      if (seen.has(s.definitionId) || !(s.max >= 1)) return false;
+      seen.add(s.definitionId);
+      return true;
+    });
     if (!(limit > 0) || slots.length === 0) return [];
     const definitionIds = slots.map((s) => s.definitionId);
     const maxes = slots.map((s) => Math.min(Math.floor(s.max), limit));
@@ -1406,13 +1413,9 @@ export class PostgresStorage implements RunStorage {
         return run();
       });
     }, 'claims');
-    // round-robin across definitions, oldest first within each (sorted here: the rows are wide)
-    rows.sort(
-      (a, b) =>
-        (a[COL_CLAIM_RN] as number) - (b[COL_CLAIM_RN] as number) ||
-        compareText(a[1] as string, b[1] as string) ||
-        compareText(a[COL_ID] as string, b[COL_ID] as string),
-    );
+    // in claim order (see RunStorage): round-robin across definitions in slot order, each
+    // definition's runs in its own order (sorted here: the rows are wide)
+    rows.sort((a, b) => (a[COL_CLAIM_RN] as number) - (b[COL_CLAIM_RN] as number) || (a[COL_CLAIM_SLOT] as number) - (b[COL_CLAIM_SLOT] as number));
     const runs = new Array<RunRecord>(rows.length);
     for (let i = 0; i < rows.length; i++) {
       runs[i] = decodeRun(rows[i]);
@@ -1440,8 +1443,8 @@ export class PostgresStorage implements RunStorage {
     // $7 concurrency per definition (null = unlimited), $8 now as ISO
     this.claimSqlText ??= `
       with slots as (
-        select q.definition_id, q.max_n, q.conc, coalesce(d.disabled, false) as disabled, d.restart_cutoff as cutoff
-        from unnest($5::text[], $6::int[], $7::int[]) as q(definition_id, max_n, conc)
+        select q.definition_id, q.max_n, q.conc, q.slot, coalesce(d.disabled, false) as disabled, d.restart_cutoff as cutoff
+        from unnest($5::text[], $6::int[], $7::int[]) with ordinality as q(definition_id, max_n, conc, slot)
         left join ${s}.definitions d on d.definition_id = q.definition_id
       ),
       running as (
@@ -1450,23 +1453,45 @@ export class PostgresStorage implements RunStorage {
         from slots
         where slots.conc is not null
       ),
-      resumed as (
-        select c.id, c.definition_id, c.recovered
+      expired as (
+        select c.id, c.definition_id, true as recovered, 0 as kind, 0::bigint as ord
         from slots
         cross join lateral (
-          select r.id, r.definition_id, (r.lease_token is not null) as recovered
+          -- leases that ran out (one without an expiry counts as expired: its LEASE_KEY is 0)
+          select r.id, r.definition_id
           from ${s}.runs r
           where r.status = 'running'
             and r.definition_id = slots.definition_id
-            and ${LEASE_KEY} <= $2
-            and (
-              (r.lease_token is null and r.due_at <= $2 and (r.target_node_id is null or r.target_node_id = $1))
-              or (r.lease_token is not null and r.lease_expires_at < $2)
-            )
+            and ${LEASE_KEY} > -9223372036854775807 - 1
+            and ${LEASE_KEY} < $2
+            and r.lease_token is not null
           order by r.id
           limit slots.max_n
           for update skip locked
         ) c
+      ),
+      parked as (
+        select c.id, c.definition_id, false as recovered, 1 as kind, c.due_at as ord
+        from slots
+        left join (select definition_id, count(*)::int as n from expired group by definition_id) ec on ec.definition_id = slots.definition_id
+        cross join lateral (
+          select r.id, r.definition_id, r.due_at
+          from ${s}.runs r
+          where r.status = 'running'
+            and r.definition_id = slots.definition_id
+            and ${LEASE_KEY} = -9223372036854775807 - 1
+            and r.lease_token is null
+            and r.due_at <= $2
+            and (r.target_node_id is null or r.target_node_id = $1)
+          order by r.due_at, r.id
+          limit greatest(0, slots.max_n - coalesce(ec.n, 0))
+          for update skip locked
+        ) c
+      ),
+      resumed as (
+        select * from expired
+        union all
+        select * from parked
       ),
       caps as materialized (
         select slots.definition_id,
@@ -1480,7 +1505,7 @@ export class PostgresStorage implements RunStorage {
         left join running on running.definition_id = slots.definition_id
       ),
       fresh as (
-        select c.id, c.definition_id, false as recovered
+        select c.id, c.definition_id, false as recovered, 2 as kind, 0::bigint as ord
         from caps
         cross join lateral (
           select r.id, r.definition_id
@@ -1499,13 +1524,13 @@ export class PostgresStorage implements RunStorage {
       ),
       picked as (
         select u.id, u.recovered, u.definition_id,
-               row_number() over (partition by u.definition_id order by u.kind, u.id) as rn
-        from (select id, definition_id, recovered, 0 as kind from resumed
-              union all
-              select id, definition_id, recovered, 1 as kind from fresh) u
+               row_number() over (partition by u.definition_id order by u.kind, u.ord, u.id) as rn
+        from (select * from resumed union all select * from fresh) u
       ),
       chosen as (
-        select id, recovered, rn, definition_id from picked order by rn, definition_id limit $4
+        select p.id, p.recovered, p.rn, p.definition_id, sl.slot from picked p
+        join slots sl on sl.definition_id = p.definition_id
+        order by p.rn, sl.slot limit $4
       ),
       claimed as (
         update ${s}.runs r set
@@ -1522,7 +1547,7 @@ export class PostgresStorage implements RunStorage {
         from chosen
         join slots sl on sl.definition_id = chosen.definition_id
         where r.id = chosen.id
-        returning ${cols('r')}, chosen.rn as claim_rn
+        returning ${cols('r')}, chosen.rn as claim_rn, chosen.slot as claim_slot
       )
       select * from claimed`;
     return this.claimSqlText;
