@@ -114,7 +114,6 @@ export class PostgresDistribution implements Distribution {
     this.pool = new DistributionPool(this.queryTimeoutMs);
     pgDriver('postgresDistribution()'); // an optional peer dependency: missing, it is said now
 
-    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.ctx = {
       get host() {
