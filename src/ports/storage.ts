@@ -175,9 +175,7 @@ export interface StorageListRunsQuery extends ListRunsQuery {
  *   run with a `targetNodeId` is claimed only by that node; an expired lease by any node (the
  *   engine decides: an inline run of a dead node fails with NODE_LOST). A run whose id is below
  *   its definition's restart cut-off (see `restartDefinition`) comes back with `abortRequested`.
- *   Within a definition the oldest (`id` order) go first, so `concurrency: 1` runs in trigger
- *   order; across definitions the batch is spread round-robin, so a deep queue of one definition
- *   never starves another.
+ * - **Claim order**: one order, the same in every storage, given on `claimRuns`.
  * - **Idempotency keys**: at most one unfinished run per `(definitionId, key)`. `insertRuns` returns
  *   the existing unfinished run (`created: false`) instead of inserting a second one, even when
  *   many processes insert the same key at once. A finished run frees its key.
@@ -188,8 +186,8 @@ export interface StorageListRunsQuery extends ListRunsQuery {
  * - **Batches**: the array methods apply each item independently and atomically; an adapter is
  *   free (and encouraged) to group them in one transaction.
  *
- * Not required: ordering across definitions beyond round-robin, exactly-once anything (recovery is
- * at-least-once), cross-process notifications (that is the distribution's job).
+ * Not required: exactly-once anything (recovery is at-least-once), cross-process notifications
+ * (that is the distribution's job).
  */
 export interface RunStorage {
   readonly capabilities: StorageCapabilities;
@@ -216,6 +214,19 @@ export interface RunStorage {
   /** pending runs per definition id */
   countPending(): Promise<Map<string, number>>;
 
+  /**
+   * Claims what is claimable (see the interface's doc), in this order, which every storage follows
+   * exactly. Within a definition: first the runs whose lease expired, by `id` (a lease without an
+   * expiry counts as expired); then the parked runs that are due, by `dueAt`, then `id`; then the
+   * pending runs that are due, by `id` alone, not by `dueAt` (a run delayed, or released back to
+   * pending, keeps its place among the others, so `concurrency: 1` runs in trigger order). Each
+   * definition takes at most its slot's `max`, in that order. Across definitions the batch is
+   * spread round-robin in the order of `slots`: the first run of each definition, then the second
+   * of each, and so on, so a deep queue of one definition never starves another; `limit` cuts the
+   * last round short, the slots named first served first. A slot whose `max` is below 1 is
+   * skipped; a definition named twice counts once, with its first slot that has room. The runs
+   * come back in this order.
+   */
   claimRuns(request: ClaimRequest): Promise<RunRecord[]>;
   updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]>;
   /** extends the leases held by `nodeId` to now + leaseMs */

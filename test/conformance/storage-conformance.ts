@@ -650,6 +650,31 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(claimed[0].recoveries).toBe(1);
       });
 
+      it('claims in one order: expired leases by id, due parked runs by (dueAt, id), due pending runs by id; definitions in slot order', async () => {
+        // ids are taken in this order (ascending), so id order alone would give another answer
+        const parkedLate = makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, startedOn: iso(T - 100), dueAt: T - 10 });
+        const pendingOld = makeRun({ definitionId: DEF, dueAt: T - 5 });
+        const parkedEarly = makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, startedOn: iso(T - 100), dueAt: T - 20 });
+        const pendingEarly = makeRun({ definitionId: DEF, dueAt: T - 50 });
+        const parkedEarlyToo = makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, startedOn: iso(T - 100), dueAt: T - 20 });
+        const other = makeRun({ definitionId: OTHER });
+        const expired = makeRun({ definitionId: DEF }); // the newest id, yet first: its lease expired
+        await running({ id: expired.id }, T - 5000, 1000); // claimed, its lease ended at T - 4000
+        await storage.insertRuns([parkedEarlyToo, pendingEarly, parkedLate, other, pendingOld, parkedEarly]);
+
+        const order: string[] = [];
+        for (let claimed = await claim({ limit: 1, slots: [slot(DEF)] }); claimed.length > 0; claimed = await claim({ limit: 1, slots: [slot(DEF)] })) {
+          order.push(...ids(claimed));
+        }
+        expect(order).toEqual(ids([expired, parkedEarly, parkedEarlyToo, parkedLate, pendingOld, pendingEarly]));
+
+        // across definitions: round-robin, in the order the slots are given
+        const [a1, a2] = await insert(makeRun({ definitionId: DEF }), makeRun({ definitionId: DEF }));
+        const [b1] = await insert(makeRun({ definitionId: OTHER }));
+        expect(ids(await claim({ limit: 2, slots: [slot(OTHER), slot(DEF)] }))).toEqual([other.id, a1.id]);
+        expect(ids(await claim({ limit: 10, slots: [slot(OTHER), slot(DEF)] }))).toEqual([b1.id, a2.id]);
+      });
+
       it('spreads a batch round-robin so a deep queue does not starve another definition', async () => {
         const deep = Array.from({ length: 10_000 }, () => makeRun({ definitionId: DEF }));
         await storage.insertRuns(deep);
