@@ -1,6 +1,6 @@
 import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { StorageError } from '../../../api/errors';
-import { connect, createManagedPool, destroySocket, endPool, withTimeout } from '../pg-support';
+import { closeSocket, connect, createManagedPool, destroySocket, endPool, withTimeout } from '../pg-support';
 
 /**
  * The distribution's own connections (three: NOTIFYs, the registry, replays), open from its
@@ -51,7 +51,7 @@ export class DistributionPool {
     const pool = this.pool;
     this.pool = undefined;
     if (pool) await endPool(pool);
-    for (const client of this.checkedOut) destroySocket(client);
+    await Promise.all([...this.checkedOut].map((client) => closeSocket(client)));
     this.checkedOut.clear();
   }
 }

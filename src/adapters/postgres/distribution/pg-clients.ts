@@ -1,6 +1,6 @@
 import type { Client } from 'pg';
 import { pgDriver } from '../../shared/drivers';
-import { destroySocket, pgTypeParsers, withTimeout } from '../pg-support';
+import { closeSocket, destroySocket, pgTypeParsers, withTimeout } from '../pg-support';
 
 /** Ends a client politely, destroying its socket when it does not close within a second. */
 export async function closeClient(client: Client): Promise<void> {
@@ -19,7 +19,7 @@ export async function closeClient(client: Client): Promise<void> {
     }),
   ]);
   if (timer) clearTimeout(timer);
-  destroySocket(client);
+  await closeSocket(client);
 }
 
 /** `fn` on a connection of its own, closed after it (calls made before start) */
