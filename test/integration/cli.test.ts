@@ -8,7 +8,6 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { MEMORY } from '../reliability/storages';
 import { startApi, TOKENS } from '../helpers/management-api';
-import { assertNoLiveEngines } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 
 const ROOT = join(__dirname, '../..');
@@ -72,7 +71,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
-  await assertNoLiveEngines();
   rmSync(OUT, { recursive: true, force: true });
 });
 

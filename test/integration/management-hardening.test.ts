@@ -12,7 +12,7 @@ import { bearer, startApi, testAuth, TOKENS, type Api } from '../helpers/managem
 import { createMetricsHandler, serveMetrics } from '../../src/management';
 import { memoryStorage } from '../../src';
 import { MANAGEMENT_TASKS } from '../fixtures/management-tasks';
-import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
+import { startHarness } from '../helpers/engine-harness';
 import { captureLogger } from '../helpers/capture-logger';
 
 async function stored(api: Api): Promise<number> {
@@ -35,7 +35,6 @@ describe('management API: bad input over HTTP', () => {
 
   afterAll(async () => {
     await api.close();
-    await assertNoLiveEngines();
   });
 
   afterEach(async () => {
@@ -196,7 +195,6 @@ describe('management API: internal errors', () => {
       expect(logged).toMatch(/database|sqlite|closed|open/i);
     } finally {
       await api.close().catch(() => undefined);
-      await assertNoLiveEngines();
     }
   });
 });
@@ -228,7 +226,6 @@ describe('management API: the dashboard files', () => {
     } finally {
       await api.close();
       tmp.remove();
-      await assertNoLiveEngines();
     }
   });
 });
@@ -249,7 +246,6 @@ describe('management API: options', () => {
       expect((await none.http('/metrics', { who: 'admin' })).status).toBe(404);
     } finally {
       await none.close();
-      await assertNoLiveEngines();
     }
   });
 
@@ -269,7 +265,6 @@ describe('management API: options', () => {
       await open.close();
       await guarded.close();
       await h.stop();
-      await assertNoLiveEngines();
     }
   });
 
@@ -282,7 +277,6 @@ describe('management API: options', () => {
       expect(lines.filter((l) => l.includes('insecureNoAuth'))).toHaveLength(1);
     } finally {
       await api.close();
-      await assertNoLiveEngines();
     }
   });
 });
