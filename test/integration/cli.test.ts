@@ -64,7 +64,6 @@ beforeAll(async () => {
   );
   const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', config], { encoding: 'utf8', timeout: 120_000 });
   if (build.status !== 0) throw new Error(`building the CLI failed:\n${build.stdout}${build.stderr}`);
-  // eslint-disable-next-line no-console
   console.log(`CLI built in ${Date.now() - started} ms`);
   api = await startApi(MEMORY);
 }, 180_000);
