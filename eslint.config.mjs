@@ -15,12 +15,19 @@ import globals from 'globals';
  */
 
 /** the layers the core must not reach, as import patterns relative to any core file */
-const OUTSIDE_THE_CORE = ['adapters', 'management', 'cli'].flatMap((dir) => [`**/src/${dir}`, `**/src/${dir}/**`, `../${dir}`, `../${dir}/**`, `../../${dir}`, `../../${dir}/**`]);
+const OUTSIDE_THE_CORE = ['adapters', 'management', 'cli'].flatMap((dir) => [
+  `**/src/${dir}`,
+  `**/src/${dir}/**`,
+  `../${dir}`,
+  `../${dir}/**`,
+  `../../${dir}`,
+  `../../${dir}/**`,
+]);
 
 export default tseslint.config(
   { linterOptions: { reportUnusedDisableDirectives: 'error' } },
   {
-    ignores: ['dist/**', 'node_modules/**', 'dashboard/dist/**', 'coverage/**', 'test/package/host-ts/**', '**/*.js', '**/*.cjs', '**/*.mjs'],
+    ignores: ['dist/**', 'node_modules/**', 'dashboard/dist/**', 'coverage/**', 'test/package/host-ts/**'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,
@@ -62,7 +69,8 @@ export default tseslint.config(
           patterns: [
             {
               group: OUTSIDE_THE_CORE,
-              message: 'src/core, src/api and src/ports never import adapters, the management API or the CLI: take the port, and let the composition root pick the adapter.',
+              message:
+                'src/core, src/api and src/ports never import adapters, the management API or the CLI: take the port, and let the composition root pick the adapter.',
             },
           ],
         },
@@ -83,6 +91,16 @@ export default tseslint.config(
     files: ['src/**/*.ts', 'plugins/**/*.ts'],
     ignores: ['src/cli/**', 'plugins/**/*.test.ts'],
     rules: { 'no-console': 'error' },
+  },
+  {
+    // plain CommonJS scripts (child processes of tests, the packed-package host): require is how they load
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: { ...globals.node } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { ...globals.node } },
   },
   {
     files: ['dashboard/src/**/*.ts', 'dashboard/src/**/*.tsx'],

@@ -92,7 +92,10 @@ function describeHandle(h: Handle): string {
 
 /** the frame that made the timer, past node's own */
 function madeAt(origin: { stack?: string }): string {
-  const frames = (origin.stack ?? '').split('\n').slice(1).map((l) => l.trim());
+  const frames = (origin.stack ?? '')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim());
   return frames.find((f) => !f.includes('(node:') && !f.startsWith('at node:')) ?? frames[0] ?? 'an unknown place';
 }
 

@@ -16,7 +16,17 @@ interface FileResult {
 }
 
 function runFixtures(): Promise<FileResult[]> {
-  const args = [require.resolve('jest/bin/jest'), '--config', join(root, 'jest.config.ts'), '--roots', fixtures, '--testMatch', '**/*.leaky.ts', '--runInBand', '--json'];
+  const args = [
+    require.resolve('jest/bin/jest'),
+    '--config',
+    join(root, 'jest.config.ts'),
+    '--roots',
+    fixtures,
+    '--testMatch',
+    '**/*.leaky.ts',
+    '--runInBand',
+    '--json',
+  ];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, args, { cwd: root, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, TASKLANE_SERIAL: '' } }, (_error, stdout, stderr) => {
       try {
@@ -33,7 +43,10 @@ test('a file leaving an engine, a timer, a socket or a child process fails, nami
   const results = new Map((await runFixtures()).map((r) => [r.name, r]));
   expect(results.get('clean.leaky.ts')).toMatchObject({ status: 'passed' });
   expect(results.get('leaks-engine.leaky.ts')).toMatchObject({ status: 'failed', message: expect.stringContaining('1 engine(s) left running') });
-  expect(results.get('leaks-timer.leaky.ts')).toMatchObject({ status: 'failed', message: expect.stringMatching(/a timer left armed, made .*leaks-timer\.leaky\.ts/) });
+  expect(results.get('leaks-timer.leaky.ts')).toMatchObject({
+    status: 'failed',
+    message: expect.stringMatching(/a timer left armed, made .*leaks-timer\.leaky\.ts/),
+  });
   expect(results.get('leaks-socket.leaky.ts')).toMatchObject({ status: 'failed', message: expect.stringContaining('a Server on') });
   expect(results.get('leaks-socket.leaky.ts')?.message).toMatch(/a Socket to 127\.0\.0\.1:\d+/);
   expect(results.get('leaks-child.leaky.ts')).toMatchObject({ status: 'failed', message: expect.stringMatching(/a ChildProcess pid \d+/) });
