@@ -163,9 +163,12 @@ describe('management API: bad input over HTTP', () => {
     // and its connection was closed by the server
     const closed = await new Promise<boolean>((resolve) => {
       if (socket.destroyed || socket.readableEnded) return resolve(true);
+      const giveUp = setTimeout(() => resolve(false), 10_000);
       socket.resume();
-      socket.once('close', () => resolve(true));
-      setTimeout(() => resolve(false), 10_000);
+      socket.once('close', () => {
+        clearTimeout(giveUp);
+        resolve(true);
+      });
     });
     expect(closed).toBe(true);
     socket.destroy();
