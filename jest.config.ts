@@ -11,7 +11,8 @@ import type { Config } from 'jest';
 const serial = process.env.TASKLANE_SERIAL === '1';
 
 const config: Config = {
-  testEnvironment: 'node',
+  // jest's node environment plus the leak guard's check after each file (test/helpers/leak-guard.ts)
+  testEnvironment: '<rootDir>/test/helpers/leak-guard-environment.ts',
   roots: serial ? ['<rootDir>/test/serial'] : ['<rootDir>/test', '<rootDir>/plugins'],
   testMatch: serial ? ['<rootDir>/test/serial/**/*.test.ts'] : ['**/*.test.ts'],
   testPathIgnorePatterns: serial ? ['/node_modules/'] : ['/node_modules/', '/test/serial/'],
@@ -19,6 +20,7 @@ const config: Config = {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
   setupFiles: ['<rootDir>/test/helpers/setup.ts'],
+  setupFilesAfterEnv: ['<rootDir>/test/helpers/leak-guard.ts'],
   testTimeout: 30_000,
   maxWorkers: serial ? 1 : 2,
 };

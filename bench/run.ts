@@ -51,10 +51,12 @@ async function main(): Promise<void> {
         execFileSync(process.execPath, [...process.execArgv, __filename, which], { stdio: 'inherit' });
       }
     }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only when its section runs (it brings the management API and its dependencies)
     if (!only || only.startsWith('management')) await (require('./management-bench') as { run(only?: string): Promise<void> }).run(only);
     if (!only || only === 'postgres') {
       // the PostgreSQL section lives in its own file (it forks node processes)
       const file = join(__dirname, 'postgres-bench.js');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known at run time, which may not have been built
       if (existsSync(file)) await (require(file) as { run(): Promise<void> }).run();
       else console.log('\n== PostgreSQL: bench/postgres-bench not built');
     }

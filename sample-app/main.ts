@@ -93,7 +93,7 @@ async function main(): Promise<number> {
   const onSigint = () => {
     view.stop();
     process.stdout.write('\ninterrupted: stopping the engine (running iterations may finish)...\n');
-    engine.stop({ graceful: true, timeout: 5000 }).finally(() => process.exit(130));
+    void engine.stop({ graceful: true, timeout: 5000 }).finally(() => process.exit(130));
   };
   process.once('SIGINT', onSigint);
 

@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ApiClient } from './api-client';
 import { CliError, EXIT } from './exit-codes';
 import { exitOf, follow, getRun, printEnd, RUN_FIELDS } from './follow';
-import { json, ms, progressText, runDetails, short, table, type RunView } from './format';
+import { json, ms, progressText, runDetails, short, table, type DefinitionView, type NodeView, type RunView, type StatsView } from './format';
 
 export interface GlobalOptions {
   url: string;
@@ -60,7 +60,7 @@ export function input(value: string): unknown {
 }
 
 export async function definitions(io: Io): Promise<number | void> {
-  const { listDefinitions } = await io.api.request<{ listDefinitions: Array<Record<string, any>> }>(
+  const { listDefinitions } = await io.api.request<{ listDefinitions: DefinitionView[] }>(
     `{ backgroundTasks { listDefinitions { id title description status isPrivate distributable concurrency maxIterations schedule { cron timezone } inputSchema
        stats { status queueSize queuePeak evalNum errNum evalAvgTime lastError } } } }`,
   );
@@ -200,7 +200,7 @@ export async function restart(io: Io, definition: string, options: { message?: s
 }
 
 export async function stats(io: Io): Promise<number | void> {
-  const { stats: rows } = await io.api.request<{ stats: Array<Record<string, any>> }>(
+  const { stats: rows } = await io.api.request<{ stats: StatsView[] }>(
     `{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum retryNum evalTotalTime evalAvgTime missedTicks lastError } } }`,
   );
   if (io.json) return void io.out(json(rows));
@@ -213,7 +213,7 @@ export async function stats(io: Io): Promise<number | void> {
 }
 
 export async function nodes(io: Io): Promise<number | void> {
-  const { nodes: rows } = await io.api.request<{ nodes: Array<Record<string, any>> }>(`{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`);
+  const { nodes: rows } = await io.api.request<{ nodes: NodeView[] }>(`{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`);
   if (io.json) return void io.out(json(rows));
   io.out(table(['NODE', 'VERSION', 'ACCEPTS', 'STARTED', 'LAST SEEN'], rows.map((n) => [n.id, n.version, short(n.accept, 40) || 'all', n.startedOn, n.lastSeenOn])));
 }

@@ -43,6 +43,40 @@ export interface RunView {
   [field: string]: unknown;
 }
 
+/** a definition as the `definitions` command asks for it */
+export interface DefinitionView {
+  id: string;
+  title?: string | null;
+  status: string;
+  schedule?: { cron?: string | null; timezone?: string | null } | null;
+  stats?: { queueSize?: number; queuePeak?: number; evalNum?: number; errNum?: number; evalAvgTime?: number | null; lastError?: { message?: string } | null } | null;
+  [field: string]: unknown;
+}
+
+/** one row of the `stats` command */
+export interface StatsView {
+  definitionId: string;
+  status: string;
+  queueSize?: number;
+  queuePeak?: number;
+  evalNum?: number;
+  errNum?: number;
+  retryNum?: number;
+  evalTotalTime?: number | null;
+  evalAvgTime?: number | null;
+  missedTicks?: number;
+  lastError?: { message?: string } | null;
+}
+
+/** one node of the `nodes` command */
+export interface NodeView {
+  id: string;
+  version?: string | null;
+  accept?: unknown;
+  startedOn?: string | null;
+  lastSeenOn?: string | null;
+}
+
 export function progressText(p: RunView['progress']): string {
   if (!p) return '';
   const count = typeof p.current === 'number' ? (typeof p.total === 'number' ? `${p.current}/${p.total}` : String(p.current)) : '';

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { Container } from 'inversify';
 import { registerTasks, tasklane, TaskEngine, TaskService, type RunStorage, type TaskClass, type TasklaneOptions } from '../../src';
 import { Recorder } from '../fixtures/tasks';
+import { liveEngines, stopLiveEngines } from './live-engines';
 
 export interface Harness {
   container: Container;
@@ -10,8 +11,6 @@ export interface Harness {
   recorder: Recorder;
   stop(): Promise<void>;
 }
-
-const live = new Set<Harness>();
 
 /** A container with tasklane loaded, the given tasks registered, and the engine started (unless start: false). */
 export async function startHarness(options: { storage: RunStorage; tasks: TaskClass[]; start?: boolean } & TasklaneOptions): Promise<Harness> {
@@ -29,18 +28,20 @@ export async function startHarness(options: { storage: RunStorage; tasks: TaskCl
     service,
     recorder: container.get(Recorder),
     async stop() {
-      live.delete(harness);
+      liveEngines.delete(harness);
       await engine.stop({ graceful: false });
     },
   };
-  live.add(harness);
+  liveEngines.add(harness);
   return harness;
 }
 
-/** the leak guard: a test that leaves an engine running fails */
+/**
+ * Fails when an engine started through startHarness is still running (and stops it). Every test
+ * file gets this check after its last test from the leak guard (leak-guard.ts); call it yourself
+ * only to pin a leak on one test rather than on the file.
+ */
 export async function assertNoLiveEngines(): Promise<void> {
-  const left = [...live];
-  live.clear();
-  for (const h of left) await h.engine.stop({ graceful: false });
-  if (left.length > 0) throw new Error(`${left.length} engine(s) left running by the test`);
+  const left = await stopLiveEngines();
+  if (left > 0) throw new Error(`${left} engine(s) left running by the test`);
 }

@@ -83,7 +83,6 @@ export function describeWithPostgres(name: string, fn: () => void): void {
   }
   if (!warned) {
     warned = true;
-    // eslint-disable-next-line no-console
     console.warn(`!!! PostgreSQL unreachable at ${PG_URL}: skipping the PostgreSQL tests (set TASKLANE_PG_URL, or run .ci/run).`);
   }
   describe.skip(name, fn);

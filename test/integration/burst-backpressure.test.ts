@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { memoryStorage, postgresStorage, QueueFullError, sqliteStorage, Task, type RunStorage, type TaskDefinition, type TaskRunParams } from '../../src';
 import { BACKLOG_READ_GAP_MS } from '../../src/core/trigger/backlog-limiter';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { describeWithPostgres, freshPgSchema, PG_URL } from '../helpers/services';
 import { tempDir } from '../helpers/temp-files';
 
@@ -88,7 +88,6 @@ function describeBurst(name: string, makeStorage: () => Promise<BurstTarget>, op
     afterEach(async () => {
       await h?.stop();
       h = undefined;
-      await assertNoLiveEngines();
       await cleanup?.();
       cleanup = undefined;
     });

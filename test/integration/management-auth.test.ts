@@ -8,7 +8,6 @@ import { GraphQLObjectType } from 'graphql';
 import { createManagementHandler, createManagementSchema, OPERATION_ROLES, type Role } from '../../src/management';
 import { MEMORY } from '../reliability/storages';
 import { startApi, type Api, type Who } from '../helpers/management-api';
-import { assertNoLiveEngines } from '../helpers/engine-harness';
 
 interface Sample {
   query: string;
@@ -104,7 +103,6 @@ describe('management authorisation', () => {
 
   afterAll(async () => {
     await api.close();
-    await assertNoLiveEngines();
   });
 
   it('every operation of the built schema has a row in the role table and a sample call here', () => {

@@ -15,7 +15,7 @@ import {
   type TasklanePlugin,
 } from '../../src';
 import { ALL_TEST_TASKS } from '../fixtures/tasks';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 import {
   CSV_STATE_KEY,
@@ -41,7 +41,6 @@ function temp(): string {
 }
 
 afterEach(async () => {
-  await assertNoLiveEngines();
   while (temps.length) temps.pop()!.remove();
 });
 

@@ -43,7 +43,6 @@ describeWithPostgres('PostgreSQL cluster: task locals and restart', () => {
     );
     expect(waiting.length).toBeGreaterThanOrEqual(2);
     expect(waiting.reduce((n, r) => n + r.n, 0)).toBeGreaterThanOrEqual(30);
-    // eslint-disable-next-line no-console
     console.log(`locals: 50 updates at once, runs per node ${JSON.stringify(Object.fromEntries(nodes))}, waiting at the barrier ${JSON.stringify(waiting)}`);
   });
 

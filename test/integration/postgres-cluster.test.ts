@@ -35,7 +35,6 @@ describeWithPostgres('PostgreSQL cluster of node processes', () => {
     const byNode = new Map<string, number>();
     for (const r of ended) byNode.set(r.nodeId as string, (byNode.get(r.nodeId as string) ?? 0) + 1);
     expect([...byNode.keys()].sort()).toEqual(['n1', 'n2', 'n3']);
-    // eslint-disable-next-line no-console
     console.log(`5,000 runs over 3 nodes in ${took} ms (${Math.round(5000 / (took / 1000))} runs/s); per node ${JSON.stringify(Object.fromEntries(byNode))}`);
   });
 

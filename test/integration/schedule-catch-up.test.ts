@@ -17,7 +17,7 @@ import {
   type TaskRunParams,
 } from '../../src';
 import { captureLogger } from '../helpers/capture-logger';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 
 @Task({ id: 'catchup.hourly', title: 'Hourly, no backfill', schedule: { cron: '0 * * * *' } })
@@ -91,7 +91,6 @@ describe.each([
 
   afterEach(async () => {
     for (const h of started.splice(0)) await h.stop();
-    await assertNoLiveEngines();
     await made.storage.close();
     made.cleanup();
   });
@@ -184,10 +183,6 @@ class EverySecondTask implements TaskDefinition<undefined, string> {
 }
 
 describe('ticks a blocked event loop made too late', () => {
-  afterEach(async () => {
-    await assertNoLiveEngines();
-  });
-
   it('are reported missed (counted, one warning each), never run twice, never dropped without a word', async () => {
     const lines: string[] = [];
     const h = await startHarness({

@@ -114,6 +114,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
     new Database(':memory:').close();
     let isolated: typeof sqliteStorage | undefined;
     jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- isolateModules takes a synchronous callback: import() would load outside it
       isolated = (require('../../src/adapters/sqlite/sqlite-storage') as { sqliteStorage: typeof sqliteStorage }).sqliteStorage;
     });
     const s = isolated!({ file });

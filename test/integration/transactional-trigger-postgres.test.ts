@@ -18,7 +18,7 @@ import {
   type AcceptRules,
   type TaskRun,
 } from '../../src';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { describeWithPostgres, freshPgSchema, PG_URL, randomSchemaName, withPg } from '../helpers/services';
 import { TRANSACTION_TASKS } from '../fixtures/transaction-tasks';
 
@@ -48,7 +48,6 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
     }
     for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
     for (const h of harnesses.splice(0)) await h.stop();
-    await assertNoLiveEngines();
     await hostPool.end();
     await drop();
   });

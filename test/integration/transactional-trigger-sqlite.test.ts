@@ -17,7 +17,7 @@ import {
   TransactionRefusedError,
   type TaskRun,
 } from '../../src';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 import { TRANSACTION_TASKS } from '../fixtures/transaction-tasks';
 
@@ -38,7 +38,6 @@ describe('transactional trigger on SQLite (R06)', () => {
   afterEach(async () => {
     for (const db of handles.splice(0)) if (db.open) db.close();
     for (const h of harnesses.splice(0)) await h.stop();
-    await assertNoLiveEngines();
     tmp.remove();
   });
 

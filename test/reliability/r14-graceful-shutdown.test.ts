@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { Container } from 'inversify';
 import { IsInt, Min } from 'class-validator';
 import { memoryStorage, registerTasks, sqliteStorage, Task, tasklane, TaskEngine, TaskService, type TaskDefinition, type TaskRunParams } from '../../src';
-import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
+import { startHarness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
 import { spawnSqliteWorker, type SqliteWorker } from '../helpers/sqlite-workers';
 import { ReleaseStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
@@ -217,7 +217,6 @@ describe('R14 graceful stop with runs in flight (memory, in process)', () => {
     NapTask.starts = [];
     NapTask.signals = [];
   });
-  afterEach(assertNoLiveEngines);
 
   test('within the timeout: nothing starts after stop(), the 20 in flight complete; past it: signals fire, runs back to pending, none running', async () => {
     const storage = memoryStorage();

@@ -8,7 +8,7 @@
  */
 import 'reflect-metadata';
 import { Task, type TaskDefinition, type TaskRunParams } from '../../src';
-import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engine-harness';
+import { startHarness, type Harness } from '../helpers/engine-harness';
 import { describeWithPostgres } from '../helpers/services';
 import { POSTGRES, SQLITE, type Namespace, type StorageKind } from './storages';
 
@@ -45,7 +45,6 @@ function suite(kind: StorageKind): void {
 
   afterEach(async () => {
     for (const h of nodes.splice(0)) await h.stop();
-    await assertNoLiveEngines();
     await ns.cleanup();
   });
 

@@ -75,7 +75,6 @@ describeWithPostgres('PostgreSQL cluster across a server restart', () => {
     } finally {
       await waitForPostgres();
     }
-    // eslint-disable-next-line no-console
     console.log(`PostgreSQL restarted and accepting connections again after ${Date.now() - t0} ms`);
     const ended = await Promise.all(runs.map((r) => svc.wait(r.id, { timeout: 90_000 })));
     expect(ended.filter((r) => r.status !== 'success')).toEqual([]);

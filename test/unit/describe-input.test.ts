@@ -4,7 +4,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsBoolean, IsEnum, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateNested } from 'class-validator';
 import { JSONSchema } from 'class-validator-jsonschema';
 import { memoryStorage, Task, UnknownTaskDefinitionError, type TaskDefinition, type TaskRunParams } from '../../src';
-import { startHarness, assertNoLiveEngines } from '../helpers/engine-harness';
+import { startHarness } from '../helpers/engine-harness';
 
 enum Color {
   Red = 'red',
@@ -68,8 +68,6 @@ class WithoutInput implements TaskDefinition<undefined, null> {
     return controller.response.done(null);
   }
 }
-
-afterEach(assertNoLiveEngines);
 
 test('integers, bounds, enums, nested classes, arrays, titles and descriptions', async () => {
   const h = await startHarness({ storage: memoryStorage(), tasks: [WithInput, WithoutInput], start: false });

@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { memoryStorage, Task, type TaskDefinition, type TaskRunParams } from '../../src';
-import { assertNoLiveEngines, startHarness } from '../helpers/engine-harness';
+import { startHarness } from '../helpers/engine-harness';
 
 @Task({ id: 'trace.child', title: 'Child' })
 class ChildTask implements TaskDefinition<undefined, null> {
@@ -28,7 +28,6 @@ class ParentTask implements TaskDefinition<undefined, { child?: string }> {
 
 afterEach(async () => {
   trace.disable();
-  await assertNoLiveEngines();
 });
 
 test('trigger and iteration spans, linked, with the child trigger under its parent iteration', async () => {
