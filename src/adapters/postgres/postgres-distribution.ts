@@ -114,22 +114,23 @@ export class PostgresDistribution implements Distribution {
     this.pool = new DistributionPool(this.queryTimeoutMs);
     pgDriver('postgresDistribution()'); // an optional peer dependency: missing, it is said now
 
-    const self = this;
+    // the parts read this distribution's changing state through these getters
+    const state = { host: () => this.host, running: () => this.running, connected: () => this.pool.open, channels: () => this.channels, s: () => this.s };
     this.ctx = {
       get host() {
-        return self.host;
+        return state.host();
       },
       get running() {
-        return self.running;
+        return state.running();
       },
       get connected() {
-        return self.pool.open;
+        return state.connected();
       },
       get channels() {
-        return self.channels;
+        return state.channels();
       },
       get s() {
-        return self.s;
+        return state.s();
       },
       q: (text, values) => this.pool.q(text, values),
       report: (what, err) => this.report(what, err),

@@ -44,6 +44,7 @@ export const RUN_ID_MAX_LENGTH = 128;
 const RUN_ID_PATTERN = /^[A-Za-z0-9_-]+$/;
 
 // C0 controls (NUL included), DEL and C1 controls.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this refuses
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 // A UTF-16 surrogate without its partner: it has no UTF-8 form, so two different JS strings
 // would be stored as the same bytes (both become U+FFFD) and collide as keys.

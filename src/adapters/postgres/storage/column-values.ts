@@ -29,6 +29,7 @@ export function intMs(value: number | undefined): number | null {
 }
 
 /** PostgreSQL text cannot hold NUL, nor (through JSON) a lone surrogate. */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this finds
 const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 const UNSTORABLE_TEXT_ALL = new RegExp(UNSTORABLE_TEXT.source, 'g');
 
