@@ -62,12 +62,16 @@ async function triggerOverHttp(): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const http = () =>
     new Promise<void>((resolve, reject) => {
-      const req = request(`${server.url}/graphql`, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, 'content-length': Buffer.byteLength(body) } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => (res.statusCode === 200 && !text.includes('"errors"') ? resolve() : reject(new Error(`triggerTask failed: ${text}`))));
-      });
+      const req = request(
+        `${server.url}/graphql`,
+        { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, 'content-length': Buffer.byteLength(body) } },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (text += d));
+          res.on('end', () => (res.statusCode === 200 && !text.includes('"errors"') ? resolve() : reject(new Error(`triggerTask failed: ${text}`))));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
@@ -78,7 +82,9 @@ async function triggerOverHttp(): Promise<void> {
     const api = await load(10_000, http);
     console.log(`in process, TaskService.trigger():   ${formatRate(direct.perSecond)}; ${summary(direct.latencies)}`);
     console.log(`over HTTP, triggerTask:               ${formatRate(api.perSecond)}; ${summary(api.latencies)}`);
-    console.log(`the API's overhead per request:        ~${(1000 / api.perSecond - 1000 / direct.perSecond).toFixed(3)} ms of server time (p50 latency +${(percentile(api.latencies, 50) - percentile(direct.latencies, 50)).toFixed(2)} ms)`);
+    console.log(
+      `the API's overhead per request:        ~${(1000 / api.perSecond - 1000 / direct.perSecond).toFixed(3)} ms of server time (p50 latency +${(percentile(api.latencies, 50) - percentile(direct.latencies, 50)).toFixed(2)} ms)`,
+    );
   } finally {
     agent.destroy();
     await server.close();
@@ -97,7 +103,10 @@ async function listTasksLatency(label: string, storage: RunStorage, explain: (cu
     const res = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
-      body: JSON.stringify({ query: `query($after: String) { backgroundTasks { listTasks(${where}limit: 50, after: $after) { items { id status createdOn } cursor } } }`, variables: { after } }),
+      body: JSON.stringify({
+        query: `query($after: String) { backgroundTasks { listTasks(${where}limit: 50, after: $after) { items { id status createdOn } cursor } } }`,
+        variables: { after },
+      }),
     });
     return ((await res.json()) as { data: { backgroundTasks: { listTasks: { cursor: string | null } } } }).data.backgroundTasks.listTasks.cursor ?? undefined;
   };
@@ -134,7 +143,8 @@ export async function run(only?: string): Promise<void> {
       await listTasksLatency('SQLite', sqliteStorage({ file }), async (cursor) => {
         const db = new Database(file, { readonly: true });
         try {
-          const plan = (sql: string, ...params: unknown[]) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
+          const plan = (sql: string, ...params: unknown[]) =>
+            (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...params) as Array<{ detail: string }>).map((r) => r.detail).join('; ');
           return [
             `all runs: ${plan('SELECT id FROM tasklane_runs WHERE id < ? ORDER BY id DESC LIMIT 51', cursor)}`,
             `one definition: ${plan('SELECT id FROM tasklane_runs WHERE definition_id = ? AND id < ? ORDER BY id DESC LIMIT 51', 'bench.noop', cursor)}`,
@@ -157,7 +167,10 @@ export async function run(only?: string): Promise<void> {
     try {
       await listTasksLatency('PostgreSQL', postgresStorage({ connectionString: PG_URL, schema }), async (cursor) => {
         const plan = async (sql: string, params: unknown[]) =>
-          (await pg.query<{ 'QUERY PLAN': string }>(`explain (analyze, costs off, timing off, summary off) ${sql}`, params)).rows.map((r) => r['QUERY PLAN'].trim()).slice(0, 3).join(' / ');
+          (await pg.query<{ 'QUERY PLAN': string }>(`explain (analyze, costs off, timing off, summary off) ${sql}`, params)).rows
+            .map((r) => r['QUERY PLAN'].trim())
+            .slice(0, 3)
+            .join(' / ');
         return [`all runs: ${await plan(`select id from "${schema}".runs where id < $1 order by id desc limit 51`, [cursor])}`];
       });
     } finally {

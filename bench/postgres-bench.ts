@@ -67,10 +67,9 @@ async function tasklaneBackends(): Promise<number[]> {
   const c = new Client({ connectionString: URL });
   await c.connect();
   try {
-    const res = await c.query<{ pid: number }>(
-      `select pid from pg_stat_activity where datname = current_database() and application_name like $1`,
-      [`${BENCH_APP_NAME}%`],
-    );
+    const res = await c.query<{ pid: number }>(`select pid from pg_stat_activity where datname = current_database() and application_name like $1`, [
+      `${BENCH_APP_NAME}%`,
+    ]);
     return res.rows.map((r) => r.pid);
   } finally {
     await c.end();

@@ -23,11 +23,15 @@ const only = process.argv[2];
 async function section(name: string, makeStorage: () => RunStorage): Promise<void> {
   console.log(`\n== ${name}`);
   const tput = await throughput(makeStorage, 10_000);
-  console.log(`throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput.median)} (median of 5; ${formatRate(tput.min)} to ${formatRate(tput.max)})`);
+  console.log(
+    `throughput, 10,000 no-op runs triggered at once:   ${formatRate(tput.median)} (median of 5; ${formatRate(tput.min)} to ${formatRate(tput.max)})`,
+  );
   const lat = await latency(makeStorage, 300);
   console.log(`trigger-to-start latency, idle pool:               p50 ${lat.p50.toFixed(3)} ms, p99 ${lat.p99.toFixed(3)} ms`);
   const burst = await burstLoopDelay(makeStorage, 100_000);
-  console.log(`event-loop delay, 100,000 runs triggered and run, pool 50 (R17): p50 ${burst.p50.toFixed(1)} ms, p99 ${burst.p99.toFixed(1)} ms, max ${burst.max.toFixed(1)} ms (${burst.seconds.toFixed(1)} s)`);
+  console.log(
+    `event-loop delay, 100,000 runs triggered and run, pool 50 (R17): p50 ${burst.p50.toFixed(1)} ms, p99 ${burst.p99.toFixed(1)} ms, max ${burst.max.toFixed(1)} ms (${burst.seconds.toFixed(1)} s)`,
+  );
 }
 
 async function main(): Promise<void> {

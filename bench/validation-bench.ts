@@ -70,9 +70,21 @@ interface Shape {
 /** within every default limit: accepted (the cost of the largest inputs that pass) */
 const ACCEPTED: Shape[] = [
   { name: `wide object, ${KEYS - 1} keys under @IsObject()`, cls: Free, input: () => ({ data: wide(KEYS - 1) }) },
-  { name: `long array, ${KEYS - 1} numbers, @IsNumber({ each })`, cls: Numbers, input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => i * 1.000001) }) },
-  { name: `many short strings, ${KEYS - 1}, @IsString({ each })`, cls: Strings, input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => `s${i}`) }) },
-  { name: `nested DTO array, ${Math.floor((KEYS - 1) / 3)} DTOs`, cls: Items, input: () => ({ items: Array.from({ length: Math.floor((KEYS - 1) / 3) }, (_, i) => ({ name: `n${i}`, n: i })) }) },
+  {
+    name: `long array, ${KEYS - 1} numbers, @IsNumber({ each })`,
+    cls: Numbers,
+    input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => i * 1.000001) }),
+  },
+  {
+    name: `many short strings, ${KEYS - 1}, @IsString({ each })`,
+    cls: Strings,
+    input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => `s${i}`) }),
+  },
+  {
+    name: `nested DTO array, ${Math.floor((KEYS - 1) / 3)} DTOs`,
+    cls: Items,
+    input: () => ({ items: Array.from({ length: Math.floor((KEYS - 1) / 3) }, (_, i) => ({ name: `n${i}`, n: i })) }),
+  },
   { name: 'nested DTOs, 63 levels', cls: Tree, input: () => ({ root: chain(62) }) },
   { name: 'deep nesting, 64 levels of plain data', cls: Free, input: () => ({ data: deep(63) }) },
   { name: 'long string, 1 MiB - 20 bytes', cls: Free, input: () => ({ text: 'x'.repeat(MiB - 20) }) },
@@ -90,8 +102,18 @@ const REFUSED: Shape[] = [
   { name: 'long string, 50 MiB', cls: Free, input: () => ({ text: 'x'.repeat(50 * MiB) }) },
   { name: 'deep nesting, 10,000 levels', cls: Free, input: () => ({ data: deep(10_000) }) },
   { name: `a function after ${KEYS - 2} valid keys`, cls: Free, input: () => ({ data: { ...wide(KEYS - 2), z: () => 1 } }) },
-  { name: `nested DTO array, the last of ${Math.floor((KEYS - 1) / 3)} DTOs invalid`, cls: Items, input: () => ({ items: Array.from({ length: Math.floor((KEYS - 1) / 3) }, (_, i) => ({ name: `n${i}`, n: i === Math.floor((KEYS - 1) / 3) - 1 ? 'x' : i })) }) },
-  { name: `${KEYS - 1} numbers, the last a string`, cls: Numbers, input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => (i === KEYS - 2 ? 'x' : i)) }) },
+  {
+    name: `nested DTO array, the last of ${Math.floor((KEYS - 1) / 3)} DTOs invalid`,
+    cls: Items,
+    input: () => ({
+      items: Array.from({ length: Math.floor((KEYS - 1) / 3) }, (_, i) => ({ name: `n${i}`, n: i === Math.floor((KEYS - 1) / 3) - 1 ? 'x' : i })),
+    }),
+  },
+  {
+    name: `${KEYS - 1} numbers, the last a string`,
+    cls: Numbers,
+    input: () => ({ values: Array.from({ length: KEYS - 1 }, (_, i) => (i === KEYS - 2 ? 'x' : i)) }),
+  },
 ];
 
 const ROUNDS = 7;
@@ -148,12 +170,16 @@ function rebuild(shape: Shape): number {
 }
 
 export function validationCost(): void {
-  console.log(`\n== validation cost: CPU ms of trigger()'s input checks, default limits (1 MiB, 64 levels, ${KEYS} keys and elements), p50 / max of ${ROUNDS} after ${WARM_UP} warm-up rounds`);
+  console.log(
+    `\n== validation cost: CPU ms of trigger()'s input checks, default limits (1 MiB, 64 levels, ${KEYS} keys and elements), p50 / max of ${ROUNDS} after ${WARM_UP} warm-up rounds`,
+  );
   let worst = 0;
   const row = (shape: Shape, extra = '') => {
     const m = measure(shape);
     worst = Math.max(worst, m.max);
-    console.log(`  ${shape.name.padEnd(58)} ${m.bytes.padStart(9)}  ${m.outcome.padEnd(17)} ${m.p50.toFixed(1).padStart(6)} / ${m.max.toFixed(1).padStart(6)} ms${extra}`);
+    console.log(
+      `  ${shape.name.padEnd(58)} ${m.bytes.padStart(9)}  ${m.outcome.padEnd(17)} ${m.p50.toFixed(1).padStart(6)} / ${m.max.toFixed(1).padStart(6)} ms${extra}`,
+    );
   };
   console.log('  accepted (largest within the limits)                                                      p50 /    max, and the rebuild at each iteration');
   for (const shape of ACCEPTED) row(shape, `   rebuild ${rebuild(shape).toFixed(1)} ms`);

@@ -2,7 +2,16 @@ import 'reflect-metadata';
 import { join, resolve } from 'node:path';
 import { Container } from 'inversify';
 import type { Logger } from 'winston';
-import { loadPlugins, postgresDistribution, postgresStorage, registerTasks, sqliteStorage, tasklane, type PluginLoadReport, type TasklaneOptions } from '../src';
+import {
+  loadPlugins,
+  postgresDistribution,
+  postgresStorage,
+  registerTasks,
+  sqliteStorage,
+  tasklane,
+  type PluginLoadReport,
+  type TasklaneOptions,
+} from '../src';
 import { CsvRecordSink } from '../plugins/csv-import';
 import { CrmClient } from './services/crm-client';
 import { CsvUserSink } from './services/csv-user-sink';

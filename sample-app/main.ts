@@ -142,7 +142,9 @@ async function main(): Promise<number> {
   process.stdout.write(
     `users: ${users.count()} (${users.count('crm')} from the CRM, ${users.count('csv')} from the CSV); mails sent: ${mailer.outbox.length}; heartbeats: ${monitor.beats.length}\n`,
   );
-  process.stdout.write(`task locals of crm.import-users (every run, every start of the app): ${totals.contacts ?? 0} contacts in ${totals.imports ?? 0} import(s)\n`);
+  process.stdout.write(
+    `task locals of crm.import-users (every run, every start of the app): ${totals.contacts ?? 0} contacts in ${totals.imports ?? 0} import(s)\n`,
+  );
 
   const expected: Array<[TaskRun, TaskRun['status']]> = [
     [ended[0], 'success'],

@@ -63,4 +63,12 @@ export { pgAdmin } from './adapters/postgres';
 export { localDistribution, LocalDistribution } from './adapters/local/local-distribution';
 export { cronScheduler, CronScheduler } from './adapters/cron/cron-scheduler';
 
-export { loadPlugins, definePlugin, type TasklanePlugin, type PluginLoadReport, type LoadedPlugin, type FailedPlugin, type LoadPluginsOptions } from './plugins';
+export {
+  loadPlugins,
+  definePlugin,
+  type TasklanePlugin,
+  type PluginLoadReport,
+  type LoadedPlugin,
+  type FailedPlugin,
+  type LoadPluginsOptions,
+} from './plugins';

@@ -16,10 +16,7 @@ import { SignIn } from './views/sign-in';
 import { TriggerPage } from './views/trigger-form';
 
 type Auth =
-  | { state: 'signed-out'; notice: string | null }
-  | { state: 'checking' }
-  | { state: 'signed-in'; viewer: Viewer }
-  | { state: 'unreachable'; error: ApiError };
+  { state: 'signed-out'; notice: string | null } | { state: 'checking' } | { state: 'signed-in'; viewer: Viewer } | { state: 'unreachable'; error: ApiError };
 
 export function App() {
   const token = useRef<string | null>(loadToken());
@@ -74,7 +71,12 @@ export function App() {
   };
 
   if (auth.state === 'signed-out') return <SignIn signIn={signIn} notice={auth.notice} />;
-  if (auth.state === 'checking') return <p class="muted center" role="status">Signing in…</p>;
+  if (auth.state === 'checking')
+    return (
+      <p class="muted center" role="status">
+        Signing in…
+      </p>
+    );
   if (auth.state === 'unreachable') {
     return (
       <main class="sign-in" id="main">
@@ -82,8 +84,19 @@ export function App() {
           <h1 class="brand-title">tasklane</h1>
           <ErrorNotice error={auth.error} what="The management API did not answer" />
           <div class="button-row">
-            <button type="button" class="button primary" onClick={() => { setAuth({ state: 'checking' }); void check(); }}>Try again</button>
-            <button type="button" class="button" onClick={() => signOut(null)}>Sign out</button>
+            <button
+              type="button"
+              class="button primary"
+              onClick={() => {
+                setAuth({ state: 'checking' });
+                void check();
+              }}
+            >
+              Try again
+            </button>
+            <button type="button" class="button" onClick={() => signOut(null)}>
+              Sign out
+            </button>
           </div>
         </div>
       </main>
@@ -109,11 +122,22 @@ function Shell({ viewer, signOut }: { viewer: Viewer; signOut(): void }) {
   }, [route.view, route.view === 'run' || route.view === 'definition' ? route.id : '']);
 
   const link = (to: Route, name: string, key: string) => (
-    <a href={hrefOf(to)} class={section === key ? 'nav-link active' : 'nav-link'} aria-current={section === key ? 'page' : undefined}>{name}</a>
+    <a href={hrefOf(to)} class={section === key ? 'nav-link active' : 'nav-link'} aria-current={section === key ? 'page' : undefined}>
+      {name}
+    </a>
   );
   return (
     <>
-      <a href="#main" class="skip-link" onClick={(e) => { e.preventDefault(); mainRef.current?.focus(); }}>Skip to content</a>
+      <a
+        href="#main"
+        class="skip-link"
+        onClick={(e) => {
+          e.preventDefault();
+          mainRef.current?.focus();
+        }}
+      >
+        Skip to content
+      </a>
       <header class="topbar">
         <span class="brand">tasklane</span>
         <nav aria-label="Main">
@@ -124,8 +148,14 @@ function Shell({ viewer, signOut }: { viewer: Viewer; signOut(): void }) {
         <div class="who">
           <span class="who-name">{viewer.name}</span>
           <span class={`role role-${viewer.role}`}>{viewer.role}</span>
-          {viewer.tenant ? <span class="chip" title="tenant">{viewer.tenant}</span> : null}
-          <button type="button" class="button small ghost on-dark" onClick={signOut}>Sign out</button>
+          {viewer.tenant ? (
+            <span class="chip" title="tenant">
+              {viewer.tenant}
+            </span>
+          ) : null}
+          <button type="button" class="button small ghost on-dark" onClick={signOut}>
+            Sign out
+          </button>
         </div>
       </header>
       <main id="main" ref={mainRef} tabIndex={-1} class="content">

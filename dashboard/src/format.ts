@@ -41,7 +41,12 @@ export function count(n: number | null | undefined): string {
 export function absoluteTime(iso: string | null | undefined): string {
   if (!iso) return '';
   const t = Date.parse(iso);
-  return Number.isNaN(t) ? iso : new Date(t).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  return Number.isNaN(t)
+    ? iso
+    : new Date(t)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, ' UTC');
 }
 
 /** A one-line rendering of any JSON value for a table cell. */

@@ -13,7 +13,10 @@ export type Route =
 
 export function parseRoute(hash: string): Route {
   const [pathPart, queryPart = ''] = hash.replace(/^#/, '').split('?', 2);
-  const parts = pathPart.split('/').filter(Boolean).map((p) => safeDecode(p));
+  const parts = pathPart
+    .split('/')
+    .filter(Boolean)
+    .map((p) => safeDecode(p));
   const query = new URLSearchParams(queryPart);
   if (parts[0] === 'definitions' && parts.length === 3 && parts[2] === 'trigger') return { view: 'trigger', definitionId: parts[1] };
   if (parts[0] === 'definitions' && parts.length === 2) return { view: 'definition', id: parts[1] };

@@ -19,15 +19,7 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { ContainerModule } from 'inversify';
 import { IsInt, IsOptional, IsString, Matches, Max, MaxLength, Min, MinLength } from 'class-validator';
-import {
-  InvalidArgumentError,
-  TaskDefinition,
-  definePlugin,
-  type RunError,
-  type TaskResponse,
-  type TaskRunParams,
-  type TasklanePlugin,
-} from '../../src';
+import { InvalidArgumentError, TaskDefinition, definePlugin, type RunError, type TaskResponse, type TaskRunParams, type TasklanePlugin } from '../../src';
 import { CsvFormatError, CsvReader } from './csv-parser';
 import { CountingCsvSink, CsvRecordSink } from './csv-sink';
 
@@ -77,19 +69,30 @@ export const DEFAULT_CSV_BATCH_SIZE = 1000;
 
 export class CsvImportInput {
   /** the CSV file (relative paths: from the process's working directory, or from the plugin's `root`) */
-  @IsString() @MinLength(1) @MaxLength(4096) @Matches(/^[^\0]*$/, { message: 'file must not contain NUL characters' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
+  @Matches(/^[^\0]*$/, { message: 'file must not contain NUL characters' })
   file!: string;
 
   /** records handed to the sink at once (default 1000) */
-  @IsOptional() @IsInt() @Min(1) @Max(50_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(50_000)
   batchSize?: number;
 
   /** one printable ASCII character other than a double quote, or a tab (default ",") */
-  @IsOptional() @IsString() @Matches(/^[\t !#-~]$/, { message: 'delimiter must be one printable ASCII character other than a double quote, or a tab' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\t !#-~]$/, { message: 'delimiter must be one printable ASCII character other than a double quote, or a tab' })
   delimiter?: string;
 
   /** overrides the plugin's batchesPerIteration for this run */
-  @IsOptional() @IsInt() @Min(1) @Max(1_000_000)
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
   batchesPerIteration?: number;
 }
 
@@ -180,7 +183,7 @@ export class CsvImportTask implements TaskDefinition<CsvImportInput, CsvImportOu
     };
     const reader = new CsvReader(path, state.offset, { delimiter: input.delimiter ?? ',', maxRecordBytes: this.options.maxRecordBytes });
     try {
-      for (let batches = 0; ; ) {
+      for (let batches = 0; ;) {
         if (runtime.isAborted()) return aborted();
         const read = await reader.read(state.header ? batchSize : batchSize + 1);
         let header: string[] | null = state.header;

@@ -144,7 +144,9 @@ export function resolveRunRetentionOptions(options: RunRetentionOptions = {}): R
     ...(options.timezone !== undefined ? { timezone: options.timezone } : {}),
     batchSize: options.batchSize === undefined ? d.batchSize : checkInt(options.batchSize, 'batchSize', 1, 10_000),
     maxBatchesPerIteration:
-      options.maxBatchesPerIteration === undefined ? d.maxBatchesPerIteration : checkInt(options.maxBatchesPerIteration, 'maxBatchesPerIteration', 1, 1_000_000),
+      options.maxBatchesPerIteration === undefined
+        ? d.maxBatchesPerIteration
+        : checkInt(options.maxBatchesPerIteration, 'maxBatchesPerIteration', 1, 1_000_000),
   };
 }
 

@@ -105,8 +105,7 @@ export class ProgressView {
       row.printedAt = now;
     }
     const info = run.progress?.info ? `  ${run.progress.info}` : '';
-    const tail =
-      what === 'failed' || what === 'aborted' ? `  ${run.error?.code ?? ''} ${run.error?.message ?? ''}`.trimEnd() : what === 'done' ? '' : info;
+    const tail = what === 'failed' || what === 'aborted' ? `  ${run.error?.code ?? ''} ${run.error?.message ?? ''}`.trimEnd() : what === 'done' ? '' : info;
     this.out.write(`${stamp} ${this.label(run).padEnd(44)} ${what.padEnd(9)}${pct}${run.iterations > 1 ? ` (iteration ${run.iterations})` : ''}${tail}\n`);
   }
 
@@ -149,7 +148,7 @@ export class ProgressView {
     const label = cut(this.label(run), labelWidth).padEnd(labelWidth);
     const status = run.status.padEnd(8);
     const iter = run.iterations > 1 ? `it.${run.iterations}` : '';
-    const info = run.status === 'failed' || run.status === 'aborted' ? run.error?.message ?? '' : run.progress?.info ?? '';
+    const info = run.status === 'failed' || run.status === 'aborted' ? (run.error?.message ?? '') : (run.progress?.info ?? '');
     const room = width - labelWidth - rest - 1;
     return `${label} ${colorStatus(run.status, status)} ${bar ? `${bar} ` : ''}${pct} ${iter.padEnd(6)} ${ansi.dim(cut(info, room))}`;
   }
@@ -165,7 +164,8 @@ export class ProgressView {
     const height = Math.max(5, (this.out.rows || 40) - 2);
     let rows = this.ordered();
     // on a short terminal keep the unfinished runs and the most recent ones
-    if (rows.length > height) rows = rows.filter((r, i) => r.run.status === 'running' || r.run.status === 'pending' || i >= rows.length - height).slice(-height);
+    if (rows.length > height)
+      rows = rows.filter((r, i) => r.run.status === 'running' || r.run.status === 'pending' || i >= rows.length - height).slice(-height);
     this.clear();
     let text = '';
     for (const row of rows) text += `\x1b[2K${this.line(row, width)}\n`;

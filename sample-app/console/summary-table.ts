@@ -50,9 +50,17 @@ export function summaryTable(runs: TaskRun[], options: { color: boolean; width?:
     return options.color && run && c.color ? c.color(run, padded) : padded;
   };
   const lines = [
-    columns.map((c) => cell(c, c.title)).join('  ').trimEnd(),
+    columns
+      .map((c) => cell(c, c.title))
+      .join('  ')
+      .trimEnd(),
     columns.map((c) => '-'.repeat(c.width)).join('  '),
-    ...ordered.map(({ run }) => columns.map((c) => cell(c, c.value(run), run)).join('  ').trimEnd()),
+    ...ordered.map(({ run }) =>
+      columns
+        .map((c) => cell(c, c.value(run), run))
+        .join('  ')
+        .trimEnd(),
+    ),
   ];
   const counts = new Map<string, number>();
   for (const r of runs) counts.set(r.status, (counts.get(r.status) ?? 0) + 1);

@@ -17,10 +17,14 @@ export class CrmClient {
   async fetchPage(offset: number, limit: number, signal?: AbortSignal): Promise<CrmContact[]> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(resolve, this.latencyMs);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(signal.reason);
+        },
+        { once: true },
+      );
     });
     const out: CrmContact[] = [];
     for (let i = offset; i < Math.min(this.total, offset + limit); i++) {

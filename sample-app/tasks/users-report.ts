@@ -19,7 +19,10 @@ export class UsersReportTask implements TaskDefinition<undefined, UsersReport> {
       users: this.users.count(),
       fromCrm: this.users.count('crm'),
       fromCsv: this.users.count('csv'),
-      topDomains: this.users.topDomains(2).map((d) => `${d.domain}:${d.users}`).join(' '),
+      topDomains: this.users
+        .topDomains(2)
+        .map((d) => `${d.domain}:${d.users}`)
+        .join(' '),
     };
     controller.log.info('users report', report);
     return controller.response.done(report);

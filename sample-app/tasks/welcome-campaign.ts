@@ -52,7 +52,11 @@ export class WelcomeCampaignTask implements TaskDefinition<WelcomeCampaignInput,
       const size = Math.ceil(total / input.batches);
       children = [];
       for (let offset = 0; offset < total; offset += size) {
-        const child = await controller.trigger({ definition: SendWelcomeBatchTask, input: { offset, limit: size }, name: `welcome ${offset + 1}-${Math.min(total, offset + size)}` });
+        const child = await controller.trigger({
+          definition: SendWelcomeBatchTask,
+          input: { offset, limit: size },
+          name: `welcome ${offset + 1}-${Math.min(total, offset + size)}`,
+        });
         children.push(child.id);
       }
       await controller.store.set('children', children);

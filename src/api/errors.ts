@@ -78,9 +78,7 @@ export class TaskValidationError extends TasklaneError {
     code: 'INPUT_INVALID' | 'INPUT_TOO_LARGE' | 'INPUT_TOO_DEEP' | 'INPUT_TOO_COMPLEX' = 'INPUT_INVALID',
     context = 'input',
   ) {
-    const detail = errors
-      .map((e) => `${e.path || '(root)'}: ${Object.values(e.constraints).join('; ')}`)
-      .join(' | ');
+    const detail = errors.map((e) => `${e.path || '(root)'}: ${Object.values(e.constraints).join('; ')}`).join(' | ');
     super(code, `Invalid ${context}: ${detail}`);
     this.errors = errors;
   }
@@ -88,7 +86,10 @@ export class TaskValidationError extends TasklaneError {
 
 export class UnknownTaskDefinitionError extends TasklaneError {
   constructor(readonly definitionId: string) {
-    super('UNKNOWN_DEFINITION', `No task definition is registered with id "${safeString(definitionId, 200)}". Register it with registerTasks() or a plugin first.`);
+    super(
+      'UNKNOWN_DEFINITION',
+      `No task definition is registered with id "${safeString(definitionId, 200)}". Register it with registerTasks() or a plugin first.`,
+    );
   }
 }
 
@@ -107,7 +108,10 @@ export class TaskDefinitionError extends TasklaneError {
 
 /** The definition is registered in the `fault` state and cannot be triggered. */
 export class TaskDefinitionFaultError extends TasklaneError {
-  constructor(readonly definitionId: string, reason: string) {
+  constructor(
+    readonly definitionId: string,
+    reason: string,
+  ) {
     super('DEFINITION_FAULT', `Task definition "${definitionId}" is in the fault state: ${reason}`);
   }
 }
@@ -119,7 +123,10 @@ export class InvalidIdentifierError extends TasklaneError {
 }
 
 export class CronInvalidError extends TasklaneError {
-  constructor(readonly expression: string, reason: string) {
+  constructor(
+    readonly expression: string,
+    reason: string,
+  ) {
     super('CRON_INVALID', `Invalid cron expression "${safeString(expression, 80)}": ${reason}`);
   }
 }
@@ -160,7 +167,10 @@ export class QueueFullError extends TasklaneError {
     /** the definition's maxBacklog */
     readonly limit: number,
   ) {
-    super('QUEUE_FULL', `Task definition "${definitionId}" has reached its maxBacklog of ${limit} pending runs: the trigger was refused and nothing was stored. Retry once runs have started, or raise maxBacklog.`);
+    super(
+      'QUEUE_FULL',
+      `Task definition "${definitionId}" has reached its maxBacklog of ${limit} pending runs: the trigger was refused and nothing was stored. Retry once runs have started, or raise maxBacklog.`,
+    );
   }
 }
 
@@ -190,24 +200,36 @@ export class TaskLocalConflictError extends TasklaneError {
     readonly key: string,
     attempts: number,
   ) {
-    super('LOCAL_CONFLICT', `The local "${key.slice(0, 64)}" of "${definitionId}" was changed by other writers during ${attempts} attempts in a row; nothing was written.`);
+    super(
+      'LOCAL_CONFLICT',
+      `The local "${key.slice(0, 64)}" of "${definitionId}" was changed by other writers during ${attempts} attempts in a row; nothing was written.`,
+    );
   }
 }
 
 export class TaskTimeoutError extends TasklaneError {
-  constructor(readonly runId: string, timeoutMs: number) {
+  constructor(
+    readonly runId: string,
+    timeoutMs: number,
+  ) {
     super('TASK_TIMEOUT', `Run ${runId} did not end within ${timeoutMs} ms.`);
   }
 }
 
 export class TaskFailedError extends TasklaneError {
-  constructor(readonly runId: string, readonly runError: { message: string; code?: string; data?: unknown } | undefined) {
+  constructor(
+    readonly runId: string,
+    readonly runError: { message: string; code?: string; data?: unknown } | undefined,
+  ) {
     super('TASK_FAILED', `Run ${runId} failed: ${runError?.message ?? 'unknown error'}`, { data: runError });
   }
 }
 
 export class TaskAbortedError extends TasklaneError {
-  constructor(readonly runId: string, reason?: string) {
+  constructor(
+    readonly runId: string,
+    reason?: string,
+  ) {
     super('TASK_ABORTED', `Run ${runId} was aborted${reason ? `: ${reason}` : '.'}`);
   }
 }
@@ -221,7 +243,10 @@ export class LeaseLostError extends TasklaneError {
 
 export class SchemaTooNewError extends TasklaneError {
   constructor(found: number, supported: number, where: string) {
-    super('SCHEMA_TOO_NEW', `The ${where} schema is at version ${found}, newer than this tasklane supports (${supported}). Upgrade tasklane before using this database.`);
+    super(
+      'SCHEMA_TOO_NEW',
+      `The ${where} schema is at version ${found}, newer than this tasklane supports (${supported}). Upgrade tasklane before using this database.`,
+    );
   }
 }
 
@@ -261,6 +286,8 @@ export class DriverMissingError extends TasklaneError {
     range: string,
     cause?: unknown,
   ) {
-    super('DRIVER_MISSING', `${adapter} needs the "${driver}" package, which is not installed: run \`npm install ${driver}@${range}\` in your application.`, { cause });
+    super('DRIVER_MISSING', `${adapter} needs the "${driver}" package, which is not installed: run \`npm install ${driver}@${range}\` in your application.`, {
+      cause,
+    });
   }
 }

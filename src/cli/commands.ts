@@ -68,7 +68,18 @@ export async function definitions(io: Io): Promise<number | void> {
   io.out(
     table(
       ['DEFINITION', 'TITLE', 'STATUS', 'QUEUE', 'PEAK', 'EVALS', 'ERRORS', 'AVG', 'SCHEDULE', 'LAST ERROR'],
-      listDefinitions.map((d) => [d.id, d.title, d.status, d.stats?.queueSize, d.stats?.queuePeak, d.stats?.evalNum, d.stats?.errNum, ms(d.stats?.evalAvgTime), d.schedule?.cron, short(d.stats?.lastError?.message, 40)]),
+      listDefinitions.map((d) => [
+        d.id,
+        d.title,
+        d.status,
+        d.stats?.queueSize,
+        d.stats?.queuePeak,
+        d.stats?.evalNum,
+        d.stats?.errNum,
+        ms(d.stats?.evalAvgTime),
+        d.schedule?.cron,
+        short(d.stats?.lastError?.message, 40),
+      ]),
     ),
   );
 }
@@ -82,7 +93,15 @@ export async function runs(io: Io, options: { definition?: string; status?: stri
   io.out(
     table(
       ['RUN', 'DEFINITION', 'STATUS', 'ITER', 'CREATED', 'FINISHED', 'PROGRESS / ERROR'],
-      listTasks.items.map((r) => [r.id, r.definitionId, r.status, r.iterations, r.createdOn, r.finishedOn, r.error ? short(r.error.message, 50) : progressText(r.progress)]),
+      listTasks.items.map((r) => [
+        r.id,
+        r.definitionId,
+        r.status,
+        r.iterations,
+        r.createdOn,
+        r.finishedOn,
+        r.error ? short(r.error.message, 50) : progressText(r.progress),
+      ]),
     ),
   );
   if (listTasks.cursor) io.out(`(more: narrow with --definition/--status, or raise --limit)`);
@@ -110,7 +129,10 @@ class LogReader {
   private pageStart: string | undefined;
   private printedBeforePage = 0;
 
-  constructor(private readonly io: Io, private readonly id: string) {}
+  constructor(
+    private readonly io: Io,
+    private readonly id: string,
+  ) {}
 
   async readNew(): Promise<LogLine[]> {
     const out: LogLine[] = [];
@@ -173,10 +195,13 @@ export async function watch(io: Io, id: string): Promise<number | void> {
 }
 
 export async function abort(io: Io, id: string, options: { message?: string }): Promise<number | void> {
-  const { abortTask } = await io.api.request<{ abortTask: RunView }>(`mutation($id: ID!, $message: String) { backgroundTasks { abortTask(id: $id, message: $message) { ${RUN_FIELDS} } } }`, {
-    id,
-    message: options.message,
-  });
+  const { abortTask } = await io.api.request<{ abortTask: RunView }>(
+    `mutation($id: ID!, $message: String) { backgroundTasks { abortTask(id: $id, message: $message) { ${RUN_FIELDS} } } }`,
+    {
+      id,
+      message: options.message,
+    },
+  );
   io.out(io.json ? json(abortTask) : `run ${abortTask.id} ${abortTask.status === 'running' ? 'running: abort requested' : abortTask.status}`);
 }
 
@@ -207,7 +232,19 @@ export async function stats(io: Io): Promise<number | void> {
   io.out(
     table(
       ['DEFINITION', 'STATUS', 'QUEUE', 'PEAK', 'EVALS', 'ERRORS', 'RETRIES', 'AVG', 'TOTAL', 'MISSED', 'LAST ERROR'],
-      rows.map((r) => [r.definitionId, r.status, r.queueSize, r.queuePeak, r.evalNum, r.errNum, r.retryNum, ms(r.evalAvgTime), ms(r.evalTotalTime), r.missedTicks, short(r.lastError?.message, 40)]),
+      rows.map((r) => [
+        r.definitionId,
+        r.status,
+        r.queueSize,
+        r.queuePeak,
+        r.evalNum,
+        r.errNum,
+        r.retryNum,
+        ms(r.evalAvgTime),
+        ms(r.evalTotalTime),
+        r.missedTicks,
+        short(r.lastError?.message, 40),
+      ]),
     ),
   );
 }
@@ -215,5 +252,10 @@ export async function stats(io: Io): Promise<number | void> {
 export async function nodes(io: Io): Promise<number | void> {
   const { nodes: rows } = await io.api.request<{ nodes: NodeView[] }>(`{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`);
   if (io.json) return void io.out(json(rows));
-  io.out(table(['NODE', 'VERSION', 'ACCEPTS', 'STARTED', 'LAST SEEN'], rows.map((n) => [n.id, n.version, short(n.accept, 40) || 'all', n.startedOn, n.lastSeenOn])));
+  io.out(
+    table(
+      ['NODE', 'VERSION', 'ACCEPTS', 'STARTED', 'LAST SEEN'],
+      rows.map((n) => [n.id, n.version, short(n.accept, 40) || 'all', n.startedOn, n.lastSeenOn]),
+    ),
+  );
 }

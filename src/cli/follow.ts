@@ -3,7 +3,8 @@ import type { ApiClient } from './api-client';
 import { CliError, EXIT, type ExitCode } from './exit-codes';
 import { endLine, type RunView } from './format';
 
-export const RUN_FIELDS = 'id definitionId name status input output error progress iterations attempt retries retryOf parentId key context after runAt scheduledFor createdOn startedOn finishedOn nodeId';
+export const RUN_FIELDS =
+  'id definitionId name status input output error progress iterations attempt retries retryOf parentId key context after runAt scheduledFor createdOn startedOn finishedOn nodeId';
 const GET_RUN = `query($id: ID!) { backgroundTasks { getTask(id: $id) { ${RUN_FIELDS} } } }`;
 const EVENTS = `subscription($id: ID!) { backgroundTaskEvents(taskId: $id) { type progress run { id status iterations progress } } }`;
 const FINISHED = new Set(['success', 'failed', 'aborted']);

@@ -49,7 +49,14 @@ export interface DefinitionView {
   title?: string | null;
   status: string;
   schedule?: { cron?: string | null; timezone?: string | null } | null;
-  stats?: { queueSize?: number; queuePeak?: number; evalNum?: number; errNum?: number; evalAvgTime?: number | null; lastError?: { message?: string } | null } | null;
+  stats?: {
+    queueSize?: number;
+    queuePeak?: number;
+    evalNum?: number;
+    errNum?: number;
+    evalAvgTime?: number | null;
+    lastError?: { message?: string } | null;
+  } | null;
   [field: string]: unknown;
 }
 

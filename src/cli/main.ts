@@ -13,7 +13,7 @@ function program(): Command {
     .description('Operate tasklane through its management API')
     .addOption(new Option('--url <url>', 'the management server').env('TASKLANE_URL').default('http://127.0.0.1:4000'))
     .addOption(new Option('--token <token>', 'a bearer token').env('TASKLANE_TOKEN'))
-    .option('--json', 'one JSON document on stdout (the API\'s answer)')
+    .option('--json', "one JSON document on stdout (the API's answer)")
     .exitOverride()
     .showHelpAfterError('(tasklane --help lists the commands)');
   // every command's action answers an exit code (undefined: 0)

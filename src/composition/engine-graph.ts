@@ -121,7 +121,23 @@ export function buildEngine(ports: EnginePorts) {
     logger,
     childTrigger: (opts, parent, aborted) => pipeline.child(opts, parent, aborted),
   });
-  const pool = new WorkerPool({ options, clock, gate, storage, distribution, registry, batches, backlog, stats, inline, active, aborts, wake, logger, executor });
+  const pool = new WorkerPool({
+    options,
+    clock,
+    gate,
+    storage,
+    distribution,
+    registry,
+    batches,
+    backlog,
+    stats,
+    inline,
+    active,
+    aborts,
+    wake,
+    logger,
+    executor,
+  });
   const service = new TaskService({
     options,
     clock,
@@ -142,6 +158,23 @@ export function buildEngine(ports: EnginePorts) {
     wake,
     pipeline,
   });
-  const engine = new TaskEngine({ options, clock, gate, storage, distribution, scheduler, registry, batches, stats, relay, finisher, aborts, wake, logger, pool, pipeline });
+  const engine = new TaskEngine({
+    options,
+    clock,
+    gate,
+    storage,
+    distribution,
+    scheduler,
+    registry,
+    batches,
+    stats,
+    relay,
+    finisher,
+    aborts,
+    wake,
+    logger,
+    pool,
+    pipeline,
+  });
   return { options, storage, distribution, logger, bus, observers, relay, active, pool, pipeline, service, engine };
 }

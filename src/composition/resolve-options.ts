@@ -34,7 +34,11 @@ export function resolveOptions(options: TasklaneOptions): ResolvedOptions {
     throw new InvalidArgumentError(`tasklane(): maxBacklog must be a positive integer, got ${typeof maxBacklog === 'number' ? maxBacklog : typeof maxBacklog}`);
   }
   return {
-    nodeId: options.nodeId ?? `${hostname().replace(/[^A-Za-z0-9._:-]/g, '_').slice(0, 100)}-${process.pid}`,
+    nodeId:
+      options.nodeId ??
+      `${hostname()
+        .replace(/[^A-Za-z0-9._:-]/g, '_')
+        .slice(0, 100)}-${process.pid}`,
     concurrency,
     accept: checkAcceptRules(options.accept),
     leaseMs: duration(options.leaseMs, 'leaseMs', 30_000),

@@ -59,7 +59,10 @@ export function tasklane(options: TasklaneOptions = {}): ContainerModule {
         }),
       )
       .inSingletonScope();
-    const part = <K extends keyof EngineGraph>(key: K) => (ctx: ResolutionContext) => ctx.get<EngineGraph>(ENGINE_GRAPH)[key];
+    const part =
+      <K extends keyof EngineGraph>(key: K) =>
+      (ctx: ResolutionContext) =>
+        ctx.get<EngineGraph>(ENGINE_GRAPH)[key];
     bind(TaskService).toDynamicValue(part('service')).inSingletonScope();
     bind(TaskEngine).toDynamicValue(part('engine')).inSingletonScope();
     bind(TriggerPipeline).toDynamicValue(part('pipeline')).inSingletonScope();
@@ -71,7 +74,16 @@ export function tasklane(options: TasklaneOptions = {}): ContainerModule {
     bind<EngineAccessParts>(ENGINE_ACCESS_PARTS)
       .toDynamicValue((ctx) => {
         const g = ctx.get<EngineGraph>(ENGINE_GRAPH);
-        return { nodeId: g.options.nodeId, logger: g.logger, storage: g.storage, distribution: g.distribution, observers: g.observers, relay: g.relay, active: g.active, engine: g.engine };
+        return {
+          nodeId: g.options.nodeId,
+          logger: g.logger,
+          storage: g.storage,
+          distribution: g.distribution,
+          observers: g.observers,
+          relay: g.relay,
+          active: g.active,
+          engine: g.engine,
+        };
       })
       .inSingletonScope();
   });
@@ -102,7 +114,5 @@ export function registerTasks(container: Container, classes: TaskClass[]): Regis
 }
 
 function bind(container: Container, cls: TaskClass, deps: unknown[]): void {
-  container
-    .bind(cls)
-    .toDynamicValue((ctx) => new cls(...deps.map((d) => ctx.get(d as symbol))));
+  container.bind(cls).toDynamicValue((ctx) => new cls(...deps.map((d) => ctx.get(d as symbol))));
 }

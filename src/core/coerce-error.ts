@@ -70,8 +70,7 @@ function coerce(value: unknown): RunError {
     if (message === undefined || message === null) out = { message: 'Error' };
     else if (typeof message !== 'object' && typeof message !== 'function') out = { message: String(message).slice(0, MAX_MESSAGE) };
     else out = unreadable(value, 'its message is not text');
-  }
-  else {
+  } else {
     // a thrown object without a message: its text, when it has one
     let text: unknown;
     try {

@@ -24,7 +24,8 @@ export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   if (r.after !== undefined) run.after = r.after;
   // a due time a Date cannot hold (stored before durations were bounded, or by another writer)
   // is left out rather than making every read of the run throw RangeError
-  if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn) && r.dueAt <= MAX_DATE_MS) run.runAt = new Date(r.dueAt).toISOString();
+  if ((r.status === 'pending' || r.status === 'running') && r.dueAt > createdMs(r.createdOn) && r.dueAt <= MAX_DATE_MS)
+    run.runAt = new Date(r.dueAt).toISOString();
   if (r.scheduledFor !== undefined) run.scheduledFor = r.scheduledFor;
   if (r.backfilled === true) run.backfilled = true;
   if (r.startedOn !== undefined) run.startedOn = r.startedOn;

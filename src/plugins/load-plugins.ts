@@ -122,7 +122,12 @@ function own(obj: object, key: string): boolean {
 
 function isContainerModule(value: unknown): value is ContainerModule {
   // duck-typed: a plugin may bring its own copy of inversify, whose class is not ours
-  return typeof value === 'object' && value !== null && typeof (value as { load?: unknown }).load === 'function' && typeof (value as { id?: unknown }).id === 'number';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { load?: unknown }).load === 'function' &&
+    typeof (value as { id?: unknown }).id === 'number'
+  );
 }
 
 /** the plugin object an entry module exports (default export, else named `plugin`), shape-checked */
@@ -158,7 +163,9 @@ export function checkPluginShape(value: unknown, where: string): TasklanePlugin 
     if (typeof cls !== 'function') throw new PluginError(`plugin "${name}" (${where}): tasks[${i}] is not a class`);
     const options = getTaskOptions(cls);
     if (!options || typeof options !== 'object') {
-      throw new PluginError(`plugin "${name}" (${where}): tasks[${i}] (${safeString(cls, 128)}) is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`);
+      throw new PluginError(
+        `plugin "${name}" (${where}): tasks[${i}] (${safeString(cls, 128)}) is not a task: decorate it with @Task({...}) or use TaskDefinition.createImplementation()`,
+      );
     }
     const id = safeString(safeGet(options, 'id'), 200);
     if (ids.has(id) || classes.has(cls)) throw new PluginError(`plugin "${name}" (${where}): duplicate task id "${id.slice(0, 128)}" in its tasks`);
@@ -171,7 +178,6 @@ export function checkPluginShape(value: unknown, where: string): TasklanePlugin 
 function taskId(cls: TaskClass): string {
   return safeString(safeGet(getTaskOptions(cls), 'id'), 200);
 }
-
 
 /**
  * Discovers and loads the plugins in `folder`: every sub-folder with an entry module (package.json
@@ -186,15 +192,15 @@ function taskId(cls: TaskClass): string {
  */
 export async function loadPlugins(container: Container, folder: string, options: LoadPluginsOptions = {}): Promise<PluginLoadReport> {
   if (typeof folder !== 'string' || folder === '') throw new InvalidArgumentError('loadPlugins(): folder must be a path');
-  if (!container || typeof (container as { isBound?: unknown }).isBound !== 'function') throw new InvalidArgumentError('loadPlugins(): the first argument must be an Inversify container');
+  if (!container || typeof (container as { isBound?: unknown }).isBound !== 'function')
+    throw new InvalidArgumentError('loadPlugins(): the first argument must be an Inversify container');
   if (!container.isBound(DefinitionRegistry)) throw new InvalidStateError('loadPlugins(): load tasklane({...}) into the container first');
   const only = options?.only;
   if (only !== undefined && (!Array.isArray(only) || only.some((o) => typeof o !== 'string'))) {
     throw new InvalidArgumentError('loadPlugins(): only must be an array of plugin names');
   }
   const selected = only ? new Set(only) : undefined;
-  const logger: Logger =
-    options?.logger ?? (container.isBound(TOKENS.Logger) ? container.get<Logger>(TOKENS.Logger) : defaultLogger());
+  const logger: Logger = options?.logger ?? (container.isBound(TOKENS.Logger) ? container.get<Logger>(TOKENS.Logger) : defaultLogger());
   const registry = container.get(DefinitionRegistry);
 
   const root = resolve(folder);
@@ -298,7 +304,8 @@ export async function loadPlugins(container: Container, folder: string, options:
         folder: dir,
         tasks: loaded.tasks,
       });
-      for (const f of loaded.faults) safeLog(logger, 'warn', `tasklane: plugin "${name}": task "${f.id}" is in the fault state: ${f.message}`, { plugin: name, definitionId: f.id });
+      for (const f of loaded.faults)
+        safeLog(logger, 'warn', `tasklane: plugin "${name}": task "${f.id}" is in the fault state: ${f.message}`, { plugin: name, definitionId: f.id });
     } catch (err) {
       state.names.delete(name);
       fail(report, logger, dir, name, err);

@@ -35,4 +35,3 @@ export interface RunRecord extends TaskRun {
    */
   iterationBase: number;
 }
-

@@ -53,14 +53,17 @@ export class LongTimeout {
   }
 
   private arm(ms: number): void {
-    this.timer = setTimeout(() => {
-      const left = this.until - Date.now();
-      if (left > 0) this.arm(left);
-      else {
-        this.timer = undefined;
-        this.fire();
-      }
-    }, Math.min(Math.max(0, ms), MAX_TIMER_MS));
+    this.timer = setTimeout(
+      () => {
+        const left = this.until - Date.now();
+        if (left > 0) this.arm(left);
+        else {
+          this.timer = undefined;
+          this.fire();
+        }
+      },
+      Math.min(Math.max(0, ms), MAX_TIMER_MS),
+    );
     if (this.unref) this.timer.unref();
   }
 
@@ -82,11 +85,13 @@ const DURATION = /^([0-9]{1,9})(ms|s|m|h|d)$/;
 export function parseDuration(value: unknown, what: string, max: number): number {
   let ms: number;
   if (typeof value === 'number') {
-    if (!Number.isInteger(value) || value < 0) throw new InvalidArgumentError(`${what} must be a non-negative integer of ms or a duration like "2m", got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new InvalidArgumentError(`${what} must be a non-negative integer of ms or a duration like "2m", got ${String(value)}`);
     ms = value;
   } else if (typeof value === 'string') {
     const match = DURATION.exec(value);
-    if (!match) throw new InvalidArgumentError(`${what} must be a duration like "90s", "2m" or "1h" (units ms, s, m, h, d), got ${JSON.stringify(value.slice(0, 40))}`);
+    if (!match)
+      throw new InvalidArgumentError(`${what} must be a duration like "90s", "2m" or "1h" (units ms, s, m, h, d), got ${JSON.stringify(value.slice(0, 40))}`);
     ms = Number(match[1]) * UNITS[match[2]];
   } else {
     throw new InvalidArgumentError(`${what} must be a number of ms or a duration string like "2m", got ${describeKind(value)}`);

@@ -17,7 +17,11 @@ export function andThen<T, R>(value: MaybePromise<T>, next: (value: T) => MaybeP
 function quietly(cleanup: () => MaybePromise<unknown>): MaybePromise<void> {
   try {
     const result = cleanup();
-    if (isPromiseLike(result)) return Promise.resolve(result).then(() => undefined, () => undefined);
+    if (isPromiseLike(result))
+      return Promise.resolve(result).then(
+        () => undefined,
+        () => undefined,
+      );
   } catch {
     // the original failure is what the caller must see
   }

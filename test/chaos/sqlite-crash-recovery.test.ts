@@ -8,7 +8,6 @@ import { tempDir } from '../helpers/temp-files';
 import { exited, spawnSqliteWorker } from '../helpers/sqlite-workers';
 import { PoisonStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 
-
 describe('SQLite crash recovery with real processes (SIGKILL)', () => {
   const children: ChildProcess[] = [];
   let tmp: ReturnType<typeof tempDir>;
@@ -43,7 +42,10 @@ describe('SQLite crash recovery with real processes (SIGKILL)', () => {
     const running = () => (reader.prepare("SELECT count(*) AS n FROM tasklane_runs WHERE status = 'running' AND node_id = 'w1'").get() as { n: number }).n;
     const deadline = Date.now() + 20_000;
     while (running() < 40) {
-      if (Date.now() > deadline) throw new Error(`w1 never held 40 runs: ${JSON.stringify(reader.prepare('SELECT status, node_id, count(*) AS n FROM tasklane_runs GROUP BY 1, 2').all())}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `w1 never held 40 runs: ${JSON.stringify(reader.prepare('SELECT status, node_id, count(*) AS n FROM tasklane_runs GROUP BY 1, 2').all())}`,
+        );
       await new Promise((r) => setTimeout(r, 20));
     }
     const inFlightAtKill = running();

@@ -203,7 +203,26 @@ class BacklogHookTask implements TaskDefinition<GreetInput, string> {
   }
 }
 
-const TASKS = [BacklogTask, WideBacklogTask, BacklogHookTask, BigOutputTask, ChattyTask, BadHookTask, ...ALL_TEST_TASKS, InspectTask, RefuseTask, ParentTask, SlowDoneTask, ContinueAfterAbortTask, HangTask, PrivateTask, BadPatchTask, ProgressTask, ...RETRY_LOCALS_TASKS, ...HARDENING_TASKS];
+const TASKS = [
+  BacklogTask,
+  WideBacklogTask,
+  BacklogHookTask,
+  BigOutputTask,
+  ChattyTask,
+  BadHookTask,
+  ...ALL_TEST_TASKS,
+  InspectTask,
+  RefuseTask,
+  ParentTask,
+  SlowDoneTask,
+  ContinueAfterAbortTask,
+  HangTask,
+  PrivateTask,
+  BadPatchTask,
+  ProgressTask,
+  ...RETRY_LOCALS_TASKS,
+  ...HARDENING_TASKS,
+];
 
 async function countRuns(h: Harness): Promise<number> {
   let n = 0;
@@ -278,7 +297,9 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       expect(paths).toEqual(['count', 'extra']);
       expect((err as TaskValidationError).code).toBe('INPUT_INVALID');
       await expect(h.service.trigger({ definition: 'test.noop', input: { a: 1 } })).rejects.toBeInstanceOf(TaskValidationError);
-      await expect(h.service.trigger({ definition: 'conf.inspect', input: JSON.parse('{"name":"x","__proto__":{"polluted":1}}') })).rejects.toBeInstanceOf(TaskValidationError);
+      await expect(h.service.trigger({ definition: 'conf.inspect', input: JSON.parse('{"name":"x","__proto__":{"polluted":1}}') })).rejects.toBeInstanceOf(
+        TaskValidationError,
+      );
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
       expect(await countRuns(h)).toBe(before);
     });
@@ -589,7 +610,11 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       expect(result).toEqual({ doubled: 42 });
       const runs = await h.service.listRuns({ definition: 'inline' });
       expect(runs.items[0]).toMatchObject({ status: 'success', output: { doubled: 42 } });
-      await expect(h.service.runInline(() => { throw new Error('inline boom'); })).rejects.toBeInstanceOf(TaskFailedError);
+      await expect(
+        h.service.runInline(() => {
+          throw new Error('inline boom');
+        }),
+      ).rejects.toBeInstanceOf(TaskFailedError);
     });
 
     test('stats: counts iterations, errors, queue size and peak, disabled state', async () => {
@@ -726,7 +751,16 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       await h.stop();
       const lines: string[] = [];
       const logger = captureLogger(lines);
-      const a = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-a', leaseMs: 1000, pollMs: 50, logger, clock: { now: () => Date.now() - 60_000 }, start: false });
+      const a = await startHarness({
+        storage: another(),
+        tasks: [FencedTask],
+        nodeId: 'node-a',
+        leaseMs: 1000,
+        pollMs: 50,
+        logger,
+        clock: { now: () => Date.now() - 60_000 },
+        start: false,
+      });
       const b = await startHarness({ storage: another(), tasks: [FencedTask], nodeId: 'node-b', leaseMs: 1000, pollMs: 50, start: false });
       try {
         await a.engine.start();

@@ -146,9 +146,37 @@ class HostileLogTask implements TaskDefinition<undefined, string[]> {
     const cyclic: Record<string, unknown> = { name: 'loop' };
     cyclic.self = cyclic;
     const cases: Array<[string, unknown]> = [
-      ['getter', { ok: 1, get bad(): number { throw new Error('getter'); } }],
-      ['toJSON', { toJSON() { throw new Error('toJSON'); } }],
-      ['proxy', new Proxy({}, { get() { throw new Error('trap'); }, ownKeys() { throw new Error('trap'); } })],
+      [
+        'getter',
+        {
+          ok: 1,
+          get bad(): number {
+            throw new Error('getter');
+          },
+        },
+      ],
+      [
+        'toJSON',
+        {
+          toJSON() {
+            throw new Error('toJSON');
+          },
+        },
+      ],
+      [
+        'proxy',
+        new Proxy(
+          {},
+          {
+            get() {
+              throw new Error('trap');
+            },
+            ownKeys() {
+              throw new Error('trap');
+            },
+          },
+        ),
+      ],
       ['cycle', cyclic],
       ['bigint', { big: 10n }],
       ['null-prototype', Object.create(null)],
@@ -161,7 +189,11 @@ class HostileLogTask implements TaskDefinition<undefined, string[]> {
       }
     }
     try {
-      controller.log.warn({ toString() { throw new Error('message'); } } as unknown as string);
+      controller.log.warn({
+        toString() {
+          throw new Error('message');
+        },
+      } as unknown as string);
     } catch {
       thrown.push('message');
     }
@@ -249,7 +281,17 @@ class HostileHooksTask implements TaskDefinition<KindInput, string> {
   }
 }
 
-export const HARDENING_TASKS = [HostileHooksTask, HostileErrorTask, HostilePatchTask, EmptyPatchTask, ContinueDelayTask, HostileLogTask, ControllerArgsTask, LongSleepTask, ProgressMergeTask];
+export const HARDENING_TASKS = [
+  HostileHooksTask,
+  HostileErrorTask,
+  HostilePatchTask,
+  EmptyPatchTask,
+  ContinueDelayTask,
+  HostileLogTask,
+  ControllerArgsTask,
+  LongSleepTask,
+  ProgressMergeTask,
+];
 
 async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -324,15 +366,21 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
 
       test('runInline with such a function settles: TaskFailedError', async () => {
         for (const [kind, make] of Object.entries(hostileValues())) {
-          const thrown = await h().service.runInline(() => {
-            throw make();
-          }).catch((e: unknown) => e);
+          const thrown = await h()
+            .service.runInline(() => {
+              throw make();
+            })
+            .catch((e: unknown) => e);
           expect(thrown).toBeInstanceOf(TaskFailedError);
           expect((thrown as TaskFailedError).runError?.message.startsWith(UNREADABLE_ERROR)).toBe(true);
-          const rejected = await h().service.runInline(() => Promise.reject(make())).catch((e: unknown) => e);
+          const rejected = await h()
+            .service.runInline(() => Promise.reject(make()))
+            .catch((e: unknown) => e);
           expect(rejected).toBeInstanceOf(TaskFailedError);
           if (kind === 'Proxy with throwing traps') {
-            const returned = await h().service.runInline(() => make()).catch((e: unknown) => e);
+            const returned = await h()
+              .service.runInline(() => make())
+              .catch((e: unknown) => e);
             expect(returned).toBeInstanceOf(TaskFailedError);
           }
         }
@@ -342,7 +390,9 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
     test('hooks throwing values that cannot be read: onBeforeTrigger refuses with TRIGGER_REFUSED, a throwing onDone changes nothing', async () => {
       const before = (await h().service.listRuns({ definition: 'hard.hooks' })).items.length;
       for (const kind of Object.keys(hostileValues())) {
-        const err = await h().service.trigger({ definition: 'hard.hooks', input: { kind } }).catch((e: unknown) => e);
+        const err = await h()
+          .service.trigger({ definition: 'hard.hooks', input: { kind } })
+          .catch((e: unknown) => e);
         expect({ kind, code: (err as TasklaneError).code }).toEqual({ kind, code: 'TRIGGER_REFUSED' });
         expect((err as Error).message).toMatch(/^Trigger of "hard.hooks" refused by onBeforeTrigger: /);
       }
@@ -552,7 +602,10 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
         const codes = await h().service.result<Record<string, string>>(run.id, { timeout: 10_000 });
         for (const [name, code] of Object.entries(codes)) {
           // a progress report without readable fields reports nothing (fields of the wrong type are ignored)
-          const allowed = name.startsWith('progress ') && name !== 'progress getter' ? ['INVALID_ARGUMENT', 'no error'] : ['INVALID_ARGUMENT', 'UNKNOWN_DEFINITION', 'IDENTIFIER_INVALID'];
+          const allowed =
+            name.startsWith('progress ') && name !== 'progress getter'
+              ? ['INVALID_ARGUMENT', 'no error']
+              : ['INVALID_ARGUMENT', 'UNKNOWN_DEFINITION', 'IDENTIFIER_INVALID'];
           expectOneOf(name, code, allowed);
         }
         expect(codes['progress getter']).toBe('INVALID_ARGUMENT');
@@ -614,9 +667,13 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
       test('a bad context is refused by trigger() and runInline() alike, and nothing is stored', async () => {
         const before = (await h().service.listRuns({ limit: 1000 })).items.length;
         for (const [label, [context, code]] of Object.entries(badContexts())) {
-          const viaTrigger = await runWithContext(context as Record<string, unknown>, () => h().service.trigger({ definition: NoopTask })).catch((e: unknown) => e);
+          const viaTrigger = await runWithContext(context as Record<string, unknown>, () => h().service.trigger({ definition: NoopTask })).catch(
+            (e: unknown) => e,
+          );
           expect({ label, err: viaTrigger instanceof TaskValidationError, code: (viaTrigger as TasklaneError).code }).toEqual({ label, err: true, code });
-          const explicit = await h().service.trigger({ definition: NoopTask, context: context as Record<string, unknown> }).catch((e: unknown) => e);
+          const explicit = await h()
+            .service.trigger({ definition: NoopTask, context: context as Record<string, unknown> })
+            .catch((e: unknown) => e);
           expect({ label, code: (explicit as TasklaneError).code }).toEqual({ label, code });
           const inline = await runWithContext(context as Record<string, unknown>, () => h().service.runInline(() => 'ran')).catch((e: unknown) => e);
           expect({ label, err: inline instanceof TaskValidationError, code: (inline as TasklaneError).code }).toEqual({ label, err: true, code });
@@ -646,7 +703,8 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
         ]);
         expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
         expect((results[3] as PromiseFulfilledResult<string>).value).toBe('inline ok');
-        for (const i of [1, 4]) expect((await h().service.wait((results[i] as PromiseFulfilledResult<TaskRun>).value.id, { timeout: 5000 })).status).toBe('success');
+        for (const i of [1, 4])
+          expect((await h().service.wait((results[i] as PromiseFulfilledResult<TaskRun>).value.id, { timeout: 5000 })).status).toBe('success');
       });
 
       test('a record the store refuses fails alone: the others of its batch are stored', async () => {
@@ -675,7 +733,8 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
           ]);
           expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
           expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(InvalidArgumentError);
-          for (const i of [0, 2]) expect((await other.service.wait((results[i] as PromiseFulfilledResult<TaskRun>).value.id, { timeout: 5000 })).status).toBe('success');
+          for (const i of [0, 2])
+            expect((await other.service.wait((results[i] as PromiseFulfilledResult<TaskRun>).value.id, { timeout: 5000 })).status).toBe('success');
           expect((await other.service.listRuns({ definition: 'test.noop' })).items.map((r) => r.name).sort()).toEqual(['a', 'b']);
         } finally {
           await other.stop();
@@ -702,23 +761,23 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
         await h().service.wait(run.id, { timeout: 5000 });
       });
 
-      test.each(['huge', 'infinite', 'negative', 'nan', 'text'])('continue() with a %s delay fails the run with INVALID_ARGUMENT; reads keep working', async (delay) => {
-        const run = await h().service.trigger({ definition: 'hard.continue-delay', input: { delay } });
-        const done = await h().service.wait(run.id, { timeout: 5000 });
-        expect(done.status).toBe('failed');
-        expect(done.error?.code).toBe('INVALID_ARGUMENT');
-        expect(done.runAt).toBeUndefined();
-        expect((await h().service.get(run.id))?.status).toBe('failed');
-        expect((await h().service.listRuns({ definition: 'hard.continue-delay' })).items.map((r) => r.id)).toContain(run.id);
-        expect((await h().service.abort({ id: run.id })).status).toBe('failed');
-      });
+      test.each(['huge', 'infinite', 'negative', 'nan', 'text'])(
+        'continue() with a %s delay fails the run with INVALID_ARGUMENT; reads keep working',
+        async (delay) => {
+          const run = await h().service.trigger({ definition: 'hard.continue-delay', input: { delay } });
+          const done = await h().service.wait(run.id, { timeout: 5000 });
+          expect(done.status).toBe('failed');
+          expect(done.error?.code).toBe('INVALID_ARGUMENT');
+          expect(done.runAt).toBeUndefined();
+          expect((await h().service.get(run.id))?.status).toBe('failed');
+          expect((await h().service.listRuns({ definition: 'hard.continue-delay' })).items.map((r) => r.id)).toContain(run.id);
+          expect((await h().service.abort({ id: run.id })).status).toBe('failed');
+        },
+      );
 
       test('a wait() or result() timeout of 2^31 ms or more really waits', async () => {
         const run = await h().service.trigger({ definition: SleepTask, input: { ms: 300 } });
-        const [waited, result] = await Promise.all([
-          h().service.wait(run.id, { timeout: 2 ** 31 }),
-          h().service.result(run.id, { timeout: 2 ** 33 }),
-        ]);
+        const [waited, result] = await Promise.all([h().service.wait(run.id, { timeout: 2 ** 31 }), h().service.result(run.id, { timeout: 2 ** 33 })]);
         expect(waited.status).toBe('success');
         expect(result).toBe('slept');
       });

@@ -159,9 +159,11 @@ class LocalsProbeTask implements TaskDefinition<undefined, { outcomes: Record<st
     await attempt('cycle', () => locals.set('v', cyclic));
     await attempt('proto', () => locals.set('v', JSON.parse('{"__proto__":{"polluted":1}}')));
     await attempt('big', () => locals.set('v', 'x'.repeat(2000)));
-    await attempt('throwingFn', () => locals.update('v', () => {
-      throw new Error('fn refused');
-    }));
+    await attempt('throwingFn', () =>
+      locals.update('v', () => {
+        throw new Error('fn refused');
+      }),
+    );
     await attempt('badResult', () => locals.update('v', () => new Date()));
     await attempt('notFn', () => locals.update('v', 'nope' as never));
     await attempt('set', () => locals.set('kept', { nested: [1, 'two'] }));
@@ -174,7 +176,13 @@ class LocalsProbeTask implements TaskDefinition<undefined, { outcomes: Record<st
       await locals.update('dropped', () => undefined);
     });
     await attempt('syncUpdate', () => locals.update<number>('sync', (n) => (n ?? 10) + 1));
-    const got = { v: await locals.get('v'), kept: await locals.get('kept'), gone: await locals.get('gone'), dropped: await locals.get('dropped'), sync: await locals.get('sync') };
+    const got = {
+      v: await locals.get('v'),
+      kept: await locals.get('kept'),
+      gone: await locals.get('gone'),
+      dropped: await locals.get('dropped'),
+      sync: await locals.get('sync'),
+    };
     return controller.response.done({ outcomes, got });
   }
 }
@@ -216,7 +224,11 @@ async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000):
 }
 
 /** the events of one kind for one run, as they come */
-function collect<E extends 'retrying' | 'aborted' | 'failed'>(h: Harness, event: E, runId: () => string | undefined): Array<{ run: TaskRun; error?: RunError; at: number }> {
+function collect<E extends 'retrying' | 'aborted' | 'failed'>(
+  h: Harness,
+  event: E,
+  runId: () => string | undefined,
+): Array<{ run: TaskRun; error?: RunError; at: number }> {
   const seen: Array<{ run: TaskRun; error?: RunError; at: number }> = [];
   h.service.on(event, (e) => {
     if (e.run.id === runId()) seen.push({ ...(e as { run: TaskRun; error?: RunError }), at: Date.now() });
@@ -275,7 +287,11 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       let id: string | undefined;
       const retrying = collect(h, 'retrying', () => id);
       // trigger({ retry }) overrides the definition's policy for this run
-      const run = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 2 }, retry: { attempts: 4, backoff: { type: 'fixed', delay: 400 } } });
+      const run = await h.service.trigger({
+        definition: FlakyTask,
+        input: { key, failures: 2 },
+        retry: { attempts: 4, backoff: { type: 'fixed', delay: 400 } },
+      });
       id = run.id;
       await until(() => retrying.length === 1);
       const waiting = await h.service.get(run.id);
@@ -299,7 +315,11 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const key = freshKey();
       let id: string | undefined;
       const retrying = collect(h, 'retrying', () => id);
-      const run = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 5 }, retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } } });
+      const run = await h.service.trigger({
+        definition: FlakyTask,
+        input: { key, failures: 5 },
+        retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } },
+      });
       id = run.id;
       await until(() => retrying.length === 1);
       const aborted = await h.service.abort({ id: run.id, message: 'give up' });
@@ -323,7 +343,11 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const { h } = get();
       const key = freshKey();
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
-      const run = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 5, mode: 'late-throw' }, retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } } });
+      const run = await h.service.trigger({
+        definition: FlakyTask,
+        input: { key, failures: 5, mode: 'late-throw' },
+        retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } },
+      });
       await until(() => executions.get(key)?.length === 1);
       // as abort() on another node does: recorded in storage, the message kept with the run; this
       // node has not heard of it (no broadcast) when its iteration fails
@@ -337,7 +361,12 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
 
     test('a run back to pending for its retry counts in maxBacklog again', async () => {
       const { h } = get();
-      @Task({ id: 'conf.flaky-backlog', title: 'Always fails, one pending at most', maxBacklog: 1, retry: { attempts: 3, backoff: { type: 'fixed', delay: 60_000 } } })
+      @Task({
+        id: 'conf.flaky-backlog',
+        title: 'Always fails, one pending at most',
+        maxBacklog: 1,
+        retry: { attempts: 3, backoff: { type: 'fixed', delay: 60_000 } },
+      })
       class FlakyBacklogTask implements TaskDefinition<undefined, void> {
         run(): never {
           throw new Error('always');
@@ -375,7 +404,13 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const done = await h.service.wait(run.id, { timeout: 10_000 });
       // 4 calls of run() in all with maxIterations 2: 2 in the failed execution, 2 in the retry,
       // which resumed from the checkpoint (step 1) with the store value of the first execution
-      expect(done).toMatchObject({ status: 'success', iterations: 4, retries: 1, input: { key, step: 2 }, output: { step: 2, stored: 'set in the first execution' } });
+      expect(done).toMatchObject({
+        status: 'success',
+        iterations: 4,
+        retries: 1,
+        input: { key, step: 2 },
+        output: { step: 2, stored: 'set in the first execution' },
+      });
     });
 
     test('a run waiting for its retry survives a restart of the engine and runs at its due time, not before', async () => {
@@ -383,7 +418,11 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const key = freshKey();
       let id: string | undefined;
       const retrying = collect(h, 'retrying', () => id);
-      const run = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 1 }, retry: { attempts: 2, backoff: { type: 'fixed', delay: 1500 } } });
+      const run = await h.service.trigger({
+        definition: FlakyTask,
+        input: { key, failures: 1 },
+        retry: { attempts: 2, backoff: { type: 'fixed', delay: 1500 } },
+      });
       id = run.id;
       await until(() => retrying.length === 1);
       const dueAt = Date.parse(retrying[0].run.runAt!);
@@ -472,7 +511,12 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const done = await h.service.trigger({ definition: FlakyTask, input: { key, failures: 0 } });
       await h.service.wait(done.id, { timeout: 10_000 });
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
-      const refused = makeRun({ definitionId: 'conf.flaky', input: { key, failures: 0, refuse: true }, status: 'success', finishedOn: new Date().toISOString() });
+      const refused = makeRun({
+        definitionId: 'conf.flaky',
+        input: { key, failures: 0, refuse: true },
+        status: 'success',
+        finishedOn: new Date().toISOString(),
+      });
       await storage.insertRuns([refused]);
       await expect(h.service.retry(refused.id)).rejects.toBeInstanceOf(TaskTriggerRefusedError);
       // the input is validated against the input class as it is now
@@ -631,4 +675,3 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
     });
   });
 }
-

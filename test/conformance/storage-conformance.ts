@@ -383,11 +383,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         );
         expect(kept).toBe(3);
         const page = await storage.listLogs({ runId: run.id });
-        expect(page.items).toEqual([
-          log(run.id, 'one'),
-          log(run.id, 'two', { type: 'warn', data: { a: [1] } }),
-          log(run.id, 'three', { type: 'error' }),
-        ]);
+        expect(page.items).toEqual([log(run.id, 'one'), log(run.id, 'two', { type: 'warn', data: { a: [1] } }), log(run.id, 'three', { type: 'error' })]);
         expect(page.cursor).toBeUndefined();
         expect((await storage.getRun(run.id))?.logCount).toBe(3);
       });
@@ -489,10 +485,11 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const claimed = await claim({ limit: 1200, slots: [slot(DEF, 1200)] });
         expect(claimed).toHaveLength(1200);
         // release them in a scrambled order
-        const scrambled = claimed.map((c, i) => ({ c, k: (i * 7919) % 1200 })).sort((a, b) => a.k - b.k).map((x) => x.c);
-        const results = await storage.updateIterations(
-          scrambled.map((c) => ({ id: c.id, leaseToken: c.leaseToken as string, status: 'pending' as const })),
-        );
+        const scrambled = claimed
+          .map((c, i) => ({ c, k: (i * 7919) % 1200 }))
+          .sort((a, b) => a.k - b.k)
+          .map((x) => x.c);
+        const results = await storage.updateIterations(scrambled.map((c) => ({ id: c.id, leaseToken: c.leaseToken as string, status: 'pending' as const })));
         expect(results.every((r) => r.ok)).toBe(true);
         const order: string[] = [];
         for (let batch = await claim({ limit: 100 }); batch.length > 0; batch = await claim({ limit: 100 })) order.push(...ids(batch));
@@ -602,9 +599,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
       });
 
       it('resumes parked runs without a concurrency check', async () => {
-        const parked = [0, 1].map(() =>
-          makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, startedOn: iso(T - 10), dueAt: T - 1 }),
-        );
+        const parked = [0, 1].map(() => makeRun({ definitionId: DEF, status: 'running', iterations: 1, attempt: 1, startedOn: iso(T - 10), dueAt: T - 1 }));
         await storage.insertRuns(parked);
         const claimed = await claim({ slots: [slot(DEF, 10, 1)] });
         expect(sorted(ids(claimed))).toEqual(sorted(ids(parked)));
@@ -636,9 +631,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(again.leaseToken).not.toBe(first.leaseToken);
         // the old holder is fenced off
         expect(await update(first, { status: 'success', finishedOn: iso(T) })).toEqual({ ok: false, reason: 'lease_lost' });
-        expect((await storage.renewLeases('node-a', [{ id: first.id, leaseToken: first.leaseToken as string }], T + 1002, 1000)).lost).toEqual([
-          first.id,
-        ]);
+        expect((await storage.renewLeases('node-a', [{ id: first.id, leaseToken: first.leaseToken as string }], T + 1002, 1000)).lost).toEqual([first.id]);
         expect(await storage.getRun(first.id)).toEqual(again);
       });
 
@@ -721,9 +714,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
       it('refuses a wrong lease token with lease_lost and changes nothing', async () => {
         const run = await running();
         const before = await storage.getRun(run.id);
-        const result = await storage.updateIterations([
-          { id: run.id, leaseToken: 'not-the-token', status: 'success', output: { x: 1 }, finishedOn: iso(T) },
-        ]);
+        const result = await storage.updateIterations([{ id: run.id, leaseToken: 'not-the-token', status: 'success', output: { x: 1 }, finishedOn: iso(T) }]);
         expect(result).toEqual([{ ok: false, reason: 'lease_lost' }]);
         expect(await storage.getRun(run.id)).toEqual(before);
       });
@@ -1151,7 +1142,17 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const error = { message: 'flaky', code: 'E_FLAKY', stack: 'Error: flaky' };
         const result = await update(run, { status: 'pending', retry: true, dueAt: T + 5000, error, progress: { current: 1 } });
         if (!result.ok) throw new Error(result.reason);
-        expect(result.run).toMatchObject({ status: 'pending', retries: 1, iterationBase: 1, iterations: 1, attempt: 1, error, dueAt: T + 5000, startedOn: iso(T), nodeId: 'node-a' });
+        expect(result.run).toMatchObject({
+          status: 'pending',
+          retries: 1,
+          iterationBase: 1,
+          iterations: 1,
+          attempt: 1,
+          error,
+          dueAt: T + 5000,
+          startedOn: iso(T),
+          nodeId: 'node-a',
+        });
         expect(result.run.leaseToken).toBeUndefined();
         expect(result.run.finishedOn).toBeUndefined();
         expect(await storage.getRun(run.id)).toEqual(result.run);
@@ -1160,7 +1161,17 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await update(run, { status: 'success' })).toEqual({ ok: false, reason: 'lease_lost' });
         expect(await claim({ now: T + 4999 })).toEqual([]);
         const [again] = await claim({ now: T + 5000, nodeId: 'node-b' });
-        expect(again).toMatchObject({ id: run.id, status: 'running', retries: 1, iterationBase: 1, iterations: 2, attempt: 2, recoveries: 0, nodeId: 'node-b', input: { n: 1 } });
+        expect(again).toMatchObject({
+          id: run.id,
+          status: 'running',
+          retries: 1,
+          iterationBase: 1,
+          iterations: 2,
+          attempt: 2,
+          recoveries: 0,
+          nodeId: 'node-b',
+          input: { n: 1 },
+        });
         // a second retry from a later iteration moves the base again; a continue() does not
         const parked = await update(again, { status: 'running', dueAt: T + 5000 });
         expect(parked.ok && parked.run).toMatchObject({ retries: 1, iterationBase: 1 });
@@ -1309,7 +1320,12 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await storage.readLocal(DEF, 'a')).toEqual({ value, version: 1 });
         expect(await storage.readLocal(DEF, 'b')).toEqual({ value: null, version: 2 });
         expect(await storage.readLocal(OTHER, 'a')).toEqual({ value: 'other', version: 1 });
-        expect(await storage.listLocals(DEF)).toEqual(new Map<string, unknown>([['a', value], ['b', null]]));
+        expect(await storage.listLocals(DEF)).toEqual(
+          new Map<string, unknown>([
+            ['a', value],
+            ['b', null],
+          ]),
+        );
         // copies: changing what was read changes nothing stored
         const read = (await storage.readLocal(DEF, 'a')).value as { list: unknown[] };
         read.list.push('x');
@@ -1334,7 +1350,10 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect((await storage.listLocals(DEF)).has('k')).toBe(false);
         expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'again', expectedVersion: 0 })).toEqual({ ok: false, reason: 'conflict' });
         expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'again', expectedVersion: 2 })).toEqual({ ok: true, version: 3 });
-        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'lost', expectedVersion: stale.version })).toEqual({ ok: false, reason: 'conflict' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'k', value: 'lost', expectedVersion: stale.version })).toEqual({
+          ok: false,
+          reason: 'conflict',
+        });
         expect(await storage.readLocal(DEF, 'k')).toEqual({ value: 'again', version: 3 });
       });
 
@@ -1350,7 +1369,12 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         const increment = async () => {
           for (;;) {
             const { value, version } = await storage.readLocal(DEF, 'count');
-            const result = await storage.writeLocal({ definitionId: DEF, key: 'count', value: ((value as number | undefined) ?? 0) + 1, expectedVersion: version });
+            const result = await storage.writeLocal({
+              definitionId: DEF,
+              key: 'count',
+              value: ((value as number | undefined) ?? 0) + 1,
+              expectedVersion: version,
+            });
             if (result.ok) return;
             await new Promise((r) => setTimeout(r, Math.random() * 5));
           }
@@ -1377,7 +1401,10 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await storage.readLocal(OTHER, 'a')).toEqual({ value: 'kept', version: 1 });
         // a run created before the cut-off writes nothing more, conditionally or not
         expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 9, writerRunId: oldRun })).toEqual({ ok: false, reason: 'restarted' });
-        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 9, expectedVersion: 2, writerRunId: oldRun })).toEqual({ ok: false, reason: 'restarted' });
+        expect(await storage.writeLocal({ definitionId: DEF, key: 'a', value: 9, expectedVersion: 2, writerRunId: oldRun })).toEqual({
+          ok: false,
+          reason: 'restarted',
+        });
         expect(await storage.readLocal(DEF, 'a')).toEqual({ value: undefined, version: 2 });
         // runs after it, and writers that name no run, write
         const newRun = newRunId();

@@ -76,11 +76,15 @@ export async function startApi(kind: StorageKind, options: Partial<ServeOptions>
     await ns.cleanup();
     throw err;
   }
-  return { ns, ...apiOn(server, harness), close: async () => {
-    await server.close();
-    await harness.stop();
-    await ns.cleanup();
-  } };
+  return {
+    ns,
+    ...apiOn(server, harness),
+    close: async () => {
+      await server.close();
+      await harness.stop();
+      await ns.cleanup();
+    },
+  };
 }
 
 /** clients of a running server */
@@ -153,7 +157,11 @@ export function apiOn(server: ManagementServer, harness: Harness): Api {
             };
             const timer = setTimeout(() => {
               watchers.splice(watchers.indexOf(check), 1);
-              reject(new Error(`subscription: condition not met within ${timeoutMs} ms; events: ${JSON.stringify(events.map((e) => e.type))}, errors: ${JSON.stringify(errors)}`));
+              reject(
+                new Error(
+                  `subscription: condition not met within ${timeoutMs} ms; events: ${JSON.stringify(events.map((e) => e.type))}, errors: ${JSON.stringify(errors)}`,
+                ),
+              );
             }, timeoutMs);
             watchers.push(check);
             check();
@@ -174,4 +182,5 @@ export function apiOn(server: ManagementServer, harness: Harness): Api {
 }
 
 /** the fields of TaskRunInfo the tests read */
-export const RUN_FIELDS = 'id definitionId name status input output error progress iterations attempt parentId key context createdOn startedOn finishedOn nodeId';
+export const RUN_FIELDS =
+  'id definitionId name status input output error progress iterations attempt parentId key context createdOn startedOn finishedOn nodeId';

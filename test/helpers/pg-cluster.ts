@@ -171,7 +171,9 @@ export interface SinkRow {
 
 /** the rows the tasks wrote to `<schema>.sink`, in the order written */
 export async function sinkRows(schema: string, where = 'true'): Promise<SinkRow[]> {
-  return withPg(async (c) => (await c.query<SinkRow>(`select key, run_id, node_id, attempt, phase, info from "${schema}".sink where ${where} order by seq`)).rows);
+  return withPg(
+    async (c) => (await c.query<SinkRow>(`select key, run_id, node_id, attempt, phase, info from "${schema}".sink where ${where} order by seq`)).rows,
+  );
 }
 
 export async function waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {

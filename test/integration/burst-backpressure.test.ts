@@ -92,44 +92,45 @@ function describeBurst(name: string, makeStorage: () => Promise<BurstTarget>, op
       cleanup = undefined;
     });
 
-    if (options.burst) test(`${BURST.toLocaleString('en-US')} tiny runs triggered in a burst (1,000 per turn) on a pool of 50 all complete; RSS grows <= 200 MB; the event loop keeps turning`, async () => {
-      const made = await makeStorage();
-      cleanup = made.cleanup;
-      h = await startHarness({ storage: made.storage, tasks: [BurstNoop], concurrency: 50 });
-      const reads = countReads(made.storage);
-      // warm-up: JIT and the store's first pages, so the baseline is the engine at rest
-      const warm = ended(h, 'burst.noop', 2000, 30_000);
-      for (let i = 0; i < 2; i++) {
-        await Promise.all(Array.from({ length: CHUNK }, () => h!.service.trigger({ definition: BurstNoop })));
-      }
-      await warm;
-      const baseline = rssAfterGc();
-      let peak = baseline;
-      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-      const delay = monitorEventLoopDelay({ resolution: 10 });
-      delay.enable();
-      try {
-        const all = ended(h, 'burst.noop', BURST, 120_000);
-        const t0 = performance.now();
-        for (let i = 0; i < BURST; i += CHUNK) {
-          const chunk: Array<Promise<unknown>> = [];
-          for (let j = 0; j < CHUNK; j++) chunk.push(h.service.trigger({ definition: BurstNoop }));
-          await Promise.all(chunk);
-          await turn();
+    if (options.burst)
+      test(`${BURST.toLocaleString('en-US')} tiny runs triggered in a burst (1,000 per turn) on a pool of 50 all complete; RSS grows <= 200 MB; the event loop keeps turning`, async () => {
+        const made = await makeStorage();
+        cleanup = made.cleanup;
+        h = await startHarness({ storage: made.storage, tasks: [BurstNoop], concurrency: 50 });
+        const reads = countReads(made.storage);
+        // warm-up: JIT and the store's first pages, so the baseline is the engine at rest
+        const warm = ended(h, 'burst.noop', 2000, 30_000);
+        for (let i = 0; i < 2; i++) {
+          await Promise.all(Array.from({ length: CHUNK }, () => h!.service.trigger({ definition: BurstNoop })));
         }
-        const triggeredMs = performance.now() - t0;
-        await all;
-        expect(triggeredMs).toBeLessThan(60_000); // R17: within 10 s; bounded loosely, the machine is shared
-      } finally {
-        delay.disable();
-        clearInterval(sampler);
-      }
-      peak = Math.max(peak, process.memoryUsage().rss);
-      expect((peak - baseline) / MB).toBeLessThanOrEqual(200);
-      expect(delay.percentile(99) / 1e6).toBeLessThan(1000);
-      expect(reads.calls()).toBe(0); // without maxBacklog, nothing is counted
-      expect(await h.service.listRuns({ definition: 'burst.noop', status: ['pending', 'running'], limit: 1 })).toEqual({ items: [] });
-    }, 180_000);
+        await warm;
+        const baseline = rssAfterGc();
+        let peak = baseline;
+        const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+        const delay = monitorEventLoopDelay({ resolution: 10 });
+        delay.enable();
+        try {
+          const all = ended(h, 'burst.noop', BURST, 120_000);
+          const t0 = performance.now();
+          for (let i = 0; i < BURST; i += CHUNK) {
+            const chunk: Array<Promise<unknown>> = [];
+            for (let j = 0; j < CHUNK; j++) chunk.push(h.service.trigger({ definition: BurstNoop }));
+            await Promise.all(chunk);
+            await turn();
+          }
+          const triggeredMs = performance.now() - t0;
+          await all;
+          expect(triggeredMs).toBeLessThan(60_000); // R17: within 10 s; bounded loosely, the machine is shared
+        } finally {
+          delay.disable();
+          clearInterval(sampler);
+        }
+        peak = Math.max(peak, process.memoryUsage().rss);
+        expect((peak - baseline) / MB).toBeLessThanOrEqual(200);
+        expect(delay.percentile(99) / 1e6).toBeLessThan(1000);
+        expect(reads.calls()).toBe(0); // without maxBacklog, nothing is counted
+        expect(await h.service.listRuns({ definition: 'burst.noop', status: ['pending', 'running'], limit: 1 })).toEqual({ items: [] });
+      }, 180_000);
 
     test('maxBacklog under a burst: triggers past it are refused with QUEUE_FULL and retried; the pending count never passes it; all complete', async () => {
       const made = await makeStorage();

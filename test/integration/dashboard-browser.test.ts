@@ -152,7 +152,10 @@ test('signs in with a token kept in the tab only; a wrong token is refused', asy
 
 test('triggers from the generated form: checks before sending, shows the server INPUT_INVALID beside the field, then opens the run and its progress reaches 100%', async () => {
   const page = await signedIn(TOKENS.operator);
-  await page.getByRole('row', { name: /demo\.import/ }).getByRole('button', { name: 'Trigger' }).click();
+  await page
+    .getByRole('row', { name: /demo\.import/ })
+    .getByRole('button', { name: 'Trigger' })
+    .click();
   await page.getByRole('heading', { name: /Trigger Import users/ }).waitFor();
 
   // one labelled control per property: title, else name
@@ -249,7 +252,11 @@ test('retries a failed run: the new run has the same input and ends success', as
 test('a run with a retry policy: its page follows it back to pending with its last error, then to success, counting attempts and retries', async () => {
   const page = await signedIn(TOKENS.operator);
   // the first execution fails; the retry is due 6 s later (time to open the page meanwhile)
-  const run = await service.trigger({ definition: 'demo.flaky', input: { key: 'retry-policy' }, retry: { attempts: 3, backoff: { type: 'fixed', delay: 6000 } } });
+  const run = await service.trigger({
+    definition: 'demo.flaky',
+    input: { key: 'retry-policy' },
+    retry: { attempts: 3, backoff: { type: 'fixed', delay: 6000 } },
+  });
   await waitFor(async () => (await service.get(run.id))?.retries === 1, 'the run went back to pending for its retry');
   await page.goto(`${server.url.replace(/\/?$/, '/')}#/runs/${run.id}`);
   await expectText(runStatus(page), 'pending');
@@ -337,11 +344,15 @@ test('runs view: filters by definition and status, 50 runs reporting progress ev
     // the window lasts until the page had at least twice as many events as frames (and 600 at
     // least): about 3 s on an idle machine (some 500 events a second), longer on a loaded one,
     // where both the events and the frames slow down
-    await waitFor(async () => {
-      const frames = (await page.evaluate('window.__probe.frames')) as number;
-      const events = progressEvents - before;
-      return events >= 600 && events >= 2 * frames;
-    }, 'twice as many progress events as frames', 30_000);
+    await waitFor(
+      async () => {
+        const frames = (await page.evaluate('window.__probe.frames')) as number;
+        const events = progressEvents - before;
+        return events >= 600 && events >= 2 * frames;
+      },
+      'twice as many progress events as frames',
+      30_000,
+    );
     const probe = (await page.evaluate(`(() => { window.__probe.stop = true; return window.__probe; })()`)) as { mutations: number; frames: number };
     const events = progressEvents - before;
     // the rows followed the events...
@@ -360,7 +371,10 @@ test('runs view: filters by definition and status, 50 runs reporting progress ev
 });
 
 test('a viewer finds no Trigger, Disable, Abort, Retry or Delete button; an admin finds Delete', async () => {
-  const running = await service.trigger({ definition: 'demo.import', input: { count: 20, mode: 'safe', code: 'view', shipTo: { city: 'Bern' }, stepMs: 1000 } });
+  const running = await service.trigger({
+    definition: 'demo.import',
+    input: { count: 20, mode: 'safe', code: 'view', shipTo: { city: 'Bern' }, stepMs: 1000 },
+  });
   const finished = await service.trigger({ definition: 'demo.flaky', input: { key: 'viewer-check' } });
   await service.wait(finished.id, { timeout: 10_000 });
   const viewerContext = await newContext();
@@ -395,7 +409,13 @@ test('the nodes view lists this node; an expired token sends the page back to si
   // a second server on the same engine, with a token that expires a few seconds from now
   const until = Date.now() + 6000;
   const token = 'short-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d';
-  const second = await serveManagement({ container, dashboard, port: 0, host: '127.0.0.1', auth: tokenAuth({ tokens: [{ token, role: 'operator', name: 'temp', expiresAt: new Date(until) }] }) });
+  const second = await serveManagement({
+    container,
+    dashboard,
+    port: 0,
+    host: '127.0.0.1',
+    auth: tokenAuth({ tokens: [{ token, role: 'operator', name: 'temp', expiresAt: new Date(until) }] }),
+  });
   try {
     const page = await signedIn(token, context, second.url);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Nodes' }).click();
@@ -475,10 +495,14 @@ function describedBy(page: Page, control: ReturnType<Page['getByLabel']>): { tex
 
 async function expectText(target: { textContent(): Promise<string | null> }, expected: RegExp | string, timeoutMs = 15_000): Promise<void> {
   let last: string | null = null;
-  await waitFor(async () => {
-    last = await target.textContent().catch(() => null);
-    return last !== null && (typeof expected === 'string' ? last.includes(expected) : expected.test(last));
-  }, `text ${String(expected)}`, timeoutMs).catch((err: Error) => {
+  await waitFor(
+    async () => {
+      last = await target.textContent().catch(() => null);
+      return last !== null && (typeof expected === 'string' ? last.includes(expected) : expected.test(last));
+    },
+    `text ${String(expected)}`,
+    timeoutMs,
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; last text: ${JSON.stringify(last)}`);
   });
 }

@@ -52,7 +52,15 @@ describeEachStorage('management API', (kind) => {
     const defs = list.data!.backgroundTasks!.listDefinitions;
     expect(defs.map((d) => d.id).sort()).toEqual(['mgmt.echo', 'mgmt.fail', 'mgmt.flaky', 'mgmt.forever', 'mgmt.steps']);
     const echo = defs.find((d) => d.id === 'mgmt.echo')!;
-    expect(echo).toMatchObject({ title: 'Echo', description: 'Echoes its count', isPrivate: false, distributable: true, maxIterations: 50, status: 'idle', stats: { queueSize: 0, evalNum: 0 } });
+    expect(echo).toMatchObject({
+      title: 'Echo',
+      description: 'Echoes its count',
+      isPrivate: false,
+      distributable: true,
+      maxIterations: 50,
+      status: 'idle',
+      stats: { queueSize: 0, evalNum: 0 },
+    });
     const schema = echo.inputSchema as Record<string, any>;
     expect(schema.properties.count).toMatchObject({ type: 'integer', minimum: 1, maximum: 100, title: 'How many', description: 'Items to echo' });
     expect(schema.required).toEqual(['count']);
@@ -61,7 +69,11 @@ describeEachStorage('management API', (kind) => {
     const forbidden = await api.gql(`{ backgroundTasks { listDefinitions(includePrivate: true) { id } } }`, {}, 'operator');
     expect(forbidden.status).toBe(403);
     expect(forbidden.errors?.[0].extensions?.code).toBe('FORBIDDEN');
-    const all = await api.gql<{ listDefinitions: Array<{ id: string }> }>(`{ backgroundTasks { listDefinitions(includePrivate: true) { id isPrivate } } }`, {}, 'admin');
+    const all = await api.gql<{ listDefinitions: Array<{ id: string }> }>(
+      `{ backgroundTasks { listDefinitions(includePrivate: true) { id isPrivate } } }`,
+      {},
+      'admin',
+    );
     expect(all.data!.backgroundTasks!.listDefinitions.map((d) => d.id)).toContain('mgmt.private');
 
     const get = `query($id: ID!) { backgroundTasks { getDefinition(id: $id) { id isPrivate } } }`;
@@ -75,13 +87,22 @@ describeEachStorage('management API', (kind) => {
     expect(run).toMatchObject({ definitionId: 'mgmt.echo', status: 'pending', input: { count: 3 }, iterations: 0 });
     await api.harness.service.wait(run.id, { timeout: 10_000 });
     const got = await api.gql<{ getTask: Run }>(GET, { id: run.id }, 'viewer');
-    expect(got.data!.backgroundTasks!.getTask).toMatchObject({ id: run.id, status: 'success', output: { count: 3 }, iterations: 1, attempt: 1, children: { items: [], cursor: null } });
+    expect(got.data!.backgroundTasks!.getTask).toMatchObject({
+      id: run.id,
+      status: 'success',
+      output: { count: 3 },
+      iterations: 1,
+      attempt: 1,
+      children: { items: [], cursor: null },
+    });
     const logs = await api.gql<{ listLogs: { items: Array<Record<string, unknown>> } }>(
       `query($id: ID!) { backgroundTasks { listLogs(where: { taskId: $id }) { items { taskId type message data createdOn } cursor } } }`,
       { id: run.id },
       'viewer',
     );
-    expect(logs.data!.backgroundTasks!.listLogs.items).toEqual([expect.objectContaining({ taskId: run.id, type: 'info', message: 'echo', data: { count: 3 } })]);
+    expect(logs.data!.backgroundTasks!.listLogs.items).toEqual([
+      expect.objectContaining({ taskId: run.id, type: 'info', message: 'echo', data: { count: 3 } }),
+    ]);
 
     const ids = [run.id];
     for (let i = 0; i < 4; i++) ids.push((await trigger(api, 'mgmt.echo', { count: i + 1 })).id);
@@ -124,7 +145,11 @@ describeEachStorage('management API', (kind) => {
   it('aborts a run, disables and enables a definition, and answers stats and nodes', async () => {
     const run = await trigger(api, 'mgmt.forever');
     await api.harness.service.wait(run.id, { timeout: 300 }).catch(() => undefined);
-    const aborted = await api.gql<{ abortTask: Run }>(`mutation($id: ID!) { backgroundTasks { abortTask(id: $id, message: "stop it") { id status } } }`, { id: run.id }, 'operator');
+    const aborted = await api.gql<{ abortTask: Run }>(
+      `mutation($id: ID!) { backgroundTasks { abortTask(id: $id, message: "stop it") { id status } } }`,
+      { id: run.id },
+      'operator',
+    );
     expect(aborted.data!.backgroundTasks!.abortTask.id).toBe(run.id);
     const ended = await api.harness.service.wait(run.id, { timeout: 10_000 });
     expect(ended.status).toBe('aborted');
@@ -134,12 +159,20 @@ describeEachStorage('management API', (kind) => {
     expect(missing.status).toBe(404);
     expect(missing.errors?.[0].extensions?.code).toBe('TASK_NOT_FOUND');
 
-    const disabled = await api.gql<{ disableDefinition: { id: string; status: string } }>(`mutation { backgroundTasks { disableDefinition(id: "mgmt.echo") { id status } } }`, {}, 'operator');
+    const disabled = await api.gql<{ disableDefinition: { id: string; status: string } }>(
+      `mutation { backgroundTasks { disableDefinition(id: "mgmt.echo") { id status } } }`,
+      {},
+      'operator',
+    );
     expect(disabled.data!.backgroundTasks!.disableDefinition).toEqual({ id: 'mgmt.echo', status: 'disabled' });
     const waiting = await trigger(api, 'mgmt.echo', { count: 1 });
     await new Promise((r) => setTimeout(r, 400));
     expect((await api.harness.service.get(waiting.id))!.status).toBe('pending');
-    const enabled = await api.gql<{ enableDefinition: { status: string } }>(`mutation { backgroundTasks { enableDefinition(id: "mgmt.echo") { status } } }`, {}, 'operator');
+    const enabled = await api.gql<{ enableDefinition: { status: string } }>(
+      `mutation { backgroundTasks { enableDefinition(id: "mgmt.echo") { status } } }`,
+      {},
+      'operator',
+    );
     expect(enabled.data!.backgroundTasks!.enableDefinition.status).not.toBe('disabled');
     expect((await api.harness.service.wait(waiting.id, { timeout: 10_000 })).status).toBe('success');
 
@@ -147,19 +180,33 @@ describeEachStorage('management API', (kind) => {
     const failing = await trigger(api, 'mgmt.fail');
     await api.harness.service.wait(failing.id, { timeout: 10_000 });
     const errorOf = async (who: 'viewer' | 'operator') =>
-      (await api.gql<{ getTask: { error: Record<string, unknown> } }>(`query($id: ID!) { backgroundTasks { getTask(id: $id) { error } } }`, { id: failing.id }, who)).data!.backgroundTasks!.getTask.error;
+      (
+        await api.gql<{ getTask: { error: Record<string, unknown> } }>(
+          `query($id: ID!) { backgroundTasks { getTask(id: $id) { error } } }`,
+          { id: failing.id },
+          who,
+        )
+      ).data!.backgroundTasks!.getTask.error;
     expect(await errorOf('operator')).toMatchObject({ message: 'it failed on purpose', stack: expect.stringContaining('it failed on purpose') });
     const seen = await errorOf('viewer');
     expect(seen).toMatchObject({ message: 'it failed on purpose' });
     expect(seen.stack).toBeUndefined();
 
-    const stats = await api.gql<{ stats: Array<Record<string, unknown>> }>(`{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum evalAvgTime lastError } } }`, {}, 'viewer');
+    const stats = await api.gql<{ stats: Array<Record<string, unknown>> }>(
+      `{ backgroundTasks { stats { definitionId status queueSize queuePeak evalNum errNum evalAvgTime lastError } } }`,
+      {},
+      'viewer',
+    );
     expect(stats.data!.backgroundTasks!.stats.find((s) => s.definitionId === 'mgmt.echo')).toMatchObject({ evalNum: 1, errNum: 0 });
-    const nodes = await api.gql<{ nodes: Array<Record<string, unknown>> }>(`{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`, {}, 'viewer');
+    const nodes = await api.gql<{ nodes: Array<Record<string, unknown>> }>(
+      `{ backgroundTasks { nodes { id version accept startedOn lastSeenOn } } }`,
+      {},
+      'viewer',
+    );
     expect(nodes.data!.backgroundTasks!.nodes).toEqual([expect.objectContaining({ id: api.harness.engine.nodeId, accept: {} })]);
   });
 
-  it('streams a run\'s live events and completes after its final event; a run already ended completes at once', async () => {
+  it("streams a run's live events and completes after its final event; a run already ended completes at once", async () => {
     const run = await trigger(api, 'mgmt.steps', { steps: 3, ms: 150 }, 'operator');
     const sub = api.subscribe(
       `subscription($id: ID!) { backgroundTaskEvents(taskId: $id) { type progress run { id status iterations progress } } }`,
@@ -192,7 +239,7 @@ describeEachStorage('management API', (kind) => {
     expect(await unknown.text()).toContain('TASK_NOT_FOUND');
   });
 
-  it('streams the events of a definition\'s new runs', async () => {
+  it("streams the events of a definition's new runs", async () => {
     const sub = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "mgmt.echo") { type run { id definitionId status } } }`, {}, 'viewer');
     await new Promise((r) => setTimeout(r, 200));
     await trigger(api, 'mgmt.fail');
@@ -214,16 +261,28 @@ describeEachStorage('management API', (kind) => {
     sub.dispose();
     const retrying = sub.events.find((e) => e.type === 'retrying')!;
     expect(retrying).toMatchObject({ error: { message: 'first execution fails' }, run: { id: flaky.id } });
-    const got = await api.gql<{ getTask: Run }>(`query($id: ID!) { backgroundTasks { getTask(id: $id) { id status retries retryOf output } } }`, { id: flaky.id }, 'viewer');
+    const got = await api.gql<{ getTask: Run }>(
+      `query($id: ID!) { backgroundTasks { getTask(id: $id) { id status retries retryOf output } } }`,
+      { id: flaky.id },
+      'viewer',
+    );
     expect(got.data!.backgroundTasks!.getTask).toMatchObject({ status: 'success', retries: 1, retryOf: null, output: { retries: 1 } });
-    const def = await api.gql<{ getDefinition: { locals: unknown; stats: { retryNum: number } } }>(`{ backgroundTasks { getDefinition(id: "mgmt.flaky") { locals stats { retryNum } } } }`, {}, 'viewer');
+    const def = await api.gql<{ getDefinition: { locals: unknown; stats: { retryNum: number } } }>(
+      `{ backgroundTasks { getDefinition(id: "mgmt.flaky") { locals stats { retryNum } } } }`,
+      {},
+      'viewer',
+    );
     expect(def.data!.backgroundTasks!.getDefinition).toEqual({ locals: { succeeded: 1 }, stats: { retryNum: 1 } });
     expect(await (await api.http('/metrics', { who: 'viewer' })).text()).toMatch(/^tasklane_retries_total\{definition="mgmt.flaky"\} 1$/m);
 
     // retryTask: a new run of a finished one, with its input; an unfinished one is refused
     const failed = await trigger(api, 'mgmt.echo', { count: 4 });
     await api.harness.service.wait(failed.id, { timeout: 10_000 });
-    const retried = await api.gql<{ retryTask: Run }>(`mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { id retryOf input status } } }`, { id: failed.id }, 'operator');
+    const retried = await api.gql<{ retryTask: Run }>(
+      `mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { id retryOf input status } } }`,
+      { id: failed.id },
+      'operator',
+    );
     expect(retried.data!.backgroundTasks!.retryTask).toMatchObject({ retryOf: failed.id, input: { count: 4 }, status: 'pending' });
     const forever = await trigger(api, 'mgmt.forever');
     const notFinished = await api.gql(`mutation($id: ID!) { backgroundTasks { retryTask(id: $id) { id } } }`, { id: forever.id }, 'operator');

@@ -27,7 +27,10 @@ const SAMPLES: Record<string, Sample> = {
   'query.listLogs': { query: `query($run: ID!) { backgroundTasks { listLogs(where: { taskId: $run }) { items { message } } } }`, run: 'open' },
   'query.stats': { query: `{ backgroundTasks { stats { definitionId lastError } } }` },
   'query.nodes': { query: `{ backgroundTasks { nodes { id } } }` },
-  'mutation.triggerTask': { query: `mutation Op($run: ID!) { backgroundTasks { triggerTask(definition: "mgmt.echo", input: { count: 1 }, parent: $run) { id context } } }`, run: 'open' },
+  'mutation.triggerTask': {
+    query: `mutation Op($run: ID!) { backgroundTasks { triggerTask(definition: "mgmt.echo", input: { count: 1 }, parent: $run) { id context } } }`,
+    run: 'open',
+  },
   'mutation.abortTask': { query: `mutation($run: ID!) { backgroundTasks { abortTask(id: $run) { id } } }`, run: 'open' },
   'mutation.retryTask': { query: `mutation($run: ID!) { backgroundTasks { retryTask(id: $run) { id } } }`, run: 'finished' },
   'mutation.deleteTask': { query: `mutation($run: ID!) { backgroundTasks { deleteTask(id: $run) } }`, run: 'finished' },
@@ -49,7 +52,11 @@ const COLUMNS: Array<{ who: Who; role?: Role }> = [
 function operationsOfSchema(api: Api): string[] {
   const schema = createManagementSchema({ container: api.harness.container });
   const ops: string[] = [];
-  for (const [type, root] of [['BackgroundTasksQuery', 'query'], ['BackgroundTasksMutation', 'mutation'], ['Subscription', 'subscription']] as const) {
+  for (const [type, root] of [
+    ['BackgroundTasksQuery', 'query'],
+    ['BackgroundTasksMutation', 'mutation'],
+    ['Subscription', 'subscription'],
+  ] as const) {
     const t = schema.getType(type);
     if (!(t instanceof GraphQLObjectType)) throw new Error(`${type} missing`);
     ops.push(...Object.keys(t.getFields()).map((f) => `${root}.${f}`));
@@ -65,7 +72,11 @@ interface Outcome {
 
 async function call(api: Api, sample: Sample, runs: { open: string; finished: string }, who: Who): Promise<Outcome> {
   const run = sample.run ? runs[sample.run] : undefined;
-  const body = JSON.stringify({ query: sample.query, variables: run !== undefined ? { run } : {}, ...(sample.query.includes('mutation Op') ? { operationName: 'Op' } : {}) });
+  const body = JSON.stringify({
+    query: sample.query,
+    variables: run !== undefined ? { run } : {},
+    ...(sample.query.includes('mutation Op') ? { operationName: 'Op' } : {}),
+  });
   const ac = new AbortController();
   const res = await api.http('/graphql', {
     who,
@@ -151,10 +162,18 @@ describe('management authorisation', () => {
     );
     const run = answer.data!.backgroundTasks!.triggerTask;
     expect(run).toMatchObject({ context: { tenant: 'acme' }, key: 'tenant:acme:k1' });
-    const list = await api.gql<{ listTasks: { items: Array<{ id: string }> } }>(`{ backgroundTasks { listTasks(limit: 100) { items { id } } } }`, {}, 'acmeViewer');
+    const list = await api.gql<{ listTasks: { items: Array<{ id: string }> } }>(
+      `{ backgroundTasks { listTasks(limit: 100) { items { id } } } }`,
+      {},
+      'acmeViewer',
+    );
     expect(list.data!.backgroundTasks!.listTasks.items.map((r) => r.id)).toContain(run.id);
     expect(list.data!.backgroundTasks!.listTasks.items.map((r) => r.id)).toEqual([run.id]);
-    const me = await api.gql<{ me: { role: string; tenant: string; allowed: string[] } }>(`{ backgroundTasks { me { role tenant allowed } } }`, {}, 'acmeViewer');
+    const me = await api.gql<{ me: { role: string; tenant: string; allowed: string[] } }>(
+      `{ backgroundTasks { me { role tenant allowed } } }`,
+      {},
+      'acmeViewer',
+    );
     expect(me.data!.backgroundTasks!.me).toMatchObject({ role: 'viewer', tenant: 'acme' });
     expect(me.data!.backgroundTasks!.me.allowed).not.toContain('mutation.abortTask');
     expect(me.data!.backgroundTasks!.me.allowed).toContain('query.getTask');

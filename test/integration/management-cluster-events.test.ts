@@ -34,7 +34,11 @@ describeWithPostgres('live events across a PostgreSQL cluster', () => {
       await sleep(500);
       expect(notices).toBe(0);
 
-      const sub = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "cluster.steps") { type progress run { id status nodeId iterations progress } } }`, {}, 'viewer');
+      const sub = api.subscribe(
+        `subscription { backgroundTaskEvents(definitionId: "cluster.steps") { type progress run { id status nodeId iterations progress } } }`,
+        {},
+        'viewer',
+      );
       await sleep(1000); // the interest reaches the nodes (sent at once, and at each heartbeat)
       const run = await client.service.trigger({ definition: 'cluster.steps', input: { steps: 3, ms: 100 } });
       await sub.until((events) => events.some((e) => e.type === 'done' && (e.run as { id: string }).id === run.id), 20_000);
@@ -51,7 +55,11 @@ describeWithPostgres('live events across a PostgreSQL cluster', () => {
       expect(notices).toBeGreaterThan(0);
 
       // a retry on another node: its retrying event, with the error, reaches this node too
-      const retries = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "cluster.flaky") { type error run { id nodeId retries status } } }`, {}, 'viewer');
+      const retries = api.subscribe(
+        `subscription { backgroundTaskEvents(definitionId: "cluster.flaky") { type error run { id nodeId retries status } } }`,
+        {},
+        'viewer',
+      );
       await sleep(1000);
       const flaky = await client.service.trigger({ definition: 'cluster.flaky' });
       await retries.until((events) => events.some((e) => e.type === 'done'), 20_000);

@@ -62,7 +62,12 @@ describe('management API: bad input over HTTP', () => {
       for (let i = 0; i < 20; i++) yield Buffer.alloc(64 * 1024, 'x');
       yield Buffer.from('"}}}');
     })();
-    const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer('operator') }, body: chunks as never, duplex: 'half' } as RequestInit);
+    const res = await fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...bearer('operator') },
+      body: chunks as never,
+      duplex: 'half',
+    } as RequestInit);
     expect(res.status).toBe(411);
     expect(await res.text()).toContain('LENGTH_REQUIRED');
   });
@@ -98,7 +103,12 @@ describe('management API: bad input over HTTP', () => {
     expect(answer.data).toBeUndefined();
     expect(answer.errors?.[0].extensions?.code).toBe('QUERY_TOO_COMPLEX');
     expect(answer.errors?.[0].message).toMatch(/depth/i);
-    const strict = await api.http('/graphql', { who: 'viewer', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' }, body: JSON.stringify({ query: `{ backgroundTasks { getTask(id: "x") { ${selection} } } }` }) });
+    const strict = await api.http('/graphql', {
+      who: 'viewer',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query: `{ backgroundTasks { getTask(id: "x") { ${selection} } } }` }),
+    });
     expect(strict.status).toBe(400);
   });
 
@@ -116,7 +126,8 @@ describe('management API: bad input over HTTP', () => {
   });
 
   it('malformed JSON: 400; a wrong content type: 415; a batch: refused', async () => {
-    const post = (body: string, type = 'application/json') => api.http('/graphql', { who: 'operator', method: 'POST', headers: { 'content-type': type }, body });
+    const post = (body: string, type = 'application/json') =>
+      api.http('/graphql', { who: 'operator', method: 'POST', headers: { 'content-type': type }, body });
     const malformed = await post('{"query": "{ backgroundTasks { me { role } } }"');
     expect(malformed.status).toBe(400);
     expect(await malformed.text()).toMatch(/JSON/);
@@ -128,7 +139,10 @@ describe('management API: bad input over HTTP', () => {
     const batch = await post(JSON.stringify([{ query: '{ backgroundTasks { me { role } } }' }, { query: TRIGGER }]));
     expect(batch.status).toBeGreaterThanOrEqual(400);
     expect(batch.status).toBeLessThan(500);
-    const mutationByGet = await api.http(`/graphql?query=${encodeURIComponent('mutation { backgroundTasks { triggerTask(definition: "mgmt.echo", input: { count: 1 }) { id } } }')}`, { who: 'operator' });
+    const mutationByGet = await api.http(
+      `/graphql?query=${encodeURIComponent('mutation { backgroundTasks { triggerTask(definition: "mgmt.echo", input: { count: 1 }) { id } } }')}`,
+      { who: 'operator' },
+    );
     expect(mutationByGet.status).toBe(405);
   });
 
@@ -147,7 +161,12 @@ describe('management API: bad input over HTTP', () => {
     const body = JSON.stringify({ query: 'subscription { backgroundTaskEvents(definitionId: "mgmt.echo") { type } }' });
     const once = async () => {
       const ac = new AbortController();
-      const res = await fetch(`${api.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...bearer('viewer') }, body, signal: ac.signal });
+      const res = await fetch(`${api.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream', ...bearer('viewer') },
+        body,
+        signal: ac.signal,
+      });
       expect(res.status).toBe(200);
       ac.abort();
     };
@@ -165,7 +184,9 @@ describe('management API: bad input over HTTP', () => {
     await new Promise<void>((r) => socket.once('connect', () => r()));
     socket.pause(); // never reads
     const body = JSON.stringify({ query: 'subscription { backgroundTaskEvents(definitionId: "mgmt.echo") { type run { id input output context } } }' });
-    socket.write(`POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${TOKENS.viewer}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer ${TOKENS.viewer}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
     const deadline = Date.now() + 10_000;
     while (api.server.handler.subscriptions === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(api.server.handler.subscriptions).toBe(1);

@@ -4,16 +4,7 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { Container } from 'inversify';
 import { createLogger, format, transports, type Logger } from 'winston';
-import {
-  TOKENS,
-  loadPlugins,
-  memoryStorage,
-  registerTasks,
-  sqliteStorage,
-  type RunStorage,
-  type TaskRun,
-  type TasklanePlugin,
-} from '../../src';
+import { TOKENS, loadPlugins, memoryStorage, registerTasks, sqliteStorage, type RunStorage, type TaskRun, type TasklanePlugin } from '../../src';
 import { ALL_TEST_TASKS } from '../fixtures/tasks';
 import { startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
@@ -99,7 +90,9 @@ describe('loadPlugins', () => {
     writePlugin(root, 'throws', { 'index.js': `throw new Error('boom at import');` });
     // values that cannot be turned into text: the report says so, it never throws (issue 8)
     writePlugin(root, 'throws-null-proto', { 'index.js': `throw Object.create(null);` });
-    writePlugin(root, 'throws-proxy', { 'index.js': `const boom = () => { throw new Error('trap'); }; throw new Proxy({}, { get: boom, getPrototypeOf: boom, ownKeys: boom, has: boom });` });
+    writePlugin(root, 'throws-proxy', {
+      'index.js': `const boom = () => { throw new Error('trap'); }; throw new Proxy({}, { get: boom, getPrototypeOf: boom, ownKeys: boom, has: boom });`,
+    });
     writePlugin(root, 'bad-shape', { 'index.js': `exports.default = { name: 'bad-shape', tasks: 'not an array' };` });
     writePlugin(root, 'not-a-task', { 'index.js': `class Plain { run() {} }\nexports.plugin = { name: 'not-a-task', tasks: [Plain] };` });
     writePlugin(root, 'no-export', { 'index.js': `exports.something = 1;` });
@@ -125,7 +118,20 @@ describe('loadPlugins', () => {
       expect(report.loaded.find((p) => p.name === 'good')).toMatchObject({ folder: join(root, 'good'), tasks: ['good.greet'], faults: [] });
 
       const failed = new Map(report.failed.map((f) => [f.folder.slice(root.length + 1), f]));
-      expect([...failed.keys()].sort()).toEqual(['bad-name', 'bad-shape', 'constructor', 'dup-task', 'empty', 'escape', 'no-export', 'not-a-task', 'throws', 'throws-null-proto', 'throws-proxy', 'zz-dup-name']);
+      expect([...failed.keys()].sort()).toEqual([
+        'bad-name',
+        'bad-shape',
+        'constructor',
+        'dup-task',
+        'empty',
+        'escape',
+        'no-export',
+        'not-a-task',
+        'throws',
+        'throws-null-proto',
+        'throws-proxy',
+        'zz-dup-name',
+      ]);
       expect(failed.get('throws-null-proto')!.error.message).toMatch(/failed to import: \[a null-prototype object\]/);
       // (the module loader may read the thrown Proxy itself, and rethrow what its trap throws)
       expect(failed.get('throws-proxy')!.error.message).toMatch(/failed to import: (\[a Proxy\]|trap)$/);
@@ -230,7 +236,7 @@ exports.plugin = {
     }
   });
 
-  test('a missing folder, or a container without tasklane, is the host\'s error and throws', async () => {
+  test("a missing folder, or a container without tasklane, is the host's error and throws", async () => {
     const h = await startHarness({ storage: memoryStorage(), tasks: [], logger: quiet() });
     try {
       await expect(loadPlugins(h.container, join(temp(), 'nope'))).rejects.toMatchObject({ code: 'PLUGIN_INVALID' });
@@ -272,60 +278,63 @@ describe('run-retention plugin', () => {
   test.each([
     ['memory', () => memoryStorage()],
     ['sqlite', (dir: string) => sqliteStorage({ file: join(dir, 'tasks.db') })],
-  ])('deletes finished runs and their logs and values older than maxAgeMs, in batches; pending and running runs are untouched (%s)', async (_name, makeStorage) => {
-    const clock = { offset: 0, now: () => Date.now() + clock.offset };
-    const h = await startHarness({ storage: makeStorage(temp()), tasks: ALL_TEST_TASKS, clock, logger: quiet() });
-    try {
-      await loadRetention(h, runRetentionPlugin({ batchSize: 7, maxBatchesPerIteration: 2 }));
-      const storage = h.container.get<RunStorage>(TOKENS.Storage);
+  ])(
+    'deletes finished runs and their logs and values older than maxAgeMs, in batches; pending and running runs are untouched (%s)',
+    async (_name, makeStorage) => {
+      const clock = { offset: 0, now: () => Date.now() + clock.offset };
+      const h = await startHarness({ storage: makeStorage(temp()), tasks: ALL_TEST_TASKS, clock, logger: quiet() });
+      try {
+        await loadRetention(h, runRetentionPlugin({ batchSize: 7, maxBatchesPerIteration: 2 }));
+        const storage = h.container.get<RunStorage>(TOKENS.Storage);
 
-      // old finished runs: success (with logs and store values), failed, aborted
-      const old: TaskRun[] = [];
-      for (let i = 0; i < 25; i++) old.push(await h.service.trigger({ definition: 'test.count', input: { count: 2 } }));
-      for (let i = 0; i < 4; i++) old.push(await h.service.trigger({ definition: 'test.noop' }));
-      old.push(await h.service.trigger({ definition: 'test.fail', input: { message: 'old failure' } }));
-      const toAbort = await h.service.trigger({ definition: 'test.sleep', input: { ms: 0 }, delay: 60_000 });
-      await h.service.abort({ id: toAbort.id });
-      old.push(toAbort);
-      await Promise.all(old.map((r) => h.service.wait(r.id, { timeout: 10_000 })));
-      expect((await h.service.listLogs({ runId: old[0].id })).items.length).toBeGreaterThan(0);
-      expect(await storage.getValue(old[0].id, 'last')).toBe(2);
+        // old finished runs: success (with logs and store values), failed, aborted
+        const old: TaskRun[] = [];
+        for (let i = 0; i < 25; i++) old.push(await h.service.trigger({ definition: 'test.count', input: { count: 2 } }));
+        for (let i = 0; i < 4; i++) old.push(await h.service.trigger({ definition: 'test.noop' }));
+        old.push(await h.service.trigger({ definition: 'test.fail', input: { message: 'old failure' } }));
+        const toAbort = await h.service.trigger({ definition: 'test.sleep', input: { ms: 0 }, delay: 60_000 });
+        await h.service.abort({ id: toAbort.id });
+        old.push(toAbort);
+        await Promise.all(old.map((r) => h.service.wait(r.id, { timeout: 10_000 })));
+        expect((await h.service.listLogs({ runId: old[0].id })).items.length).toBeGreaterThan(0);
+        expect(await storage.getValue(old[0].id, 'last')).toBe(2);
 
-      // eight days later
-      clock.offset = 8 * 24 * 3600_000;
-      const pending = await h.service.trigger({ definition: 'test.sleep', input: { ms: 0 }, delay: 3600_000 });
-      const running = await h.service.trigger({ definition: 'test.sleep', input: { ms: 60_000 } });
-      for (let i = 0; i < 100 && (await h.service.get(running.id))!.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
-      expect((await h.service.get(running.id))!.status).toBe('running');
-      const recent = await runUntilDone(h, 'test.noop');
+        // eight days later
+        clock.offset = 8 * 24 * 3600_000;
+        const pending = await h.service.trigger({ definition: 'test.sleep', input: { ms: 0 }, delay: 3600_000 });
+        const running = await h.service.trigger({ definition: 'test.sleep', input: { ms: 60_000 } });
+        for (let i = 0; i < 100 && (await h.service.get(running.id))!.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));
+        expect((await h.service.get(running.id))!.status).toBe('running');
+        const recent = await runUntilDone(h, 'test.noop');
 
-      const retention = await runUntilDone(h, 'tasklane.retention');
-      expect(retention.status).toBe('success');
-      const output = retention.output as RunRetentionOutput;
-      expect(output.deleted).toBe(old.length);
-      expect(output.batches).toBe(Math.floor(old.length / 7) + 1);
-      expect(retention.iterations).toBe(Math.ceil(output.batches / 2));
-      expect(Date.parse(output.before)).toBeLessThan(Date.parse(recent.finishedOn!));
+        const retention = await runUntilDone(h, 'tasklane.retention');
+        expect(retention.status).toBe('success');
+        const output = retention.output as RunRetentionOutput;
+        expect(output.deleted).toBe(old.length);
+        expect(output.batches).toBe(Math.floor(old.length / 7) + 1);
+        expect(retention.iterations).toBe(Math.ceil(output.batches / 2));
+        expect(Date.parse(output.before)).toBeLessThan(Date.parse(recent.finishedOn!));
 
-      for (const r of old) {
-        expect(await h.service.get(r.id)).toBeNull();
-        expect((await h.service.listLogs({ runId: r.id })).items).toEqual([]);
-        expect(await storage.getValue(r.id, 'last')).toBeUndefined();
+        for (const r of old) {
+          expect(await h.service.get(r.id)).toBeNull();
+          expect((await h.service.listLogs({ runId: r.id })).items).toEqual([]);
+          expect(await storage.getValue(r.id, 'last')).toBeUndefined();
+        }
+        expect((await h.service.get(pending.id))!.status).toBe('pending');
+        expect((await h.service.get(running.id))!.status).toBe('running');
+        expect((await h.service.get(recent.id))!.status).toBe('success');
+        const logs = (await h.service.listLogs({ runId: retention.id })).items.map((l) => l.message);
+        expect(logs.some((m) => m.includes(`deleted ${old.length} finished run(s)`))).toBe(true);
+
+        // a second pass finds nothing more
+        const again = await runUntilDone(h, 'tasklane.retention');
+        expect((again.output as RunRetentionOutput).deleted).toBe(0);
+        await h.service.abort({ id: running.id });
+      } finally {
+        await h.stop();
       }
-      expect((await h.service.get(pending.id))!.status).toBe('pending');
-      expect((await h.service.get(running.id))!.status).toBe('running');
-      expect((await h.service.get(recent.id))!.status).toBe('success');
-      const logs = (await h.service.listLogs({ runId: retention.id })).items.map((l) => l.message);
-      expect(logs.some((m) => m.includes(`deleted ${old.length} finished run(s)`))).toBe(true);
-
-      // a second pass finds nothing more
-      const again = await runUntilDone(h, 'tasklane.retention');
-      expect((again.output as RunRetentionOutput).deleted).toBe(0);
-      await h.service.abort({ id: running.id });
-    } finally {
-      await h.stop();
-    }
-  });
+    },
+  );
 
   test('a manual trigger may override maxAgeMs; it runs on its schedule', async () => {
     const h = await startHarness({ storage: memoryStorage(), tasks: ALL_TEST_TASKS, logger: quiet() });
@@ -461,7 +470,7 @@ describe('csv-import plugin', () => {
     }
   });
 
-  test('batchesPerIteration in the input checkpoints every N batches (the folder\'s default plugin)', async () => {
+  test("batchesPerIteration in the input checkpoints every N batches (the folder's default plugin)", async () => {
     const dir = temp();
     const file = join(dir, 'big.csv');
     await writeCsv(file);

@@ -35,7 +35,6 @@ class SkewSleep implements TaskDefinition<SleepInput, string> {
   }
 }
 
-
 describeWithPostgres('clock skew across nodes (R13)', () => {
   let schema: string;
   let drop: () => Promise<void>;
@@ -50,7 +49,11 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
     await drop();
   });
 
-  async function node(nodeId: string, skewMs: number | (() => number), extra: { accept?: { include?: string[] }; lines?: string[]; start?: boolean } = {}): Promise<Harness> {
+  async function node(
+    nodeId: string,
+    skewMs: number | (() => number),
+    extra: { accept?: { include?: string[] }; lines?: string[]; start?: boolean } = {},
+  ): Promise<Harness> {
     const h = await startHarness({
       storage: postgresStorage({ connectionString: PG_URL, schema, poolSize: 3 }),
       distribution: postgresDistribution({ connectionString: PG_URL, schema, heartbeatMs: 300 }),
@@ -94,7 +97,7 @@ describeWithPostgres('clock skew across nodes (R13)', () => {
     expect(ahead.engine.status).toBe('started');
   });
 
-  it("a node 90 s ahead does not take a run whose lease a node 90 s behind holds", async () => {
+  it('a node 90 s ahead does not take a run whose lease a node 90 s behind holds', async () => {
     const behind = await node('behind', -90_000, { accept: { include: ['skew.*'] } });
     const run = await behind.service.trigger({ definition: SkewSleep, input: { ms: 2500 } });
     for (let i = 0; i < 100 && (await behind.service.get(run.id))?.status !== 'running'; i++) await new Promise((r) => setTimeout(r, 20));

@@ -33,13 +33,14 @@ describeWithPostgres('PostgreSQL cluster: task locals and restart', () => {
     for (const r of ended) nodes.set(r.output!.node, (nodes.get(r.output!.node) ?? 0) + 1);
     expect(nodes.size).toBeGreaterThanOrEqual(2);
     // the updates really raced: runs of several node processes were waiting at the barrier
-    const waiting = await withPg(async (c) =>
-      (
-        await c.query<{ node_id: string; n: number }>(
-          `select node_id, count(*)::int as n from "${h.schema}".sink where phase = 'count' and at < to_timestamp($1::double precision / 1000) group by node_id`,
-          [at],
-        )
-      ).rows,
+    const waiting = await withPg(
+      async (c) =>
+        (
+          await c.query<{ node_id: string; n: number }>(
+            `select node_id, count(*)::int as n from "${h.schema}".sink where phase = 'count' and at < to_timestamp($1::double precision / 1000) group by node_id`,
+            [at],
+          )
+        ).rows,
     );
     expect(waiting.length).toBeGreaterThanOrEqual(2);
     expect(waiting.reduce((n, r) => n + r.n, 0)).toBeGreaterThanOrEqual(30);
@@ -81,7 +82,12 @@ describeWithPostgres('PostgreSQL cluster: task locals and restart', () => {
     // every node process dropped its stats of the definition (the long run's node may count the
     // iteration its abort ended, which answered after the restart)
     const reset = (row: DefinitionStats | null, i: number) =>
-      row !== null && row.errNum === 0 && row.retryNum === 0 && row.queueSize === 0 && row.queuePeak === 0 && row.evalNum <= (h.nodes[i].nodeId === longEnded.nodeId ? 1 : 0);
+      row !== null &&
+      row.errNum === 0 &&
+      row.retryNum === 0 &&
+      row.queueSize === 0 &&
+      row.queuePeak === 0 &&
+      row.evalNum <= (h.nodes[i].nodeId === longEnded.nodeId ? 1 : 0);
     await waitFor(async () => (await Promise.all(h.nodes.map((_, i) => statsOf(i)))).every(reset), 10_000, 'the stats of every node to start again');
 
     // a run triggered after restart() returned starts from cleared locals and runs normally

@@ -24,12 +24,13 @@ describeWithPostgres('PostgreSQL cluster of node processes', () => {
     const ended = await Promise.all(runs.map((r) => svc.wait(r.id, { timeout: 90_000 })));
     const took = Date.now() - t0;
     expect(ended.every((r) => r.status === 'success')).toBe(true);
-    const counts = await withPg(async (c) =>
-      (
-        await c.query<{ total: number; keys: number; nodes: number }>(
-          `select count(*)::int as total, count(distinct key)::int as keys, count(distinct node_id)::int as nodes from "${h.schema}".sink`,
-        )
-      ).rows[0],
+    const counts = await withPg(
+      async (c) =>
+        (
+          await c.query<{ total: number; keys: number; nodes: number }>(
+            `select count(*)::int as total, count(distinct key)::int as keys, count(distinct node_id)::int as nodes from "${h.schema}".sink`,
+          )
+        ).rows[0],
     );
     expect(counts).toEqual({ total: 5000, keys: 5000, nodes: 3 });
     const byNode = new Map<string, number>();
@@ -200,14 +201,15 @@ describeWithPostgres('PostgreSQL cluster of node processes', () => {
       const killer = (async () => {
         for (let i = 0; i < 12; i++) {
           await sleep(250);
-          terminated += await withPg(async (c) =>
-            (
-              await c.query<{ n: number }>(
-                `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
+          terminated += await withPg(
+            async (c) =>
+              (
+                await c.query<{ n: number }>(
+                  `select count(pg_terminate_backend(pid))::int as n from pg_stat_activity
                  where datname = current_database() and application_name like $1 and pid <> pg_backend_pid()`,
-                [`${h.schema}-%`],
-              )
-            ).rows[0].n,
+                  [`${h.schema}-%`],
+                )
+              ).rows[0].n,
           );
           kills++;
         }

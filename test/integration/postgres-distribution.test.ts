@@ -47,7 +47,14 @@ describeWithPostgres('PostgreSQL distribution', () => {
 
   async function node(
     nodeId: string,
-    options: { accept?: { include?: string[]; exclude?: string[] }; heartbeatMs?: number; nodeTtlMs?: number; pollMs?: number; url?: string; listenerTimeoutMs?: number } = {},
+    options: {
+      accept?: { include?: string[]; exclude?: string[] };
+      heartbeatMs?: number;
+      nodeTtlMs?: number;
+      pollMs?: number;
+      url?: string;
+      listenerTimeoutMs?: number;
+    } = {},
   ): Promise<{ dist: PostgresDistribution; host: RecordingHost; storage: PostgresStorage }> {
     const st = storage();
     await st.init();
@@ -124,7 +131,7 @@ describeWithPostgres('PostgreSQL distribution', () => {
     expect(b.host.wakes.length - before).toBe(1);
   });
 
-  it('wakes a node when a delayed run comes due (local timer, from its own and other nodes\' notices)', async () => {
+  it("wakes a node when a delayed run comes due (local timer, from its own and other nodes' notices)", async () => {
     const a = await node('a');
     const b = await node('b');
     const dueAt = Date.now() + 300;
@@ -365,7 +372,9 @@ describeWithPostgres('PostgreSQL distribution', () => {
   it('migrates safely when 10 storages start at once on an empty schema', async () => {
     const storages = Array.from({ length: 10 }, () => storage({ poolSize: 2 }));
     await Promise.all(storages.map((s) => s.init()));
-    const rows = await withPg((c) => c.query<{ version: number; n: number }>(`select version, count(*)::int as n from "${schema}".migrations group by version order by version`));
+    const rows = await withPg((c) =>
+      c.query<{ version: number; n: number }>(`select version, count(*)::int as n from "${schema}".migrations group by version order by version`),
+    );
     expect(rows.rows).toEqual(Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => ({ version: i + 1, n: 1 })));
     // and every one of them works
     const [run] = await storages[3].insertRuns([makeRun()]);
@@ -398,12 +407,17 @@ describeWithPostgres('PostgreSQL distribution', () => {
   });
 
   it('never hands a run to two of 4 concurrent claimers (2,000 runs), and keeps concurrency limits cluster-wide', async () => {
-    const nodes = await Promise.all(['n1', 'n2', 'n3', 'n4'].map(async (id) => ({ id, st: await (async () => { const s = storage({ poolSize: 4 }); await s.init(); return s; })() })));
-    const defs: Array<{ id: string; concurrency?: number }> = [
-      { id: 'serial', concurrency: 1 },
-      { id: 'three', concurrency: 3 },
-      { id: 'free' },
-    ];
+    const nodes = await Promise.all(
+      ['n1', 'n2', 'n3', 'n4'].map(async (id) => ({
+        id,
+        st: await (async () => {
+          const s = storage({ poolSize: 4 });
+          await s.init();
+          return s;
+        })(),
+      })),
+    );
+    const defs: Array<{ id: string; concurrency?: number }> = [{ id: 'serial', concurrency: 1 }, { id: 'three', concurrency: 3 }, { id: 'free' }];
     const runs: RunRecord[] = [];
     for (let i = 0; i < 2000; i++) runs.push(makeRun({ definitionId: defs[i % 3].id, input: { i } }));
     await nodes[0].st.insertRuns(runs);

@@ -211,7 +211,12 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     expect((await other.requestAbort(a.id, 'stop', new Date().toISOString())).kind).toBe('requested');
     await other.saveProgress(b.id, { info: 'half', current: 1, total: 2 });
     expect(await other.appendLogs([{ runId: c.id, type: 'info', message: 'x', createdOn: new Date().toISOString() }], 10)).toBe(1);
-    await claimer.renewLeases('n1', claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken! })), T + 1000, 60_000);
+    await claimer.renewLeases(
+      'n1',
+      claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken! })),
+      T + 1000,
+      60_000,
+    );
     const fin = new Date().toISOString();
     const updates = [
       { id: a.id, leaseToken: a.leaseToken!, status: 'aborted' as const, error: { message: 'stop', code: 'ABORTED' }, finishedOn: fin },
@@ -225,7 +230,12 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     const stored = await other.getRuns([a.id, b.id, c.id]);
     expect([ra, rb, rc].map((r) => (r.ok ? r.run : undefined))).toEqual(stored);
     expect(stored[0]).toMatchObject({ status: 'aborted', abortRequested: true });
-    expect(stored[1]).toMatchObject({ status: 'running', progress: { info: 'half', current: 1, total: 2 }, input: { b: [1, null], more: 'x' }, dueAt: T + 5000 });
+    expect(stored[1]).toMatchObject({
+      status: 'running',
+      progress: { info: 'half', current: 1, total: 2 },
+      input: { b: [1, null], more: 'x' },
+      dueAt: T + 5000,
+    });
     expect(stored[1].leaseToken).toBeUndefined();
     expect(stored[2]).toMatchObject({ status: 'success', output: { ok: true, n: null }, logCount: 1, finishedOn: fin });
     // the same leases again: refused, whichever path
@@ -269,7 +279,7 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     expect((await st.countPending()).get('test.def')).toBe(12 * 250 + 2);
   });
 
-  it('lists a definition\'s runs across statuses newest first, by status, and page by page', async () => {
+  it("lists a definition's runs across statuses newest first, by status, and page by page", async () => {
     const st = await open();
     const T = Date.now();
     const runs = Array.from({ length: 9 }, (_, i) => makeRun({ id: `r${String(i).padStart(2, '0')}` }));
@@ -278,7 +288,9 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     const claimed = await st.claimRuns({ nodeId: 'n1', now: T, leaseMs: 60_000, limit: 6, slots: [{ definitionId: 'test.def', max: 6 }] });
     expect(claimed.map((r) => r.id)).toEqual(['r00', 'r01', 'r02', 'r03', 'r04', 'r05']);
     const fin = new Date().toISOString();
-    await st.updateIterations(claimed.slice(0, 3).map((r, i) => ({ id: r.id, leaseToken: r.leaseToken!, status: (['success', 'failed', 'aborted'] as const)[i], finishedOn: fin })));
+    await st.updateIterations(
+      claimed.slice(0, 3).map((r, i) => ({ id: r.id, leaseToken: r.leaseToken!, status: (['success', 'failed', 'aborted'] as const)[i], finishedOn: fin })),
+    );
     const ids = async (q: Parameters<PostgresStorage['listRuns']>[0]) => (await st.listRuns(q)).items.map((r) => r.id);
     expect(await ids({ definition: 'test.def' })).toEqual(['r08', 'r07', 'r06', 'r05', 'r04', 'r03', 'r02', 'r01', 'r00']);
     expect(await ids({ definition: 'test.def', status: 'running' })).toEqual(['r05', 'r04', 'r03']);
@@ -297,7 +309,11 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
 
   it('brings a schema of version 2 up to date, keeping its runs (backfilled false)', async () => {
     await withPg(async (c) => {
-      await migrate(c, schema, MIGRATIONS.filter((m) => m.version <= 2));
+      await migrate(
+        c,
+        schema,
+        MIGRATIONS.filter((m) => m.version <= 2),
+      );
       await c.query(
         `insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at)
          values ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{}', $1, 0)`,
@@ -321,7 +337,11 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
 
   it('brings a schema of version 3 up to date (migration 4): old runs get no retries, old definitions no cut-off; locals and restarts work', async () => {
     await withPg(async (c) => {
-      await migrate(c, schema, MIGRATIONS.filter((m) => m.version <= 3));
+      await migrate(
+        c,
+        schema,
+        MIGRATIONS.filter((m) => m.version <= 3),
+      );
       await c.query(
         `insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at, iterations, attempt)
          values ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{"n":1}', $1, 0, 0, 0)`,

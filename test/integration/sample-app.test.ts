@@ -31,11 +31,15 @@ function runSample(
   return new Promise((resolveRun, reject) => {
     const env: NodeJS.ProcessEnv = { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true', ...options.env };
     delete env.TASKLANE_SAMPLE_PG_URL;
-    const child = spawn(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'sample-app/main.ts'), ...(options.args ?? [])], {
-      cwd,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'sample-app/main.ts'), ...(options.args ?? [])],
+      {
+        cwd,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -134,16 +138,24 @@ test('with --serve (npm start) it keeps the engine up and serves the dashboard a
           expect(await page.text()).toContain('<title>tasklane</title>');
           // the printed curl command's query, as curl would send it
           const query = /-d '(\{.*\})'/.exec(out)![1];
-          const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${printed}`, 'content-type': 'application/json' }, body: query });
+          const res = await fetch(`${url}/graphql`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${printed}`, 'content-type': 'application/json' },
+            body: query,
+          });
           expect(res.status).toBe(200);
           const body = (await res.json()) as { data: { backgroundTasks: { listTasks: { items: unknown[] } } } };
           expect(body.data.backgroundTasks.listTasks.items.length).toBeGreaterThan(0);
           // the CLI, as printed (through ts-node here: the test does not build dist/)
-          const cli = spawnSync(process.execPath, ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src/cli/main.ts'), 'runs', '--limit', '3', '--json'], {
-            env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TASKLANE_URL: url, TASKLANE_TOKEN: printed },
-            encoding: 'utf8',
-            timeout: 120_000,
-          });
+          const cli = spawnSync(
+            process.execPath,
+            ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src/cli/main.ts'), 'runs', '--limit', '3', '--json'],
+            {
+              env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TASKLANE_URL: url, TASKLANE_TOKEN: printed },
+              encoding: 'utf8',
+              timeout: 120_000,
+            },
+          );
           expect(cli.status).toBe(0);
           expect((JSON.parse(cli.stdout) as unknown[]).length).toBe(3);
           const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${printed}` } });

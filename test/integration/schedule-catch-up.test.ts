@@ -6,16 +6,7 @@
  * silently dropped, never run twice. On memory and SQLite (several engines on one store).
  */
 import 'reflect-metadata';
-import {
-  cronScheduler,
-  memoryStorage,
-  sqliteStorage,
-  Task,
-  type RunStorage,
-  type TaskDefinition,
-  type TaskRun,
-  type TaskRunParams,
-} from '../../src';
+import { cronScheduler, memoryStorage, sqliteStorage, Task, type RunStorage, type TaskDefinition, type TaskRun, type TaskRunParams } from '../../src';
 import { captureLogger } from '../helpers/capture-logger';
 import { startHarness, type Harness } from '../helpers/engine-harness';
 import { tempDir } from '../helpers/temp-files';
@@ -48,7 +39,6 @@ const GRACE = 100;
 function hourAgo(hours: number): string {
   return new Date(Math.floor(Date.now() / HOUR) * HOUR - hours * HOUR).toISOString();
 }
-
 
 async function runsOf(h: Harness, definition: string): Promise<TaskRun[]> {
   return (await h.service.listRuns({ definition, limit: 100 })).items;

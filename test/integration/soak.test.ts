@@ -107,7 +107,9 @@ async function soak(storage: RunStorage, distribution?: Distribution): Promise<v
   expect(heapMb).toHaveLength(10);
   const growth = heapMb[heapMb.length - 1] - heapMb[0];
   // printed for the record: the samples show whether the heap levels off
-  console.log(`R18 soak on ${storage.constructor.name}: heap after GC at 10 % .. 100 %: ${heapMb.map((m) => m.toFixed(0)).join(', ')} MB (growth ${growth.toFixed(1)} MB)`);
+  console.log(
+    `R18 soak on ${storage.constructor.name}: heap after GC at 10 % .. 100 %: ${heapMb.map((m) => m.toFixed(0)).join(', ')} MB (growth ${growth.toFixed(1)} MB)`,
+  );
   expect(growth).toBeLessThan(BUDGET_MB);
   expect(processListenerCounts()).toEqual(listenersBefore);
   expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);

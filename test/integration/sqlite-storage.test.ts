@@ -107,7 +107,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
     expect(((err as StorageError).cause as Error).message).toMatch(/no such table/);
   });
 
-  it('tells SQLite errors by their code: a second copy of better-sqlite3 throws errors of the first copy\'s class', async () => {
+  it("tells SQLite errors by their code: a second copy of better-sqlite3 throws errors of the first copy's class", async () => {
     // the native binding takes the SqliteError class of the first copy that opened a database
     // (here this file's); a storage whose copy is another (another bundle, another module
     // registry) gets errors its own class does not own, and once let their message through
@@ -145,9 +145,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
     try {
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
-      expect(db.prepare('SELECT version FROM tasklane_migrations ORDER BY version').pluck().all()).toEqual(
-        SQLITE_MIGRATIONS.map((m) => m.version),
-      );
+      expect(db.prepare('SELECT version FROM tasklane_migrations ORDER BY version').pluck().all()).toEqual(SQLITE_MIGRATIONS.map((m) => m.version));
     } finally {
       db.close();
     }
@@ -157,7 +155,10 @@ describe('SqliteStorage (SQLite specifics)', () => {
     // a file as version 1 of the code left it, with a pending and a finished run
     const old = new Database(file);
     old.pragma('journal_mode = WAL');
-    migrateSqlite(old, SQLITE_MIGRATIONS.filter((m) => m.version === 1));
+    migrateSqlite(
+      old,
+      SQLITE_MIGRATIONS.filter((m) => m.version === 1),
+    );
     const insert = old.prepare(
       `INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at, finished_on, output)
        VALUES (?, 'test.def', 'test.def', ?, '{}', ?, 0, ?, ?)`,
@@ -169,7 +170,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
 
     const s = storage();
     await s.init();
-    expect((await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaab'))).toMatchObject({ status: 'success', output: 'done' });
+    expect(await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaab')).toMatchObject({ status: 'success', output: 'done' });
     expect((await s.getRun('01aaaaaaaaaaaaaaaaaaaaaaab'))?.backfilled).toBeUndefined();
     const [claimed] = await s.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 1000, limit: 5, slots: [{ definitionId: 'test.def', max: 5 }] });
     expect(claimed.id).toBe('01aaaaaaaaaaaaaaaaaaaaaaaa');
@@ -187,9 +188,14 @@ describe('SqliteStorage (SQLite specifics)', () => {
   it('brings a database of version 2 up to date (migration 3): old runs get no retries, old definitions no cut-off; locals and restarts work', async () => {
     const old = new Database(file);
     old.pragma('journal_mode = WAL');
-    migrateSqlite(old, SQLITE_MIGRATIONS.filter((m) => m.version <= 2));
+    migrateSqlite(
+      old,
+      SQLITE_MIGRATIONS.filter((m) => m.version <= 2),
+    );
     old
-      .prepare(`INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at) VALUES ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{"n":1}', ?, 0)`)
+      .prepare(
+        `INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at) VALUES ('01aaaaaaaaaaaaaaaaaaaaaaaa', 'test.def', 'test.def', 'pending', '{"n":1}', ?, 0)`,
+      )
       .run(new Date().toISOString());
     old.prepare(`INSERT INTO tasklane_definitions (definition_id, disabled) VALUES ('other.def', 1)`).run();
     old.close();
@@ -224,7 +230,10 @@ describe('SqliteStorage (SQLite specifics)', () => {
 
     const error: unknown = await storage()
       .init()
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(error).toBeInstanceOf(SchemaTooNewError);
     expect(TasklaneError.is(error) && error.code).toBe('SCHEMA_TOO_NEW');
 
@@ -255,7 +264,9 @@ describe('SqliteStorage (SQLite specifics)', () => {
     expect(await after.recordScheduleTick('sched', '2030-01-01T00:00:00.000Z')).toBe(false);
     expect((await after.findUnfinishedByKey('test.def', 'k'))?.id).toBe(pending.id);
     // the lease survives too: the holder can still complete
-    const [done] = await after.updateIterations([{ id: claimed.id, leaseToken: claimed.leaseToken as string, status: 'success', finishedOn: new Date().toISOString() }]);
+    const [done] = await after.updateIterations([
+      { id: claimed.id, leaseToken: claimed.leaseToken as string, status: 'success', finishedOn: new Date().toISOString() },
+    ]);
     expect(done.ok).toBe(true);
   });
 
@@ -264,9 +275,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
     const b = storage();
     await a.init();
     await b.init();
-    const inserts = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).insertRuns([makeRun({ definitionId: 'two', key: 'same' })])),
-    );
+    const inserts = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).insertRuns([makeRun({ definitionId: 'two', key: 'same' })])));
     expect(inserts.filter(([r]) => r.created)).toHaveLength(1);
     expect(new Set(inserts.map(([r]) => r.run.id)).size).toBe(1);
 
@@ -307,7 +316,10 @@ describe('SqliteStorage (SQLite specifics)', () => {
     expect(reports.filter((r) => !r.ok)).toEqual([]);
     const db = new Database(file, { readonly: true });
     try {
-      const rows = db.prepare('SELECT version, count(*) AS n FROM tasklane_migrations GROUP BY version ORDER BY version').all() as Array<{ version: number; n: number }>;
+      const rows = db.prepare('SELECT version, count(*) AS n FROM tasklane_migrations GROUP BY version ORDER BY version').all() as Array<{
+        version: number;
+        n: number;
+      }>;
       expect(rows).toEqual(SQLITE_MIGRATIONS.map((m) => ({ version: m.version, n: 1 })));
       expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
     } finally {

@@ -91,14 +91,17 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
   }
 
   /** committed rows, read on a connection of their own */
-  const count = (table: 'runs' | 'orders') => withPg(async (c) => (await c.query<{ n: number }>(`select count(*)::int as n from "${schema}".${table}`)).rows[0].n);
+  const count = (table: 'runs' | 'orders') =>
+    withPg(async (c) => (await c.query<{ n: number }>(`select count(*)::int as n from "${schema}".${table}`)).rows[0].n);
 
   function settledFlag(p: Promise<unknown>): { settled: () => boolean; outcome: Promise<unknown> } {
     let done = false;
-    const outcome = p.then(
-      (v) => v,
-      (e: unknown) => e,
-    ).finally(() => (done = true));
+    const outcome = p
+      .then(
+        (v) => v,
+        (e: unknown) => e,
+      )
+      .finally(() => (done = true));
     return { settled: () => done, outcome };
   }
 
@@ -261,11 +264,15 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
   it('refusals inside a transaction store nothing and leave the host transaction usable', async () => {
     const { h } = await setUp();
     const client = await begin();
-    await expect(h.service.trigger({ definition: 'tx.guarded', input: { orderId: 'refuse' }, transaction: client })).rejects.toBeInstanceOf(TaskTriggerRefusedError);
-    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 7 } as never, transaction: client })).rejects.toBeInstanceOf(TaskValidationError);
-    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'p' }, parent: 'r_missing00000000000000000', transaction: client })).rejects.toBeInstanceOf(
-      TaskNotFoundError,
+    await expect(h.service.trigger({ definition: 'tx.guarded', input: { orderId: 'refuse' }, transaction: client })).rejects.toBeInstanceOf(
+      TaskTriggerRefusedError,
     );
+    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 7 } as never, transaction: client })).rejects.toBeInstanceOf(
+      TaskValidationError,
+    );
+    await expect(
+      h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'p' }, parent: 'r_missing00000000000000000', transaction: client }),
+    ).rejects.toBeInstanceOf(TaskNotFoundError);
     await client.query(`insert into "${schema}".orders (id) values ($1)`, ['kept']);
     await finish(client, 'commit');
     expect(await count('orders')).toBe(1);

@@ -122,10 +122,12 @@ describe('transactional trigger on SQLite (R06)', () => {
     const run = await h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'o3' }, transaction: db });
     const waited = h.service.wait(run.id, { timeout: 10_000 });
     let settled = false;
-    const outcome = waited.then(
-      () => 'ended',
-      (err: unknown) => err,
-    ).finally(() => (settled = true));
+    const outcome = waited
+      .then(
+        () => 'ended',
+        (err: unknown) => err,
+      )
+      .finally(() => (settled = true));
     // the host holds the write lock across awaits while the engine polls (every 100 ms): its
     // claims must not block this thread for busy_timeout (5 s)
     const t0 = Date.now();
@@ -200,9 +202,9 @@ describe('transactional trigger on SQLite (R06)', () => {
     const parent = await h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'p' }, delay: 60_000, transaction: db });
     const child = await h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'c' }, parent: parent.id, transaction: db });
     expect(child.parentId).toBe(parent.id);
-    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'x' }, after: 'r_doesnotexist0000000000', transaction: db })).rejects.toBeInstanceOf(
-      TaskNotFoundError,
-    );
+    await expect(
+      h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'x' }, after: 'r_doesnotexist0000000000', transaction: db }),
+    ).rejects.toBeInstanceOf(TaskNotFoundError);
     db.exec('ROLLBACK');
     await expect(h.service.wait(child.id, { timeout: 2000 })).rejects.toBeInstanceOf(TaskNotFoundError);
     expect(count('tasklane_runs')).toBe(0);
@@ -212,9 +214,15 @@ describe('transactional trigger on SQLite (R06)', () => {
     const { h, db } = await setUp();
     db.exec('BEGIN');
     db.prepare('INSERT INTO orders (id) VALUES (?)').run('kept');
-    await expect(h.service.trigger({ definition: 'tx.guarded', input: { orderId: 'refuse' }, transaction: db })).rejects.toBeInstanceOf(TaskTriggerRefusedError);
-    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 42 } as never, transaction: db })).rejects.toBeInstanceOf(TaskValidationError);
-    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'x' }, transaction: db, bogus: 1 } as never)).rejects.toThrow('unknown option');
+    await expect(h.service.trigger({ definition: 'tx.guarded', input: { orderId: 'refuse' }, transaction: db })).rejects.toBeInstanceOf(
+      TaskTriggerRefusedError,
+    );
+    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 42 } as never, transaction: db })).rejects.toBeInstanceOf(
+      TaskValidationError,
+    );
+    await expect(h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'x' }, transaction: db, bogus: 1 } as never)).rejects.toThrow(
+      'unknown option',
+    );
     expect((db.prepare('SELECT count(*) AS n FROM tasklane_runs').get() as { n: number }).n).toBe(0);
     db.exec('COMMIT');
     expect(count('orders')).toBe(1);
@@ -340,7 +348,9 @@ describe('transactional trigger on SQLite (R06)', () => {
     db.exec('BEGIN');
     await h.service.trigger({ definition: 'tx.bounded', input: { orderId: 'o6' }, transaction: db });
     db.exec('COMMIT');
-    const left = (await h.service.listRuns({ definition: 'tx.bounded', status: 'pending', limit: 10 })).items.map((r) => (r.input as { orderId: string }).orderId);
+    const left = (await h.service.listRuns({ definition: 'tx.bounded', status: 'pending', limit: 10 })).items.map(
+      (r) => (r.input as { orderId: string }).orderId,
+    );
     expect(left.sort()).toEqual(['o1', 'o2', 'o6'].filter((o) => o !== (pending.input as { orderId: string }).orderId));
   });
 });

@@ -36,7 +36,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
 function run(command: string, args: string[], cwd: string): SpawnSyncReturns<string> {
   const result = spawnSync(command, args, { cwd, env: cleanEnv(), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} (in ${cwd}) exited ${String(result.status ?? result.signal)}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(' ')} (in ${cwd}) exited ${String(result.status ?? result.signal)}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`,
+    );
   }
   return result;
 }
@@ -54,16 +56,24 @@ function installedVersion(name: string): string {
  * comment, blanks squeezed. Comment-only lines compare as empty and are left out.
  */
 function codeOf(line: string): string {
-  return line.replace(/\s\/\/ .*$/, '').replace(/^\/\/.*$/, '').replace(/\s+/g, ' ').trim();
+  return line
+    .replace(/\s\/\/ .*$/, '')
+    .replace(/^\/\/.*$/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 describe("the README's tour", () => {
-  it('is code the TypeScript host holds, line for line (a line with a /* ... */ placeholder stands for the host\'s own code)', () => {
+  it("is code the TypeScript host holds, line for line (a line with a /* ... */ placeholder stands for the host's own code)", () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const tour = /## A five-minute tour\n+```ts\n([\s\S]*?)\n```/.exec(readme)?.[1];
     expect(tour).toBeDefined();
     const host = new Set(readFileSync(join(FIXTURES, 'host-ts/src/main.ts'), 'utf8').split('\n').map(codeOf));
-    const lines = tour!.split('\n').filter((l) => !l.includes('/*')).map(codeOf).filter((l) => l.length > 0);
+    const lines = tour!
+      .split('\n')
+      .filter((l) => !l.includes('/*'))
+      .map(codeOf)
+      .filter((l) => l.length > 0);
     expect(lines.length).toBeGreaterThan(30);
     expect(lines.filter((l) => !host.has(l))).toEqual([]);
   });
@@ -127,10 +137,25 @@ describe('the packed package, installed into a fresh host application', () => {
   afterAll(() => tmp.remove());
 
   it('holds the built library, its declarations and sources, and nothing of the repository besides', () => {
-    expect(files).toEqual(expect.arrayContaining(['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/index.d.ts.map', 'src/index.ts', 'dist/plugins/run-retention/index.js', 'dashboard/dist/index.html']));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'README.md',
+        'LICENSE',
+        'CHANGELOG.md',
+        'dist/src/index.js',
+        'dist/src/index.d.ts',
+        'dist/src/index.d.ts.map',
+        'src/index.ts',
+        'dist/plugins/run-retention/index.js',
+        'dashboard/dist/index.html',
+      ]),
+    );
     // the built dashboard ships (its assets), its sources do not
     expect(files.filter((f) => f.startsWith('dashboard/dist/assets/') && f.endsWith('.js')).length).toBeGreaterThan(0);
-    const outside = files.filter((f) => !/^(dist\/(src|plugins)\/|src\/|plugins\/|dashboard\/dist\/)/.test(f) && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(f));
+    const outside = files.filter(
+      (f) => !/^(dist\/(src|plugins)\/|src\/|plugins\/|dashboard\/dist\/)/.test(f) && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(f),
+    );
     expect(outside).toEqual([]);
     expect(files.filter((f) => /(^|\/)(test|sample-app|bench)\/|\.test\.[jt]s$/.test(f))).toEqual([]);
   });

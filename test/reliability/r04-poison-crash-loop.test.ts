@@ -21,9 +21,15 @@ describeWithPostgres('R04 a poison run that kills its PostgreSQL node process', 
     const ids = ['a', 'b'];
     await h.cluster(ids.map((id) => ({ nodeId: `${id}0`, leaseMs: LEASE_MS })));
     const service = h.client!.service;
-    const normal = await Promise.all(Array.from({ length: NORMAL / 2 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `n${i}`, ms: 10 } })));
+    const normal = await Promise.all(
+      Array.from({ length: NORMAL / 2 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `n${i}`, ms: 10 } })),
+    );
     const poison = await service.trigger({ definition: 'cluster.poison', input: { key: 'poison' } });
-    normal.push(...(await Promise.all(Array.from({ length: NORMAL / 2 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `n${NORMAL / 2 + i}`, ms: 10 } })))));
+    normal.push(
+      ...(await Promise.all(
+        Array.from({ length: NORMAL / 2 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `n${NORMAL / 2 + i}`, ms: 10 } })),
+      )),
+    );
 
     // the supervisor: keeps both nodes alive, restarting one whenever it died
     const exits: Array<number | null> = [];

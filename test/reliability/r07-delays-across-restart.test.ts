@@ -49,7 +49,6 @@ function checkRuns(triggered: TaskRun[], ended: TaskRun[], keysOnce: Map<string,
   expect(late.map((r) => `${r.name} ${Date.parse(r.startedOn!) - Date.parse(r.runAt!)} ms late`)).toEqual([]);
 }
 
-
 describe('R07 delayed runs across a restart of every SQLite worker process', () => {
   let tmp: ReturnType<typeof tempDir>;
   let container: Container;
@@ -76,13 +75,23 @@ describe('R07 delayed runs across a restart of every SQLite worker process', () 
     const old = (await Promise.all(['w1', 'w2'].map((id) => spawnSqliteWorker(db, sink, id, { graceMs: 2000 })))).map((w) => w.child);
     children.push(...old);
     const t0 = Date.now();
-    const runs = await Promise.all(Array.from({ length: RUNS }, (_, i) => service.trigger({ definition: 'crash.release', name: `d${i}`, input: { key: `d${i}`, ms: 0 }, delay: delayOf(i) })));
+    const runs = await Promise.all(
+      Array.from({ length: RUNS }, (_, i) =>
+        service.trigger({ definition: 'crash.release', name: `d${i}`, input: { key: `d${i}`, ms: 0 }, delay: delayOf(i) }),
+      ),
+    );
     await sleep(Math.max(0, t0 + RESTART_AT - Date.now()));
     for (const c of old) c.kill('SIGTERM');
     expect(await Promise.all(old.map(exited))).toEqual([0, 0]);
     const fresh = (await Promise.all(['w3', 'w4'].map((id) => spawnSqliteWorker(db, sink, id, { graceMs: 2000 })))).map((w) => w.child);
     children.push(...fresh);
-    runs.push(...(await Promise.all(Array.from({ length: IDLE }, (_, i) => service.trigger({ definition: 'crash.release', name: `i${i}`, input: { key: `i${i}`, ms: 0 }, delay: idleDelayOf(i) })))));
+    runs.push(
+      ...(await Promise.all(
+        Array.from({ length: IDLE }, (_, i) =>
+          service.trigger({ definition: 'crash.release', name: `i${i}`, input: { key: `i${i}`, ms: 0 }, delay: idleDelayOf(i) }),
+        ),
+      )),
+    );
 
     const ended = await Promise.all(runs.map((r) => service.wait(r.id, { timeout: 30_000 })));
     const s = new Database(sink, { readonly: true });
@@ -102,11 +111,17 @@ describeWithPostgres('R07 delayed runs across a restart of every PostgreSQL node
     await h.cluster([{ nodeId: 'n1' }, { nodeId: 'n2' }]);
     const svc = h.client!.service;
     const t0 = Date.now();
-    const runs = await Promise.all(Array.from({ length: RUNS }, (_, i) => svc.trigger({ definition: 'cluster.sink', name: `d${i}`, input: { key: `d${i}` }, delay: delayOf(i) })));
+    const runs = await Promise.all(
+      Array.from({ length: RUNS }, (_, i) => svc.trigger({ definition: 'cluster.sink', name: `d${i}`, input: { key: `d${i}` }, delay: delayOf(i) })),
+    );
     await sleep(Math.max(0, t0 + RESTART_AT - Date.now()));
     await Promise.all(h.nodes.map((n) => n.stop()));
     h.nodes = await Promise.all(['n3', 'n4'].map((nodeId) => NodeProcess.spawn(h.schema, { nodeId })));
-    runs.push(...(await Promise.all(Array.from({ length: IDLE }, (_, i) => svc.trigger({ definition: 'cluster.sink', name: `i${i}`, input: { key: `i${i}` }, delay: idleDelayOf(i) })))));
+    runs.push(
+      ...(await Promise.all(
+        Array.from({ length: IDLE }, (_, i) => svc.trigger({ definition: 'cluster.sink', name: `i${i}`, input: { key: `i${i}` }, delay: idleDelayOf(i) })),
+      )),
+    );
 
     const ended = await Promise.all(runs.map((r) => svc.wait(r.id, { timeout: 30_000 })));
     const keys = new Map<string, number>();

@@ -59,7 +59,12 @@ describe('R11 SQLite contention: 8 worker processes on one file', () => {
         if (Date.now() > end) throw new Error(`${unfinished()} runs never finished`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      const runs = reader.prepare('SELECT status, attempt, error, node_id AS node FROM tasklane_runs').all() as Array<{ status: string; attempt: number; error: string | null; node: string }>;
+      const runs = reader.prepare('SELECT status, attempt, error, node_id AS node FROM tasklane_runs').all() as Array<{
+        status: string;
+        attempt: number;
+        error: string | null;
+        node: string;
+      }>;
       expect(runs).toHaveLength(RUNS);
       expect(runs.filter((r) => r.status !== 'success' || r.attempt !== 1 || r.error !== null).slice(0, 5)).toEqual([]);
       // contention for real: the work was spread over several processes

@@ -21,7 +21,6 @@ import { ReleaseStub, WorkStub } from '../fixtures/sqlite-worker-stubs';
 import { NodeProcess, sinkRows, useCluster, waitFor } from '../helpers/pg-cluster';
 import { describeWithPostgres, withPg } from '../helpers/services';
 
-
 async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -90,7 +89,9 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     workers.push(w1);
     const service = container.get(TaskService);
     // concurrency 50: 50 run, 100 wait
-    await Promise.all(Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'crash.release', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })));
+    await Promise.all(
+      Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'crash.release', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })),
+    );
     await until(() => events().filter((e) => e.what.startsWith('start:')).length >= 50, 20_000, '50 runs in flight');
 
     const { seen, sigterm } = await terminate(w1, GRACE);
@@ -109,7 +110,7 @@ describe('R14 SIGTERM of a SQLite worker process with runs in flight', () => {
     expect(after.filter((r) => r.status !== 'success').every((r) => r.status === 'pending' && r.attempt === 0)).toBe(true);
   }, 180_000); // node processes may take up to NODE_START_MS to start on a busy machine
 
-  test('past grace: each run\'s signal fires at grace expiry, its run goes back to pending, none is left running; another worker completes them', async () => {
+  test("past grace: each run's signal fires at grace expiry, its run goes back to pending, none is left running; another worker completes them", async () => {
     const GRACE = 1000;
     const w1 = await spawnSqliteWorker(db, sink, 'w1', { graceMs: GRACE });
     workers.push(w1);
@@ -152,13 +153,22 @@ describeWithPostgres('R14 SIGTERM of a PostgreSQL node process with runs in flig
     const [n1] = await h.cluster([{ nodeId: 'n1', concurrency: 50, graceMs: GRACE }]);
     const service = h.client!.service;
     // concurrency 50: 50 run, 100 wait
-    const runs = await Promise.all(Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })));
+    const runs = await Promise.all(
+      Array.from({ length: 150 }, (_, i) => service.trigger({ definition: 'cluster.sink', input: { key: `k${i}`, ms: 1000 + (i % 5) * 250 } })),
+    );
     await waitFor(async () => (await sinkRows(h.schema)).length >= 50, 20_000, '50 runs in flight');
 
     const sigterm = await terminate(n1, GRACE);
     // a run's start as the server's clock saw its side effect (same machine as the node's clock);
     // not startedOn: a run claimed ahead and given back keeps the startedOn of that claim
-    const starts = await withPg(async (c) => (await c.query<{ run_id: string; at: number }>(`select run_id, (extract(epoch from at) * 1000)::float8 as at from "${h.schema}".sink where phase = 'start'`)).rows);
+    const starts = await withPg(
+      async (c) =>
+        (
+          await c.query<{ run_id: string; at: number }>(
+            `select run_id, (extract(epoch from at) * 1000)::float8 as at from "${h.schema}".sink where phase = 'start'`,
+          )
+        ).rows,
+    );
     // nothing started after the signal (claimed-ahead runs were given back unstarted)
     expect(starts.filter((e) => e.at > sigterm).map((e) => `${e.run_id} started ${Math.round(e.at - sigterm)} ms after SIGTERM`)).toEqual([]);
     expect(starts.length).toBeGreaterThanOrEqual(50);
@@ -176,7 +186,9 @@ describeWithPostgres('R14 SIGTERM of a PostgreSQL node process with runs in flig
     const GRACE = 1000;
     const [n1] = await h.cluster([{ nodeId: 'n1', concurrency: 50, graceMs: GRACE }]);
     const service = h.client!.service;
-    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'cluster.release', input: { key: `l${i}`, ms: 30_000 } })));
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => service.trigger({ definition: 'cluster.release', input: { key: `l${i}`, ms: 30_000 } })),
+    );
     await waitFor(async () => (await sinkRows(h.schema, "phase = 'start'")).length === 20, 20_000, '20 runs in flight');
 
     const sigterm = await terminate(n1, GRACE);
@@ -228,7 +240,12 @@ describe('R14 graceful stop with runs in flight (memory, in process)', () => {
     await h.engine.stop({ graceful: true, timeout: 5000 });
     expect(NapTask.starts.filter((s) => s.at > stopping)).toEqual([]);
     const after = await Promise.all(quick.map((r) => storage.getRun(r.id)));
-    expect(after.filter((r) => r?.status === 'success').map((r) => r!.id).sort()).toEqual([...inFlight].sort());
+    expect(
+      after
+        .filter((r) => r?.status === 'success')
+        .map((r) => r!.id)
+        .sort(),
+    ).toEqual([...inFlight].sort());
     expect(after.filter((r) => r?.status !== 'success').every((r) => r?.status === 'pending')).toBe(true);
     expect(NapTask.signals).toEqual([]);
 

@@ -250,7 +250,15 @@ describeEachStorage('R15 abort tree', (kind) => {
         leaseMs: LEASE_MS,
         pollMs: 100,
       });
-      const b = await startHarness({ storage: ns.open(), distribution: distribution(), tasks: [ParentTask, ChildTask], nodeId: 'b', accept: { include: ['r15.child'] }, leaseMs: LEASE_MS, pollMs: 100 });
+      const b = await startHarness({
+        storage: ns.open(),
+        distribution: distribution(),
+        tasks: [ParentTask, ChildTask],
+        nodeId: 'b',
+        accept: { include: ['r15.child'] },
+        leaseMs: LEASE_MS,
+        pollMs: 100,
+      });
       nodes = [a, b];
       const parent = await a.service.trigger({ definition: ParentTask, input: { children: 1 } });
       await until(() => [...seen.values()].flat().length === 1, 10_000, 'the child to run on b');

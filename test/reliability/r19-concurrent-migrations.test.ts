@@ -83,7 +83,9 @@ describe('R19 concurrent migrations on SQLite', () => {
     old.pragma('journal_mode = WAL');
     migrateSqlite(old, SQLITE_MIGRATIONS.slice(0, -1));
     old
-      .prepare(`INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at) VALUES (?, 'test.def', 'test.def', 'pending', '{}', ?, 0)`)
+      .prepare(
+        `INSERT INTO tasklane_runs (id, definition_id, name, status, input, created_on, due_at) VALUES (?, 'test.def', 'test.def', 'pending', '{}', ?, 0)`,
+      )
       .run(OLD_RUN, new Date().toISOString());
     expect(old.prepare('SELECT max(version) FROM tasklane_migrations').pluck().get()).toBe(SQLITE_SCHEMA_VERSION - 1);
     old.close();
@@ -113,10 +115,10 @@ describeWithPostgres('R19 concurrent migrations on PostgreSQL', () => {
   test('10 processes on a schema one version behind: latest schema, each migration once, no error, the old run kept', async () => {
     await withPg(async (c) => {
       expect(await migrate(c, schema, MIGRATIONS.slice(0, -1))).toEqual(MIGRATIONS.slice(0, -1).map((m) => m.version));
-      await c.query(`insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at) values ($1, 'test.def', 'test.def', 'pending', '{}', $2, 0)`, [
-        OLD_RUN,
-        new Date().toISOString(),
-      ]);
+      await c.query(
+        `insert into "${schema}".runs (id, definition_id, name, status, input, created_on, due_at) values ($1, 'test.def', 'test.def', 'pending', '{}', $2, 0)`,
+        [OLD_RUN, new Date().toISOString()],
+      );
       const v = await c.query<{ v: number }>(`select max(version) as v from "${schema}".migrations`);
       expect(v.rows[0].v).toBe(LATEST_SCHEMA_VERSION - 1);
     });

@@ -1,11 +1,6 @@
 import * as nodeCron from 'node-cron';
 import { CronInvalidError, TasklaneError } from '../../src/api/errors';
-import {
-  CronScheduler,
-  MAX_CRON_EXPRESSION_LENGTH,
-  cronScheduler,
-  parseCronExpression,
-} from '../../src/adapters/cron/cron-scheduler';
+import { CronScheduler, MAX_CRON_EXPRESSION_LENGTH, cronScheduler, parseCronExpression } from '../../src/adapters/cron/cron-scheduler';
 
 function timeouts(): number {
   return process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
@@ -244,7 +239,7 @@ describe('schedule()', () => {
     expect(scheduler.size).toBe(0);
   }, 10_000);
 
-  it('stopAll() leaves no timer behind and empties node-cron\'s registry', async () => {
+  it("stopAll() leaves no timer behind and empties node-cron's registry", async () => {
     const tasksBefore = nodeCron.getTasks().size;
     const timersBefore = timeouts();
     for (let i = 0; i < 5; i++) scheduler.schedule(`job-${i}`, '* * * * * *', () => undefined);

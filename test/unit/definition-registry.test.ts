@@ -1,7 +1,17 @@
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import { IsString } from 'class-validator';
-import { registerTasks, tasklane, Task, TaskService, TaskDefinitionFaultError, TaskDefinitionError, InvalidArgumentError, type TaskDefinition, type TaskRunParams } from '../../src';
+import {
+  registerTasks,
+  tasklane,
+  Task,
+  TaskService,
+  TaskDefinitionFaultError,
+  TaskDefinitionError,
+  InvalidArgumentError,
+  type TaskDefinition,
+  type TaskRunParams,
+} from '../../src';
 
 class NameInput {
   @IsString() name!: string;
@@ -31,7 +41,11 @@ describe('definition registration', () => {
     ['an input that is not a class', { id: 'bad.input', title: 'x', input: { name: 'string' } }, 'DEFINITION_INVALID'],
     ['a malformed cron', { id: 'bad.cron', title: 'x', schedule: { cron: '* * * *' } }, 'CRON_INVALID'],
     ['a cron that never fires', { id: 'bad.feb31', title: 'x', schedule: { cron: '0 0 31 2 *' } }, 'CRON_INVALID'],
-    ['a scheduled input that fails validation', { id: 'bad.schedinput', title: 'x', input: NameInput, schedule: { cron: '0 * * * *', input: { name: 1 } } }, 'INPUT_INVALID'],
+    [
+      'a scheduled input that fails validation',
+      { id: 'bad.schedinput', title: 'x', input: NameInput, schedule: { cron: '0 * * * *', input: { name: 1 } } },
+      'INPUT_INVALID',
+    ],
     ['a backfill that is not a duration', { id: 'bad.backfill', title: 'x', schedule: { cron: '0 * * * *', backfill: '2 minutes' } }, 'DEFINITION_INVALID'],
     ['a negative backfill', { id: 'bad.backfill2', title: 'x', schedule: { cron: '0 * * * *', backfill: -5 } }, 'DEFINITION_INVALID'],
     ['a backfill over 24 h', { id: 'bad.backfill3', title: 'x', schedule: { cron: '0 * * * *', backfill: '25h' } }, 'DEFINITION_INVALID'],
@@ -59,11 +73,17 @@ describe('definition registration', () => {
   test('maxBacklog: the engine-wide default applies to definitions without their own; their own wins', async () => {
     const withDefault = new Container();
     await withDefault.load(tasklane({ maxBacklog: 1000 }));
-    const [plain, own] = registerTasks(withDefault, [taskClass({ id: 'backlog.plain', title: 'x' }), taskClass({ id: 'backlog.own', title: 'x', maxBacklog: 5 })]);
+    const [plain, own] = registerTasks(withDefault, [
+      taskClass({ id: 'backlog.plain', title: 'x' }),
+      taskClass({ id: 'backlog.own', title: 'x', maxBacklog: 5 }),
+    ]);
     expect(plain.maxBacklog).toBe(1000);
     expect(own.maxBacklog).toBe(5);
     const list = await withDefault.get(TaskService).listDefinitions();
-    expect(list.map((d) => [d.id, d.maxBacklog])).toEqual([['backlog.plain', 1000], ['backlog.own', 5]]);
+    expect(list.map((d) => [d.id, d.maxBacklog])).toEqual([
+      ['backlog.plain', 1000],
+      ['backlog.own', 5],
+    ]);
     // without a default, a definition without its own is unlimited
     const [unlimited] = registerTasks(container, [taskClass({ id: 'backlog.none', title: 'x' })]);
     expect(unlimited.maxBacklog).toBeUndefined();

@@ -89,7 +89,12 @@ test('integers, bounds, enums, nested classes, arrays, titles and descriptions',
     required: ['email'],
     properties: { email: { type: 'string', pattern: '^[^@]+@[^@]+$', title: 'E-mail' }, tag: { $ref: '#/definitions/Tag' } },
   });
-  expect(schema.definitions.Tag).toEqual({ type: 'object', additionalProperties: false, required: ['name'], properties: { name: { type: 'string', minLength: 1, maxLength: 20 } } });
+  expect(schema.definitions.Tag).toEqual({
+    type: 'object',
+    additionalProperties: false,
+    required: ['name'],
+    properties: { name: { type: 'string', minLength: 1, maxLength: 20 } },
+  });
 
   expect(h.service.describeInput(WithInput)).toEqual(schema);
   expect(h.service.describeInput('schema.none')).toBeNull();

@@ -121,7 +121,13 @@ describe('durations', () => {
   });
 
   it('engine and definition duration options are checked', async () => {
-    for (const [name, bad] of [['pollMs', Infinity], ['leaseMs', 1e20], ['timeoutGraceMs', NaN], ['catchUpGraceMs', -1], ['pollMs', 0]] as const) {
+    for (const [name, bad] of [
+      ['pollMs', Infinity],
+      ['leaseMs', 1e20],
+      ['timeoutGraceMs', NaN],
+      ['catchUpGraceMs', -1],
+      ['pollMs', 0],
+    ] as const) {
       expect(() => tasklane({ [name]: bad })).toThrow(InvalidArgumentError);
     }
     expect(() => tasklane({ pollMs: MAX_DURATION_MS })).not.toThrow();
@@ -155,7 +161,14 @@ describe('log data', () => {
     expect(logData({ big: 10n, nested: { n: 1n } })).toEqual({ big: '10', nested: { n: '1' } });
     expect(logData(cyclic)).toEqual({ a: 1, self: '[Circular]' });
     expect(logData({ toJSON: boom })).toBe('[unreadable: boom]');
-    expect(logData({ ok: true, get bad(): number { return boom(); } })).toEqual({ ok: true, bad: '[unreadable: boom]' });
+    expect(
+      logData({
+        ok: true,
+        get bad(): number {
+          return boom();
+        },
+      }),
+    ).toEqual({ ok: true, bad: '[unreadable: boom]' });
     expect(logData(hostile.proxy())).toBe('[Proxy]');
     expect(logData(hostile.revoked())).toBe('[Proxy]');
     expect(logData({ when: new Date(0) })).toEqual({ when: '1970-01-01T00:00:00.000Z' });

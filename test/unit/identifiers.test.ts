@@ -1,11 +1,5 @@
 import { InvalidIdentifierError, TaskDefinitionError, TasklaneError } from '../../src/api/errors';
-import {
-  TASK_ID_PATTERN,
-  assertIdempotencyKey,
-  assertRunId,
-  assertRunName,
-  assertTaskId,
-} from '../../src/core/validation/identifiers';
+import { TASK_ID_PATTERN, assertIdempotencyKey, assertRunId, assertRunName, assertTaskId } from '../../src/core/validation/identifiers';
 import { newRunId } from '../../src/util/ids';
 
 const TEN_KB = 'a'.repeat(10 * 1024);

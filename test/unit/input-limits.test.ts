@@ -176,22 +176,34 @@ describe('toInputInstance makes what class-transformer makes', () => {
   }
   class Drawing {
     @ValidateNested()
-    @Type(() => Shape, { discriminator: { property: 'kind', subTypes: [{ value: Circle, name: 'circle' }, { value: Square, name: 'square' }] } })
+    @Type(() => Shape, {
+      discriminator: {
+        property: 'kind',
+        subTypes: [
+          { value: Circle, name: 'circle' },
+          { value: Square, name: 'square' },
+        ],
+      },
+    })
     shape!: Shape;
   }
 
   const cases: Array<[string, new () => object, Record<string, unknown>]> = [
-    ['nested DTOs, arrays of DTOs, plain data, built-in @Type, prototype getter and methods', Order, {
-      count: 2,
-      items: [{ name: 'a', meta: { x: [1, { y: 2 }] } }, { name: 'b' }, 7, null, [{ name: 'c' }]],
-      main: { name: 'm' },
-      extra: { deep: { deeper: [1, 2, 3] } },
-      at: '2030-01-01T00:00:00.000Z',
-      asNumber: '42',
-      total: 99,
-      greet: 'not a function',
-      unknown: { kept: true },
-    }],
+    [
+      'nested DTOs, arrays of DTOs, plain data, built-in @Type, prototype getter and methods',
+      Order,
+      {
+        count: 2,
+        items: [{ name: 'a', meta: { x: [1, { y: 2 }] } }, { name: 'b' }, 7, null, [{ name: 'c' }]],
+        main: { name: 'm' },
+        extra: { deep: { deeper: [1, 2, 3] } },
+        at: '2030-01-01T00:00:00.000Z',
+        asNumber: '42',
+        total: 99,
+        greet: 'not a function',
+        unknown: { kept: true },
+      },
+    ],
     ['@Expose / @Exclude', Renamed, { full_name: 'Ada', secret: 's', other: 1 }],
     ['@Transform reading a sibling', Transformed, { a: 'x', b: 2 }],
     ['a discriminator', Drawing, { shape: { kind: 'square', side: 3 } }],

@@ -181,11 +181,7 @@ describe('class-validator rules', () => {
 
   it('flattens nested errors into dotted paths, one entry per failing property', () => {
     const err = refusal(() =>
-      validateInput(
-        OrderInput,
-        { count: 0, items: [{ name: 'ok' }, { name: 5, extra: 1 }], address: { city: 3 }, isAdmin: true },
-        LIMITS,
-      ),
+      validateInput(OrderInput, { count: 0, items: [{ name: 'ok' }, { name: 5, extra: 1 }], address: { city: 3 }, isAdmin: true }, LIMITS),
     );
     const byPath = new Map(err.errors.map((e) => [e.path, Object.keys(e.constraints)]));
     expect(byPath.get('isAdmin')).toEqual(['whitelistValidation']);
@@ -238,7 +234,7 @@ describe('the returned input', () => {
     }).toThrow(TypeError);
   });
 
-  it('is detached from the caller\'s object', () => {
+  it("is detached from the caller's object", () => {
     const raw = validOrder();
     const out = validateInput(OrderInput, raw, LIMITS)!;
     raw.items[0]!.name = 'changed';
@@ -440,7 +436,7 @@ describe('S02 prototype pollution', () => {
     const err = refusal(() => validateInput(OrderInput, JSON.parse(json), LIMITS));
     expect(err.code).toBe('INPUT_INVALID');
     expect(err.errors).toContainEqual({ path, constraints: { forbiddenKey: expect.any(String) } });
-    expect((err.errors[0]!.constraints.forbiddenKey ?? '')).toMatch(/__proto__|constructor|prototype/);
+    expect(err.errors[0]!.constraints.forbiddenKey ?? '').toMatch(/__proto__|constructor|prototype/);
   });
 
   it('refuses them in validateJsonData (context, output) too', () => {
@@ -475,7 +471,15 @@ describe('validateJsonData', () => {
 
   it.each<[string, unknown, string]>([
     ['a function', () => 1, 'INPUT_INVALID'],
-    ['a cycle', (() => { const a: unknown[] = []; a.push(a); return a; })(), 'INPUT_INVALID'],
+    [
+      'a cycle',
+      (() => {
+        const a: unknown[] = [];
+        a.push(a);
+        return a;
+      })(),
+      'INPUT_INVALID',
+    ],
     ['a Date', new Date(), 'INPUT_INVALID'],
     ['a class instance', new Other(), 'INPUT_INVALID'],
     ['NaN', NaN, 'INPUT_INVALID'],

@@ -5,7 +5,9 @@ import { makeRun } from '../helpers/make-run';
 /** claims and completes every pending run of `definitionId`, oldest first */
 async function finishAll(storage: MemoryStorage, definitionId: string, n: number): Promise<string[]> {
   const claimed = await storage.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 30_000, limit: n, slots: [{ definitionId, max: n }] });
-  const results = await storage.updateIterations(claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken!, status: 'success' as const, output: { id: r.id } })));
+  const results = await storage.updateIterations(
+    claimed.map((r) => ({ id: r.id, leaseToken: r.leaseToken!, status: 'success' as const, output: { id: r.id } })),
+  );
   expect(results.every((r) => r.ok)).toBe(true);
   return claimed.map((r) => r.id);
 }
@@ -42,7 +44,13 @@ describe('memory storage: retention of finished runs', () => {
     const waiting = makeRun({ definitionId: 'ret.waiting' });
     const running = makeRun({ definitionId: 'ret.running' });
     await storage.insertRuns([waiting, running]);
-    const [claimedRunning] = await storage.claimRuns({ nodeId: 'n', now: Date.now(), leaseMs: 30_000, limit: 1, slots: [{ definitionId: 'ret.running', max: 1 }] });
+    const [claimedRunning] = await storage.claimRuns({
+      nodeId: 'n',
+      now: Date.now(),
+      leaseMs: 30_000,
+      limit: 1,
+      slots: [{ definitionId: 'ret.running', max: 1 }],
+    });
     for (let i = 0; i < 5; i++) {
       await storage.insertRuns([makeRun({ definitionId: 'ret.b' })]);
       await finishAll(storage, 'ret.b', 1);

@@ -31,7 +31,10 @@ describe('public types', () => {
     registerTasks(container, [CountTask, NoopTask]);
     const service = container.get(TaskService);
 
-    const run = await service.trigger({ definition: NoopTask, retry: { attempts: 3, backoff: { type: 'exponential', delay: 100, maxDelay: 1000, jitter: true } } });
+    const run = await service.trigger({
+      definition: NoopTask,
+      retry: { attempts: 3, backoff: { type: 'exponential', delay: 100, maxDelay: 1000, jitter: true } },
+    });
     const retries: number = run.retries;
     const retryOf: string | undefined = run.retryOf;
     expect([retries, retryOf]).toEqual([0, undefined]);

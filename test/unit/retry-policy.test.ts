@@ -71,7 +71,14 @@ describe('retry policy', () => {
     expect(refusesRetry(new Error('x'))).toBe(false);
     expect(refusesRetry('a string')).toBe(false);
     expect(refusesRetry(null)).toBe(false);
-    const hostile = new Proxy({}, { get: () => { throw new Error('trap'); } });
+    const hostile = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('trap');
+        },
+      },
+    );
     expect(refusesRetry(hostile)).toBe(false);
   });
 });

@@ -1,14 +1,4 @@
-import type {
-  DefinitionDetail,
-  DefinitionInfo,
-  LogEntry,
-  NodeInfo,
-  Page,
-  RunDetail,
-  RunSummary,
-  TaskEvent,
-  Viewer,
-} from './types';
+import type { DefinitionDetail, DefinitionInfo, LogEntry, NodeInfo, Page, RunDetail, RunSummary, TaskEvent, Viewer } from './types';
 
 /**
  * A GraphQL document typed with the data it answers (`R`) and the variables it takes (`V`).

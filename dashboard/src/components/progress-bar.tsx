@@ -23,7 +23,10 @@ export function ProgressBar({ progress, label, status }: { progress: unknown; la
       >
         <div class="progress-fill" style={{ width: `${percent}%` }} />
       </div>
-      <span class="progress-text">{text}{info ? <span class="progress-info">{info}</span> : null}</span>
+      <span class="progress-text">
+        {text}
+        {info ? <span class="progress-info">{info}</span> : null}
+      </span>
     </div>
   );
 }

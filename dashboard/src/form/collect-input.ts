@@ -102,7 +102,16 @@ const FORMATS: Record<string, { test(s: string): boolean; what: string }> = {
   email: { test: (s) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(s), what: 'an email address' },
   'date-time': { test: (s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), what: 'a date and time (ISO 8601)' },
   date: { test: (s) => /^\d{4}-\d{2}-\d{2}$/.test(s) && !Number.isNaN(Date.parse(s)), what: 'a date (YYYY-MM-DD)' },
-  uri: { test: (s) => { try { return new URL(s).protocol.length > 0; } catch { return false; } }, what: 'a URL' },
+  uri: {
+    test: (s) => {
+      try {
+        return new URL(s).protocol.length > 0;
+      } catch {
+        return false;
+      }
+    },
+    what: 'a URL',
+  },
   uuid: { test: (s) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s), what: 'a UUID' },
 };
 

@@ -159,9 +159,7 @@ function fieldFromSchema(root: JsonSchema, raw: JsonSchema, name: string, requir
     case 'object': {
       if (!schema.properties) return { ...base, kind: 'json' };
       const requiredNames = new Set(Array.isArray(schema.required) ? schema.required : []);
-      const fields = Object.keys(schema.properties).map((key) =>
-        fieldFromSchema(root, schema.properties![key], key, requiredNames.has(key), depth + 1),
-      );
+      const fields = Object.keys(schema.properties).map((key) => fieldFromSchema(root, schema.properties![key], key, requiredNames.has(key), depth + 1));
       return { ...base, kind: 'group', fields };
     }
     default:

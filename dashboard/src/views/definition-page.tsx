@@ -32,14 +32,23 @@ export function DefinitionPage({ id }: { id: string }) {
   useInterval(loaded.reload, 5000);
 
   if (loaded.error && !loaded.data) return <ErrorNotice error={loaded.error} what="Could not load the definition" />;
-  if (!loaded.data) return <p class="muted" role="status">Loading…</p>;
+  if (!loaded.data)
+    return (
+      <p class="muted" role="status">
+        Loading…
+      </p>
+    );
   const { definition, runs } = loaded.data;
   if (!definition) {
     return (
       <section>
         <h1>Definition not found</h1>
-        <p>No definition <code class="id">{id}</code> is visible to you.</p>
-        <p><a href={hrefOf({ view: 'definitions' })}>Back to the definitions</a></p>
+        <p>
+          No definition <code class="id">{id}</code> is visible to you.
+        </p>
+        <p>
+          <a href={hrefOf({ view: 'definitions' })}>Back to the definitions</a>
+        </p>
       </section>
     );
   }
@@ -48,12 +57,19 @@ export function DefinitionPage({ id }: { id: string }) {
   return (
     <section aria-labelledby="definition-title">
       <header class="page-header run-header">
-        <p class="crumbs"><a href={hrefOf({ view: 'definitions' })}>Definitions</a> /</p>
+        <p class="crumbs">
+          <a href={hrefOf({ view: 'definitions' })}>Definitions</a> /
+        </p>
         <div class="run-title-line">
           <h1 id="definition-title">{definition.title}</h1>
-          <span aria-live="polite"><StatusBadge status={status} /></span>
+          <span aria-live="polite">
+            <StatusBadge status={status} />
+          </span>
         </div>
-        <p class="muted"><code class="id">{definition.id}</code>{definition.description ? ` — ${definition.description}` : ''}</p>
+        <p class="muted">
+          <code class="id">{definition.id}</code>
+          {definition.description ? ` — ${definition.description}` : ''}
+        </p>
         {definition.faultReason ? <p class="danger-text">{definition.faultReason}</p> : null}
         <DefinitionActions definition={definition} disabled={status === 'disabled'} reload={loaded.reload} />
       </header>
@@ -63,27 +79,56 @@ export function DefinitionPage({ id }: { id: string }) {
         <div class="card">
           <h2 class="card-title">Settings</h2>
           <dl class="facts">
-            <dt>Concurrency</dt><dd>{definition.concurrency ?? <span class="muted">the pool's</span>}</dd>
-            <dt>Max iterations</dt><dd>{count(definition.maxIterations)}</dd>
-            <dt>Iteration timeout</dt><dd>{duration(definition.iterationTimeout)}</dd>
-            <dt>Max backlog</dt><dd>{definition.maxBacklog === null ? <span class="muted">unlimited</span> : count(definition.maxBacklog)}</dd>
-            <dt>Distributable</dt><dd>{definition.distributable ? 'yes' : 'no (runs where it was triggered)'}</dd>
-            <dt>Schedule</dt><dd>{definition.schedule ? <><code>{definition.schedule.cron}</code> <span class="muted small">{definition.schedule.timezone ?? 'UTC'}</span></> : <span class="muted">none</span>}</dd>
+            <dt>Concurrency</dt>
+            <dd>{definition.concurrency ?? <span class="muted">the pool's</span>}</dd>
+            <dt>Max iterations</dt>
+            <dd>{count(definition.maxIterations)}</dd>
+            <dt>Iteration timeout</dt>
+            <dd>{duration(definition.iterationTimeout)}</dd>
+            <dt>Max backlog</dt>
+            <dd>{definition.maxBacklog === null ? <span class="muted">unlimited</span> : count(definition.maxBacklog)}</dd>
+            <dt>Distributable</dt>
+            <dd>{definition.distributable ? 'yes' : 'no (runs where it was triggered)'}</dd>
+            <dt>Schedule</dt>
+            <dd>
+              {definition.schedule ? (
+                <>
+                  <code>{definition.schedule.cron}</code> <span class="muted small">{definition.schedule.timezone ?? 'UTC'}</span>
+                </>
+              ) : (
+                <span class="muted">none</span>
+              )}
+            </dd>
           </dl>
         </div>
         <div class="card">
           <h2 class="card-title">Statistics of this node</h2>
           {stats ? (
             <dl class="facts">
-              <dt>Queue</dt><dd>{count(stats.queueSize)} <span class="muted small">(peak {count(stats.queuePeak)})</span></dd>
-              <dt>Evaluations</dt><dd>{count(stats.evalNum)}</dd>
-              <dt>Errors</dt><dd class={stats.errNum > 0 ? 'danger-text' : undefined}>{count(stats.errNum)}</dd>
-              <dt>Retries</dt><dd>{count(stats.retryNum)}</dd>
-              <dt>Average time</dt><dd>{stats.evalNum > 0 ? duration(stats.evalAvgTime) : '—'}</dd>
-              {definition.schedule ? <><dt>Missed ticks</dt><dd>{count(stats.missedTicks)}</dd></> : null}
-              <dt>Last error</dt><dd class={stats.lastError ? 'danger-text' : 'muted'}>{brief(stats.lastError, 300) || 'none'}</dd>
+              <dt>Queue</dt>
+              <dd>
+                {count(stats.queueSize)} <span class="muted small">(peak {count(stats.queuePeak)})</span>
+              </dd>
+              <dt>Evaluations</dt>
+              <dd>{count(stats.evalNum)}</dd>
+              <dt>Errors</dt>
+              <dd class={stats.errNum > 0 ? 'danger-text' : undefined}>{count(stats.errNum)}</dd>
+              <dt>Retries</dt>
+              <dd>{count(stats.retryNum)}</dd>
+              <dt>Average time</dt>
+              <dd>{stats.evalNum > 0 ? duration(stats.evalAvgTime) : '—'}</dd>
+              {definition.schedule ? (
+                <>
+                  <dt>Missed ticks</dt>
+                  <dd>{count(stats.missedTicks)}</dd>
+                </>
+              ) : null}
+              <dt>Last error</dt>
+              <dd class={stats.lastError ? 'danger-text' : 'muted'}>{brief(stats.lastError, 300) || 'none'}</dd>
             </dl>
-          ) : <p class="muted">none yet</p>}
+          ) : (
+            <p class="muted">none yet</p>
+          )}
         </div>
       </div>
 
@@ -91,17 +136,26 @@ export function DefinitionPage({ id }: { id: string }) {
 
       <div class="card">
         <h2 class="card-title">Latest runs</h2>
-        {runs.items.length === 0 ? <p class="muted">none</p> : (
+        {runs.items.length === 0 ? (
+          <p class="muted">none</p>
+        ) : (
           <ul class="children" aria-label="Latest runs">
             {runs.items.map((r) => (
               <li key={r.id}>
-                <a href={hrefOf({ view: 'run', id: r.id })}><Id value={r.id} /></a> <StatusBadge status={r.status} />{' '}
-                <span class="muted small"><Time iso={r.createdOn} /></span>
+                <a href={hrefOf({ view: 'run', id: r.id })}>
+                  <Id value={r.id} />
+                </a>{' '}
+                <StatusBadge status={r.status} />{' '}
+                <span class="muted small">
+                  <Time iso={r.createdOn} />
+                </span>
               </li>
             ))}
           </ul>
         )}
-        <p><a href={hrefOf({ view: 'runs', definitionId: definition.id })}>All runs of {definition.id}</a></p>
+        <p>
+          <a href={hrefOf({ view: 'runs', definitionId: definition.id })}>All runs of {definition.id}</a>
+        </p>
       </div>
     </section>
   );
@@ -112,13 +166,21 @@ function Locals({ locals }: { locals: unknown }) {
   const entries = locals && typeof locals === 'object' && !Array.isArray(locals) ? Object.entries(locals as Record<string, unknown>) : [];
   return (
     <div class="card" role="region" aria-labelledby="locals-title">
-      <h2 class="card-title" id="locals-title">Locals</h2>
-      {entries.length === 0 ? <p class="muted">none: no run of this definition has set a task local</p> : (
+      <h2 class="card-title" id="locals-title">
+        Locals
+      </h2>
+      {entries.length === 0 ? (
+        <p class="muted">none: no run of this definition has set a task local</p>
+      ) : (
         <dl class="facts locals">
           {entries.map(([key, value]) => (
             <Fragment key={key}>
-              <dt><code>{key}</code></dt>
-              <dd><code class="local-value">{JSON.stringify(value, null, typeof value === 'object' && value !== null ? 2 : undefined)}</code></dd>
+              <dt>
+                <code>{key}</code>
+              </dt>
+              <dd>
+                <code class="local-value">{JSON.stringify(value, null, typeof value === 'object' && value !== null ? 2 : undefined)}</code>
+              </dd>
             </Fragment>
           ))}
         </dl>
@@ -144,7 +206,9 @@ function DefinitionActions({ definition, disabled, reload }: { definition: Defin
       await client.request(RestartMutation, text ? { id: definition.id, message: text } : { id: definition.id });
       setConfirm(false);
       setMessage('');
-      setDone(`Restarted: its pending and running runs were aborted${text ? ` (“${text}”)` : ''}, its statistics start again from zero and its locals were cleared.`);
+      setDone(
+        `Restarted: its pending and running runs were aborted${text ? ` (“${text}”)` : ''}, its statistics start again from zero and its locals were cleared.`,
+      );
       reload();
     });
   };
@@ -152,35 +216,65 @@ function DefinitionActions({ definition, disabled, reload }: { definition: Defin
   return (
     <div class="run-actions">
       <div class="button-row">
-        {may(viewer, 'trigger') ? <button type="button" class="button primary" onClick={() => navigate({ view: 'trigger', definitionId: definition.id })}>Trigger</button> : null}
+        {may(viewer, 'trigger') ? (
+          <button type="button" class="button primary" onClick={() => navigate({ view: 'trigger', definitionId: definition.id })}>
+            Trigger
+          </button>
+        ) : null}
         {may(viewer, disabled ? 'enable' : 'disable') ? (
-          <button type="button" class="button" disabled={action.busy} onClick={() => {
-            setDone(null);
-            void action.run(async () => {
-              await setEnabled(client, definition.id, disabled);
-              reload();
-            });
-          }}>{disabled ? 'Enable' : 'Disable'}</button>
+          <button
+            type="button"
+            class="button"
+            disabled={action.busy}
+            onClick={() => {
+              setDone(null);
+              void action.run(async () => {
+                await setEnabled(client, definition.id, disabled);
+                reload();
+              });
+            }}
+          >
+            {disabled ? 'Enable' : 'Disable'}
+          </button>
         ) : null}
         {may(viewer, 'restart') ? (
-          <button type="button" class="button danger-outline" aria-expanded={confirm} onClick={() => setConfirm(!confirm)}>Restart</button>
+          <button type="button" class="button danger-outline" aria-expanded={confirm} onClick={() => setConfirm(!confirm)}>
+            Restart
+          </button>
         ) : null}
       </div>
       {confirm && may(viewer, 'restart') ? (
         <form class="confirm" onSubmit={restart} aria-label={`Restart ${definition.id}`}>
-          <p>Its pending runs end aborted with this message, its running runs are aborted, its statistics start again from zero and its locals are cleared. Runs triggered afterwards run normally.</p>
+          <p>
+            Its pending runs end aborted with this message, its running runs are aborted, its statistics start again from zero and its locals are cleared. Runs
+            triggered afterwards run normally.
+          </p>
           <label class="field" for="restart-message">
             <span class="field-label">Restart message</span>
-            <input id="restart-message" class="input" value={message} placeholder="why it is restarted (optional)"
-              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)} autoFocus />
+            <input
+              id="restart-message"
+              class="input"
+              value={message}
+              placeholder="why it is restarted (optional)"
+              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)}
+              autoFocus
+            />
           </label>
           <div class="button-row">
-            <button type="submit" class="button danger" disabled={action.busy}>Confirm restart</button>
-            <button type="button" class="button ghost" onClick={() => setConfirm(false)}>Cancel</button>
+            <button type="submit" class="button danger" disabled={action.busy}>
+              Confirm restart
+            </button>
+            <button type="button" class="button ghost" onClick={() => setConfirm(false)}>
+              Cancel
+            </button>
           </div>
         </form>
       ) : null}
-      {done ? <div class="notice" role="status">{done}</div> : null}
+      {done ? (
+        <div class="notice" role="status">
+          {done}
+        </div>
+      ) : null}
       <ErrorNotice error={action.error} what="Refused" />
     </div>
   );

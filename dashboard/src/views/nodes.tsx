@@ -15,7 +15,9 @@ export function Nodes() {
     <section aria-labelledby="nodes-title">
       <header class="page-header">
         <h1 id="nodes-title">Nodes</h1>
-        <p class="muted">{nodes.length} live node{nodes.length === 1 ? '' : 's'}, refreshed every 5 s.</p>
+        <p class="muted">
+          {nodes.length} live node{nodes.length === 1 ? '' : 's'}, refreshed every 5 s.
+        </p>
       </header>
       <ErrorNotice error={loaded.error} what="Could not load the nodes" />
       <div class="table-wrap">
@@ -31,8 +33,16 @@ export function Nodes() {
             </tr>
           </thead>
           <tbody>
-            {nodes.map((n) => <NodeRow key={n.id} node={n} />)}
-            {nodes.length === 0 && !loaded.loading ? <tr><td colSpan={5} class="empty">No live node.</td></tr> : null}
+            {nodes.map((n) => (
+              <NodeRow key={n.id} node={n} />
+            ))}
+            {nodes.length === 0 && !loaded.loading ? (
+              <tr>
+                <td colSpan={5} class="empty">
+                  No live node.
+                </td>
+              </tr>
+            ) : null}
           </tbody>
         </table>
       </div>
@@ -46,11 +56,18 @@ function NodeRow({ node }: { node: NodeInfo }) {
   const stale = Number.isFinite(seen) && now - seen > 30_000;
   return (
     <tr>
-      <th scope="row"><Id value={node.id} /></th>
+      <th scope="row">
+        <Id value={node.id} />
+      </th>
       <td>{node.version ?? <span class="muted">—</span>}</td>
       <td>{acceptText(node.accept)}</td>
-      <td><Time iso={node.startedOn} /></td>
-      <td class={stale ? 'danger-text' : undefined}><Time iso={node.lastSeenOn} />{stale ? ' (late)' : ''}</td>
+      <td>
+        <Time iso={node.startedOn} />
+      </td>
+      <td class={stale ? 'danger-text' : undefined}>
+        <Time iso={node.lastSeenOn} />
+        {stale ? ' (late)' : ''}
+      </td>
     </tr>
   );
 }
@@ -65,8 +82,24 @@ function acceptText(accept: unknown) {
   if (Array.isArray(include) && inc.length === 0) return <span class="muted">nothing (triggers only)</span>;
   return (
     <span>
-      {inc.length > 0 ? inc.map((p) => <code class="chip" key={`i${p}`}>{p}</code>) : 'every definition'}
-      {exc.length > 0 ? <> except {exc.map((p) => <code class="chip" key={`e${p}`}>{p}</code>)}</> : null}
+      {inc.length > 0
+        ? inc.map((p) => (
+            <code class="chip" key={`i${p}`}>
+              {p}
+            </code>
+          ))
+        : 'every definition'}
+      {exc.length > 0 ? (
+        <>
+          {' '}
+          except{' '}
+          {exc.map((p) => (
+            <code class="chip" key={`e${p}`}>
+              {p}
+            </code>
+          ))}
+        </>
+      ) : null}
     </span>
   );
 }

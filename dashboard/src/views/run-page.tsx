@@ -30,29 +30,42 @@ export function RunPage({ id }: { id: string }) {
   // live: the run's own events (a subscription by taskId ends after the run's final event)
   useEffect(() => {
     if (!run || finished) return;
-    const close = client.subscribe(EventsSubscription, { taskId: id }, {
-      next: (data) => {
-        const event = data.backgroundTaskEvents;
-        const update = runFromEvent(event);
-        setRun((current) => (current ? { ...current, ...update, progress: update.progress ?? current.progress } : current));
-        // output, error and children are not in the event's selection: read them once the run ends,
-        // and when it goes back to pending for a retry (its error, when the retry is due)
-        if (event.type === 'done' || event.type === 'failed' || event.type === 'aborted' || event.type === 'retrying') loaded.reload();
+    const close = client.subscribe(
+      EventsSubscription,
+      { taskId: id },
+      {
+        next: (data) => {
+          const event = data.backgroundTaskEvents;
+          const update = runFromEvent(event);
+          setRun((current) => (current ? { ...current, ...update, progress: update.progress ?? current.progress } : current));
+          // output, error and children are not in the event's selection: read them once the run ends,
+          // and when it goes back to pending for a retry (its error, when the retry is due)
+          if (event.type === 'done' || event.type === 'failed' || event.type === 'aborted' || event.type === 'retrying') loaded.reload();
+        },
+        reconnected: loaded.reload,
+        complete: loaded.reload,
       },
-      reconnected: loaded.reload,
-      complete: loaded.reload,
-    });
+    );
     return close;
   }, [client, id, run?.id, finished]);
 
   if (loaded.error && !run) return <ErrorNotice error={loaded.error} what="Could not load the run" />;
-  if (run === undefined) return <p class="muted" role="status">Loading…</p>;
+  if (run === undefined)
+    return (
+      <p class="muted" role="status">
+        Loading…
+      </p>
+    );
   if (run === null) {
     return (
       <section>
         <h1>Run not found</h1>
-        <p>No run <code class="id">{id}</code> is visible to you. It may have been deleted.</p>
-        <p><a href={hrefOf({ view: 'runs' })}>Back to the runs</a></p>
+        <p>
+          No run <code class="id">{id}</code> is visible to you. It may have been deleted.
+        </p>
+        <p>
+          <a href={hrefOf({ view: 'runs' })}>Back to the runs</a>
+        </p>
       </section>
     );
   }
@@ -73,8 +86,12 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
           <a href={hrefOf({ view: 'runs' })}>Runs</a> / <a href={hrefOf({ view: 'runs', definitionId: run.definitionId })}>{run.definitionId}</a> /
         </p>
         <div class="run-title-line">
-          <h1 id="run-title">Run <Id value={run.id} /></h1>
-          <span id="run-status" aria-live="polite"><StatusBadge status={run.status} /></span>
+          <h1 id="run-title">
+            Run <Id value={run.id} />
+          </h1>
+          <span id="run-status" aria-live="polite">
+            <StatusBadge status={run.status} />
+          </span>
         </div>
         {run.name && run.name !== run.definitionId ? <p class="muted">{run.name}</p> : null}
         <RunActions run={run} reload={reload} viewer={viewer} />
@@ -91,26 +108,103 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
         <div class="card">
           <h2 class="card-title">Status</h2>
           <dl class="facts">
-            <dt>Status</dt><dd><StatusBadge status={run.status} /></dd>
-            <dt>Definition</dt><dd><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></dd>
-            <dt>Iterations</dt><dd>{run.iterations}</dd>
-            <dt>Attempts</dt><dd>{run.attempt}</dd>
-            <dt>Retries</dt><dd>{run.retries}{retrying ? <span class="muted small"> (the next attempt is due <Time iso={run.runAt} />)</span> : null}</dd>
-            {run.retryOf ? <><dt>Retry of</dt><dd><a href={hrefOf({ view: 'run', id: run.retryOf })} aria-label={`Retry of run ${run.retryOf}`}><Id value={run.retryOf} /></a></dd></> : null}
-            <dt>Parent</dt><dd>{run.parentId ? <a href={hrefOf({ view: 'run', id: run.parentId })}><Id value={run.parentId} /></a> : <span class="muted">none</span>}</dd>
-            {run.after ? <><dt>Waits for</dt><dd><a href={hrefOf({ view: 'run', id: run.after })}><Id value={run.after} /></a></dd></> : null}
-            {run.key ? <><dt>Key</dt><dd><code>{run.key}</code></dd></> : null}
-            <dt>Node</dt><dd>{run.nodeId ? <Id value={run.nodeId} /> : <span class="muted">—</span>}</dd>
+            <dt>Status</dt>
+            <dd>
+              <StatusBadge status={run.status} />
+            </dd>
+            <dt>Definition</dt>
+            <dd>
+              <a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">
+                {run.definitionId}
+              </a>
+            </dd>
+            <dt>Iterations</dt>
+            <dd>{run.iterations}</dd>
+            <dt>Attempts</dt>
+            <dd>{run.attempt}</dd>
+            <dt>Retries</dt>
+            <dd>
+              {run.retries}
+              {retrying ? (
+                <span class="muted small">
+                  {' '}
+                  (the next attempt is due <Time iso={run.runAt} />)
+                </span>
+              ) : null}
+            </dd>
+            {run.retryOf ? (
+              <>
+                <dt>Retry of</dt>
+                <dd>
+                  <a href={hrefOf({ view: 'run', id: run.retryOf })} aria-label={`Retry of run ${run.retryOf}`}>
+                    <Id value={run.retryOf} />
+                  </a>
+                </dd>
+              </>
+            ) : null}
+            <dt>Parent</dt>
+            <dd>
+              {run.parentId ? (
+                <a href={hrefOf({ view: 'run', id: run.parentId })}>
+                  <Id value={run.parentId} />
+                </a>
+              ) : (
+                <span class="muted">none</span>
+              )}
+            </dd>
+            {run.after ? (
+              <>
+                <dt>Waits for</dt>
+                <dd>
+                  <a href={hrefOf({ view: 'run', id: run.after })}>
+                    <Id value={run.after} />
+                  </a>
+                </dd>
+              </>
+            ) : null}
+            {run.key ? (
+              <>
+                <dt>Key</dt>
+                <dd>
+                  <code>{run.key}</code>
+                </dd>
+              </>
+            ) : null}
+            <dt>Node</dt>
+            <dd>{run.nodeId ? <Id value={run.nodeId} /> : <span class="muted">—</span>}</dd>
           </dl>
         </div>
         <div class="card">
           <h2 class="card-title">Timings</h2>
           <dl class="facts">
-            <dt>Created</dt><dd><Time iso={run.createdOn} /> <span class="muted small">{absoluteTime(run.createdOn)}</span></dd>
-            {run.runAt && run.status === 'pending' ? <><dt>Due</dt><dd><Time iso={run.runAt} /> <span class="muted small">{absoluteTime(run.runAt)}</span></dd></> : null}
-            <dt>Started</dt><dd><Time iso={run.startedOn} /> <span class="muted small">{absoluteTime(run.startedOn)}</span></dd>
-            <dt>Finished</dt><dd><Time iso={run.finishedOn} /> <span class="muted small">{absoluteTime(run.finishedOn)}</span></dd>
-            <dt>Duration</dt><dd>{run.status === 'pending' ? <span class="muted">{retrying ? 'waiting for its retry' : 'not started'}</span> : `${duration(runDuration(run.startedOn, run.finishedOn, now))}${finished ? '' : ' so far'}`}</dd>
+            <dt>Created</dt>
+            <dd>
+              <Time iso={run.createdOn} /> <span class="muted small">{absoluteTime(run.createdOn)}</span>
+            </dd>
+            {run.runAt && run.status === 'pending' ? (
+              <>
+                <dt>Due</dt>
+                <dd>
+                  <Time iso={run.runAt} /> <span class="muted small">{absoluteTime(run.runAt)}</span>
+                </dd>
+              </>
+            ) : null}
+            <dt>Started</dt>
+            <dd>
+              <Time iso={run.startedOn} /> <span class="muted small">{absoluteTime(run.startedOn)}</span>
+            </dd>
+            <dt>Finished</dt>
+            <dd>
+              <Time iso={run.finishedOn} /> <span class="muted small">{absoluteTime(run.finishedOn)}</span>
+            </dd>
+            <dt>Duration</dt>
+            <dd>
+              {run.status === 'pending' ? (
+                <span class="muted">{retrying ? 'waiting for its retry' : 'not started'}</span>
+              ) : (
+                `${duration(runDuration(run.startedOn, run.finishedOn, now))}${finished ? '' : ' so far'}`
+              )}
+            </dd>
           </dl>
         </div>
       </div>
@@ -118,11 +212,15 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
       {error ? (
         <div class={run.status === 'aborted' || !finished ? 'card card-warn' : 'card card-danger'}>
           <h2 class="card-title">{run.status === 'aborted' ? 'Abort' : finished ? 'Error' : `Last error, before retry ${run.retries}`}</h2>
-          <p class="error-message">{error.code ? <code class="code">{error.code}</code> : null} {error.message}</p>
+          <p class="error-message">
+            {error.code ? <code class="code">{error.code}</code> : null} {error.message}
+          </p>
           {error.stack ? (
             <details>
               <summary>Stack trace</summary>
-              <pre class="json" aria-label="Stack trace">{error.stack}</pre>
+              <pre class="json" aria-label="Stack trace">
+                {error.stack}
+              </pre>
             </details>
           ) : null}
           {error.data !== undefined ? <JsonView value={error.data} label="Error data" /> : null}
@@ -130,23 +228,43 @@ function RunDetails({ run, reload }: { run: RunDetail; reload(): void }) {
       ) : null}
 
       <div class="grid">
-        <div class="card"><h2 class="card-title">Input</h2><JsonView value={run.input} label="Input" /></div>
-        <div class="card"><h2 class="card-title">Output</h2>{finished || run.output != null ? <JsonView value={run.output} label="Output" /> : <p class="muted">not yet</p>}</div>
+        <div class="card">
+          <h2 class="card-title">Input</h2>
+          <JsonView value={run.input} label="Input" />
+        </div>
+        <div class="card">
+          <h2 class="card-title">Output</h2>
+          {finished || run.output != null ? <JsonView value={run.output} label="Output" /> : <p class="muted">not yet</p>}
+        </div>
       </div>
-      {run.context ? <div class="card"><h2 class="card-title">Context</h2><JsonView value={run.context} label="Context" /></div> : null}
+      {run.context ? (
+        <div class="card">
+          <h2 class="card-title">Context</h2>
+          <JsonView value={run.context} label="Context" />
+        </div>
+      ) : null}
 
       <div class="card">
         <h2 class="card-title">Children</h2>
-        {run.children.items.length === 0 ? <p class="muted">none</p> : (
+        {run.children.items.length === 0 ? (
+          <p class="muted">none</p>
+        ) : (
           <ul class="children">
             {run.children.items.map((c) => (
               <li key={c.id}>
-                <a href={hrefOf({ view: 'run', id: c.id })}><Id value={c.id} /></a> <span class="definition-id">{c.definitionId}</span> <StatusBadge status={c.status} />
+                <a href={hrefOf({ view: 'run', id: c.id })}>
+                  <Id value={c.id} />
+                </a>{' '}
+                <span class="definition-id">{c.definitionId}</span> <StatusBadge status={c.status} />
               </li>
             ))}
           </ul>
         )}
-        {run.children.cursor ? <p><a href={hrefOf({ view: 'runs', parentId: run.id })}>All children in the runs view</a></p> : null}
+        {run.children.cursor ? (
+          <p>
+            <a href={hrefOf({ view: 'runs', parentId: run.id })}>All children in the runs view</a>
+          </p>
+        ) : null}
       </div>
 
       <Logs runId={run.id} live={!finished} />
@@ -180,25 +298,57 @@ function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; v
   return (
     <div class="run-actions">
       <div class="button-row">
-        {canAbort ? <button type="button" class="button danger" aria-expanded={confirm === 'abort'} onClick={() => setConfirm(confirm === 'abort' ? null : 'abort')}>Abort</button> : null}
-        {canRetry ? (
-          <button type="button" class="button" disabled={busy} onClick={() => void act(async () => {
-            const answer = await client.request(RetryMutation, { id: run.id });
-            navigate({ view: 'run', id: answer.backgroundTasks.retryTask.id });
-          })}>Retry</button>
+        {canAbort ? (
+          <button type="button" class="button danger" aria-expanded={confirm === 'abort'} onClick={() => setConfirm(confirm === 'abort' ? null : 'abort')}>
+            Abort
+          </button>
         ) : null}
-        {canDelete ? <button type="button" class="button danger-outline" aria-expanded={confirm === 'delete'} onClick={() => setConfirm(confirm === 'delete' ? null : 'delete')}>Delete</button> : null}
+        {canRetry ? (
+          <button
+            type="button"
+            class="button"
+            disabled={busy}
+            onClick={() =>
+              void act(async () => {
+                const answer = await client.request(RetryMutation, { id: run.id });
+                navigate({ view: 'run', id: answer.backgroundTasks.retryTask.id });
+              })
+            }
+          >
+            Retry
+          </button>
+        ) : null}
+        {canDelete ? (
+          <button
+            type="button"
+            class="button danger-outline"
+            aria-expanded={confirm === 'delete'}
+            onClick={() => setConfirm(confirm === 'delete' ? null : 'delete')}
+          >
+            Delete
+          </button>
+        ) : null}
       </div>
       {confirm === 'abort' && canAbort ? (
         <form class="confirm" onSubmit={abort} aria-label="Abort this run">
           <label class="field" for="abort-message">
             <span class="field-label">Abort message</span>
-            <input id="abort-message" class="input" value={message} placeholder="why it is aborted (optional)"
-              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)} autoFocus />
+            <input
+              id="abort-message"
+              class="input"
+              value={message}
+              placeholder="why it is aborted (optional)"
+              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)}
+              autoFocus
+            />
           </label>
           <div class="button-row">
-            <button type="submit" class="button danger" disabled={busy}>Confirm abort</button>
-            <button type="button" class="button ghost" onClick={() => setConfirm(null)}>Cancel</button>
+            <button type="submit" class="button danger" disabled={busy}>
+              Confirm abort
+            </button>
+            <button type="button" class="button ghost" onClick={() => setConfirm(null)}>
+              Cancel
+            </button>
           </div>
         </form>
       ) : null}
@@ -206,11 +356,22 @@ function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; v
         <div class="confirm" role="group" aria-label="Delete this run">
           <p>Delete this run with its logs and stored values? This cannot be undone.</p>
           <div class="button-row">
-            <button type="button" class="button danger" disabled={busy} onClick={() => void act(async () => {
-              await client.request(DeleteMutation, { id: run.id });
-              navigate({ view: 'runs', definitionId: run.definitionId });
-            })}>Confirm delete</button>
-            <button type="button" class="button ghost" onClick={() => setConfirm(null)}>Cancel</button>
+            <button
+              type="button"
+              class="button danger"
+              disabled={busy}
+              onClick={() =>
+                void act(async () => {
+                  await client.request(DeleteMutation, { id: run.id });
+                  navigate({ view: 'runs', definitionId: run.definitionId });
+                })
+              }
+            >
+              Confirm delete
+            </button>
+            <button type="button" class="button ghost" onClick={() => setConfirm(null)}>
+              Cancel
+            </button>
           </div>
         </div>
       ) : null}
@@ -239,7 +400,9 @@ function Logs({ runId, live }: { runId: string; live: boolean }) {
       let cursor = base.current;
       let collected: LogEntry[] = [];
       for (;;) {
-        const page = (await client.request(LogsQuery, cursor === undefined ? { taskId: runId, limit: LOG_PAGE } : { taskId: runId, limit: LOG_PAGE, after: cursor })).backgroundTasks.listLogs;
+        const page = (
+          await client.request(LogsQuery, cursor === undefined ? { taskId: runId, limit: LOG_PAGE } : { taskId: runId, limit: LOG_PAGE, after: cursor })
+        ).backgroundTasks.listLogs;
         collected = collected.concat(page.items);
         if (!page.cursor) break;
         // a full page: everything up to its cursor is final
@@ -275,11 +438,15 @@ function Logs({ runId, live }: { runId: string; live: boolean }) {
     <div class="card">
       <h2 class="card-title">Logs {live ? <span class="live-dot" aria-label="following live" /> : null}</h2>
       <ErrorNotice error={error} what="Could not read the logs" />
-      {lines.length === 0 ? <p class="muted">No log lines{live ? ' yet' : ''}.</p> : (
+      {lines.length === 0 ? (
+        <p class="muted">No log lines{live ? ' yet' : ''}.</p>
+      ) : (
         <ol class="logs" aria-label="Log lines" aria-live={live ? 'polite' : 'off'}>
           {lines.map((l, i) => (
             <li key={i} class={`log log-${/^[a-z]+$/.test(l.type) ? l.type : 'info'}`}>
-              <time dateTime={l.createdOn} class="log-time">{absoluteTime(l.createdOn).slice(11, 19)}</time>
+              <time dateTime={l.createdOn} class="log-time">
+                {absoluteTime(l.createdOn).slice(11, 19)}
+              </time>
               <span class="log-type">{l.type}</span>
               <span class="log-message">{l.message}</span>
               {l.data !== null && l.data !== undefined ? <code class="log-data">{JSON.stringify(l.data)}</code> : null}

@@ -36,7 +36,8 @@ export function Runs({ definitionId, status, parentId }: { definitionId?: string
   useEffect(() => setCursors([undefined]), [definitionId, status, parentId]);
 
   const page = useLoad(
-    async () => (await client.request(RunsQuery, after === undefined ? { where, limit: PAGE_SIZE } : { where, limit: PAGE_SIZE, after })).backgroundTasks.listTasks,
+    async () =>
+      (await client.request(RunsQuery, after === undefined ? { where, limit: PAGE_SIZE } : { where, limit: PAGE_SIZE, after })).backgroundTasks.listTasks,
     [where, after],
   );
   const definitions = useLoad(async () => (await client.request(DefinitionIdsQuery, {})).backgroundTasks.listDefinitions, []);
@@ -84,24 +85,43 @@ export function Runs({ definitionId, status, parentId }: { definitionId?: string
       <form class="filters" onSubmit={(e) => e.preventDefault()} aria-label="Filter runs">
         <label class="field inline" for="filter-definition">
           <span class="field-label">Definition</span>
-          <select id="filter-definition" class="input" value={definitionId ?? ''}
-            onChange={(e) => setFilter({ definitionId: (e.currentTarget as HTMLSelectElement).value || undefined })}>
+          <select
+            id="filter-definition"
+            class="input"
+            value={definitionId ?? ''}
+            onChange={(e) => setFilter({ definitionId: (e.currentTarget as HTMLSelectElement).value || undefined })}
+          >
             <option value="">All definitions</option>
-            {(definitions.data ?? []).map((d) => <option key={d.id} value={d.id}>{d.id}</option>)}
+            {(definitions.data ?? []).map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.id}
+              </option>
+            ))}
             {definitionId && !(definitions.data ?? []).some((d) => d.id === definitionId) ? <option value={definitionId}>{definitionId}</option> : null}
           </select>
         </label>
         <label class="field inline" for="filter-status">
           <span class="field-label">Status</span>
-          <select id="filter-status" class="input" value={status ?? ''}
-            onChange={(e) => setFilter({ status: (e.currentTarget as HTMLSelectElement).value || undefined })}>
+          <select
+            id="filter-status"
+            class="input"
+            value={status ?? ''}
+            onChange={(e) => setFilter({ status: (e.currentTarget as HTMLSelectElement).value || undefined })}
+          >
             <option value="">All statuses</option>
-            {RUN_STATUSES.map((s) => <option key={s} value={s}>{s}</option>)}
+            {RUN_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
           </select>
         </label>
         {parentId ? (
           <p class="filter-chip">
-            Children of <a href={hrefOf({ view: 'run', id: parentId })}><Id value={parentId} /></a>{' '}
+            Children of{' '}
+            <a href={hrefOf({ view: 'run', id: parentId })}>
+              <Id value={parentId} />
+            </a>{' '}
             <a href={hrefOf({ view: 'runs', ...(definitionId ? { definitionId } : {}), ...(status ? { status } : {}) })}>show all runs</a>
           </p>
         ) : null}
@@ -115,23 +135,48 @@ export function Runs({ definitionId, status, parentId }: { definitionId?: string
               <th scope="col">Run</th>
               <th scope="col">Definition</th>
               <th scope="col">Status</th>
-              <th scope="col" class="progress-col">Progress</th>
-              <th scope="col" class="num">Iteration</th>
+              <th scope="col" class="progress-col">
+                Progress
+              </th>
+              <th scope="col" class="num">
+                Iteration
+              </th>
               <th scope="col">Created</th>
-              <th scope="col" class="num">Duration</th>
+              <th scope="col" class="num">
+                Duration
+              </th>
             </tr>
           </thead>
           <tbody>
-            {rows.map((run) => <RunRow key={run.id} run={run} />)}
-            {rows.length === 0 && !page.loading ? <tr><td colSpan={7} class="empty">No runs match these filters.</td></tr> : null}
+            {rows.map((run) => (
+              <RunRow key={run.id} run={run} />
+            ))}
+            {rows.length === 0 && !page.loading ? (
+              <tr>
+                <td colSpan={7} class="empty">
+                  No runs match these filters.
+                </td>
+              </tr>
+            ) : null}
           </tbody>
         </table>
       </div>
       <nav class="pager" aria-label="Pages of runs">
-        <button type="button" class="button small" disabled={cursors.length === 1} onClick={() => setCursors((c) => c.slice(0, -1))}>Newer</button>
+        <button type="button" class="button small" disabled={cursors.length === 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
+          Newer
+        </button>
         <span class="muted">Page {cursors.length}</span>
-        <button type="button" class="button small" disabled={!page.data?.cursor}
-          onClick={() => { const next = page.data?.cursor; if (next) setCursors((c) => [...c, next]); }}>Older</button>
+        <button
+          type="button"
+          class="button small"
+          disabled={!page.data?.cursor}
+          onClick={() => {
+            const next = page.data?.cursor;
+            if (next) setCursors((c) => [...c, next]);
+          }}
+        >
+          Older
+        </button>
       </nav>
     </section>
   );
@@ -143,19 +188,31 @@ function RunRow({ run }: { run: RunSummary }) {
   return (
     <tr>
       <th scope="row">
-        <a href={hrefOf({ view: 'run', id: run.id })} class="run-link"><Id value={run.id} /></a>
+        <a href={hrefOf({ view: 'run', id: run.id })} class="run-link">
+          <Id value={run.id} />
+        </a>
         {run.name && run.name !== run.definitionId ? <span class="run-name">{run.name}</span> : null}
       </th>
-      <td><a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">{run.definitionId}</a></td>
+      <td>
+        <a href={hrefOf({ view: 'runs', definitionId: run.definitionId })} class="definition-id">
+          {run.definitionId}
+        </a>
+      </td>
       <td>
         <StatusBadge status={run.status} />
         {run.retries > 0 ? <span class="run-name">{run.retries === 1 ? '1 retry' : `${run.retries} retries`}</span> : null}
       </td>
       <td class="progress-col">
-        {run.status === 'running' || run.progress ? <ProgressBar progress={run.progress} status={run.status} label={`Progress of ${label}`} /> : <span class="muted">—</span>}
+        {run.status === 'running' || run.progress ? (
+          <ProgressBar progress={run.progress} status={run.status} label={`Progress of ${label}`} />
+        ) : (
+          <span class="muted">—</span>
+        )}
       </td>
       <td class="num">{run.iterations}</td>
-      <td><Time iso={run.createdOn} /></td>
+      <td>
+        <Time iso={run.createdOn} />
+      </td>
       <td class="num">{duration(runDuration(run.startedOn, run.finishedOn, now))}</td>
     </tr>
   );

@@ -26,7 +26,11 @@ export function SignIn({ signIn, notice }: { signIn(token: string): Promise<stri
       <form class="card sign-in-card" onSubmit={submit} noValidate>
         <h1 class="brand-title">tasklane</h1>
         <p class="muted">Sign in with an access token to see and steer background tasks.</p>
-        {notice && !error ? <div class="notice" role="status">{notice}</div> : null}
+        {notice && !error ? (
+          <div class="notice" role="status">
+            {notice}
+          </div>
+        ) : null}
         <label class="field" for="token">
           <span class="field-label">Token</span>
           <input
@@ -41,8 +45,14 @@ export function SignIn({ signIn, notice }: { signIn(token: string): Promise<stri
             autoFocus
           />
         </label>
-        {error ? <p class="field-error" id="token-error" role="alert">{error}</p> : null}
-        <button type="submit" class="button primary" disabled={busy}>Sign in</button>
+        {error ? (
+          <p class="field-error" id="token-error" role="alert">
+            {error}
+          </p>
+        ) : null}
+        <button type="submit" class="button primary" disabled={busy}>
+          Sign in
+        </button>
         <p class="hint">The token is kept for this browser tab only.</p>
       </form>
     </main>

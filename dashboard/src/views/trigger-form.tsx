@@ -17,12 +17,21 @@ export function TriggerPage({ definitionId }: { definitionId: string }) {
   return (
     <section aria-labelledby="trigger-title">
       <header class="page-header">
-        <p class="crumbs"><a href={hrefOf({ view: 'definitions' })}>Definitions</a> /</p>
+        <p class="crumbs">
+          <a href={hrefOf({ view: 'definitions' })}>Definitions</a> /
+        </p>
         <h1 id="trigger-title">Trigger {definition?.title ?? definitionId}</h1>
-        <p class="muted"><code class="id">{definitionId}</code>{definition?.description ? ` — ${definition.description}` : ''}</p>
+        <p class="muted">
+          <code class="id">{definitionId}</code>
+          {definition?.description ? ` — ${definition.description}` : ''}
+        </p>
       </header>
       <ErrorNotice error={loaded.error} what="Could not load the definition" />
-      {loaded.data === null ? <div class="notice notice-error" role="alert">No definition <code>{definitionId}</code> is visible to you.</div> : null}
+      {loaded.data === null ? (
+        <div class="notice notice-error" role="alert">
+          No definition <code>{definitionId}</code> is visible to you.
+        </div>
+      ) : null}
       {definition ? <TriggerForm definitionId={definition.id} schema={definition.inputSchema as JsonSchema | null} /> : null}
     </section>
   );
@@ -88,7 +97,13 @@ function TriggerForm({ definitionId, schema }: { definitionId: string; schema: J
       {placed.general.length > 0 ? (
         <div class="notice notice-error" role="alert">
           <strong>The server refused this input:</strong>
-          <ul>{placed.general.map((i, n) => <li key={n}>{i.path ? <code>{i.path}</code> : null} {i.message}</li>)}</ul>
+          <ul>
+            {placed.general.map((i, n) => (
+              <li key={n}>
+                {i.path ? <code>{i.path}</code> : null} {i.message}
+              </li>
+            ))}
+          </ul>
         </div>
       ) : null}
       {form ? (
@@ -101,8 +116,12 @@ function TriggerForm({ definitionId, schema }: { definitionId: string; schema: J
         <p class="muted">This task takes no input.</p>
       )}
       <div class="form-actions">
-        <button type="submit" class="button primary" disabled={busy}>Submit</button>
-        <a class="button" href={hrefOf({ view: 'definitions' })}>Cancel</a>
+        <button type="submit" class="button primary" disabled={busy}>
+          Submit
+        </button>
+        <a class="button" href={hrefOf({ view: 'definitions' })}>
+          Cancel
+        </a>
       </div>
     </form>
   );
@@ -128,9 +147,23 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
   const errors = issues.byPath.get(pathKey(path)) ?? [];
   const describedBy = [errors.length > 0 ? `${id}-error` : '', field.description ? `${id}-hint` : ''].filter(Boolean).join(' ') || undefined;
   const invalid = errors.length > 0 ? true : undefined;
-  const hint = field.description ? <span class="hint" id={`${id}-hint`}>{field.description}</span> : null;
-  const errorText = errors.length > 0 ? <span class="field-error" id={`${id}-error`}>{errors.join('; ')}</span> : null;
-  const required = field.required ? <span class="required" aria-hidden="true"> *</span> : null;
+  const hint = field.description ? (
+    <span class="hint" id={`${id}-hint`}>
+      {field.description}
+    </span>
+  ) : null;
+  const errorText =
+    errors.length > 0 ? (
+      <span class="field-error" id={`${id}-error`}>
+        {errors.join('; ')}
+      </span>
+    ) : null;
+  const required = field.required ? (
+    <span class="required" aria-hidden="true">
+      {' '}
+      *
+    </span>
+  ) : null;
   const text = typeof value === 'string' ? value : '';
   const onText = (e: Event): void => update(path, (e.currentTarget as HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement).value);
 
@@ -138,9 +171,21 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
     case 'number':
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>{label}{required}</label>
-          <input id={id} type="text" inputMode={field.integer ? 'numeric' : 'decimal'} value={text} onInput={onText}
-            aria-required={field.required} aria-invalid={invalid} aria-describedby={describedBy} class="input narrow" />
+          <label class="field-label" for={id}>
+            {label}
+            {required}
+          </label>
+          <input
+            id={id}
+            type="text"
+            inputMode={field.integer ? 'numeric' : 'decimal'}
+            value={text}
+            onInput={onText}
+            aria-required={field.required}
+            aria-invalid={invalid}
+            aria-describedby={describedBy}
+            class="input narrow"
+          />
           {errorText}
           <span class="hint">{numberHint(field)}</span>
           {hint}
@@ -149,9 +194,21 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
     case 'text':
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>{label}{required}</label>
-          <input id={id} type="text" inputMode={field.format === 'email' ? 'email' : 'text'} value={text} onInput={onText}
-            aria-required={field.required} aria-invalid={invalid} aria-describedby={describedBy} class="input" />
+          <label class="field-label" for={id}>
+            {label}
+            {required}
+          </label>
+          <input
+            id={id}
+            type="text"
+            inputMode={field.format === 'email' ? 'email' : 'text'}
+            value={text}
+            onInput={onText}
+            aria-required={field.required}
+            aria-invalid={invalid}
+            aria-describedby={describedBy}
+            class="input"
+          />
           {errorText}
           {hint}
         </div>
@@ -160,8 +217,14 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
           <label class="checkbox" for={id}>
-            <input id={id} type="checkbox" checked={value === true} aria-invalid={invalid} aria-describedby={describedBy}
-              onChange={(e) => update(path, (e.currentTarget as HTMLInputElement).checked)} />
+            <input
+              id={id}
+              type="checkbox"
+              checked={value === true}
+              aria-invalid={invalid}
+              aria-describedby={describedBy}
+              onChange={(e) => update(path, (e.currentTarget as HTMLInputElement).checked)}
+            />
             {label}
           </label>
           {errorText}
@@ -171,10 +234,25 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
     case 'select':
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>{label}{required}</label>
-          <select id={id} value={text} onChange={onText} aria-required={field.required} aria-invalid={invalid} aria-describedby={describedBy} class="input narrow">
+          <label class="field-label" for={id}>
+            {label}
+            {required}
+          </label>
+          <select
+            id={id}
+            value={text}
+            onChange={onText}
+            aria-required={field.required}
+            aria-invalid={invalid}
+            aria-describedby={describedBy}
+            class="input narrow"
+          >
             <option value="">{field.required ? '— choose —' : '(not set)'}</option>
-            {field.options.map((o, i) => <option key={i} value={String(i)}>{String(o)}</option>)}
+            {field.options.map((o, i) => (
+              <option key={i} value={String(i)}>
+                {String(o)}
+              </option>
+            ))}
           </select>
           {errorText}
           {hint}
@@ -183,9 +261,21 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
     case 'json':
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>{label}{required} <span class="muted">(JSON)</span></label>
-          <textarea id={id} rows={4} value={text} onInput={onText} spellcheck={false}
-            aria-required={field.required} aria-invalid={invalid} aria-describedby={describedBy} class="input mono" />
+          <label class="field-label" for={id}>
+            {label}
+            {required} <span class="muted">(JSON)</span>
+          </label>
+          <textarea
+            id={id}
+            rows={4}
+            value={text}
+            onInput={onText}
+            spellcheck={false}
+            aria-required={field.required}
+            aria-invalid={invalid}
+            aria-describedby={describedBy}
+            class="input mono"
+          />
           {errorText}
           {hint}
         </div>
@@ -193,10 +283,15 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
     case 'group':
       return (
         <fieldset class={invalid ? 'group invalid' : 'group'} aria-describedby={describedBy}>
-          <legend>{label}{required}</legend>
+          <legend>
+            {label}
+            {required}
+          </legend>
           {errorText}
           {hint}
-          {field.fields.map((f) => <Field key={f.name} field={f} path={[...path, f.name]} label={f.label} draft={draft} issues={issues} update={update} />)}
+          {field.fields.map((f) => (
+            <Field key={f.name} field={f} path={[...path, f.name]} label={f.label} draft={draft} issues={issues} update={update} />
+          ))}
         </fieldset>
       );
     case 'list': {
@@ -204,13 +299,21 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
       const full = field.maxItems !== undefined && items.length >= field.maxItems;
       return (
         <fieldset class={invalid ? 'group list invalid' : 'group list'} aria-describedby={describedBy}>
-          <legend>{label}{required} <span class="muted">({items.length} item{items.length === 1 ? '' : 's'})</span></legend>
+          <legend>
+            {label}
+            {required}{' '}
+            <span class="muted">
+              ({items.length} item{items.length === 1 ? '' : 's'})
+            </span>
+          </legend>
           {errorText}
           {hint}
           {items.map((_, i) => (
             <div class="list-item" key={i}>
               <Field field={field.item} path={[...path, i]} label={`${label} ${i + 1}`} draft={draft} issues={issues} update={update} />
-              <button type="button" class="button small ghost" onClick={() => update([...path, i], undefined)}>Remove {label} {i + 1}</button>
+              <button type="button" class="button small ghost" onClick={() => update([...path, i], undefined)}>
+                Remove {label} {i + 1}
+              </button>
             </div>
           ))}
           <button type="button" class="button small" disabled={full} onClick={() => update([...path, items.length], initialDraft(field.item))}>

@@ -51,11 +51,18 @@ const MINUTE: FieldSpec = { name: 'minute', min: 0, max: 59, starMax: 59 };
 const HOUR: FieldSpec = { name: 'hour', min: 0, max: 23, starMax: 23 };
 const DAY_OF_MONTH: FieldSpec = { name: 'day of month', min: 1, max: 31, starMax: 31, question: true };
 const MONTH: FieldSpec = {
-  name: 'month', min: 1, max: 12, starMax: 12,
+  name: 'month',
+  min: 1,
+  max: 12,
+  starMax: 12,
   names: ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'],
 };
 const DAY_OF_WEEK: FieldSpec = {
-  name: 'day of week', min: 0, max: 7, starMax: 6, question: true,
+  name: 'day of week',
+  min: 0,
+  max: 7,
+  starMax: 6,
+  question: true,
   names: ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'],
 };
 
@@ -210,10 +217,7 @@ export function parseCronExpression(expression: unknown): ParsedCron {
   if (!month!.some((m) => firstDay <= MAX_DAYS_IN_MONTH[m]!)) {
     const domRaw = fields[hasSeconds ? 3 : 2]!;
     const monthRaw = fields[hasSeconds ? 4 : 3]!;
-    throw new CronInvalidError(
-      expression,
-      `day of month field ${show(domRaw)}: no such day in month field ${show(monthRaw)}, the expression can never fire`,
-    );
+    throw new CronInvalidError(expression, `day of month field ${show(domRaw)}: no such day in month field ${show(monthRaw)}, the expression can never fire`);
   }
 
   const canonical = [
@@ -241,7 +245,10 @@ export function parseCronExpression(expression: unknown): ParsedCron {
 export function assertTimezone(expression: string, timezone: unknown): void {
   if (timezone === undefined) return;
   if (typeof timezone !== 'string' || timezone.length === 0 || timezone.length > MAX_TIMEZONE_LENGTH) {
-    throw new CronInvalidError(expression, `timezone: expected an IANA time zone name such as "Europe/Paris", got ${typeof timezone === 'string' ? show(timezone) : typeof timezone}`);
+    throw new CronInvalidError(
+      expression,
+      `timezone: expected an IANA time zone name such as "Europe/Paris", got ${typeof timezone === 'string' ? show(timezone) : typeof timezone}`,
+    );
   }
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: timezone });
@@ -249,4 +256,3 @@ export function assertTimezone(expression: string, timezone: unknown): void {
     throw new CronInvalidError(expression, `timezone: ${show(timezone)} is not a time zone this runtime knows`);
   }
 }
-

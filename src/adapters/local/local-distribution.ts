@@ -53,7 +53,7 @@ export class LocalDistribution implements Distribution {
     // the restarting node resets its own stats (see Distribution.publishRestart)
   }
 
-    async liveNodes(): Promise<NodeDescriptor[]> {
+  async liveNodes(): Promise<NodeDescriptor[]> {
     return this.host ? [{ ...this.host.node, heartbeatOn: new Date().toISOString() }] : [];
   }
 }

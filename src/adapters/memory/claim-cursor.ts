@@ -109,9 +109,7 @@ export class ClaimCursor {
       const heap = bucket[which];
       const top = heap.peek();
       if (!top || top.at > until) continue;
-      const better =
-        !bestEntry ||
-        (which === 'parked' && top.at !== bestEntry.at ? top.at < bestEntry.at : top.row.id < bestEntry.row.id);
+      const better = !bestEntry || (which === 'parked' && top.at !== bestEntry.at ? top.at < bestEntry.at : top.row.id < bestEntry.row.id);
       if (better) {
         best = heap;
         bestEntry = top;

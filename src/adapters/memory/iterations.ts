@@ -35,7 +35,8 @@ export function updateIterations(index: MemoryIndex, updates: IterationUpdate[])
       row.input = input;
     }
     if (output !== undefined) row.output = output;
-    if (u.status === 'success') row.error = undefined; // a retried failure: the run did not fail
+    if (u.status === 'success')
+      row.error = undefined; // a retried failure: the run did not fail
     else if (error !== undefined) row.error = error;
     if (progress !== undefined) row.progress = progress;
     if (u.dueAt !== undefined) row.dueAt = u.dueAt;

@@ -42,7 +42,10 @@ export class Row {
   /** bumped whenever the row changes place (queue, lease, finished): older heap entries are dead */
   ver = 0;
 
-  constructor(r: RunRecord, readonly def: DefState) {
+  constructor(
+    r: RunRecord,
+    readonly def: DefState,
+  ) {
     this.id = r.id;
     this.definitionId = r.definitionId;
     this.name = r.name;

@@ -160,9 +160,7 @@ export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 /** Validates and double-quotes a schema name. */
 export function quoteSchema(schema: string): string {
   if (typeof schema !== 'string' || !SCHEMA_NAME_PATTERN.test(schema)) {
-    throw new InvalidArgumentError(
-      `Invalid PostgreSQL schema name ${JSON.stringify(String(schema).slice(0, 80))}: it must match ${SCHEMA_NAME_PATTERN}.`,
-    );
+    throw new InvalidArgumentError(`Invalid PostgreSQL schema name ${JSON.stringify(String(schema).slice(0, 80))}: it must match ${SCHEMA_NAME_PATTERN}.`);
   }
   return `"${schema}"`;
 }
@@ -170,10 +168,7 @@ export function quoteSchema(schema: string): string {
 /** The version recorded in the schema: 0 when it has no migrations table. */
 export async function readSchemaVersion(client: ClientBase, schema: string): Promise<number> {
   const s = quoteSchema(schema);
-  const exists = await client.query<{ ok: boolean }>(
-    `select to_regclass($1) is not null as ok`,
-    [`${s}.migrations`],
-  );
+  const exists = await client.query<{ ok: boolean }>(`select to_regclass($1) is not null as ok`, [`${s}.migrations`]);
   if (!exists.rows[0]?.ok) return 0;
   const res = await client.query<{ v: number | null }>(`select max(version) as v from ${s}.migrations`);
   return res.rows[0]?.v ?? 0;

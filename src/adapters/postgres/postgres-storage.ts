@@ -183,10 +183,9 @@ export class PostgresStorage implements RunStorage {
     }
     try {
       await migrate(client, this.schema);
-      const res = await client.query<{ database: string; runs: string | null }>(
-        'select current_database() as database, to_regclass($1)::oid::text as runs',
-        [`${this.db.s}.runs`],
-      );
+      const res = await client.query<{ database: string; runs: string | null }>('select current_database() as database, to_regclass($1)::oid::text as runs', [
+        `${this.db.s}.runs`,
+      ]);
       this.identity = { database: res.rows[0].database, runsTable: res.rows[0].runs };
       client.release();
     } catch (err) {

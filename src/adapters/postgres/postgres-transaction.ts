@@ -125,10 +125,16 @@ export class PostgresTransactionSession implements TransactionSession {
     } catch (err) {
       const code = codeOf(err);
       if (code === '25P01') {
-        throw new TransactionRefusedError("trigger({ transaction }) on postgresStorage: the client is not in a transaction; issue (and await) client.query('BEGIN') first.", err);
+        throw new TransactionRefusedError(
+          "trigger({ transaction }) on postgresStorage: the client is not in a transaction; issue (and await) client.query('BEGIN') first.",
+          err,
+        );
       }
       if (code === '25P02') {
-        throw new TransactionRefusedError('trigger({ transaction }) on postgresStorage: the transaction is aborted (an earlier statement failed); roll it back.', err);
+        throw new TransactionRefusedError(
+          'trigger({ transaction }) on postgresStorage: the transaction is aborted (an earlier statement failed); roll it back.',
+          err,
+        );
       }
       throw asStorageError(err, 'setting its savepoint');
     }
@@ -143,7 +149,11 @@ export class PostgresTransactionSession implements TransactionSession {
     const row = rows[0];
     const own = await this.access.identity();
     if (!row || row.database !== own.database || row.runs === null || row.runs !== own.runsTable) {
-      const where = !row ? 'an unknown database' : row.runs === null ? `database "${row.database}", which has no ${this.access.runsTableName()}` : `database "${row.database}"`;
+      const where = !row
+        ? 'an unknown database'
+        : row.runs === null
+          ? `database "${row.database}", which has no ${this.access.runsTableName()}`
+          : `database "${row.database}"`;
       throw new TransactionRefusedError(
         `trigger({ transaction }) on postgresStorage: the client is connected to ${where}, not to the storage's ${this.access.runsTableName()} in database "${own.database}".`,
       );

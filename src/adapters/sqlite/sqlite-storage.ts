@@ -168,7 +168,9 @@ export class SqliteStorage implements RunStorage {
   openTransaction(tx: HostTransaction): SqliteTransactionSession {
     const what = 'trigger({ transaction }) on sqliteStorage';
     if (!this.db) {
-      throw new TransactionRefusedError(`${what}: the storage (${this.file}) is not open yet; start the engine (or make any TaskService call) before the transaction.`);
+      throw new TransactionRefusedError(
+        `${what}: the storage (${this.file}) is not open yet; start the engine (or make any TaskService call) before the transaction.`,
+      );
     }
     if (!isSqliteDatabase(tx)) {
       const kind = typeof (tx as { query?: unknown }).query === 'function' ? 'a PostgreSQL client' : 'something else';
@@ -178,7 +180,9 @@ export class SqliteStorage implements RunStorage {
     if (tx.readonly) throw new TransactionRefusedError(`${what}: the given Database is read-only.`);
     const hostFile = mainFileOf(tx);
     if (!sameFile(hostFile, this.mainFile)) {
-      throw new TransactionRefusedError(`${what}: the given Database is on ${hostFile === '' ? 'an in-memory database' : hostFile}, not on the storage's file ${this.mainFile || this.file}.`);
+      throw new TransactionRefusedError(
+        `${what}: the given Database is on ${hostFile === '' ? 'an in-memory database' : hostFile}, not on the storage's file ${this.mainFile || this.file}.`,
+      );
     }
     if (!tx.inTransaction) {
       throw new TransactionRefusedError(

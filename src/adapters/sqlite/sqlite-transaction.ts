@@ -73,7 +73,13 @@ export class SqliteTransactionSession implements TransactionSession {
 /** the shape of a better-sqlite3 Database, checked at run time (another copy of the module may have made it) */
 export function isSqliteDatabase(value: object): value is Database.Database {
   const v = value as Partial<Record<'prepare' | 'transaction' | 'pragma' | 'inTransaction' | 'open', unknown>>;
-  return typeof v.prepare === 'function' && typeof v.transaction === 'function' && typeof v.pragma === 'function' && typeof v.inTransaction === 'boolean' && typeof v.open === 'boolean';
+  return (
+    typeof v.prepare === 'function' &&
+    typeof v.transaction === 'function' &&
+    typeof v.pragma === 'function' &&
+    typeof v.inTransaction === 'boolean' &&
+    typeof v.open === 'boolean'
+  );
 }
 
 /** the file of a connection's main database ('' for an in-memory or temporary one) */

@@ -151,7 +151,10 @@ export class RunAborts {
     this.messageFor(exec)
       .then((message) => this.abortAgain(stored.id, message ?? DEFAULT_ABORT_MESSAGE))
       .catch((err: unknown) =>
-        this.deps.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, { runId: stored.id, ...errorFields(err) }),
+        this.deps.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, {
+          runId: stored.id,
+          ...errorFields(err),
+        }),
       );
   }
 

@@ -87,9 +87,9 @@ export class RunFinisher {
       // other nodes may wait for it; its echo back here is ignored
       this.announcedHere.set(run.id, Date.now());
       if (this.announcedHere.size > 10_000) this.sweepAnnounced();
-      deps.distribution.publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }]).catch((err: unknown) =>
-        deps.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }),
-      );
+      deps.distribution
+        .publishFinished([{ id: run.id, definitionId: run.definitionId, status: run.status, run: toPublicRun(run) }])
+        .catch((err: unknown) => deps.logger.warn('tasklane: could not publish a finished run', { runId: run.id, ...errorFields(err) }));
     }
     deps.wake.pump();
   }
@@ -118,7 +118,8 @@ export class RunFinisher {
       const event = n.status === 'success' ? 'done' : n.status === 'failed' ? 'failed' : 'aborted';
       if (!deps.waiters.has(n.id) && !deps.bus.has(event)) continue;
       // carried with the notice: no read (the internal fields do not matter to an ended run)
-      if (n.run && n.run.id === n.id && isFinished(n.run.status)) this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0, iterationBase: 0 });
+      if (n.run && n.run.id === n.id && isFinished(n.run.status))
+        this.announce({ ...n.run, dueAt: 0, abortRequested: false, recoveries: 0, logCount: 0, iterationBase: 0 });
       else wanted.push(n.id);
     }
     deps.wake.pump();

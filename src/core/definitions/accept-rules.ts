@@ -21,7 +21,10 @@ export function checkAcceptRules(rules: unknown): AcceptRules {
   }
   const { include, exclude, ...rest } = rules as Record<string, unknown>;
   if (Object.keys(rest).length) throw new InvalidArgumentError(`accept has unknown keys: ${Object.keys(rest).join(', ')}`);
-  for (const [name, list] of [['include', include], ['exclude', exclude]] as const) {
+  for (const [name, list] of [
+    ['include', include],
+    ['exclude', exclude],
+  ] as const) {
     if (list !== undefined && (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p.length === 0 || p.length > 128))) {
       throw new InvalidArgumentError(`accept.${name} must be an array of definition ids or "prefix.*" patterns`);
     }

@@ -109,10 +109,21 @@ export class DefinitionRegistry {
     } catch (err) {
       const fault = TasklaneError.is(err) ? err : new TaskDefinitionError(errorMessage(err), 'DEFINITION_INVALID', err);
       def = {
-        id, cls, options, maxIterations: DEFAULT_MAX_ITERATIONS, iterationTimeout: DEFAULT_ITERATION_TIMEOUT,
-        distributable: true, isPrivate: Boolean(options.isPrivate), disableLogs: true,
-        maxInputBytes: this.defaults.maxInputBytes, maxInputKeys: this.defaults.maxInputKeys, maxOutputBytes: this.defaults.maxOutputBytes,
-        maxLogsPerRun: DEFAULT_MAX_LOGS_PER_RUN, maxCrashRecoveries: DEFAULT_MAX_CRASH_RECOVERIES, fault, create,
+        id,
+        cls,
+        options,
+        maxIterations: DEFAULT_MAX_ITERATIONS,
+        iterationTimeout: DEFAULT_ITERATION_TIMEOUT,
+        distributable: true,
+        isPrivate: Boolean(options.isPrivate),
+        disableLogs: true,
+        maxInputBytes: this.defaults.maxInputBytes,
+        maxInputKeys: this.defaults.maxInputKeys,
+        maxOutputBytes: this.defaults.maxOutputBytes,
+        maxLogsPerRun: DEFAULT_MAX_LOGS_PER_RUN,
+        maxCrashRecoveries: DEFAULT_MAX_CRASH_RECOVERIES,
+        fault,
+        create,
       };
       this.logger.error(`tasklane: task definition "${id.slice(0, 128)}" is in the fault state: ${fault.message}`, { definitionId: id, code: fault.code });
     }

@@ -123,7 +123,6 @@ export class Execution implements BatchSink<UpdateResult> {
     return this.abortController.signal;
   }
 
-
   fire(reason: Error): void {
     if (this.abortReason) return;
     this.abortReason = reason;

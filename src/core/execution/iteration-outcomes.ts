@@ -34,12 +34,17 @@ export class IterationOutcomes {
     if (run.definitionId === 'inline') {
       if (!inlineKnown) return { update: this.notRun(this.failed(runError('The node that ran this inline function is gone', 'NODE_LOST'))), kind: 'error' };
     } else if (!def || def.fault) {
-      return { update: this.notRun(this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${this.options.nodeId}`, 'DEFINITION_FAULT'))), kind: 'error' };
+      return {
+        update: this.notRun(this.failed(runError(`Definition "${run.definitionId}" cannot run on node ${this.options.nodeId}`, 'DEFINITION_FAULT'))),
+        kind: 'error',
+      };
     }
     const maxRecoveries = def?.maxCrashRecoveries ?? 0;
     if (run.recoveries >= maxRecoveries && run.recoveries > 0) {
       return {
-        update: this.notRun(this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries }))),
+        update: this.notRun(
+          this.failed(runError(`The run was taken up ${run.recoveries} times after its node died; giving up`, 'CRASH_LOOP', { recoveries: run.recoveries })),
+        ),
         kind: 'error',
       };
     }
@@ -48,7 +53,10 @@ export class IterationOutcomes {
       return { ...aborted, update: this.notRun(aborted.update) };
     }
     if (def && run.iterations - run.iterationBase > def.maxIterations) {
-      return { update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))), kind: 'maxIterations' };
+      return {
+        update: this.notRun(this.failed(runError(`run() was called ${def.maxIterations} times without finishing`, 'MAX_ITERATIONS'))),
+        kind: 'maxIterations',
+      };
     }
     return undefined;
   }
@@ -82,7 +90,7 @@ export class IterationOutcomes {
   }
 
   private map(exec: Execution, answer: unknown): Outcome {
-        const run = exec.run;
+    const run = exec.run;
     const def = exec.def;
     const response: TaskResponse = isTaskResponse(answer) ? answer : responses.done(answer);
     switch (response.kind) {
@@ -118,7 +126,10 @@ export class IterationOutcomes {
         }
         if (def && run.iterations - run.iterationBase >= def.maxIterations) {
           return {
-            update: { ...this.failed(runError(`run() was called ${def.maxIterations} times (maxIterations) and still answered continue()`, 'MAX_ITERATIONS')), input },
+            update: {
+              ...this.failed(runError(`run() was called ${def.maxIterations} times (maxIterations) and still answered continue()`, 'MAX_ITERATIONS')),
+              input,
+            },
             kind: 'maxIterations',
           };
         }

@@ -1,4 +1,12 @@
-import { responses, type ChildTriggerOptions, type TaskController, type TaskLocals, type TaskLog, type TaskRuntime, type TaskStore } from '../../api/controller';
+import {
+  responses,
+  type ChildTriggerOptions,
+  type TaskController,
+  type TaskLocals,
+  type TaskLog,
+  type TaskRuntime,
+  type TaskStore,
+} from '../../api/controller';
 import { InvalidArgumentError, TasklaneError } from '../../api/errors';
 import type { ProgressUpdate, TaskRun } from '../../api/types';
 import { checkDuration } from '../../util/duration';
@@ -115,7 +123,8 @@ export class RunController implements TaskController<unknown, unknown> {
  * whose fields cannot be read: INVALID_ARGUMENT.
  */
 function readProgress(progress: unknown): ProgressUpdate {
-  if (typeof progress !== 'object' || progress === null) throw new InvalidArgumentError(`progress() takes { info?, current?, total? }, got ${describeKind(progress)}`);
+  if (typeof progress !== 'object' || progress === null)
+    throw new InvalidArgumentError(`progress() takes { info?, current?, total? }, got ${describeKind(progress)}`);
   const out: ProgressUpdate = {};
   const info = readProperty(progress, 'info', 'progress(): info');
   if (info === null) out.info = null;

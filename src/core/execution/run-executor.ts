@@ -213,7 +213,9 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     const timeout = exec.def?.iterationTimeout ?? 0;
     this.endSpan(exec, 'timeout', new Error(`The iteration did not answer within ${timeout} ms + grace`));
     this.end(exec, {
-      update: this.deps.outcomes.failed(runError(`The iteration did not answer within ${timeout} ms + ${this.deps.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT')),
+      update: this.deps.outcomes.failed(
+        runError(`The iteration did not answer within ${timeout} ms + ${this.deps.options.timeoutGraceMs} ms grace`, 'ITERATION_TIMEOUT'),
+      ),
       kind: 'error',
       // a hung call may well answer the next time
       retryable: true,
@@ -276,7 +278,13 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     }
     if (outcome.retrying) {
       const { retries } = run;
-      deps.runLog.log(exec.def, run, 'warn', `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`, update.error!.code ? { code: update.error!.code } : undefined);
+      deps.runLog.log(
+        exec.def,
+        run,
+        'warn',
+        `failed, retrying (retry ${retries + 1}) at ${new Date(outcome.update.dueAt!).toISOString()}: ${update.error!.message}`,
+        update.error!.code ? { code: update.error!.code } : undefined,
+      );
       // the run goes back to pending: no maxBacklog count is trusted until a read after it is
       deps.backlog.returning();
       exec.returningToPending = true;
@@ -314,10 +322,13 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       });
       return exec.complete();
     }
-    const timer = setTimeout(() => {
-      this.retries.delete(exec);
-      this.write(exec);
-    }, Math.min(5000, 100 * 2 ** exec.writeAttempts));
+    const timer = setTimeout(
+      () => {
+        this.retries.delete(exec);
+        this.write(exec);
+      },
+      Math.min(5000, 100 * 2 ** exec.writeAttempts),
+    );
     this.retries.set(exec, timer);
   }
 
@@ -352,7 +363,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
       const outcome = exec.outcome!;
       this.retryWriteOver(exec);
       if (!result.ok) {
-        deps.logger.warn(`tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`, { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' });
+        deps.logger.warn(
+          `tasklane: ${result.reason === 'lease_lost' ? 'LEASE_LOST' : 'NOT_FOUND'}: run ${run.id} changed hands; this node's ${outcome.update.status} was refused`,
+          { runId: run.id, definitionId: run.definitionId, code: 'LEASE_LOST' },
+        );
         return exec.complete();
       }
       const stored = result.run;

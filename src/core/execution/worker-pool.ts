@@ -102,10 +102,13 @@ export class WorkerPool implements ExecutionOwner {
     // a started engine keeps its process alive, like a server: stop() clears these timers
     // intervals are capped at what a Node timer holds (a longer one fires every millisecond):
     // polling or renewing more often than asked is harmless
-    this.pollTimer = setInterval(() => {
-      this.pollDue = true;
-      this.pump();
-    }, Math.min(this.deps.options.pollMs, MAX_TIMER_MS));
+    this.pollTimer = setInterval(
+      () => {
+        this.pollDue = true;
+        this.pump();
+      },
+      Math.min(this.deps.options.pollMs, MAX_TIMER_MS),
+    );
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
     const renewEvery = Math.min(Math.max(50, Math.floor(this.deps.options.leaseMs / 3)), MAX_TIMER_MS);
     this.renewTimer = setInterval(() => void this.renew(), renewEvery);
@@ -158,7 +161,14 @@ export class WorkerPool implements ExecutionOwner {
         exec.settled = true;
         exec.fire(shutdown);
         releases.push(
-          this.deps.batches.updates.add({ id: exec.run.id, leaseToken: exec.run.leaseToken!, status: 'pending', dueAt: this.deps.clock.now(), progress: exec.progress, unclaim }),
+          this.deps.batches.updates.add({
+            id: exec.run.id,
+            leaseToken: exec.run.leaseToken!,
+            status: 'pending',
+            dueAt: this.deps.clock.now(),
+            progress: exec.progress,
+            unclaim,
+          }),
         );
       }
       released = await Promise.allSettled(releases);
@@ -379,7 +389,10 @@ export class WorkerPool implements ExecutionOwner {
         if (!exec || exec.settled) continue;
         exec.detached = true;
         exec.fire(new LeaseLostError(id));
-        this.deps.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, { runId: id, code: 'LEASE_LOST' });
+        this.deps.logger.warn(`tasklane: LEASE_LOST on run ${id}: another node took it over; this iteration's answer will be discarded`, {
+          runId: id,
+          code: 'LEASE_LOST',
+        });
       }
       for (const id of result.abortRequested) this.deps.aborts.abortLocal(id);
     } catch (err) {
@@ -397,4 +410,3 @@ export class WorkerPool implements ExecutionOwner {
 function leftPending(run: RunRecord): boolean {
   return run.iterations === 1 && run.recoveries === 0;
 }
-

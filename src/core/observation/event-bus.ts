@@ -90,7 +90,9 @@ export class EventBus {
 
 function checkEventName(name: unknown): TaskEventName {
   if (typeof name !== 'string' || !(EVENT_NAMES as readonly string[]).includes(name)) {
-    throw new InvalidArgumentError(`Unknown event ${typeof name === 'string' ? JSON.stringify(name.slice(0, 64)) : describeKind(name)}; one of ${EVENT_NAMES.join(', ')}`);
+    throw new InvalidArgumentError(
+      `Unknown event ${typeof name === 'string' ? JSON.stringify(name.slice(0, 64)) : describeKind(name)}; one of ${EVENT_NAMES.join(', ')}`,
+    );
   }
   return name as TaskEventName;
 }

@@ -231,4 +231,3 @@ export class EventRelay {
     this.stopPublishing();
   }
 }
-

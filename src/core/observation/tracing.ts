@@ -96,7 +96,7 @@ interface TracedTrigger {
  * run's context (from `options.context`, else `current`, the context of runWithContext()).
  */
 export function traceTrigger<O extends TracedTrigger>(options: O, current: TaskContext | undefined, go: (traced: O) => Promise<TaskRun>): Promise<TaskRun> {
-  const definition = typeof options?.definition === 'function' ? (options.definition as { name?: string }).name ?? 'class' : String(options?.definition);
+  const definition = typeof options?.definition === 'function' ? ((options.definition as { name?: string }).name ?? 'class') : String(options?.definition);
   const parent = childParent ? trace.setSpan(ROOT_CONTEXT, childParent) : otContext.active();
   const span = tracer().startSpan(`tasklane.trigger ${definition}`, { kind: SpanKind.PRODUCER, attributes: { 'tasklane.definition': definition } }, parent);
   const sc = span.spanContext();

@@ -32,6 +32,8 @@ export class RunLog {
     if (def?.disableLogs) return;
     const line: RunLogLine = { runId: run.id, type, message: text, createdOn: this.clock.nowIso() };
     if (safe !== undefined) line.data = safe;
-    this.lines.add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN }).catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, ...errorFields(err) }));
+    this.lines
+      .add({ line, cap: def?.maxLogsPerRun ?? DEFAULT_MAX_LOGS_PER_RUN })
+      .catch((err: unknown) => this.logger.warn('tasklane: could not persist a run log line', { runId: run.id, ...errorFields(err) }));
   }
 }

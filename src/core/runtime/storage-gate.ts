@@ -64,7 +64,10 @@ export class StorageGate {
   whenOpen(): Promise<void> | undefined {
     if (this.isReady) return undefined;
     if (this.storageReady) return this.storageReady;
-    if (this.closedByStop) return Promise.reject(new InvalidStateError('tasklane: the engine was stopped and its storage closed; nothing more is written until it starts again or a caller uses it'));
+    if (this.closedByStop)
+      return Promise.reject(
+        new InvalidStateError('tasklane: the engine was stopped and its storage closed; nothing more is written until it starts again or a caller uses it'),
+      );
     return this.ready();
   }
 

@@ -36,30 +36,42 @@ export class WriteBatches {
   ) {
     const reportSinkError = (err: unknown) => logger.error('tasklane: a callback of a batched storage call threw; ignored', { error: errorStack(err) });
     this.inserts = new Batcher(insert, 500, reportSinkError);
-    this.updates = new Batcher(async (updates) => {
-      if (!gate.isReady) await gate.whenOpen();
-      return storage.updateIterations(updates);
-    }, 500, reportSinkError);
-    this.reads = new Batcher<string, RunRecord | null | undefined>(async (ids) => {
-      if (!gate.isReady) await gate.whenOpen();
-      const { ended, missing } = await storage.getEndedRuns([...new Set(ids)]);
-      const found = new Map<string, RunRecord | null>();
-      for (const run of ended) found.set(run.id, run);
-      for (const id of missing) found.set(id, null);
-      return ids.map((id) => found.get(id));
-    }, 500, reportSinkError);
-    this.logs = new Batcher<LogLine, undefined>(async (lines) => {
-      if (!gate.isReady) await gate.whenOpen();
-      // lines of definitions with different caps are written separately, each under its own cap
-      const byCap = new Map<number, RunLog[]>();
-      for (const { line, cap } of lines) {
-        let list = byCap.get(cap);
-        if (!list) byCap.set(cap, (list = []));
-        list.push(line);
-      }
-      for (const [cap, list] of byCap) await storage.appendLogs(list, cap);
-      return lines.map(() => undefined);
-    }, 1000, reportSinkError);
+    this.updates = new Batcher(
+      async (updates) => {
+        if (!gate.isReady) await gate.whenOpen();
+        return storage.updateIterations(updates);
+      },
+      500,
+      reportSinkError,
+    );
+    this.reads = new Batcher<string, RunRecord | null | undefined>(
+      async (ids) => {
+        if (!gate.isReady) await gate.whenOpen();
+        const { ended, missing } = await storage.getEndedRuns([...new Set(ids)]);
+        const found = new Map<string, RunRecord | null>();
+        for (const run of ended) found.set(run.id, run);
+        for (const id of missing) found.set(id, null);
+        return ids.map((id) => found.get(id));
+      },
+      500,
+      reportSinkError,
+    );
+    this.logs = new Batcher<LogLine, undefined>(
+      async (lines) => {
+        if (!gate.isReady) await gate.whenOpen();
+        // lines of definitions with different caps are written separately, each under its own cap
+        const byCap = new Map<number, RunLog[]>();
+        for (const { line, cap } of lines) {
+          let list = byCap.get(cap);
+          if (!list) byCap.set(cap, (list = []));
+          list.push(line);
+        }
+        for (const [cap, list] of byCap) await storage.appendLogs(list, cap);
+        return lines.map(() => undefined);
+      },
+      1000,
+      reportSinkError,
+    );
   }
 
   /** every grouped call under way has settled */

@@ -56,10 +56,7 @@ export async function restartDefinition(deps: DefinitionRestartDeps, definitionI
     if (page.aborted.length === 0 && page.requested.length === 0) break;
     aborted += page.aborted.length;
     abortRequested += page.requested.length;
-    const results = [
-      ...page.aborted.map((run) => ({ kind: 'aborted' as const, run })),
-      ...page.requested.map((run) => ({ kind: 'requested' as const, run })),
-    ];
+    const results = [...page.aborted.map((run) => ({ kind: 'aborted' as const, run })), ...page.requested.map((run) => ({ kind: 'requested' as const, run }))];
     await Promise.all(
       results.map(async (result) => {
         await deps.aborts.settle(result, message);

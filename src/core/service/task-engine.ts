@@ -105,7 +105,9 @@ export class TaskEngine {
           abortRequested: (runId) => this.deps.aborts.announced(runId),
           definitionRestarted: (definitionId) => this.deps.stats.reset(definitionId),
           finished: (notice) => {
-            this.deps.finisher.finishedElsewhere([notice]).catch((err: unknown) => this.deps.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
+            this.deps.finisher
+              .finishedElsewhere([notice])
+              .catch((err: unknown) => this.deps.logger.warn('tasklane: could not announce a run finished elsewhere', errorFields(err)));
           },
           error: (err) => this.deps.logger.warn(`tasklane: distribution recovered from an error: ${errorMessage(err)}`, errorFields(err)),
           eventInterest: (interest) => this.deps.relay.remoteInterest(interest),
@@ -157,7 +159,8 @@ export class TaskEngine {
       await this.pool.releaseAll();
       this.pool.stopTimers();
       await this.deps.batches.drain();
-      if (wasRunning) await this.deps.distribution.stop().catch((err: unknown) => this.deps.logger.warn('tasklane: distribution stop failed', errorFields(err)));
+      if (wasRunning)
+        await this.deps.distribution.stop().catch((err: unknown) => this.deps.logger.warn('tasklane: distribution stop failed', errorFields(err)));
       this.deps.relay.stopped();
       this.deps.clock.storeClock.reset();
       await this.deps.gate.close();
@@ -188,7 +191,10 @@ export class TaskEngine {
     try {
       await this.fire(def, tick, false);
     } catch (err) {
-      this.deps.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.deps.logger.error(`tasklane: schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, {
+        definitionId: def.id,
+        ...errorFields(err),
+      });
     }
   }
 
@@ -201,7 +207,10 @@ export class TaskEngine {
     try {
       await this.fireMissed(def, [tick], 'late');
     } catch (err) {
-      this.deps.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) });
+      this.deps.logger.error(`tasklane: late schedule tick ${tick.toISOString()} of "${def.id}" failed: ${errorMessage(err)}`, {
+        definitionId: def.id,
+        ...errorFields(err),
+      });
     }
   }
 
@@ -248,7 +257,10 @@ export class TaskEngine {
             this.catchUps.delete(timer);
             if (this.jobs.get(def.id) !== job) return;
             this.fireMissed(def, ticks, 'gap').catch((err: unknown) =>
-              deps.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, { definitionId: def.id, ...errorFields(err) }),
+              deps.logger.error(`tasklane: catching up the missed ticks of "${def.id}" failed: ${errorMessage(err)}`, {
+                definitionId: def.id,
+                ...errorFields(err),
+              }),
             );
           },
           Math.max(0, startedAt + deps.options.catchUpGraceMs - deps.clock.now()),
@@ -276,7 +288,12 @@ export class TaskEngine {
     const to = missed[missed.length - 1].toISOString();
     if (!(await deps.storage.recordScheduleTick(def.id, to))) return; // another node reports this gap
     deps.stats.missedTicks(def.id, missed.length);
-    const why = def.backfillMs === undefined ? 'the schedule has no backfill' : missed.length === ticks.length ? 'older than its backfill window' : 'only the latest tick is backfilled';
+    const why =
+      def.backfillMs === undefined
+        ? 'the schedule has no backfill'
+        : missed.length === ticks.length
+          ? 'older than its backfill window'
+          : 'only the latest tick is backfilled';
     const what = cause === 'gap' ? 'no node was running it' : "this node's timer fired it too late (event loop blocked, or the machine suspended)";
     deps.logger.warn(`tasklane: schedule of "${def.id}" missed ${missed.length} tick(s) from ${from} to ${to}: ${what} (${why})`, {
       definitionId: def.id,

@@ -1,13 +1,16 @@
-import {
-  InvalidArgumentError,
-  TaskAbortedError,
-  TaskFailedError,
-  TaskNotFinishedError,
-  TaskNotFoundError,
-} from '../../api/errors';
+import { InvalidArgumentError, TaskAbortedError, TaskFailedError, TaskNotFinishedError, TaskNotFoundError } from '../../api/errors';
 import type { OutputOf, TaskClass } from '../../api/task-definition';
 import type { DefinitionInfo } from '../../api/task-options';
-import { isFinished, type DefinitionStats, type ListLogsQuery, type ListRunsQuery, type Page, type RunLog, type RunStatus, type TaskRun } from '../../api/types';
+import {
+  isFinished,
+  type DefinitionStats,
+  type ListLogsQuery,
+  type ListRunsQuery,
+  type Page,
+  type RunLog,
+  type RunStatus,
+  type TaskRun,
+} from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type { RunStorage } from '../../ports/storage';
 import type { Distribution } from '../../ports/distribution';
@@ -106,7 +109,8 @@ export class TaskService {
   async abort(options: { id: string; message?: string }): Promise<TaskRun> {
     const o = readOptions(options, ABORT_KEYS, 'abort()', '{ id, message? }');
     const id = this.knownId(o.id);
-    if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`abort(): message must be a string, got ${describeKind(o.message)}`);
+    if (o.message !== undefined && typeof o.message !== 'string')
+      throw new InvalidArgumentError(`abort(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'aborted' : o.message.slice(0, 1000);
     await this.deps.gate.ready();
     return toPublicRun(await this.deps.aborts.abort(id, message));
@@ -162,12 +166,15 @@ export class TaskService {
     const q = readOptions(query, LIST_RUNS_KEYS, 'listRuns()', '{ definition?, status?, parentId?, limit?, cursor? }');
     const statuses = q.status === undefined ? undefined : Array.isArray(q.status) ? [...(q.status as unknown[])] : [q.status];
     if (statuses?.some((s) => !STATUSES.includes(s as RunStatus))) throw new InvalidArgumentError(`status must be one of ${STATUSES.join(', ')}`);
-    if (q.definition !== undefined && typeof q.definition !== 'string') throw new InvalidArgumentError(`listRuns(): definition must be a string, got ${describeKind(q.definition)}`);
-    if (q.parentId !== undefined && typeof q.parentId !== 'string') throw new InvalidArgumentError(`listRuns(): parentId must be a string, got ${describeKind(q.parentId)}`);
+    if (q.definition !== undefined && typeof q.definition !== 'string')
+      throw new InvalidArgumentError(`listRuns(): definition must be a string, got ${describeKind(q.definition)}`);
+    if (q.parentId !== undefined && typeof q.parentId !== 'string')
+      throw new InvalidArgumentError(`listRuns(): parentId must be a string, got ${describeKind(q.parentId)}`);
     const limit = checkLimit(q.limit) ?? 50;
     const cursor = checkCursor(q.cursor);
     // a run id cursor (listRuns answers run ids): anything else was not returned by a previous call
-    if (cursor !== undefined && cursor !== '' && !isRunIdShape(cursor)) throw new InvalidArgumentError('listRuns(): cursor must be a string returned by a previous call');
+    if (cursor !== undefined && cursor !== '' && !isRunIdShape(cursor))
+      throw new InvalidArgumentError('listRuns(): cursor must be a string returned by a previous call');
     // filters no stored run can match (no definition id or run id holds such text) are an empty page
     if (q.definition !== undefined && !couldBeDefinitionId(q.definition)) return { items: [] };
     if (q.parentId !== undefined && !isRunIdShape(q.parentId)) return { items: [] };
@@ -187,7 +194,8 @@ export class TaskService {
     if (typeof q.runId !== 'string') throw new InvalidArgumentError(`listLogs(): runId is required (a string), got ${describeKind(q.runId)}`);
     const limit = checkLimit(q.limit) ?? 50;
     const cursor = checkCursor(q.cursor);
-    if (cursor !== undefined && cursor !== '' && !LOG_CURSOR.test(cursor)) throw new InvalidArgumentError('listLogs(): cursor must be a string returned by a previous call');
+    if (cursor !== undefined && cursor !== '' && !LOG_CURSOR.test(cursor))
+      throw new InvalidArgumentError('listLogs(): cursor must be a string returned by a previous call');
     if (!isRunIdShape(q.runId)) return { items: [] }; // no run has such an id
     await this.deps.gate.ready();
     return this.deps.storage.listLogs({ runId: q.runId, limit, cursor });
@@ -195,7 +203,8 @@ export class TaskService {
 
   async listDefinitions(options: { includePrivate?: boolean } = {}): Promise<DefinitionInfo[]> {
     const o = options === undefined || options === null ? {} : readOptions(options, LIST_DEFINITIONS_KEYS, 'listDefinitions()', '{ includePrivate? }');
-    if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean') throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
+    if (o.includePrivate !== undefined && typeof o.includePrivate !== 'boolean')
+      throw new InvalidArgumentError(`listDefinitions(): includePrivate must be a boolean, got ${describeKind(o.includePrivate)}`);
     const disabled = await this.deps.disabled.ids(0);
     return this.deps.registry
       .all()
@@ -327,7 +336,8 @@ export class TaskService {
   async restart(definition: string | TaskClass, options: { message?: string } = {}): Promise<RestartResult> {
     const def = this.pipeline.resolveDefinition(definition);
     const o = options === undefined ? {} : readOptions(options, RESTART_KEYS, 'restart()', '{ message? }');
-    if (o.message !== undefined && typeof o.message !== 'string') throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
+    if (o.message !== undefined && typeof o.message !== 'string')
+      throw new InvalidArgumentError(`restart(): message must be a string, got ${describeKind(o.message)}`);
     const message = o.message === undefined ? 'restarted' : o.message.slice(0, 1000);
     return restartDefinition(this.deps, def.id, message);
   }

@@ -149,9 +149,11 @@ export class BacklogLimiter {
       const next = this.scheduleRead();
       this.next = next;
       // a read that failed before it was called (storage would not open) must not stay the next one
-      next.catch(() => undefined).finally(() => {
-        if (this.next === next) this.next = undefined;
-      });
+      next
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.next === next) this.next = undefined;
+        });
     }
     return this.next;
   }

@@ -46,7 +46,14 @@ export class RunSubmission {
     } catch (err) {
       if (runs.length === 1 || isStoreFault(err)) throw err;
       this.deps.logger.warn(`tasklane: a batch of ${runs.length} new runs was refused; storing them one by one`, errorFields(err));
-      return Promise.all(runs.map((run) => this.insertBatch([run]).then((results) => results[0], (error: unknown) => new ItemFailure(error))));
+      return Promise.all(
+        runs.map((run) =>
+          this.insertBatch([run]).then(
+            (results) => results[0],
+            (error: unknown) => new ItemFailure(error),
+          ),
+        ),
+      );
     }
   }
 

@@ -110,11 +110,14 @@ export class TransactionWatch {
     if (this.paused || this.looking || at >= this.timerAt) return;
     this.clearTimer();
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.timerAt = Infinity;
-      void this.look();
-    }, Math.max(0, at - Date.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.timerAt = Infinity;
+        void this.look();
+      },
+      Math.max(0, at - Date.now()),
+    );
     this.timer.unref(); // a watched transaction alone does not keep the process alive
   }
 

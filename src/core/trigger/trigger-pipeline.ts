@@ -31,7 +31,18 @@ import type { BacklogGate } from './backlog-gate';
 import { TransactionalTrigger } from './transactional-trigger';
 import type { TriggerDeps, TriggerOptions, TriggerOrigin, TriggerRequest, TriggerSteps } from './trigger-request';
 
-const TRIGGER_KEYS: ReadonlySet<keyof TriggerOptions> = new Set<keyof TriggerOptions>(['definition', 'input', 'name', 'delay', 'parent', 'after', 'key', 'context', 'retry', 'transaction']);
+const TRIGGER_KEYS: ReadonlySet<keyof TriggerOptions> = new Set<keyof TriggerOptions>([
+  'definition',
+  'input',
+  'name',
+  'delay',
+  'parent',
+  'after',
+  'key',
+  'context',
+  'retry',
+  'transaction',
+]);
 const CHILD_KEYS: ReadonlySet<string> = new Set<keyof ChildTriggerOptions>(['definition', 'input', 'name', 'delay', 'after', 'key', 'context', 'retry']);
 
 /** The grouped insert's answer for one trigger: its public run. */
@@ -91,7 +102,14 @@ export class TriggerPipeline implements TriggerSteps {
       return Promise.reject(err);
     }
     if (request.transaction !== undefined) return this.transactional.trigger(request, request.transaction);
-    if (!this.deps.gate.isReady || request.key !== undefined || request.parentId !== undefined || request.after !== undefined || request.eligible || request.hasHook) {
+    if (
+      !this.deps.gate.isReady ||
+      request.key !== undefined ||
+      request.parentId !== undefined ||
+      request.after !== undefined ||
+      request.eligible ||
+      request.hasHook
+    ) {
       return this.triggerChecked(request);
     }
     if (request.gate === undefined) return this.store(request);
@@ -118,7 +136,7 @@ export class TriggerPipeline implements TriggerSteps {
     const key = o.key === undefined ? undefined : assertIdempotencyKey(o.key);
     // the same checks, and a detached copy, whether the context is given or captured; a retry
     // (TaskService.retry) carries the old run's context, never the caller's
-    const context = prepareContext(extra?.retryOf !== undefined ? o.context : o.context ?? currentContext(), limits);
+    const context = prepareContext(extra?.retryOf !== undefined ? o.context : (o.context ?? currentContext()), limits);
     const retry = o.retry === undefined ? undefined : checkRetryPolicy(o.retry, 'trigger(): retry');
     return {
       def,
@@ -210,7 +228,13 @@ export class TriggerPipeline implements TriggerSteps {
     if (typeof task.onBeforeTrigger !== 'function') return undefined;
     let answer: unknown;
     try {
-      answer = task.onBeforeTrigger({ input: request.instance, definitionId: def.id, name: request.name, context: request.context, parentId: request.parentId });
+      answer = task.onBeforeTrigger({
+        input: request.instance,
+        definitionId: def.id,
+        name: request.name,
+        context: request.context,
+        parentId: request.parentId,
+      });
     } catch (err) {
       throw new TaskTriggerRefusedError(def.id, err);
     }

@@ -72,10 +72,7 @@ export function assertTaskId(id: unknown): string {
     throw new TaskDefinitionError(`Invalid task id: expected a string, got ${describeIdentifier(id)}`, 'TASK_NAME_INVALID');
   }
   if (id.length === 0 || id.length > TASK_ID_MAX_LENGTH) {
-    throw new TaskDefinitionError(
-      `Invalid task id ${describeIdentifier(id)}: it must be 1 to ${TASK_ID_MAX_LENGTH} characters long`,
-      'TASK_NAME_INVALID',
-    );
+    throw new TaskDefinitionError(`Invalid task id ${describeIdentifier(id)}: it must be 1 to ${TASK_ID_MAX_LENGTH} characters long`, 'TASK_NAME_INVALID');
   }
   if (!TASK_ID_PATTERN.test(id)) {
     throw new TaskDefinitionError(

@@ -28,7 +28,10 @@ function delegatesAll(cls: Ctor): boolean {
   let answer = delegated.get(cls);
   if (answer === undefined) {
     // @Expose / @Exclude rename, hide or add keys: the class is left to class-transformer
-    answer = transformerMetadata.getStrategy(cls) !== 'none' || transformerMetadata.getExposedMetadatas(cls).length > 0 || transformerMetadata.getExcludedMetadatas(cls).length > 0;
+    answer =
+      transformerMetadata.getStrategy(cls) !== 'none' ||
+      transformerMetadata.getExposedMetadatas(cls).length > 0 ||
+      transformerMetadata.getExcludedMetadatas(cls).length > 0;
     delegated.set(cls, answer);
   }
   return answer;
@@ -131,7 +134,9 @@ function buildValue(dto: Ctor, value: unknown): unknown {
 function dtoType(meta: ReturnType<MetadataStorage['findTypeMetadata']>, instance: object, data: object, key: string): Ctor | undefined {
   if (meta.options?.discriminator) return undefined;
   if (meta.reflectedType === Map || meta.reflectedType === Set) return undefined;
-  const type: unknown = meta.typeFunction ? meta.typeFunction({ newObject: instance, object: data as Record<string, unknown>, property: key }) : meta.reflectedType;
+  const type: unknown = meta.typeFunction
+    ? meta.typeFunction({ newObject: instance, object: data as Record<string, unknown>, property: key })
+    : meta.reflectedType;
   if (typeof type !== 'function' || NOT_DTOS.has(type)) return undefined;
   const proto: unknown = (type as { prototype?: unknown }).prototype;
   return typeof proto === 'object' && proto !== null ? (type as Ctor) : undefined;

@@ -75,8 +75,11 @@ function nestedClasses(cls: InputClass, types: TypeMetadataStorage): InputClass[
   const out: InputClass[] = [];
   for (const meta of metadataOf(cls)) {
     if (meta.type !== ValidationTypes.NESTED_VALIDATION) continue;
-    const declared = types.findTypeMetadata(meta.target, meta.propertyName)?.typeFunction() ?? Reflect.getMetadata('design:type', (meta.target as InputClass).prototype, meta.propertyName);
-    if (typeof declared === 'function' && ![Array, Object, String, Number, Boolean, Date, Map, Set, Promise].includes(declared as never)) out.push(declared as InputClass);
+    const declared =
+      types.findTypeMetadata(meta.target, meta.propertyName)?.typeFunction() ??
+      Reflect.getMetadata('design:type', (meta.target as InputClass).prototype, meta.propertyName);
+    if (typeof declared === 'function' && ![Array, Object, String, Number, Boolean, Date, Map, Set, Promise].includes(declared as never))
+      out.push(declared as InputClass);
   }
   return out;
 }

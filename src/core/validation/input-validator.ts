@@ -48,7 +48,6 @@ export const VALIDATOR_OPTIONS: Readonly<ValidatorOptions> = Object.freeze({
   validationError: Object.freeze({ target: false, value: false }),
 });
 
-
 function flattenErrors(errors: ValidationError[], parentPath: string, out: ValidationIssue[]): void {
   for (const error of errors) {
     const property = error.property === undefined || error.property === null ? '' : String(error.property);
@@ -63,8 +62,24 @@ function flattenErrors(errors: ValidationError[], parentPath: string, out: Valid
 
 /** Constructors that are never DTOs. */
 const BUILT_INS: ReadonlySet<unknown> = new Set<unknown>([
-  Object, Array, Function, String, Number, Boolean, Symbol, BigInt, Date, RegExp, Error,
-  Map, Set, WeakMap, WeakSet, Promise, ArrayBuffer, DataView,
+  Object,
+  Array,
+  Function,
+  String,
+  Number,
+  Boolean,
+  Symbol,
+  BigInt,
+  Date,
+  RegExp,
+  Error,
+  Map,
+  Set,
+  WeakMap,
+  WeakSet,
+  Promise,
+  ArrayBuffer,
+  DataView,
 ]);
 
 /**
@@ -148,7 +163,11 @@ export function prepareInput<I extends object>(
     fail('INPUT_INVALID', [{ path: '', constraints: { transform: message.slice(0, 200) } }], context);
   }
   if (typeof instance !== 'object' || instance === null || !(instance instanceof inputClass)) {
-    fail('INPUT_INVALID', [{ path: '', constraints: { isPlainObject: `${context} could not be turned into ${inputClass.name || 'the input class'}` } }], context);
+    fail(
+      'INPUT_INVALID',
+      [{ path: '', constraints: { isPlainObject: `${context} could not be turned into ${inputClass.name || 'the input class'}` } }],
+      context,
+    );
   }
   // Synchronous on purpose: refusal happens before trigger() stores anything. Async
   // class-validator constraints are ignored by validateSync and are not supported in inputs.

@@ -59,7 +59,8 @@ export class EventHub {
     };
     this.add(sub);
     stopRemote = this.access.watchRemote({ runId: filter.taskId, definitionId: filter.definitionId }, (e) => {
-      if (visible(filter, e.run)) sub.stream.push({ type: e.type, run: e.run, ...(e.progress ? { progress: e.progress } : {}), ...(e.error ? { error: e.error } : {}) });
+      if (visible(filter, e.run))
+        sub.stream.push({ type: e.type, run: e.run, ...(e.progress ? { progress: e.progress } : {}), ...(e.error ? { error: e.error } : {}) });
     });
     return sub.stream;
   }
@@ -95,7 +96,12 @@ export class EventHub {
   }
 
   private dispatch(type: TaskEventName, event: { run: TaskRun; progress?: TaskEventPayload['progress']; error?: TaskEventPayload['error'] }): void {
-    const payload: TaskEventPayload = { type, run: event.run, ...(event.progress ? { progress: event.progress } : {}), ...(event.error ? { error: event.error } : {}) };
+    const payload: TaskEventPayload = {
+      type,
+      run: event.run,
+      ...(event.progress ? { progress: event.progress } : {}),
+      ...(event.error ? { error: event.error } : {}),
+    };
     const deliver = (subs: Set<Subscription> | undefined) => {
       if (!subs) return;
       for (const sub of [...subs]) if (visible(sub.filter, event.run)) sub.stream.push(payload);

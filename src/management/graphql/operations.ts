@@ -93,14 +93,23 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
       const taskId = String((args.where as Args).taskId);
       await requireRun(call, taskId);
       const page = await call.deps.service.listLogs({ runId: taskId, limit: int(args.limit), cursor: str(args.after) });
-      return { items: page.items.map((l) => ({ taskId: l.runId, type: l.type, message: l.message, data: l.data ?? null, createdOn: l.createdOn })), cursor: page.cursor ?? null };
+      return {
+        items: page.items.map((l) => ({ taskId: l.runId, type: l.type, message: l.message, data: l.data ?? null, createdOn: l.createdOn })),
+        cursor: page.cursor ?? null,
+      };
     },
   ],
   ['query.stats', async (_args, call) => (await call.stats()).map((row) => statsView(row, call.principal))],
   [
     'query.nodes',
     async (_args, call) =>
-      (await call.deps.access.liveNodes()).map((n) => ({ id: n.nodeId, version: n.version, accept: n.accept, startedOn: n.startedOn, lastSeenOn: n.heartbeatOn ?? null })),
+      (await call.deps.access.liveNodes()).map((n) => ({
+        id: n.nodeId,
+        version: n.version,
+        accept: n.accept,
+        startedOn: n.startedOn,
+        lastSeenOn: n.heartbeatOn ?? null,
+      })),
   ],
   [
     'mutation.triggerTask',

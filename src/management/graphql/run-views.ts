@@ -15,7 +15,11 @@ const MAX_PAGES_SCANNED = 20;
  * other tenants are left out (storage has no index on context.tenant): pages are read until one
  * holds a visible run or MAX_PAGES_SCANNED were read; the answer's cursor continues after the last.
  */
-export async function visiblePage(principal: Principal, read: (cursor: string | undefined) => Promise<Page<TaskRun>>, after: string | undefined): Promise<Page<TaskRun>> {
+export async function visiblePage(
+  principal: Principal,
+  read: (cursor: string | undefined) => Promise<Page<TaskRun>>,
+  after: string | undefined,
+): Promise<Page<TaskRun>> {
   let cursor = after;
   for (let pages = 0; ; pages++) {
     const page = await read(cursor);

@@ -60,7 +60,12 @@ function defaultDashboard(): string {
 
 function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -76,7 +81,8 @@ function refuseBody(res: ServerResponse, status: number, code: string, message: 
 
 function normaliseBase(basePath: string | undefined): string {
   const base = (basePath ?? '').replace(/\/+$/, '');
-  if (base !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(base)) throw new InvalidArgumentError('createManagementHandler(): basePath must start with "/" and hold URL path characters only');
+  if (base !== '' && !/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(base))
+    throw new InvalidArgumentError('createManagementHandler(): basePath must start with "/" and hold URL path characters only');
   return base;
 }
 
@@ -96,11 +102,14 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
     logger.warn('tasklane management: !!! insecureNoAuth: EVERY caller is an admin (no authentication). Never expose this server. !!!');
     auth = () => ({ name: 'anonymous (insecureNoAuth)', role: 'admin' });
   } else {
-    throw new InvalidArgumentError('createManagementHandler(): `auth` is required (e.g. tokenAuth({ tokens })); pass insecureNoAuth: true only for a local experiment');
+    throw new InvalidArgumentError(
+      'createManagementHandler(): `auth` is required (e.g. tokenAuth({ tokens })); pass insecureNoAuth: true only for a local experiment',
+    );
   }
   const base = normaliseBase(options.basePath);
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024) throw new InvalidArgumentError('createManagementHandler(): maxBodyBytes must be an integer of at least 1024');
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 1024)
+    throw new InvalidArgumentError('createManagementHandler(): maxBodyBytes must be an integer of at least 1024');
   if (options.cors !== undefined && (!Array.isArray(options.cors?.origins) || options.cors.origins.some((o) => typeof o !== 'string'))) {
     throw new InvalidArgumentError('createManagementHandler(): cors must be { origins: string[] }');
   }
@@ -120,7 +129,9 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
     landingPage: false,
     multipart: false,
     maxRequestBodySize: false, // enforced before yoga (see graphql())
-    cors: options.cors ? { origin: options.cors.origins, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Accept'], credentials: false } : false,
+    cors: options.cors
+      ? { origin: options.cors.origins, methods: ['GET', 'POST'], allowedHeaders: ['Authorization', 'Content-Type', 'Accept'], credentials: false }
+      : false,
     maskedErrors: { maskError: (error) => toGraphQLError(error, logger), isDev: false },
     logging: {
       debug: () => undefined,
@@ -143,7 +154,9 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
       return undefined;
     }
     if (!principal) {
-      json(res, 401, graphqlErrorBody('UNAUTHENTICATED', 'Unauthenticated: send a valid token (Authorization: Bearer <token>).'), { 'WWW-Authenticate': 'Bearer' });
+      json(res, 401, graphqlErrorBody('UNAUTHENTICATED', 'Unauthenticated: send a valid token (Authorization: Bearer <token>).'), {
+        'WWW-Authenticate': 'Bearer',
+      });
       return undefined;
     }
     return principal;
@@ -156,7 +169,10 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
     if (!principal) return;
     if (req.method === 'POST') {
       // JSON only: no form or multipart bodies (which a browser would send cross-site without a preflight)
-      const type = String(req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+      const type = String(req.headers['content-type'] ?? '')
+        .split(';')[0]
+        .trim()
+        .toLowerCase();
       if (type !== 'application/json' && type !== 'application/graphql-response+json') {
         json(res, 415, graphqlErrorBody('UNSUPPORTED_MEDIA_TYPE', 'POST /graphql takes Content-Type: application/json.'));
         return;
@@ -187,9 +203,16 @@ export function createManagementHandler(options: ManagementOptions): ManagementH
         return json(res, 200, { status: 'ok' });
       case '/readyz': {
         const health = await access.health();
-        if (health.error !== undefined) logger.warn('tasklane management: readiness: storage did not answer', { error: health.error instanceof Error ? health.error.message : String(health.error) });
+        if (health.error !== undefined)
+          logger.warn('tasklane management: readiness: storage did not answer', {
+            error: health.error instanceof Error ? health.error.message : String(health.error),
+          });
         const ready = health.started && health.storage;
-        return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', engine: health.started ? 'started' : 'not started', storage: health.storage ? 'ok' : 'unavailable' });
+        return json(res, ready ? 200 : 503, {
+          status: ready ? 'ready' : 'not ready',
+          engine: health.started ? 'started' : 'not started',
+          storage: health.storage ? 'ok' : 'unavailable',
+        });
       }
       case '/metrics': {
         if (!metrics) return json(res, 404, { error: 'Not Found' });

@@ -62,7 +62,9 @@ export class StaticFiles {
       if (!st.isFile()) throw new Error('not a file');
       size = st.size;
     } catch {
-      res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(this.available ? 'Not Found\n' : 'The dashboard is not built: no index.html in its folder.\n');
+      res
+        .writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' })
+        .end(this.available ? 'Not Found\n' : 'The dashboard is not built: no index.html in its folder.\n');
       return;
     }
     const name = file.slice(this.root.length + 1);

@@ -28,11 +28,31 @@ export class EngineMetrics {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    const runs = new Counter({ name: 'tasklane_runs_total', help: 'Runs that ended, by definition and final status', labelNames: ['definition', 'status'], registers });
+    const runs = new Counter({
+      name: 'tasklane_runs_total',
+      help: 'Runs that ended, by definition and final status',
+      labelNames: ['definition', 'status'],
+      registers,
+    });
     const triggered = new Counter({ name: 'tasklane_runs_triggered_total', help: 'Runs triggered on this node', labelNames: ['definition'], registers });
-    const aborts = new Counter({ name: 'tasklane_aborts_total', help: 'Aborts that took effect through this node (pending runs aborted, running ones asked to stop)', labelNames: ['definition'], registers });
-    const retries = new Counter({ name: 'tasklane_retries_total', help: 'Retries (a failed execution going back to pending under its retry policy) on this node', labelNames: ['definition'], registers });
-    const recoveries = new Counter({ name: 'tasklane_lease_recoveries_total', help: 'Lease recoveries (runs taken up again after their node died), counted when the run ends', labelNames: ['definition'], registers });
+    const aborts = new Counter({
+      name: 'tasklane_aborts_total',
+      help: 'Aborts that took effect through this node (pending runs aborted, running ones asked to stop)',
+      labelNames: ['definition'],
+      registers,
+    });
+    const retries = new Counter({
+      name: 'tasklane_retries_total',
+      help: 'Retries (a failed execution going back to pending under its retry policy) on this node',
+      labelNames: ['definition'],
+      registers,
+    });
+    const recoveries = new Counter({
+      name: 'tasklane_lease_recoveries_total',
+      help: 'Lease recoveries (runs taken up again after their node died), counted when the run ends',
+      labelNames: ['definition'],
+      registers,
+    });
     const runDuration = new Histogram({
       name: 'tasklane_run_duration_seconds',
       help: 'Runs from trigger to end',
@@ -65,7 +85,7 @@ export class EngineMetrics {
           await collect(this);
         },
       });
-    gauge('tasklane_queue_size', 'Pending runs per definition (the store\'s count)', async (g) => {
+    gauge('tasklane_queue_size', "Pending runs per definition (the store's count)", async (g) => {
       for (const row of await this.stats()) g.set({ definition: row.definitionId }, row.queueSize);
     });
     gauge('tasklane_queue_peak', 'The most pending runs per definition seen by this node since its engine started', async (g) => {
@@ -89,7 +109,8 @@ export class EngineMetrics {
       iterationEnded: (run: RunRecord, durationMs: number) => iteration.observe({ definition: run.definitionId }, seconds(durationMs)),
       ended: (run: RunRecord) => {
         runs.inc({ definition: run.definitionId, status: run.status });
-        if (run.finishedOn) runDuration.observe({ definition: run.definitionId, status: run.status }, seconds(Date.parse(run.finishedOn) - Date.parse(run.createdOn)));
+        if (run.finishedOn)
+          runDuration.observe({ definition: run.definitionId, status: run.status }, seconds(Date.parse(run.finishedOn) - Date.parse(run.createdOn)));
         if (run.recoveries > 0) recoveries.inc({ definition: run.definitionId }, run.recoveries);
       },
       abortRequested: (run: RunRecord) => aborts.inc({ definition: run.definitionId }),

@@ -26,7 +26,8 @@ export interface MetricsHandler {
  */
 export function createMetricsHandler(options: MetricsEndpointOptions): MetricsHandler {
   if (!options?.container) throw new InvalidArgumentError('createMetricsHandler(): `container` is required');
-  if (typeof options.auth !== 'function' && options.public !== true) throw new InvalidArgumentError('createMetricsHandler(): give `auth`, or `public: true` for an unauthenticated endpoint');
+  if (typeof options.auth !== 'function' && options.public !== true)
+    throw new InvalidArgumentError('createMetricsHandler(): give `auth`, or `public: true` for an unauthenticated endpoint');
   const metrics = new EngineMetrics(options.container.get(TaskService), new EngineAccess(options.container));
   const handler = ((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {

@@ -53,7 +53,12 @@ async function main() {
   const run = await tasks.trigger({ definition: 'host.greet' });
   const output = await tasks.result(run.id, { timeout: 30000 });
   const logs = await tasks.listLogs({ runId: run.id });
-  console.log(`output ${output.text}, ${logs.items.length} log line(s), drivers now: ${loadedDrivers().map((f) => f.includes('better-sqlite3') ? 'better-sqlite3' : 'pg').filter((v, i, a) => a.indexOf(v) === i).join(',')}`);
+  console.log(
+    `output ${output.text}, ${logs.items.length} log line(s), drivers now: ${loadedDrivers()
+      .map((f) => (f.includes('better-sqlite3') ? 'better-sqlite3' : 'pg'))
+      .filter((v, i, a) => a.indexOf(v) === i)
+      .join(',')}`,
+  );
   await serveDashboard(container);
   await engine.stop();
   console.log('stopped');
@@ -81,7 +86,9 @@ async function serveDashboard(container) {
       body: JSON.stringify({ query: '{ backgroundTasks { me { role } } }' }),
     });
     const me = (await api.json()).data?.backgroundTasks?.me;
-    console.log(`dashboard: / ${page.status} ${page.headers.get('content-type')} "${title ? title[1] : ''}"; script ${asset ? `${asset.status} ${asset.headers.get('content-type')}` : 'missing'}; graphql me ${me ? me.role : api.status}`);
+    console.log(
+      `dashboard: / ${page.status} ${page.headers.get('content-type')} "${title ? title[1] : ''}"; script ${asset ? `${asset.status} ${asset.headers.get('content-type')}` : 'missing'}; graphql me ${me ? me.role : api.status}`,
+    );
   } finally {
     await server.close();
   }

@@ -42,15 +42,26 @@ describe('dashboard form generated from inputSchema', () => {
     const f = form();
     const kinds = Object.fromEntries(f.fields.map((x) => [x.name, x.kind]));
     expect(kinds).toEqual({
-      count: 'number', ratio: 'number', name: 'text', email: 'text', dryRun: 'checkbox', mode: 'select',
-      address: 'group', tags: 'list', lines: 'list', extra: 'json',
+      count: 'number',
+      ratio: 'number',
+      name: 'text',
+      email: 'text',
+      dryRun: 'checkbox',
+      mode: 'select',
+      address: 'group',
+      tags: 'list',
+      lines: 'list',
+      extra: 'json',
     });
     const count = f.fields[0];
     expect(count).toMatchObject({ label: 'How many', required: true, integer: true, minimum: 1, maximum: 100 });
     expect(f.fields.find((x) => x.name === 'ratio')).toMatchObject({ label: 'ratio', required: false, exclusiveMaximum: 1 });
     const address = f.fields.find((x) => x.name === 'address');
     expect(address).toMatchObject({ kind: 'group', label: 'Postal address' });
-    expect(address?.kind === 'group' && address.fields.map((x) => [x.name, x.required])).toEqual([['city', true], ['zip', false]]);
+    expect(address?.kind === 'group' && address.fields.map((x) => [x.name, x.required])).toEqual([
+      ['city', true],
+      ['zip', false],
+    ]);
     const lines = f.fields.find((x) => x.name === 'lines');
     expect(lines?.kind === 'list' && lines.item.kind).toBe('group');
   });
@@ -96,7 +107,11 @@ describe('dashboard form generated from inputSchema', () => {
 
   it('checks numbers as typed: whole numbers, garbage, bounds', () => {
     const f = form();
-    const base = fill(initialFormDraft(f), [[['mode'], '0'], [['address', 'city'], 'Oslo'], [['tags', 0], 'a']]);
+    const base = fill(initialFormDraft(f), [
+      [['mode'], '0'],
+      [['address', 'city'], 'Oslo'],
+      [['tags', 0], 'a'],
+    ]);
     const messageFor = (text: string) => {
       const r = collectInput(f, setAt(base, ['count'], text) as DraftGroup);
       return r.ok ? 'ok' : r.issues.find((i) => i.path === 'count')?.message;
@@ -119,7 +134,16 @@ describe('dashboard form generated from inputSchema', () => {
       [['tags', 0], 'x'],
     ]);
     draft = setAt(draft, ['tags', 1], 'y') as DraftGroup;
-    draft = setAt(draft, ['lines'], [new Map([['sku', 'A-1'], ['qty', '3']])]) as DraftGroup;
+    draft = setAt(
+      draft,
+      ['lines'],
+      [
+        new Map([
+          ['sku', 'A-1'],
+          ['qty', '3'],
+        ]),
+      ],
+    ) as DraftGroup;
     draft = setAt(draft, ['extra'], '{"k": [1, 2]}') as DraftGroup;
     const result = collectInput(f, draft);
     expect(result).toEqual({
@@ -130,7 +154,11 @@ describe('dashboard form generated from inputSchema', () => {
 
   it('counts list items against minItems/maxItems and removes items', () => {
     const f = form();
-    let draft = fill(initialFormDraft(f), [[['count'], '5'], [['mode'], '0'], [['address', 'city'], 'Oslo']]);
+    let draft = fill(initialFormDraft(f), [
+      [['count'], '5'],
+      [['mode'], '0'],
+      [['address', 'city'], 'Oslo'],
+    ]);
     draft = setAt(draft, ['tags'], ['a', 'b', 'c', 'd']) as DraftGroup;
     const over = collectInput(f, draft);
     expect(over.ok ? [] : over.issues).toEqual([{ path: 'tags', message: 'takes at most 3 items' }]);
@@ -156,7 +184,16 @@ describe('dashboard form generated from inputSchema', () => {
   it("places the server's INPUT_INVALID errors beside the fields they name, the rest above the form", () => {
     const f = form();
     let draft = initialFormDraft(f);
-    draft = setAt(draft, ['lines'], [new Map([['sku', ''], ['qty', '0']])]) as DraftGroup;
+    draft = setAt(
+      draft,
+      ['lines'],
+      [
+        new Map([
+          ['sku', ''],
+          ['qty', '0'],
+        ]),
+      ],
+    ) as DraftGroup;
     const issues = issuesFromServer([
       { path: 'count', constraints: { min: 'count must not be less than 1', isInt: 'count must be an integer number' } },
       { path: 'lines.0.qty', constraints: { min: 'qty must not be less than 1' } },

@@ -24,8 +24,20 @@ class ManualFrames implements FrameScheduler {
 
 function run(id: string, patch: Partial<RunSummary> = {}): RunSummary {
   return {
-    id, definitionId: 'def', name: id, status: 'running', progress: null, iterations: 1, attempt: 1, retries: 0,
-    parentId: null, createdOn: '2026-01-01T00:00:00.000Z', startedOn: null, finishedOn: null, nodeId: null, ...patch,
+    id,
+    definitionId: 'def',
+    name: id,
+    status: 'running',
+    progress: null,
+    iterations: 1,
+    attempt: 1,
+    retries: 0,
+    parentId: null,
+    createdOn: '2026-01-01T00:00:00.000Z',
+    startedOn: null,
+    finishedOn: null,
+    nodeId: null,
+    ...patch,
   };
 }
 
@@ -66,7 +78,11 @@ describe('dashboard live updates', () => {
       ['d', run('d', { definitionId: 'other', createdOn: '2026-01-01T00:00:04Z' })],
       ['old', run('old', { createdOn: '2025-01-01T00:00:00Z' })],
     ]);
-    expect(applyRunUpdates(rows, updates, { definitionId: 'def' }, true, 50).map((r) => `${r.id}:${r.status}`)).toEqual(['c:pending', 'b:running', 'a:success']);
+    expect(applyRunUpdates(rows, updates, { definitionId: 'def' }, true, 50).map((r) => `${r.id}:${r.status}`)).toEqual([
+      'c:pending',
+      'b:running',
+      'a:success',
+    ]);
     expect(applyRunUpdates(rows, updates, {}, true, 2).map((r) => r.id)).toEqual(['d', 'c']);
     expect(applyRunUpdates(rows, updates, {}, false, 50).map((r) => r.id)).toEqual(['b', 'a']);
     expect(applyRunUpdates(rows, updates, { status: 'running' }, true, 50).map((r) => r.id)).toEqual(['d', 'b', 'a']);

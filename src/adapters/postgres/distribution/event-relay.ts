@@ -115,7 +115,10 @@ export class EventRelay {
       // a stopping node withdraws its interest at once (its interest is kept for its next start)
       const payload = JSON.stringify({ n: node, i: this.ctx.running ? this.ownInterest : null });
       // an interest too long for one notice is sent as "all" (the relay bounds its lists anyway)
-      batches.push({ channel: channels.interest, payload: payload.length <= MAX_PAYLOAD ? payload : JSON.stringify({ n: node, i: { all: true, definitions: [], runs: [] } }) });
+      batches.push({
+        channel: channels.interest,
+        payload: payload.length <= MAX_PAYLOAD ? payload : JSON.stringify({ n: node, i: { all: true, definitions: [], runs: [] } }),
+      });
     }
     if (this.outEvents.length === 0) return;
     const events = this.outEvents;
@@ -124,7 +127,15 @@ export class EventRelay {
     let size = header;
     for (const e of events) {
       let text = JSON.stringify([e.type, e.runId, e.definitionId, e.run ?? null, e.progress ?? null, e.error ?? null]);
-      if (text.length > MAX_RUN_IN_NOTICE) text = JSON.stringify([e.type, e.runId, e.definitionId, null, e.progress ?? null, e.error ? { message: String(e.error.message).slice(0, 500), code: e.error.code } : null]);
+      if (text.length > MAX_RUN_IN_NOTICE)
+        text = JSON.stringify([
+          e.type,
+          e.runId,
+          e.definitionId,
+          null,
+          e.progress ?? null,
+          e.error ? { message: String(e.error.message).slice(0, 500), code: e.error.code } : null,
+        ]);
       if (text.length > MAX_RUN_IN_NOTICE) continue; // ids and progress this large are not worth relaying
       if (chunk.length > 0 && size + text.length + 1 > MAX_PAYLOAD) {
         batches.push({ channel: channels.events, payload: `{"n":${JSON.stringify(node)},"e":[${chunk.join(',')}]}` });

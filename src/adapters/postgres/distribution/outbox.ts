@@ -126,7 +126,10 @@ export class Outbox {
         // one pg_notify($n, $n+1) per batch: no array to escape the payloads into
         for (let i = 0; i < batches.length; i += MAX_NOTIFIES_PER_STATEMENT) {
           const part = batches.slice(i, i + MAX_NOTIFIES_PER_STATEMENT);
-          await this.ctx.q(notifySql(part.length), part.flatMap((b) => [b.channel, b.payload]));
+          await this.ctx.q(
+            notifySql(part.length),
+            part.flatMap((b) => [b.channel, b.payload]),
+          );
         }
         return;
       } catch (err) {

@@ -167,28 +167,31 @@ export class RunClaims {
     if (!(limit > 0) || slots.length === 0) return [];
     const definitionIds = slots.map((s) => s.definitionId);
     const maxes = slots.map((s) => Math.min(Math.floor(s.max), limit));
-    const concurrency = slots.map((s) =>
-      s.concurrency === undefined || s.concurrency === null ? null : Math.max(0, Math.floor(s.concurrency)),
-    );
+    const concurrency = slots.map((s) => (s.concurrency === undefined || s.concurrency === null ? null : Math.max(0, Math.floor(s.concurrency))));
     const limited = slots.filter((s) => s.concurrency !== undefined && s.concurrency !== null).map((s) => s.definitionId);
     const now = intMs(request.now) ?? Date.now();
     const leaseExpiry = now + Math.max(0, Math.round(request.leaseMs));
     const values = [request.nodeId, now, leaseExpiry, limit, definitionIds, maxes, concurrency, new Date(now).toISOString()];
     const db = this.db;
-    const rows = await db.exec('idempotent', 'claimRuns', async (client) => {
-      const run = async () => (await client.query<ClaimRow>({ name: 'tasklane_claim', text: this.sql, values })).rows;
-      if (limited.length === 0) return run();
-      return db.transaction(client, async () => {
-        // Claims of a concurrency-limited definition are serialised cluster-wide: the running count
-        // read by the claim statement (a fresh snapshot, taken after the lock) is then exact.
-        await client.query(
-          `select pg_advisory_xact_lock(hashtextextended($1 || k, 0))
+    const rows = await db.exec(
+      'idempotent',
+      'claimRuns',
+      async (client) => {
+        const run = async () => (await client.query<ClaimRow>({ name: 'tasklane_claim', text: this.sql, values })).rows;
+        if (limited.length === 0) return run();
+        return db.transaction(client, async () => {
+          // Claims of a concurrency-limited definition are serialised cluster-wide: the running count
+          // read by the claim statement (a fresh snapshot, taken after the lock) is then exact.
+          await client.query(
+            `select pg_advisory_xact_lock(hashtextextended($1 || k, 0))
            from (select k from unnest($2::text[]) as k order by k) as keys`,
-          [`tasklane:claim:${db.schema}:`, limited],
-        );
-        return run();
-      });
-    }, 'claims');
+            [`tasklane:claim:${db.schema}:`, limited],
+          );
+          return run();
+        });
+      },
+      'claims',
+    );
     // in claim order (see RunStorage.claimRuns): round-robin across definitions in slot order,
     // each definition's runs in its own order (sorted here: the rows are wide)
     rows.sort((a, b) => a.claim_rn - b.claim_rn || a.claim_slot - b.claim_slot);

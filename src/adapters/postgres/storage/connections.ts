@@ -177,12 +177,7 @@ export class StorageConnections {
         }
         // the link broke under a statement: it may have been applied; only reads and idempotent
         // writes are run again (once, on a fresh connection)
-        if (
-          kind !== 'write' &&
-          connectionRetries < 1 &&
-          !this.closed &&
-          (isConnectionError(original) || err instanceof CommitFailedError)
-        ) {
+        if (kind !== 'write' && connectionRetries < 1 && !this.closed && (isConnectionError(original) || err instanceof CommitFailedError)) {
           connectionRetries++;
           report();
           await sleep(10);

@@ -85,24 +85,26 @@ export class RunReads {
     if (batch.length === 0) return;
     const ids = [...new Set(batch.map((b) => b.id))];
     const s = this.db.s;
-    this.db.exec('read', 'getRun', async (client) => {
-      const res = await client.query<RunRow>(
-        ids.length === 1
-          ? { name: 'tasklane_get1', text: `select ${cols()} from ${s}.runs where id = $1`, values: [ids[0]] }
-          : { name: 'tasklane_getn', text: `select ${cols()} from ${s}.runs where id = any($1::text[])`, values: [pgTextArray(ids)] },
+    this.db
+      .exec('read', 'getRun', async (client) => {
+        const res = await client.query<RunRow>(
+          ids.length === 1
+            ? { name: 'tasklane_get1', text: `select ${cols()} from ${s}.runs where id = $1`, values: [ids[0]] }
+            : { name: 'tasklane_getn', text: `select ${cols()} from ${s}.runs where id = any($1::text[])`, values: [pgTextArray(ids)] },
+        );
+        return new Map(res.rows.map((r) => [r.id, r]));
+      })
+      .then(
+        (rows) => {
+          // each caller gets its own copy
+          for (const b of batch) {
+            const row = rows.get(b.id);
+            b.resolve(row ? toRecord(row) : null);
+          }
+        },
+        (err: unknown) => {
+          for (const b of batch) b.reject(err);
+        },
       );
-      return new Map(res.rows.map((r) => [r.id, r]));
-    }).then(
-      (rows) => {
-        // each caller gets its own copy
-        for (const b of batch) {
-          const row = rows.get(b.id);
-          b.resolve(row ? toRecord(row) : null);
-        }
-      },
-      (err: unknown) => {
-        for (const b of batch) b.reject(err);
-      },
-    );
   }
 }

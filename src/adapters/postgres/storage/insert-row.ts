@@ -18,7 +18,8 @@ export interface InsertColumn {
 }
 
 function col(name: string, sqlType: InsertColumn['sqlType'], optional: boolean, fallback: InsertColumn['fallback'] = null, json = false): InsertColumn {
-  const array = sqlType === 'text' ? (v: InsertRow) => pgTextArray(v as Array<string | null>) : (v: InsertRow) => pgScalarArray(v as Array<number | boolean | null>);
+  const array =
+    sqlType === 'text' ? (v: InsertRow) => pgTextArray(v as Array<string | null>) : (v: InsertRow) => pgScalarArray(v as Array<number | boolean | null>);
   return { name, sqlType, json, optional, fallback, array };
 }
 

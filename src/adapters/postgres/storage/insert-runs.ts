@@ -63,13 +63,7 @@ export function transactionLink(tx: PostgresTransaction): InsertLink {
  * run created, or the run that exists already: the same id, or the unfinished run holding the
  * same idempotency key.
  */
-export async function insertRuns(
-  s: string,
-  statements: InsertStatements,
-  link: InsertLink,
-  runs: RunRecord[],
-  rows: InsertRow[],
-): Promise<InsertResult[]> {
+export async function insertRuns(s: string, statements: InsertStatements, link: InsertLink, runs: RunRecord[], rows: InsertRow[]): Promise<InsertResult[]> {
   const results = new Array<InsertResult | undefined>(runs.length);
   // (definition, key, id) order: rows are inserted, and keys taken, in this order by every inserter,
   // so concurrent batches racing for the same keys cannot deadlock
@@ -114,12 +108,7 @@ export async function insertRuns(
              on r.id = q.id
              or (q.key is not null and r.definition_id = q.definition_id and r.key = q.key and r.status in ${UNFINISHED})
            order by q.req, (r.id = q.id) desc`,
-        [
-          missing,
-          missing.map((i) => runs[i].id),
-          missing.map((i) => runs[i].definitionId),
-          missing.map((i) => runs[i].key ?? null),
-        ],
+        [missing, missing.map((i) => runs[i].id), missing.map((i) => runs[i].definitionId), missing.map((i) => runs[i].key ?? null)],
       );
       const existing = new Map(existingRows.map((r) => [r.req, toRecord(r)]));
       const again: number[] = [];
@@ -179,21 +168,23 @@ export class InsertLanes {
       this.inFlight++;
       const runs = group.length === 1 ? group[0].runs : group.flatMap((g) => g.runs);
       const rows = group.length === 1 ? group[0].rows : group.flatMap((g) => g.rows);
-      this.send(runs, rows).then(
-        (results) => {
-          let at = 0;
-          for (const g of group) {
-            g.resolve(results.slice(at, at + g.runs.length));
-            at += g.runs.length;
-          }
-        },
-        (err: unknown) => {
-          for (const g of group) g.reject(err);
-        },
-      ).finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      this.send(runs, rows)
+        .then(
+          (results) => {
+            let at = 0;
+            for (const g of group) {
+              g.resolve(results.slice(at, at + g.runs.length));
+              at += g.runs.length;
+            }
+          },
+          (err: unknown) => {
+            for (const g of group) g.reject(err);
+          },
+        )
+        .finally(() => {
+          this.inFlight--;
+          this.pump();
+        });
     }
   }
 }

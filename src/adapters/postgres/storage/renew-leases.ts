@@ -7,7 +7,14 @@ import type { StorageConnections } from './connections';
  * Extends the leases `nodeId` holds, one statement; rows are locked in id order (as every
  * multi-row writer here locks them), so it cannot deadlock with a completion batch.
  */
-export async function renewLeases(db: StorageConnections, claimed: ClaimedRows, nodeId: string, leases: LeaseRenewal[], now: number, leaseMs: number): Promise<RenewResult> {
+export async function renewLeases(
+  db: StorageConnections,
+  claimed: ClaimedRows,
+  nodeId: string,
+  leases: LeaseRenewal[],
+  now: number,
+  leaseMs: number,
+): Promise<RenewResult> {
   if (leases.length === 0) return { lost: [], abortRequested: [] };
   const expires = (intMs(now) ?? Date.now()) + Math.max(0, Math.round(leaseMs));
   const renewed = await db.exec('idempotent', 'renewLeases', async (client) => {

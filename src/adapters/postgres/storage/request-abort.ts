@@ -9,7 +9,13 @@ import { cols, toRecord, type RunRow } from './run-row';
  * One statement: the run is locked and read (`cur`), then either ended (pending, or parked: no
  * lease) or marked `abort_requested` (under a lease: its holder ends it).
  */
-export async function requestAbort(db: StorageConnections, getRun: (id: string) => Promise<RunRecord | null>, id: string, message: string, now: string): Promise<AbortResult> {
+export async function requestAbort(
+  db: StorageConnections,
+  getRun: (id: string) => Promise<RunRecord | null>,
+  id: string,
+  message: string,
+  now: string,
+): Promise<AbortResult> {
   if (!storable(id)) return { kind: 'not_found' };
   const error = JSON.stringify({ message, code: 'ABORTED' });
   const s = db.s;

@@ -18,7 +18,9 @@ export async function restartDefinition(db: StorageConnections, definitionId: st
            restart_cutoff = greatest(${s}.definitions.restart_cutoff, excluded.restart_cutoff), updated_at = now()`,
         [definitionId, cutoff],
       );
-      const res = await client.query(`update ${s}.locals set value = null, version = version + 1 where definition_id = $1 and value is not null`, [definitionId]);
+      const res = await client.query(`update ${s}.locals set value = null, version = version + 1 where definition_id = $1 and value is not null`, [
+        definitionId,
+      ]);
       return { localsCleared: res.rowCount ?? 0 };
     }),
   );

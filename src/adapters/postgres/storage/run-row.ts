@@ -83,7 +83,17 @@ export function cols(alias?: string): string {
 }
 
 /** columns whose value a client's default type parsers would change (json parsed, bigint as text) */
-const RETYPED_COLUMNS: ReadonlySet<string> = new Set(['input', 'output', 'error', 'progress', 'context', 'due_at', 'lease_expires_at', 'retry_policy', 'original_input']);
+const RETYPED_COLUMNS: ReadonlySet<string> = new Set([
+  'input',
+  'output',
+  'error',
+  'progress',
+  'context',
+  'due_at',
+  'lease_expires_at',
+  'retry_policy',
+  'original_input',
+]);
 
 /**
  * {@link cols} for a host's connection, whose type parsers are not the storage's: json and bigint

@@ -28,7 +28,9 @@ export function openTransaction(tx: HostTransaction, access: PostgresRunAccess):
     throw new TransactionRefusedError(`${what}: the transaction must be a pg client (Client or PoolClient) after BEGIN.`);
   }
   if (typeof handle.totalCount === 'number' && typeof handle.idleCount === 'number') {
-    throw new TransactionRefusedError(`${what}: got a pg Pool, whose queries may each go to another connection; pass the client of pool.connect() on which you issued BEGIN.`);
+    throw new TransactionRefusedError(
+      `${what}: got a pg Pool, whose queries may each go to another connection; pass the client of pool.connect() on which you issued BEGIN.`,
+    );
   }
   return new PostgresTransactionSession(tx as PostgresTransaction, access);
 }
@@ -53,8 +55,13 @@ export function transactionAccess(db: StorageConnections, statements: InsertStat
     identity,
     findUnfinishedByKey: async (tx, definitionId, key) => {
       if (!storable(definitionId) || !storable(key)) return null;
-      const rows = await throughTransaction(tx, 'findUnfinishedByKey', `select ${portableCols('r')} from ${s}.runs r
-         where r.definition_id = $1 and r.key = $2 and r.status in ${UNFINISHED} limit 1`, [definitionId, key]);
+      const rows = await throughTransaction(
+        tx,
+        'findUnfinishedByKey',
+        `select ${portableCols('r')} from ${s}.runs r
+         where r.definition_id = $1 and r.key = $2 and r.status in ${UNFINISHED} limit 1`,
+        [definitionId, key],
+      );
       return rows[0] ? toRecord(rows[0]) : null;
     },
     getRuns: async (tx, ids): Promise<RunRecord[]> => {

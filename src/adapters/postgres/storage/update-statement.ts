@@ -7,7 +7,12 @@ import { cols } from './run-row';
  * clause for a value expression (a parameter or an unnest() column; for `error`, the value
  * expression that the statement assigns), `unset` the value meaning "leave the column as it is".
  */
-const UPDATE_COLUMNS: ReadonlyArray<{ name: keyof UpdateValues; sqlType: 'text' | 'bigint' | 'integer'; unset: string | number | null; set: (v: string) => string }> = [
+const UPDATE_COLUMNS: ReadonlyArray<{
+  name: keyof UpdateValues;
+  sqlType: 'text' | 'bigint' | 'integer';
+  unset: string | number | null;
+  set: (v: string) => string;
+}> = [
   { name: 'status', sqlType: 'text', unset: null, set: (v) => `status = ${v}` },
   { name: 'due_at', sqlType: 'bigint', unset: null, set: (v) => `due_at = coalesce(${v}, r.due_at)` },
   {
@@ -15,7 +20,8 @@ const UPDATE_COLUMNS: ReadonlyArray<{ name: keyof UpdateValues; sqlType: 'text' 
     sqlType: 'text',
     unset: null,
     // the first change of input keeps the original (SET expressions read the row as it was)
-    set: (v) => `original_input = case when ${v} is not null then coalesce(r.original_input, r.input) else r.original_input end, input = coalesce(${v}::json, r.input)`,
+    set: (v) =>
+      `original_input = case when ${v} is not null then coalesce(r.original_input, r.input) else r.original_input end, input = coalesce(${v}::json, r.input)`,
   },
   { name: 'output', sqlType: 'text', unset: null, set: (v) => `output = coalesce(${v}::json, r.output)` },
   // an expression, not an assignment: the statement assigns it unless the update is a success

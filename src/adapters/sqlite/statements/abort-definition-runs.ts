@@ -6,9 +6,7 @@ import { inIdOrder, RUN_SELECT, type RunRow } from '../run-row';
  * A restart's runs: the oldest `limit` unfinished runs of the definition created before `before`;
  * `error` is the JSON of the aborted runs' error. Run in a `BEGIN IMMEDIATE` transaction.
  */
-export type AbortDefinitionRuns = Database.Transaction<
-  (definitionId: string, before: string, error: string, now: string, limit: number) => AbortRunsResult
->;
+export type AbortDefinitionRuns = Database.Transaction<(definitionId: string, before: string, error: string, now: string, limit: number) => AbortRunsResult>;
 
 /**
  * Pending and parked runs end aborted; runs under a lease are asked to abort (those already asked

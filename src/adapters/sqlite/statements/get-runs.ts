@@ -13,9 +13,7 @@ export interface RunReads {
 
 export function prepareRunReads(db: Database.Database): RunReads {
   const getRun = db.prepare<[string], RunRow>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE id = ?`).raw();
-  const getRuns = db
-    .prepare<[string], RunRow>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`)
-    .raw();
+  const getRuns = db.prepare<[string], RunRow>(`SELECT ${RUN_SELECT} FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`).raw();
   const getStatuses = db.prepare<[string], { id: string; status: RunStatus }>(
     `SELECT id, status FROM tasklane_runs WHERE id IN (SELECT value FROM json_each(?))`,
   );

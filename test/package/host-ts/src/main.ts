@@ -30,8 +30,11 @@ class ImportInput {
 }
 
 @Task({
-  id: 'users.import', title: 'Import users', input: ImportInput,
-  iterationTimeout: 60_000, concurrency: 4, // ms one call of run() may take; runs of it at once
+  id: 'users.import',
+  title: 'Import users',
+  input: ImportInput,
+  iterationTimeout: 60_000, // ms one call of run() may take
+  concurrency: 4, // runs of it at once
   retry: { attempts: 3, backoff: { type: 'exponential', delay: 1_000 } }, // a throw is retried
 })
 class ImportUsers implements TaskDefinition<ImportInput, { imported: number }> {
