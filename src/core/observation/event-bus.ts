@@ -32,6 +32,9 @@ const EVENT_NAMES: readonly TaskEventName[] = ['submitted', 'started', 'progress
  */
 export class EventBus {
   private readonly listeners = new Map<TaskEventName, Set<(event: never) => void | Promise<void>>>();
+  /** runs whose insert this node has not seen answered yet: their events wait for `submitted` */
+  private readonly held = new Map<string, Array<() => void>>();
+  private listenerCount = 0;
 
   constructor(private readonly logger: Logger) {}
 
@@ -40,12 +43,36 @@ export class EventBus {
     if (typeof listener !== 'function') throw new InvalidArgumentError(`on("${event}"): the listener must be a function, got ${describeKind(listener)}`);
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
+    if (!set.has(listener as (event: never) => void)) this.listenerCount++;
     set.add(listener as (event: never) => void);
     return () => this.off(name, listener);
   }
 
   off<E extends TaskEventName>(name: E, listener: TaskEventListener<E>): void {
-    this.listeners.get(checkEventName(name))?.delete(listener as (event: never) => void);
+    if (this.listeners.get(checkEventName(name))?.delete(listener as (event: never) => void)) this.listenerCount--;
+  }
+
+  /**
+   * Per-run order for listeners: `submitted` comes first. Until `releaseHeld()` (or the run's own
+   * `submitted`), the other events of these runs are queued, in order, instead of delivered.
+   * `false` (nothing held) when nobody listens.
+   */
+  holdUntilSubmitted(runs: ReadonlyArray<{ id: string }>): boolean {
+    if (this.listenerCount === 0) return false;
+    for (const { id } of runs) if (!this.held.has(id)) this.held.set(id, []);
+    return true;
+  }
+
+  /** delivers what was queued for these runs (their insert was answered, stored or not) */
+  releaseHeld(runs: ReadonlyArray<{ id: string }>): void {
+    for (const { id } of runs) this.release(id);
+  }
+
+  private release(id: string): void {
+    const queued = this.held.get(id);
+    if (queued === undefined) return;
+    this.held.delete(id);
+    for (const deliver of queued) deliver();
   }
 
   has(name: TaskEventName): boolean {
@@ -61,6 +88,19 @@ export class EventBus {
     } catch (err) {
       return this.report(name, err);
     }
+    if (this.held.size > 0) {
+      const id = payload.run.id;
+      const queued = this.held.get(id);
+      if (queued !== undefined) {
+        if (name !== 'submitted') return void queued.push(() => this.deliver(name, set, payload));
+        this.deliver(name, set, payload);
+        return this.release(id);
+      }
+    }
+    this.deliver(name, set, payload);
+  }
+
+  private deliver<E extends TaskEventName>(name: E, set: Set<(event: never) => void | Promise<void>>, payload: TaskEvents[E]): void {
     for (const listener of [...set]) {
       try {
         const result = (listener as (e: TaskEvents[E]) => unknown)(payload);
@@ -85,6 +125,8 @@ export class EventBus {
 
   clear(): void {
     this.listeners.clear();
+    this.listenerCount = 0;
+    this.held.clear(); // nobody is left to tell
   }
 }
 

@@ -41,6 +41,18 @@ export class RunSubmission {
    */
   async insert(runs: RunRecord[]): Promise<Array<Inserted | ItemFailure>> {
     if (!this.deps.gate.isReady) await this.deps.gate.whenOpen();
+    // A pool may claim a new run before this node has read the answer of its own insert (on
+    // PostgreSQL the claim's answer can arrive on its connection before the COMMIT's on another):
+    // the run's other events wait for its `submitted`, so that listeners see them in order.
+    const held = this.deps.bus.holdUntilSubmitted(runs);
+    try {
+      return await this.insertRuns(runs);
+    } finally {
+      if (held) this.deps.bus.releaseHeld(runs);
+    }
+  }
+
+  private async insertRuns(runs: RunRecord[]): Promise<Array<Inserted | ItemFailure>> {
     try {
       return await this.insertBatch(runs);
     } catch (err) {

@@ -1,7 +1,7 @@
 import type { Client, Notification } from 'pg';
 import { MAX_TIMER_MS } from '../../../util/duration';
 import { pgDriver } from '../../shared/drivers';
-import { pgTypeParsers } from '../pg-support';
+import { destroySocket, pgTypeParsers } from '../pg-support';
 import type { Channels } from './channels';
 import { closeClient } from './pg-clients';
 
@@ -31,6 +31,12 @@ export class ListenLink {
   private checking = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelay = 100;
+  /** set by close(), cleared by reset(): a connect that ends after close() closes its client */
+  private closed = false;
+  /** connects in flight and closes of lost clients: close() waits for them, no socket outlives it */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** clients being connected (close() cuts those that take more than a second) */
+  private readonly connecting = new Set<Client>();
   /** counts connections made (tests and diagnostics) */
   connects = 0;
   /** when the link was lost (epoch ms), until the caller has made up for the outage */
@@ -47,7 +53,21 @@ export class ListenLink {
     return (this.client as unknown as { processID?: number } | undefined)?.processID;
   }
 
-  async connect(): Promise<void> {
+  connect(): Promise<void> {
+    return this.track(this.open());
+  }
+
+  private track<T>(promise: Promise<T>): Promise<T> {
+    const settled = promise.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.add(settled);
+    void settled.then(() => this.inFlight.delete(settled));
+    return promise;
+  }
+
+  private async open(): Promise<void> {
     const o = this.options;
     const client = new (pgDriver('postgresDistribution()').Client)({
       connectionString: o.connectionString,
@@ -61,6 +81,7 @@ export class ListenLink {
     client.on('notification', (msg) => {
       if (this.client === client) o.onNotification(msg);
     });
+    this.connecting.add(client);
     try {
       await client.connect();
       const { wake, abort, finish, restart, events, interest } = o.channels();
@@ -68,8 +89,10 @@ export class ListenLink {
     } catch (err) {
       await closeClient(client);
       throw err;
+    } finally {
+      this.connecting.delete(client);
     }
-    if (o.isStopped()) {
+    if (this.closed || o.isStopped()) {
       await closeClient(client);
       return;
     }
@@ -81,7 +104,7 @@ export class ListenLink {
     if (this.client !== client) return;
     this.client = undefined;
     this.lostAt ??= Date.now();
-    void closeClient(client);
+    void this.track(closeClient(client));
     this.options.report('the LISTEN connection was lost; reconnecting', err);
     this.scheduleReconnect();
   }
@@ -140,15 +163,28 @@ export class ListenLink {
   /** before a start: the back-off begins again */
   reset(): void {
     this.reconnectDelay = 100;
+    this.closed = false;
   }
 
   /** closes the link and stops replacing it */
   async close(): Promise<void> {
+    this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     const client = this.client;
     this.client = undefined;
     if (client) await closeClient(client);
+    // a reconnect in flight closes its own client (closed is set); a lost one is being closed
+    let cut: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      cut = setTimeout(() => {
+        for (const c of this.connecting) destroySocket(c); // its connect fails, and closes it
+        resolve();
+      }, 1000);
+    });
+    await Promise.race([Promise.all([...this.inFlight]), waited]);
+    clearTimeout(cut);
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
     this.lostAt = undefined;
   }
 }
