@@ -247,11 +247,15 @@ export class PostgresDistribution implements Distribution {
     this.stopping = (async () => {
       if (this.starting) await this.starting.catch(() => undefined);
       this.running = false;
-      await this.outbox.flushNow();
-      await this.outbox.settled();
-      await this.registry.unregister();
-      await this.teardown();
-      this.host = undefined;
+      try {
+        await this.outbox.flushNow();
+        await this.outbox.settled();
+        await this.registry.unregister();
+      } finally {
+        // whatever the last notices and the goodbye met (a terminated backend), nothing stays open
+        await this.teardown();
+        this.host = undefined;
+      }
     })();
     return this.stopping;
   }
