@@ -92,7 +92,8 @@ export class ListenLink {
     } finally {
       this.connecting.delete(client);
     }
-    if (this.closed || o.isStopped()) {
+    // closed meanwhile, or another connect won (one link at a time: a second one would be lost)
+    if (this.closed || o.isStopped() || this.client !== undefined) {
       await closeClient(client);
       return;
     }
@@ -116,7 +117,9 @@ export class ListenLink {
   }
 
   private scheduleReconnect(): void {
-    if (!this.options.isRunning() || this.reconnectTimer || this.client) return;
+    // a connect in flight (its timer has fired) is a reconnect already: the heartbeat that sees no
+    // link meanwhile must not start another one
+    if (!this.options.isRunning() || this.reconnectTimer || this.client || this.connecting.size > 0) return;
     const delay = this.reconnectDelay;
     this.reconnectDelay = Math.min(this.reconnectDelay * 2, 5000);
     this.reconnectTimer = setTimeout(() => {
