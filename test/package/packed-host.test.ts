@@ -102,7 +102,9 @@ describe('the packed package, installed into a fresh host application', () => {
     }
     symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'), 'dir');
     const packed = run('npm', ['pack', '--json', '--pack-destination', tmp.dir], copy);
-    const report = JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    // the prepare script's build prints first (vite's colours hold '[' too): the report is the
+    // JSON array that begins on a line of its own
+    const report = JSON.parse(packed.stdout.slice(packed.stdout.search(/^\[$/m))) as Array<{ filename: string; files: Array<{ path: string }> }>;
     tarball = join(tmp.dir, report[0]!.filename);
     files = report[0]!.files.map((f) => f.path);
 
