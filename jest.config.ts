@@ -19,6 +19,8 @@ const config: Config = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { diagnostics: false }],
   },
+  // compiles the JavaScript that child processes of tests run (test/helpers/child-build.ts)
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   setupFiles: ['<rootDir>/test/helpers/setup.ts'],
   setupFilesAfterEnv: ['<rootDir>/test/helpers/leak-guard.ts'],
   testTimeout: 30_000,

@@ -10,16 +10,13 @@
  */
 import 'reflect-metadata';
 import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { compiled } from './child-build';
 import { Container } from 'inversify';
 import { createLogger, transports } from 'winston';
 import { postgresDistribution, postgresStorage } from '../../src/adapters/postgres';
 import { registerTasks, tasklane, TaskEngine, TaskService, type AcceptRules } from '../../src';
 import { CLUSTER_TASKS, sinkTableSql } from '../fixtures/pg-tasks';
 import { freshPgSchema, PG_URL, withPg } from './services';
-
-const FIXTURE = join(__dirname, '../fixtures/pg-node.ts');
-const TS_NODE = require.resolve('ts-node/register/transpile-only');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -91,15 +88,15 @@ export class NodeProcess {
 
   static spawn(schema: string, options: NodeOptions): Promise<NodeProcess> {
     const config = { url: PG_URL, schema, leaseMs: 5000, concurrency: 50, ...options };
-    const child = fork(FIXTURE, [], {
-      execArgv: ['-r', TS_NODE],
-      env: { ...process.env, TL_NODE_CONFIG: JSON.stringify(config), TS_NODE_PROJECT: join(__dirname, '../../tsconfig.json') },
+    const child = fork(compiled('test/fixtures/pg-node.ts'), [], {
+      execArgv: [],
+      env: { ...process.env, TL_NODE_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     children.add(child);
     const node = new NodeProcess(options.nodeId, child);
     return new Promise((resolve, reject) => {
-      // a node compiles its TypeScript as it loads: on a busy machine that took more than 30 s
+      // a node loads its modules and connects: allow for a busy machine
       const timer = setTimeout(() => reject(new Error(`${options.nodeId} did not start within ${NODE_START_MS / 1000} s`)), NODE_START_MS);
       child.on('message', (msg: Reply) => {
         if (msg.ready) {

@@ -1,12 +1,10 @@
 /**
- * Real worker processes on one SQLite file: test/fixtures/sqlite-worker.ts forked through ts-node.
+ * Real worker processes on one SQLite file: test/fixtures/sqlite-worker.ts, compiled (child-build.ts), forked.
  * `spawnSqliteWorker` resolves once the worker's engine has started (its IPC message) and rejects
  * if it exits first; its stdout and stderr are kept in `output`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-
-const WORKER = join(__dirname, '../fixtures/sqlite-worker.ts');
+import { compiled } from './child-build';
 
 export interface SqliteWorker {
   child: ChildProcess;
@@ -17,8 +15,8 @@ export interface SqliteWorker {
 }
 
 export function spawnSqliteWorker(db: string, sink: string, nodeId: string, options: { graceMs?: number; logLevel?: string } = {}): Promise<SqliteWorker> {
-  const child = fork(WORKER, [db, sink, nodeId], {
-    execArgv: ['-r', 'ts-node/register/transpile-only'],
+  const child = fork(compiled('test/fixtures/sqlite-worker.ts'), [db, sink, nodeId], {
+    execArgv: [],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     env: {
       ...process.env,

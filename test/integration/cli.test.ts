@@ -1,18 +1,17 @@
 /**
- * The BUILT `tasklane` CLI (compiled once for this file, into node_modules/.cache), spawned against a
+ * The BUILT `tasklane` CLI (the test build: test/helpers/child-build.ts), spawned against a
  * real management server on a free port: its output and every exit code of MANAGEMENT.md section 5.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { MEMORY } from '../reliability/storages';
 import { startApi, TOKENS } from '../helpers/management-api';
+import { compiled } from '../helpers/child-build';
 import { tempDir } from '../helpers/temp-files';
 
-const ROOT = join(__dirname, '../..');
-const OUT = join(ROOT, 'node_modules/.cache', `tasklane-cli-test-${process.pid}`);
-const CLI = join(OUT, 'src/cli/main.js');
+const CLI = compiled('src/cli/main.ts');
 
 interface Result {
   code: number | null;
@@ -50,27 +49,11 @@ async function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const started = Date.now();
-  mkdirSync(OUT, { recursive: true });
-  const config = join(OUT, 'tsconfig.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      extends: join(ROOT, 'tsconfig.build.json'),
-      compilerOptions: { outDir: OUT, rootDir: ROOT, declaration: false, declarationMap: false, sourceMap: false },
-      files: [join(ROOT, 'src/cli/main.ts')],
-      include: [],
-    }),
-  );
-  const build = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', config], { encoding: 'utf8', timeout: 120_000 });
-  if (build.status !== 0) throw new Error(`building the CLI failed:\n${build.stdout}${build.stderr}`);
-  console.log(`CLI built in ${Date.now() - started} ms`);
   api = await startApi(MEMORY);
-}, 180_000);
+}, 60_000);
 
 afterAll(async () => {
   await api?.close();
-  rmSync(OUT, { recursive: true, force: true });
 });
 
 // each test spawns the CLI several times: generous on a busy machine

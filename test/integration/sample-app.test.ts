@@ -1,9 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { compiled } from '../helpers/child-build';
 import { tempDir } from '../helpers/temp-files';
-
-const ROOT = resolve(__dirname, '../..');
 
 interface Row {
   id: string;
@@ -29,17 +28,10 @@ function runSample(
   options: { args?: string[]; env?: NodeJS.ProcessEnv; onStdout?: (stdout: string, child: ChildProcess) => void } = {},
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolveRun, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TS_NODE_TRANSPILE_ONLY: 'true', ...options.env };
+    const env: NodeJS.ProcessEnv = { ...process.env, ...options.env };
     delete env.TASKLANE_SAMPLE_PG_URL;
-    const child = spawn(
-      process.execPath,
-      ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'sample-app/main.ts'), ...(options.args ?? [])],
-      {
-        cwd,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    // the app compiled, as `npm start` runs it from dist/ (test/helpers/child-build.ts)
+    const child = spawn(process.execPath, [compiled('sample-app/main.ts'), ...(options.args ?? [])], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -47,7 +39,7 @@ function runSample(
       options.onStdout?.(stdout, child);
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 200_000); // a busy machine: ts-node compiles the app as it loads
+    const timer = setTimeout(() => child.kill('SIGKILL'), 200_000); // generous: a busy machine
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -146,16 +138,12 @@ test('with --serve (npm start) it keeps the engine up and serves the dashboard a
           expect(res.status).toBe(200);
           const body = (await res.json()) as { data: { backgroundTasks: { listTasks: { items: unknown[] } } } };
           expect(body.data.backgroundTasks.listTasks.items.length).toBeGreaterThan(0);
-          // the CLI, as printed (through ts-node here: the test does not build dist/)
-          const cli = spawnSync(
-            process.execPath,
-            ['-r', require.resolve('ts-node/register/transpile-only'), join(ROOT, 'src/cli/main.ts'), 'runs', '--limit', '3', '--json'],
-            {
-              env: { ...process.env, TS_NODE_PROJECT: join(ROOT, 'tsconfig.json'), TASKLANE_URL: url, TASKLANE_TOKEN: printed },
-              encoding: 'utf8',
-              timeout: 120_000,
-            },
-          );
+          // the CLI, as printed (compiled, as the package's bin runs it)
+          const cli = spawnSync(process.execPath, [compiled('src/cli/main.ts'), 'runs', '--limit', '3', '--json'], {
+            env: { ...process.env, TASKLANE_URL: url, TASKLANE_TOKEN: printed },
+            encoding: 'utf8',
+            timeout: 120_000,
+          });
           expect(cli.status).toBe(0);
           expect((JSON.parse(cli.stdout) as unknown[]).length).toBe(3);
           const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${printed}` } });

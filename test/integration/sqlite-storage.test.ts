@@ -7,10 +7,11 @@ import { SchemaTooNewError, StorageError, TasklaneError } from '../../src/api/er
 import { migrateSqlite, SQLITE_MIGRATIONS, SQLITE_SCHEMA_VERSION } from '../../src/adapters/sqlite/migrations';
 import { SqliteStorage, sqliteStorage } from '../../src/adapters/sqlite/sqlite-storage';
 import { makeRun } from '../helpers/make-run';
+import { compiled } from '../helpers/child-build';
 
 /** What only SQLite has: a file, a schema version, several processes on one file. */
 
-const CHILD = join(__dirname, '..', 'fixtures', 'sqlite-storage-child.js');
+const CHILD = compiled('test/fixtures/sqlite-storage-child.ts');
 
 interface ChildReport {
   ok: boolean;

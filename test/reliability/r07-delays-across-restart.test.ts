@@ -19,7 +19,7 @@ import { exited, spawnSqliteWorker } from '../helpers/sqlite-workers';
 import { ReleaseStub } from '../fixtures/sqlite-worker-stubs';
 
 const RUNS = 200;
-// 1-10 s: starting new worker processes (ts-node) takes 2-4 s on this 2-core machine, up to ~5 s
+// 1-10 s: starting new worker processes takes a second or two on this 2-core machine, more
 // when the suite runs beside it, so runs remain due after
 const delayOf = (i: number) => 1000 + Math.round((i * 9000) / (RUNS - 1));
 const RESTART_AT = 3000;

@@ -6,7 +6,7 @@
  * is claimed twice (the sink holds exactly one side effect per key, attempt 1: a second claim
  * would record a second row or attempt 2); all 5,000 complete. The schema-too-new half of R11 is
  * in the SQLite migration tests.
- * Scale: 5,000 runs take about 10-15 s here (2 cores), 8 ts-node processes starting included.
+ * Scale: 5,000 runs take about 10-15 s here (2 cores), 8 worker processes starting included.
  */
 import 'reflect-metadata';
 import { join } from 'node:path';

@@ -15,8 +15,9 @@ import { postgresStorage } from '../../src/adapters/postgres';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, migrate } from '../../src/adapters/postgres/postgres-migrations';
 import { describeWithPostgres, freshPgSchema, PG_URL, withPg } from '../helpers/services';
 import { tempDir } from '../helpers/temp-files';
+import { compiled } from '../helpers/child-build';
 
-const CHILD = join(__dirname, '..', 'fixtures', 'storage-migrate-child.js');
+const CHILD = compiled('test/fixtures/storage-migrate-child.ts');
 const PROCESSES = 10;
 const OLD_RUN = '01aaaaaaaaaaaaaaaaaaaaaaaa';
 
