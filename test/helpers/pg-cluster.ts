@@ -31,6 +31,8 @@ export interface NodeOptions {
   cron?: boolean;
   /** bound of a graceful stop (stop command, SIGTERM), ms (the node's default: 5000) */
   graceMs?: number;
+  /** V8's heap limit of the node process (`--max-old-space-size`), MB: the out-of-memory tests */
+  maxOldSpaceMb?: number;
 }
 
 export interface Reply {
@@ -87,9 +89,10 @@ export class NodeProcess {
   }
 
   static spawn(schema: string, options: NodeOptions): Promise<NodeProcess> {
-    const config = { url: PG_URL, schema, leaseMs: 5000, concurrency: 50, ...options };
+    const { maxOldSpaceMb, ...nodeOptions } = options;
+    const config = { url: PG_URL, schema, leaseMs: 5000, concurrency: 50, ...nodeOptions };
     const child = fork(compiled('test/fixtures/pg-node.ts'), [], {
-      execArgv: [],
+      execArgv: maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${maxOldSpaceMb}`],
       env: { ...process.env, TL_NODE_CONFIG: JSON.stringify(config) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
