@@ -56,6 +56,13 @@ export class NodeProcess {
   exitedAt?: number;
   /** when it said it got SIGTERM (epoch ms, its clock) */
   sigtermAt?: number;
+  /**
+   * What it wrote to stderr (its last 64 KiB), for a node started with `maxOldSpaceMb`; other nodes
+   * write to this process's stderr. A node that may run out of memory must not: jest's worker reads
+   * its own stderr, and V8's "heap out of memory" report there makes jest kill the worker as if it
+   * had run out of memory itself.
+   */
+  stderr = '';
 
   private constructor(
     readonly nodeId: string,
@@ -94,10 +101,13 @@ export class NodeProcess {
     const child = fork(compiled('test/fixtures/pg-node.ts'), [], {
       execArgv: maxOldSpaceMb === undefined ? [] : [`--max-old-space-size=${maxOldSpaceMb}`],
       env: { ...process.env, TL_NODE_CONFIG: JSON.stringify(config) },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', maxOldSpaceMb === undefined ? 'inherit' : 'pipe', 'ipc'],
     });
     children.add(child);
     const node = new NodeProcess(options.nodeId, child);
+    child.stderr?.on('data', (d: Buffer) => {
+      node.stderr = (node.stderr + d.toString()).slice(-64 * 1024);
+    });
     return new Promise((resolve, reject) => {
       // a node loads its modules and connects: allow for a busy machine
       const timer = setTimeout(() => reject(new Error(`${options.nodeId} did not start within ${NODE_START_MS / 1000} s`)), NODE_START_MS);
