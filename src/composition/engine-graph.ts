@@ -94,9 +94,9 @@ export function buildEngine(ports: EnginePorts) {
     closing: () => transactions.pause(),
     closed: () => backlog.invalidate(), // other processes may use the store while this one has it closed
   });
-  const waiterSweep = new WaiterSweep(storage, gate, waiters, logger, options.pollMs, distribution);
   const runLog = new RunLog(logger, batches.logs, clock);
   const finisher = new RunFinisher({ logger, logs: batches.logs, reads: batches.reads, stats, observers, bus, waiters, transactions, distribution, wake });
+  const waiterSweep = new WaiterSweep(storage, gate, waiters, logger, options.pollMs, distribution, (runId) => finisher.isEnding(runId));
   /** live run events between the nodes of a cluster (management subscriptions) */
   const relay = new EventRelay({ distribution, bus, storage, logger });
   const disabled = new DisabledDefinitions(storage, gate);

@@ -675,6 +675,36 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       expect(() => h.service.on('bogus' as never, () => undefined)).toThrow();
     });
 
+    test('wait() answers after the hook, even a hook slower than the waiter sweep that reads ends from storage', async () => {
+      const finished: string[] = [];
+      @Task({ id: 'conf.slow-hooks', title: 'Hooks slower than the sweep' })
+      class SlowHooks implements TaskDefinition<undefined, string> {
+        run({ controller }: TaskRunParams<undefined, string>) {
+          return controller.response.done('ok');
+        }
+        async onDone({ run }: { run: TaskRun }) {
+          await new Promise((r) => setTimeout(r, 1500)); // the sweep reads every pollMs (200 ms here)
+          finished.push(`onDone:${run.id}`);
+        }
+        async onAbort({ run }: { run: TaskRun }) {
+          await new Promise((r) => setTimeout(r, 1500));
+          finished.push(`onAbort:${run.id}`);
+        }
+      }
+      registerTasks(h.container, [SlowHooks]);
+      const run = await h.service.trigger({ definition: SlowHooks });
+      expect(await h.service.wait(run.id, { timeout: 10_000 })).toMatchObject({ status: 'success' });
+      expect(finished).toEqual([`onDone:${run.id}`]);
+
+      await h.service.disable('conf.slow-hooks'); // stays pending: abort() ends it, then its hook runs
+      const pending = await h.service.trigger({ definition: SlowHooks });
+      const waited = h.service.wait(pending.id, { timeout: 10_000 });
+      await h.service.abort({ id: pending.id });
+      expect(await waited).toMatchObject({ status: 'aborted' });
+      expect(finished).toEqual([`onDone:${run.id}`, `onAbort:${pending.id}`]);
+      await h.service.enable('conf.slow-hooks');
+    });
+
     test('graceful stop lets running iterations finish; stop with a short timeout releases them to pending', async () => {
       const quick = await h.service.trigger({ definition: SleepTask, input: { ms: 100 } });
       await until(async () => (await h.service.get(quick.id))?.status === 'running');

@@ -39,6 +39,8 @@ export interface RunFinisherDeps {
 export class RunFinisher {
   /** runs this node announced itself; their echo from the distribution is ignored */
   private readonly announcedHere = new Map<string, number>();
+  /** runs whose end this node is finalizing (waiting for their log lines or a hook): not announced yet */
+  private readonly ending = new Set<string>();
 
   constructor(private readonly deps: RunFinisherDeps) {}
 
@@ -60,19 +62,33 @@ export class RunFinisher {
     }
     const hook = def && !def.fault && task ? task[hookName] : undefined;
     if (typeof hook !== 'function' && this.deps.logs.idle) return void this.announceEnd(run);
+    this.ending.add(run.id);
     return this.finalizeAsync(run, kind, hookName, task, hook);
   }
 
+  /**
+   * Whether this node stored the run's end and has not announced it yet (its hook or its log lines
+   * are awaited): the waiter sweep, which reads ends from storage, leaves it to this announcement,
+   * so that wait() never answers before the hook ran.
+   */
+  isEnding(runId: string): boolean {
+    return this.ending.has(runId);
+  }
+
   private async finalizeAsync(run: RunRecord, kind: FinishKind, hookName: string, task: unknown, hook: unknown): Promise<void> {
-    if (!this.deps.logs.idle) await this.deps.logs.drain(); // its log lines are readable once its end is announced
-    if (typeof hook === 'function') {
-      try {
-        const publicRun = toPublicRun(run);
-        const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
-        await (hook as (p: unknown) => unknown).call(task, params);
-      } catch (err) {
-        this.deps.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
+    try {
+      if (!this.deps.logs.idle) await this.deps.logs.drain(); // its log lines are readable once its end is announced
+      if (typeof hook === 'function') {
+        try {
+          const publicRun = toPublicRun(run);
+          const params = kind === 'error' ? { run: publicRun, error: run.error as RunError } : { run: publicRun };
+          await (hook as (p: unknown) => unknown).call(task, params);
+        } catch (err) {
+          this.deps.logger.error(`tasklane: ${hookName} of "${run.definitionId}" threw; ignored`, { runId: run.id, ...errorFields(err) });
+        }
       }
+    } finally {
+      this.ending.delete(run.id);
     }
     this.announceEnd(run);
   }

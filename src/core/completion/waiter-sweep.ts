@@ -12,9 +12,16 @@ const WAITER_SWEEP_MS = 2000;
  * a process sharing the file with no distribution between them). While anything is waited for,
  * one timer reads the waited runs in a batch and resolves those that ended. Not needed when
  * every run ends in this process (memory storage).
+ *
+ * It never answers before the node that ended a run has called the run's hook (API.md: hooks
+ * come before wait()): a run this node is finalizing is left to its announcement, and with other
+ * nodes, whose announcement normally arrives at once, a run seen ended is resolved at the next
+ * sweep, by when the node that ended it has called its hook and announced it.
  */
 export class WaiterSweep {
   private timer?: NodeJS.Timeout;
+  /** with other nodes: runs the last sweep found ended, resolved if this one finds them again */
+  private endedLastSweep = new Set<string>();
 
   constructor(
     private readonly storage: RunStorage,
@@ -25,6 +32,8 @@ export class WaiterSweep {
     private readonly pollMs: number,
     /** other nodes end runs too: their notices can be lost */
     private readonly distribution: Distribution,
+    /** whether this node stored a run's end and is still finalizing it (RunFinisher.isEnding) */
+    private readonly endingHere: (runId: string) => boolean,
   ) {
     gate.listen({
       opened: () => {
@@ -45,6 +54,7 @@ export class WaiterSweep {
   private stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.endedLastSweep.clear();
   }
 
   private async sweep(): Promise<void> {
@@ -52,7 +62,14 @@ export class WaiterSweep {
     if (this.waiters.size === 0) return this.stop();
     try {
       const { ended } = await this.storage.getEndedRuns(this.waiters.ids(1000));
-      for (const run of ended) this.waiters.resolve(run);
+      const twice = this.distribution.capabilities.multiNode;
+      const seen = new Set<string>();
+      for (const run of ended) {
+        if (this.endingHere(run.id)) continue;
+        if (!twice || this.endedLastSweep.has(run.id)) this.waiters.resolve(run);
+        else seen.add(run.id);
+      }
+      this.endedLastSweep = seen;
     } catch (err) {
       this.logger.warn('tasklane: reading waited runs failed; retrying', errorFields(err));
     }
