@@ -1,4 +1,4 @@
-import type { DefinitionDetail, DefinitionInfo, LogEntry, NodeInfo, Page, RunDetail, RunSummary, TaskEvent, Viewer } from './types';
+import type { DefinitionDetail, DefinitionInfo, DefinitionWithSchema, LogEntry, NodeInfo, Page, RunDetail, RunSummary, TaskEvent, Viewer } from './types';
 
 /**
  * A GraphQL document typed with the data it answers (`R`) and the variables it takes (`V`).
@@ -34,7 +34,7 @@ const RUN_DETAIL = /* GraphQL */ `
 
 const DEFINITION = /* GraphQL */ `
   fragment Definition on TaskDefinitionInfo {
-    id title description isPrivate distributable concurrency maxIterations status faultReason schedule { cron timezone } inputSchema
+    id title description isPrivate distributable concurrency maxIterations status faultReason schedule { cron timezone }
     stats { definitionId status queueSize queuePeak evalNum errNum evalTotalTime evalAvgTime retryNum missedTicks lastError }
   }
 `;
@@ -58,8 +58,9 @@ export const DefinitionsQuery = operation<Ns<{ listDefinitions: DefinitionInfo[]
   ${DEFINITION}
 `);
 
-export const DefinitionQuery = operation<Ns<{ getDefinition: DefinitionInfo | null }>, { id: string }>(/* GraphQL */ `
-  query Definition($id: ID!) { backgroundTasks { getDefinition(id: $id) { ...Definition } } }
+/** the trigger form's query: the only one that asks for `inputSchema`, which the lists, refreshed every few seconds, leave out */
+export const DefinitionQuery = operation<Ns<{ getDefinition: DefinitionWithSchema | null }>, { id: string }>(/* GraphQL */ `
+  query Definition($id: ID!) { backgroundTasks { getDefinition(id: $id) { ...Definition inputSchema } } }
   ${DEFINITION}
 `);
 

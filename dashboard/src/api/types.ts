@@ -75,9 +75,13 @@ export interface DefinitionInfo {
   status: string;
   faultReason: string | null;
   schedule: Schedule | null;
-  inputSchema: unknown;
   /** this node's stats of the definition */
   stats: StatsRow | null;
+}
+
+/** A definition with the JSON Schema of its input, which only the trigger form loads. */
+export interface DefinitionWithSchema extends DefinitionInfo {
+  inputSchema: unknown;
 }
 
 /** A definition as its own page shows it: the settings the list leaves out, and its task locals. */

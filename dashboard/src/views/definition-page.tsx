@@ -12,6 +12,7 @@ import { brief, count, duration } from '../format';
 import { hrefOf, navigate } from '../router';
 import { useAction } from '../use-action';
 import { setEnabled } from './definitions';
+import { MessageConfirm } from '../components/message-confirm';
 
 const RECENT_RUNS = 10;
 
@@ -198,8 +199,7 @@ function DefinitionActions({ definition, disabled, reload }: { definition: Defin
   const [done, setDone] = useState<string | null>(null);
   if (!anyAction(viewer)) return null;
 
-  const restart = (e: Event): void => {
-    e.preventDefault();
+  const restart = (): void => {
     setDone(null);
     void action.run(async () => {
       const text = message.trim();
@@ -244,31 +244,19 @@ function DefinitionActions({ definition, disabled, reload }: { definition: Defin
         ) : null}
       </div>
       {confirm && may(viewer, 'restart') ? (
-        <form class="confirm" onSubmit={restart} aria-label={`Restart ${definition.id}`}>
-          <p>
-            Its pending runs end aborted with this message, its running runs are aborted, its statistics start again from zero and its locals are cleared. Runs
-            triggered afterwards run normally.
-          </p>
-          <label class="field" for="restart-message">
-            <span class="field-label">Restart message</span>
-            <input
-              id="restart-message"
-              class="input"
-              value={message}
-              placeholder="why it is restarted (optional)"
-              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)}
-              autoFocus
-            />
-          </label>
-          <div class="button-row">
-            <button type="submit" class="button danger" disabled={action.busy}>
-              Confirm restart
-            </button>
-            <button type="button" class="button ghost" onClick={() => setConfirm(false)}>
-              Cancel
-            </button>
-          </div>
-        </form>
+        <MessageConfirm
+          label={`Restart ${definition.id}`}
+          explanation="Its pending runs end aborted with this message, its running runs are aborted, its statistics start again from zero and its locals are cleared. Runs triggered afterwards run normally."
+          fieldId="restart-message"
+          fieldLabel="Restart message"
+          placeholder="why it is restarted (optional)"
+          message={message}
+          onMessage={setMessage}
+          confirmText="Confirm restart"
+          busy={action.busy}
+          onConfirm={restart}
+          onCancel={() => setConfirm(false)}
+        />
       ) : null}
       {done ? (
         <div class="notice" role="status">

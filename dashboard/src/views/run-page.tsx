@@ -14,6 +14,7 @@ import { absoluteTime, duration, runDuration } from '../format';
 import { runFromEvent } from '../live/run-updates';
 import { hrefOf, navigate } from '../router';
 import { useAction } from '../use-action';
+import { MessageConfirm } from '../components/message-confirm';
 
 const CHILD_LIMIT = 50;
 const LOG_PAGE = 200;
@@ -280,8 +281,7 @@ function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; v
   const { busy, error, run: act } = useAction();
   const finished = FINISHED.has(run.status);
 
-  const abort = (e: Event): void => {
-    e.preventDefault();
+  const abort = (): void => {
     void act(async () => {
       await client.request(AbortMutation, message.trim() ? { id: run.id, message: message.trim() } : { id: run.id });
       setConfirm(null);
@@ -330,27 +330,18 @@ function RunActions({ run, reload, viewer }: { run: RunDetail; reload(): void; v
         ) : null}
       </div>
       {confirm === 'abort' && canAbort ? (
-        <form class="confirm" onSubmit={abort} aria-label="Abort this run">
-          <label class="field" for="abort-message">
-            <span class="field-label">Abort message</span>
-            <input
-              id="abort-message"
-              class="input"
-              value={message}
-              placeholder="why it is aborted (optional)"
-              onInput={(e) => setMessage((e.currentTarget as HTMLInputElement).value)}
-              autoFocus
-            />
-          </label>
-          <div class="button-row">
-            <button type="submit" class="button danger" disabled={busy}>
-              Confirm abort
-            </button>
-            <button type="button" class="button ghost" onClick={() => setConfirm(null)}>
-              Cancel
-            </button>
-          </div>
-        </form>
+        <MessageConfirm
+          label="Abort this run"
+          fieldId="abort-message"
+          fieldLabel="Abort message"
+          placeholder="why it is aborted (optional)"
+          message={message}
+          onMessage={setMessage}
+          confirmText="Confirm abort"
+          busy={busy}
+          onConfirm={abort}
+          onCancel={() => setConfirm(null)}
+        />
       ) : null}
       {confirm === 'delete' && canDelete ? (
         <div class="confirm" role="group" aria-label="Delete this run">

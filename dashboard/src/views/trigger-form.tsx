@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import { useMemo, useRef, useState } from 'preact/hooks';
 import type { ApiError } from '../api/client';
 import { DefinitionQuery, TriggerMutation } from '../api/operations';
@@ -166,53 +167,30 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
   ) : null;
   const text = typeof value === 'string' ? value : '';
   const onText = (e: Event): void => update(path, (e.currentTarget as HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement).value);
+  /** the attributes every labelled control carries */
+  const control = { id, 'aria-required': field.required, 'aria-invalid': invalid, 'aria-describedby': describedBy };
+  /** a control under its label, followed by its error and its hints */
+  const labelled = (controlElement: ComponentChildren, options: { note?: ComponentChildren; extraHint?: string } = {}) => (
+    <div class={invalid ? 'field invalid' : 'field'}>
+      <label class="field-label" for={id}>
+        {label}
+        {required}
+        {options.note}
+      </label>
+      {controlElement}
+      {errorText}
+      {options.extraHint ? <span class="hint">{options.extraHint}</span> : null}
+      {hint}
+    </div>
+  );
 
   switch (field.kind) {
     case 'number':
-      return (
-        <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>
-            {label}
-            {required}
-          </label>
-          <input
-            id={id}
-            type="text"
-            inputMode={field.integer ? 'numeric' : 'decimal'}
-            value={text}
-            onInput={onText}
-            aria-required={field.required}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            class="input narrow"
-          />
-          {errorText}
-          <span class="hint">{numberHint(field)}</span>
-          {hint}
-        </div>
-      );
+      return labelled(<input {...control} type="text" inputMode={field.integer ? 'numeric' : 'decimal'} value={text} onInput={onText} class="input narrow" />, {
+        extraHint: numberHint(field),
+      });
     case 'text':
-      return (
-        <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>
-            {label}
-            {required}
-          </label>
-          <input
-            id={id}
-            type="text"
-            inputMode={field.format === 'email' ? 'email' : 'text'}
-            value={text}
-            onInput={onText}
-            aria-required={field.required}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            class="input"
-          />
-          {errorText}
-          {hint}
-        </div>
-      );
+      return labelled(<input {...control} type="text" inputMode={field.format === 'email' ? 'email' : 'text'} value={text} onInput={onText} class="input" />);
     case 'checkbox':
       return (
         <div class={invalid ? 'field invalid' : 'field'}>
@@ -232,54 +210,20 @@ function Field({ field, path, label, draft, issues, update }: FieldProps) {
         </div>
       );
     case 'select':
-      return (
-        <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>
-            {label}
-            {required}
-          </label>
-          <select
-            id={id}
-            value={text}
-            onChange={onText}
-            aria-required={field.required}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            class="input narrow"
-          >
-            <option value="">{field.required ? '— choose —' : '(not set)'}</option>
-            {field.options.map((o, i) => (
-              <option key={i} value={String(i)}>
-                {String(o)}
-              </option>
-            ))}
-          </select>
-          {errorText}
-          {hint}
-        </div>
+      return labelled(
+        <select {...control} value={text} onChange={onText} class="input narrow">
+          <option value="">{field.required ? '— choose —' : '(not set)'}</option>
+          {field.options.map((o, i) => (
+            <option key={i} value={String(i)}>
+              {String(o)}
+            </option>
+          ))}
+        </select>,
       );
     case 'json':
-      return (
-        <div class={invalid ? 'field invalid' : 'field'}>
-          <label class="field-label" for={id}>
-            {label}
-            {required} <span class="muted">(JSON)</span>
-          </label>
-          <textarea
-            id={id}
-            rows={4}
-            value={text}
-            onInput={onText}
-            spellcheck={false}
-            aria-required={field.required}
-            aria-invalid={invalid}
-            aria-describedby={describedBy}
-            class="input mono"
-          />
-          {errorText}
-          {hint}
-        </div>
-      );
+      return labelled(<textarea {...control} rows={4} value={text} onInput={onText} spellcheck={false} class="input mono" />, {
+        note: <span class="muted"> (JSON)</span>,
+      });
     case 'group':
       return (
         <fieldset class={invalid ? 'group invalid' : 'group'} aria-describedby={describedBy}>
