@@ -40,8 +40,18 @@ export interface ProgressUpdate {
   total?: number | null;
 }
 
+/** the brand that carries a run's output type on its id (types only: nothing at run time) */
+declare const outputType: unique symbol;
+
+/**
+ * A run id: a string that, for the type checker alone, remembers the output type of its run, so
+ * that `wait(run.id)` and `result(run.id)` are typed by the definition `trigger()` was given.
+ * Any string is a `RunId` (of `unknown` output); at run time it is a plain string.
+ */
+export type RunId<O = unknown> = string & { readonly [outputType]?: O };
+
 export interface TaskRun<O = unknown> {
-  id: string;
+  id: RunId<O>;
   definitionId: string;
   name: string;
   status: RunStatus;

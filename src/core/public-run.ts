@@ -1,10 +1,10 @@
-import type { TaskRun } from '../api/types';
+import type { RunId, TaskRun } from '../api/types';
 import type { RunRecord } from '../ports/run-record';
 
 /** The public view of a stored run: internal fields dropped, optional ones omitted when unset. */
 export function toPublicRun<O = unknown>(r: RunRecord): TaskRun<O> {
   const run: TaskRun<O> = {
-    id: r.id,
+    id: r.id as RunId<O>, // the output type is the caller's to claim: the record's is unknown
     definitionId: r.definitionId,
     name: r.name,
     status: r.status,

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { Container } from 'inversify';
 import { tasklane, registerTasks, TaskService, TaskEngine, type RestartResult, type TaskController, type TaskRun } from '../../src';
-import { CountTask, NoopTask } from '../fixtures/tasks';
+import { CountTask, NoopTask, Recorder } from '../fixtures/tasks';
 
 /**
  * The public types are part of the contract: `npm test` type-checks this file first, so a
@@ -22,6 +22,37 @@ describe('public types', () => {
     await expect(service.trigger({ definition: CountTask, input: { count: 1 }, priority: 1 })).rejects.toThrow();
     // @ts-expect-error wait() takes an id string
     await expect(service.wait(42)).rejects.toThrow();
+    await container.get(TaskEngine).stop();
+  });
+
+  test("the id trigger() returns types wait() and result() by the definition's output; any string still works", async () => {
+    const container = new Container();
+    container.bind(Recorder).toSelf().inSingletonScope();
+    await container.load(tasklane());
+    registerTasks(container, [CountTask, NoopTask]);
+    const service = container.get(TaskService);
+    await container.get(TaskEngine).start();
+
+    const run = await service.trigger({ definition: CountTask, input: { count: 2 } });
+    const output = await service.result(run.id, { timeout: 10_000 });
+    const total: number = output.total; // inferred from CountTask: no type argument
+    expect(total).toBe(2);
+    const ended = await service.wait(run.id);
+    const again: number | undefined = ended.output?.total;
+    expect(again).toBe(2);
+    // @ts-expect-error the output of CountTask has no field "count"
+    void output.count;
+
+    // a plain string (an id read from a URL, a database): unknown, or what the caller names
+    const id: string = run.id;
+    const loose = await service.result(id);
+    // @ts-expect-error unknown until the caller names the type
+    void loose.total;
+    const named = await service.result<{ total: number }>(id);
+    expect(named.total).toBe(2);
+    const byName = await service.trigger({ definition: 'test.count', input: { count: 1 } });
+    const fromName: { total: number } = await service.result<{ total: number }>(byName.id, { timeout: 10_000 });
+    expect(fromName.total).toBe(1);
     await container.get(TaskEngine).stop();
   });
 

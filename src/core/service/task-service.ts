@@ -10,6 +10,7 @@ import {
   type RunLog,
   type RunStatus,
   type TaskRun,
+  type RunId,
 } from '../../api/types';
 import type { RunRecord } from '../../ports/run-record';
 import type { RunStorage } from '../../ports/storage';
@@ -124,8 +125,11 @@ export class TaskService {
     return run ? toPublicRun(run) : null;
   }
 
-  /** the run once it has ended; TaskTimeoutError when `timeout` ms pass first */
-  wait<O = unknown>(id: string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
+  /**
+   * the run once it has ended; TaskTimeoutError when `timeout` ms pass first. Given the `id` of a
+   * run `trigger()` returned, its output is typed by the definition; for another string, by `O`.
+   */
+  wait<O = unknown>(id: RunId<O> | string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
     let runId: string;
     let timeout: number | undefined;
     try {
@@ -155,7 +159,7 @@ export class TaskService {
   }
 
   /** its output when it succeeded; TaskFailedError / TaskAbortedError / TaskTimeoutError otherwise */
-  async result<O = unknown>(id: string, options: { timeout?: number } = {}): Promise<O> {
+  async result<O = unknown>(id: RunId<O> | string, options: { timeout?: number } = {}): Promise<O> {
     const run = await this.wait<O>(id, options);
     if (run.status === 'success') return run.output as O;
     if (run.status === 'aborted') throw new TaskAbortedError(run.id, run.error?.message);
