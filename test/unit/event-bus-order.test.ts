@@ -1,5 +1,8 @@
 import { createLogger, transports } from 'winston';
 import { EventBus, type TaskEventName } from '../../src/core/observation/event-bus';
+import { EventRelay } from '../../src/core/observation/event-relay';
+import { localDistribution, memoryStorage } from '../../src';
+import type { RunEventNotice } from '../../src/ports/distribution';
 import type { TaskRun } from '../../src/api/types';
 
 const logger = createLogger({ transports: [new transports.Console({ silent: true })] });
@@ -46,5 +49,26 @@ describe('EventBus: a run held until its submitted', () => {
     bus.releaseHeld([run('a')]);
     off();
     expect(bus.holdUntilSubmitted([run('a')])).toBe(false);
+  });
+});
+
+describe('EventRelay: events of other nodes keep the run order on this node', () => {
+  it("another node's event of a run this node has not announced yet reaches live views after its submitted", () => {
+    const bus = new EventBus(logger);
+    const relay = new EventRelay({ distribution: localDistribution(), bus, storage: memoryStorage(), logger });
+    const seen: string[] = [];
+    // a live view: this node's events through the bus, other nodes' through the relay
+    bus.on('submitted', (e) => void seen.push(`local submitted:${e.run.id}`));
+    const stop = relay.watch({}, (e) => void seen.push(`remote ${e.type}:${e.runId}`));
+
+    bus.holdUntilSubmitted([run('a')]); // this node's insert of 'a' is not answered yet
+    const started = (id: string): RunEventNotice => ({ type: 'started', runId: id, definitionId: 'd', run: run(id) });
+    relay.received([started('a'), started('b')]); // another node claimed 'a' meanwhile
+    expect(seen).toEqual(['remote started:b']);
+    bus.emit('submitted', { run: run('a') });
+    expect(seen).toEqual(['remote started:b', 'local submitted:a', 'remote started:a']);
+    relay.received([started('a')]);
+    expect(seen.at(-1)).toBe('remote started:a'); // no longer held: at once
+    stop();
   });
 });

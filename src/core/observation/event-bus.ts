@@ -68,6 +68,17 @@ export class EventBus {
     for (const { id } of runs) this.release(id);
   }
 
+  /**
+   * Runs `deliver` once the run's `submitted` was delivered here, when this node holds the run's
+   * events (its insert is unanswered); at once otherwise. For events of the run that reach this
+   * node by another way than the bus (another node's, relayed to live views), in the same order.
+   */
+  afterSubmitted(runId: string, deliver: () => void): void {
+    const queued = this.held.size > 0 ? this.held.get(runId) : undefined;
+    if (queued !== undefined) queued.push(deliver);
+    else deliver();
+  }
+
   private release(id: string): void {
     const queued = this.held.get(id);
     if (queued === undefined) return;

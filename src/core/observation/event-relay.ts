@@ -213,7 +213,12 @@ export class EventRelay {
     );
   }
 
+  /** to the matching watchers, after the run's `submitted` if this node has not announced it yet */
   private deliver(event: RemoteRunEvent): void {
+    this.deps.bus.afterSubmitted(event.runId, () => this.deliverNow(event));
+  }
+
+  private deliverNow(event: RemoteRunEvent): void {
     for (const w of this.watchers) {
       const f = w.filter;
       if (f.runId !== undefined ? f.runId !== event.runId : f.definitionId !== undefined && f.definitionId !== event.definitionId) continue;
