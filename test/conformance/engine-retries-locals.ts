@@ -26,6 +26,7 @@ import {
   type TaskRunParams,
 } from '../../src';
 import { makeRun } from '../helpers/make-run';
+import { newRunId } from '../../src/util/ids';
 import type { Harness } from '../helpers/engine-harness';
 import { Recorder } from '../fixtures/tasks';
 
@@ -662,6 +663,31 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       expect(RestartableTask.executions).toBe(1); // the early run never ran
       expect(h.recorder.hooks.filter((x) => x === 'onAbort')).toHaveLength(2);
       expect({ ...(await h.service.locals(RestartableTask)) }).toEqual({});
+    });
+
+    test("a run whose locals write another node's restart refused ends with that restart's message, once stored; with its own when none comes", async () => {
+      const { h } = get();
+      const storage = h.container.get<RunStorage>(TOKENS.Storage);
+      const restartElsewhere = async () => {
+        // as another node's restart begins: its cut-off recorded, its message not stored yet
+        await storage.restartDefinition('conf.restartable', newRunId(Date.now()));
+      };
+      for (const [message, expected] of [
+        ['again', 'again'],
+        [undefined, 'the definition "conf.restartable" was restarted'],
+      ] as const) {
+        const run = await h.service.trigger({ definition: RestartableTask, input: { ms: 400, lateWrite: true } });
+        await until(async () => (await h.service.locals(RestartableTask)).seen === 1, 10_000);
+        await restartElsewhere(); // the run's late write, after its sleep, is refused
+        await new Promise((r) => setTimeout(r, 600));
+        if (message !== undefined) {
+          // that node goes on: it asks for the run's abort and stores its message
+          expect((await storage.requestAbort(run.id, message, new Date().toISOString())).kind).toBe('requested');
+          await storage.setValue(run.id, 'tasklane:abort-message', message);
+        }
+        const ended = await h.service.wait(run.id, { timeout: 10_000 });
+        expect(ended).toMatchObject({ status: 'aborted', error: { message: expected, code: 'ABORTED' } });
+      }
     });
 
     test('the unfinished children of the runs a restart aborts are aborted too', async () => {

@@ -18,6 +18,13 @@ import { ABORT_MESSAGE_KEY, DEFAULT_ABORT_MESSAGE, parentAbortedMessage } from '
 
 /** how deep below the run abort() was called for its descendants are aborted */
 const MAX_ABORT_DEPTH = 32;
+/**
+ * How long a run whose locals write a restart refused waits for the restart's message: the node
+ * that restarted asks for the run's abort and stores the message right after (two storage round
+ * trips); past this (that node died meanwhile) the run ends with its own message.
+ */
+const RESTART_MESSAGE_WAIT_MS = 2000;
+const RESTART_MESSAGE_POLL_MS = 20;
 
 /** what aborting runs reads, writes and tells */
 export interface RunAbortsDeps {
@@ -240,9 +247,19 @@ export class RunAborts {
     // node that received abort() stored its own message: the message it will store is made from
     // the parent's, which was stored before the parent's abort was announced
     const parentId = exec.run.parentId;
-    if (parentId === undefined) return undefined;
-    const parentMessage = await storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
-    return typeof parentMessage === 'string' ? parentAbortedMessage(parentId, parentMessage) : undefined;
+    if (parentId !== undefined) {
+      const parentMessage = await storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
+      if (typeof parentMessage === 'string') return parentAbortedMessage(parentId, parentMessage);
+    }
+    if (exec.abortFallbackMessage === undefined) return undefined;
+    // a restart refused this run's locals write before asking for its abort: its message follows
+    for (const end = Date.now() + RESTART_MESSAGE_WAIT_MS; Date.now() < end; ) {
+      await new Promise((resolve) => setTimeout(resolve, RESTART_MESSAGE_POLL_MS));
+      if (exec.abortMessage) return exec.abortMessage; // the restart was made on this node
+      const later = await storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
+      if (typeof later === 'string') return later;
+    }
+    return exec.abortFallbackMessage;
   }
 }
 

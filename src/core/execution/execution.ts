@@ -63,6 +63,12 @@ export class Execution implements BatchSink<UpdateResult> {
   /** an abort was asked for the run */
   abortRequested: boolean;
   abortMessage?: string;
+  /**
+   * the message the run ends aborted with when no abort message is known, here or in storage: a
+   * locals write refused because the definition was restarted (the restart's own message, stored
+   * by the node that restarted it, wins once known)
+   */
+  abortFallbackMessage?: string;
   /** the iteration's answer was taken (or replaced by a timeout): later answers are ignored */
   settled = false;
   /** released by a graceful stop, or its lease was lost: nothing more may be written */

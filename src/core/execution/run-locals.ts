@@ -86,7 +86,10 @@ export class RunLocals implements TaskLocals {
     if (result.ok) return;
     if (result.reason === 'restarted') {
       const message = `the definition "${this.definitionId}" was restarted`;
-      this.exec.requestAbort(message);
+      // the restart aborts the run too, with its own message: that one is the run's (given to this
+      // node's signal, or read from storage when the run ends); this one only when none is known
+      this.exec.abortFallbackMessage ??= message;
+      this.exec.requestAbort();
       throw new TaskAbortedError(this.exec.run.id, `${message}; its locals write was refused`);
     }
     // the port says an unconditional write never conflicts: a storage that answers so is broken
