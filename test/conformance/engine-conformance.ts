@@ -808,6 +808,24 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       }
     });
 
+    test("an abort another node asked for ends the run with that node's message, even when the request reaches the run before the message is stored", async () => {
+      await h.stop();
+      const a = await startHarness({ storage: another(), tasks: [SleepTask], nodeId: 'node-a', leaseMs: 600, pollMs: 50 });
+      try {
+        const storage = a.container.get<RunStorage>(TOKENS.Storage);
+        const run = await a.service.trigger({ definition: SleepTask, input: { ms: 30_000 } });
+        await until(async () => (await a.service.get(run.id))?.status === 'running');
+        // another node's abort(): its request stored (no notice reaches node A: its lease renewal,
+        // every 200 ms, answers it), and its message stored only later
+        expect((await storage.requestAbort(run.id, 'from node b', new Date().toISOString())).kind).toBe('requested');
+        await new Promise((r) => setTimeout(r, 700));
+        await storage.setValue(run.id, 'tasklane:abort-message', 'from node b');
+        expect(await a.service.wait(run.id, { timeout: 10_000 })).toMatchObject({ status: 'aborted', error: { message: 'from node b', code: 'ABORTED' } });
+      } finally {
+        await a.stop();
+      }
+    });
+
     describeHardening(() => ({ h, another }));
 
     test('start/stop can be repeated and called concurrently', async () => {

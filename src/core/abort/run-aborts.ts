@@ -19,12 +19,13 @@ import { ABORT_MESSAGE_KEY, DEFAULT_ABORT_MESSAGE, parentAbortedMessage } from '
 /** how deep below the run abort() was called for its descendants are aborted */
 const MAX_ABORT_DEPTH = 32;
 /**
- * How long a run whose locals write a restart refused waits for the restart's message: the node
- * that restarted asks for the run's abort and stores the message right after (two storage round
- * trips); past this (that node died meanwhile) the run ends with its own message.
+ * How long a run aborted from another node waits for the abort's message when it learned of the
+ * request before the message was stored: the node that asked stores it right after its request
+ * (one storage round trip); past this (that node died meanwhile) the run ends with the default
+ * message, or its own (a locals write a restart refused).
  */
-const RESTART_MESSAGE_WAIT_MS = 2000;
-const RESTART_MESSAGE_POLL_MS = 20;
+const MESSAGE_WAIT_MS = 2000;
+const MESSAGE_POLL_MS = 20;
 
 /** what aborting runs reads, writes and tells */
 export interface RunAbortsDeps {
@@ -251,11 +252,14 @@ export class RunAborts {
       const parentMessage = await storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
       if (typeof parentMessage === 'string') return parentAbortedMessage(parentId, parentMessage);
     }
-    if (exec.abortFallbackMessage === undefined) return undefined;
-    // a restart refused this run's locals write before asking for its abort: its message follows
-    for (const end = Date.now() + RESTART_MESSAGE_WAIT_MS; Date.now() < end; ) {
-      await new Promise((resolve) => setTimeout(resolve, RESTART_MESSAGE_POLL_MS));
-      if (exec.abortMessage) return exec.abortMessage; // the restart was made on this node
+    // Asked before this node claimed it (a restart's cut-off, at the claim): no message follows.
+    if (exec.abortFallbackMessage === undefined && exec.run.abortRequested) return undefined;
+    // Otherwise the node that asked stores the message right after its request, which this node
+    // may have seen first (its lease renewal answers the request; a restart's cut-off refused a
+    // locals write): wait for it a little
+    for (const end = Date.now() + MESSAGE_WAIT_MS; Date.now() < end; ) {
+      await new Promise((resolve) => setTimeout(resolve, MESSAGE_POLL_MS));
+      if (exec.abortMessage) return exec.abortMessage; // asked on this node meanwhile
       const later = await storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
       if (typeof later === 'string') return later;
     }
