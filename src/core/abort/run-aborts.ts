@@ -257,7 +257,7 @@ export class RunAborts {
     // Otherwise the node that asked stores the message right after its request, which this node
     // may have seen first (its lease renewal answers the request; a restart's cut-off refused a
     // locals write): wait for it a little
-    for (const end = Date.now() + MESSAGE_WAIT_MS; Date.now() < end; ) {
+    for (const end = Date.now() + MESSAGE_WAIT_MS; Date.now() < end;) {
       await new Promise((resolve) => setTimeout(resolve, MESSAGE_POLL_MS));
       if (exec.abortMessage) return exec.abortMessage; // asked on this node meanwhile
       const later = await storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
