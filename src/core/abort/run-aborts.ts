@@ -24,7 +24,7 @@ const MAX_ABORT_DEPTH = 32;
  * (one storage round trip); past this (that node died meanwhile) the run ends with the default
  * message, or its own (a locals write a restart refused).
  */
-const MESSAGE_WAIT_MS = 2000;
+const MESSAGE_WAIT_MS = 5000;
 const MESSAGE_POLL_MS = 20;
 
 /** what aborting runs reads, writes and tells */
@@ -252,11 +252,12 @@ export class RunAborts {
       const parentMessage = await storage.getValue(parentId, ABORT_MESSAGE_KEY).catch(() => undefined);
       if (typeof parentMessage === 'string') return parentAbortedMessage(parentId, parentMessage);
     }
-    // Asked before this node claimed it (a restart's cut-off, at the claim): no message follows.
-    if (exec.abortFallbackMessage === undefined && exec.run.abortRequested) return undefined;
-    // Otherwise the node that asked stores the message right after its request, which this node
-    // may have seen first (its lease renewal answers the request; a restart's cut-off refused a
-    // locals write): wait for it a little
+    // Marked at its first claim (a restart's cut-off, which the claim applies): no message follows.
+    // (A pending run's abort ends it at once; a run taken up again keeps an earlier request.)
+    if (exec.abortFallbackMessage === undefined && exec.run.abortRequested && exec.run.recoveries === 0) return undefined;
+    // The node that asked stores the message right after its request, which this node may have
+    // seen first (its lease renewal answered the request, the run was taken up again with its
+    // request, a restart's cut-off refused a locals write): wait for it a little
     for (const end = Date.now() + MESSAGE_WAIT_MS; Date.now() < end;) {
       await new Promise((resolve) => setTimeout(resolve, MESSAGE_POLL_MS));
       if (exec.abortMessage) return exec.abortMessage; // asked on this node meanwhile
