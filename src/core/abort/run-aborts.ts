@@ -25,7 +25,9 @@ const MAX_ABORT_DEPTH = 32;
  * message, or its own (a locals write a restart refused).
  */
 const MESSAGE_WAIT_MS = 5000;
-const MESSAGE_POLL_MS = 20;
+/** the first look after 20 ms, then each twice as late (at most a second): a few reads per run, not hundreds */
+const MESSAGE_FIRST_POLL_MS = 20;
+const MESSAGE_MAX_POLL_MS = 1000;
 
 /** what aborting runs reads, writes and tells */
 export interface RunAbortsDeps {
@@ -258,8 +260,8 @@ export class RunAborts {
     // The node that asked stores the message right after its request, which this node may have
     // seen first (its lease renewal answered the request, the run was taken up again with its
     // request, a restart's cut-off refused a locals write): wait for it a little
-    for (const end = Date.now() + MESSAGE_WAIT_MS; Date.now() < end;) {
-      await new Promise((resolve) => setTimeout(resolve, MESSAGE_POLL_MS));
+    for (let end = Date.now() + MESSAGE_WAIT_MS, pause = MESSAGE_FIRST_POLL_MS; Date.now() < end; pause = Math.min(pause * 2, MESSAGE_MAX_POLL_MS)) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
       if (exec.abortMessage) return exec.abortMessage; // asked on this node meanwhile
       const later = await storage.getValue(exec.run.id, ABORT_MESSAGE_KEY).catch(() => undefined);
       if (typeof later === 'string') return later;

@@ -125,10 +125,7 @@ export class TaskService {
     return run ? toPublicRun(run) : null;
   }
 
-  /**
-   * the run once it has ended; TaskTimeoutError when `timeout` ms pass first. Given the `id` of a
-   * run `trigger()` returned, its output is typed by the definition; for another string, by `O`.
-   */
+  /** the run once it ended (TaskTimeoutError after `timeout` ms); typed by trigger()'s definition given its run.id */
   wait<O = unknown>(id: RunId<O> | string, options: { timeout?: number } = {}): Promise<TaskRun<O>> {
     let runId: string;
     let timeout: number | undefined;
