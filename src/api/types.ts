@@ -108,6 +108,8 @@ export interface ListRunsQuery {
   definition?: string;
   status?: RunStatus | RunStatus[];
   parentId?: string;
+  /** only runs whose `context.tenant` is this string (a management principal's tenant reads so) */
+  tenant?: string;
   limit?: number;
   cursor?: string;
 }

@@ -507,6 +507,17 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       await expect(h.service.listRuns({ status: 'bogus' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
     });
 
+    test('listRuns({ tenant }) lists the runs whose context.tenant is it, from trigger() and runWithContext()', async () => {
+      const a1 = await h.service.trigger({ definition: NoopTask, context: { tenant: 'ta', user: 'x' }, delay: 60_000 });
+      await h.service.trigger({ definition: NoopTask, context: { tenant: 'tb' }, delay: 60_000 });
+      const a2 = await runWithContext({ tenant: 'ta' }, () => h.service.trigger({ definition: NoopTask, delay: 60_000 }));
+      await h.service.trigger({ definition: NoopTask, delay: 60_000 });
+      expect((await h.service.listRuns({ tenant: 'ta' })).items.map((r) => r.id)).toEqual([a2.id, a1.id]);
+      expect((await h.service.listRuns({ tenant: 'ta', limit: 1 })).cursor).toBe(a2.id);
+      expect((await h.service.listRuns({ tenant: 'ta', definition: 'test.noop', status: 'pending' })).items).toHaveLength(2);
+      expect((await h.service.listRuns({ tenant: 'nobody' })).items).toEqual([]);
+    });
+
     test('maxBacklog: a trigger past it rejects with QueueFullError and stores nothing; its key still returns the run; room again once runs start', async () => {
       await h.service.disable('conf.backlog'); // its runs stay pending
       const keyed = await h.service.trigger({ definition: BacklogTask, key: 'k1' });

@@ -563,6 +563,7 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
             ['listRuns definition', () => s.listRuns({ definition: v() }), ['INVALID_ARGUMENT']],
             ['listRuns status', () => s.listRuns({ status: v() }), ['INVALID_ARGUMENT']],
             ['listRuns parentId', () => s.listRuns({ parentId: v() }), ['INVALID_ARGUMENT']],
+            ['listRuns tenant', () => s.listRuns({ tenant: v() }), ['INVALID_ARGUMENT']],
             ['listRuns cursor', () => s.listRuns({ cursor: v() }), ['INVALID_ARGUMENT']],
             ['listRuns limit', () => s.listRuns({ limit: v() }), ['INVALID_ARGUMENT']],
             ['listLogs runId', () => s.listLogs({ runId: v() }), ['INVALID_ARGUMENT']],
@@ -624,6 +625,7 @@ export function describeHardening(ctx: () => { h: Harness; another: () => RunSto
       expect(await s.result(run.id, { timeout: 5000 })).toBe(`hello x${NUL}`); // inside JSON data, NUL is data
       expect(await s.listRuns({ definition: NUL })).toEqual({ items: [] });
       expect(await s.listRuns({ parentId: NUL })).toEqual({ items: [] });
+      expect(await s.listRuns({ tenant: NUL })).toEqual({ items: [] });
       expect(await s.listRuns({ definition: 'conf.inspect', parentId: NUL, status: 'success' })).toEqual({ items: [] });
       expect(await s.listLogs({ runId: NUL })).toEqual({ items: [] });
       expect(await s.get(NUL)).toBeNull();

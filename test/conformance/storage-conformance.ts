@@ -315,6 +315,49 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await list({ definition: DEF, parentId: parent.id })).toEqual([child2.id]);
       });
 
+      it('filters by tenant (a string context.tenant), alone and with the other filters, in full pages', async () => {
+        // 30 runs of tenant a among 300 of others: every page of a's holds `limit` runs
+        const runs: RunRecord[] = [];
+        for (let i = 0; i < 330; i++) {
+          const tenant = i % 11 === 0 ? 'a' : `t${i % 7}`;
+          runs.push(makeRun({ definitionId: i % 2 === 0 ? DEF : OTHER, context: { tenant, user: 'u' } }));
+        }
+        const odd = [
+          makeRun({ definitionId: DEF, context: { tenant: { name: 'a' } } as never }), // not a string
+          makeRun({ definitionId: DEF, context: { tenant: ['a'] } as never }),
+          makeRun({ definitionId: DEF, context: { user: 'a' } }), // no tenant
+          makeRun({ definitionId: DEF }), // no context
+          makeRun({ definitionId: DEF, context: { tenant: 'A' } }), // another case
+          makeRun({ definitionId: DEF, context: { nested: { tenant: 'a' } } as never }),
+        ];
+        await storage.insertRuns([...runs, ...odd]);
+        const ofA = ids(runs.filter((r) => r.context?.tenant === 'a')).reverse();
+        expect(ofA).toHaveLength(30);
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await storage.listRuns({ tenant: 'a', limit: 7, cursor });
+          if (page.cursor !== undefined) expect(page.items).toHaveLength(7);
+          seen.push(...ids(page.items));
+          cursor = page.cursor;
+          pages++;
+        } while (cursor !== undefined && pages < 10);
+        expect(seen).toEqual(ofA);
+        expect(pages).toBe(5);
+
+        const list = async (q: Parameters<RunStorage['listRuns']>[0]) => ids((await storage.listRuns({ limit: 1000, ...q })).items);
+        expect(await list({ tenant: 'a', definition: DEF })).toEqual(ids(runs.filter((r) => r.context?.tenant === 'a' && r.definitionId === DEF)).reverse());
+        expect(await list({ tenant: 'a', status: 'pending' })).toEqual(ofA);
+        expect(await list({ tenant: 'a', status: 'success' })).toEqual([]);
+        expect(await list({ tenant: 'A' })).toEqual([odd[4].id]);
+        expect(await list({ tenant: 'nobody' })).toEqual([]);
+        expect(await list({ tenant: '' })).toEqual([]);
+        // text no stored tenant holds: an empty page, never a driver's error
+        expect(await list({ tenant: 'a\u0000b' })).toEqual([]);
+        expect(await list({ tenant: '\ud800' })).toEqual([]);
+      });
+
       it('pages a filtered list', async () => {
         const mine = Array.from({ length: 9 }, () => makeRun({ definitionId: DEF }));
         const noise = Array.from({ length: 9 }, () => makeRun({ definitionId: OTHER }));

@@ -352,7 +352,7 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
     const st = postgresStorage({ connectionString: PG_URL, schema });
     await st.init();
     try {
-      expect((await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).current).toBe(4);
+      expect((await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).current).toBe(LATEST_SCHEMA_VERSION);
       const old = await st.getRun('01aaaaaaaaaaaaaaaaaaaaaaaa');
       expect(old).toMatchObject({ status: 'pending', input: { n: 1 }, retries: 0, iterationBase: 0 });
       expect(old?.retryOf).toBeUndefined();
@@ -363,6 +363,51 @@ describeWithPostgres('PostgreSQL storage: faults, JSON and identifiers', () => {
       expect(await st.writeLocal({ definitionId: 'other.def', key: 'k', value: 1, expectedVersion: 0 })).toEqual({ ok: true, version: 1 });
       expect(await st.restartDefinition('other.def', '01bbbbbbbbbbbbbbbbbbbbbbbb')).toEqual({ localsCleared: 1 });
       expect(await st.getDisabledDefinitions()).toEqual(new Set(['other.def'])); // a restart leaves the disabled flag alone
+    } finally {
+      await st.close();
+    }
+  });
+
+  it('brings a schema of version 4 up to date (migration 5): old runs are found by their tenant, even beside text PostgreSQL cannot unescape', async () => {
+    // ids in order: listRuns answers newest first
+    const contexts: Array<[string, string | null]> = [
+      ['01aaaaaaaaaaaaaaaaaaaaaaa1', '{"tenant":"acme","user":"u"}'],
+      ['01aaaaaaaaaaaaaaaaaaaaaaa2', '{"note":"a\\u0000b","tenant":"acme"}'], // NUL elsewhere: still acme's
+      ['01aaaaaaaaaaaaaaaaaaaaaaa3', '{"tenant":"acme","x":"\\ud800"}'], // a lone surrogate elsewhere
+      ['01aaaaaaaaaaaaaaaaaaaaaaa4', '{"tenant":"ac\\u0000me"}'], // a tenant text cannot hold: none
+      ['01aaaaaaaaaaaaaaaaaaaaaaa5', '{"tenant":5}'],
+      ['01aaaaaaaaaaaaaaaaaaaaaaa6', '{"tenant":"other"}'],
+      ['01aaaaaaaaaaaaaaaaaaaaaaa7', null],
+      ['01aaaaaaaaaaaaaaaaaaaaaaa8', '[1,2]'],
+    ];
+    await withPg(async (c) => {
+      await migrate(
+        c,
+        schema,
+        MIGRATIONS.filter((m) => m.version <= 4),
+      );
+      for (const [id, context] of contexts) {
+        await c.query(
+          `insert into "${schema}".runs (id, definition_id, name, status, context, created_on, due_at, iterations, attempt)
+           values ($1, 'test.def', 'test.def', 'pending', $2::json, $3, 0, 0, 0)`,
+          [id, context, new Date().toISOString()],
+        );
+      }
+    });
+    const st = postgresStorage({ connectionString: PG_URL, schema });
+    await st.init();
+    try {
+      expect((await pgAdmin.schemaVersion({ connectionString: PG_URL, schema })).current).toBe(LATEST_SCHEMA_VERSION);
+      const tenantIds = async (tenant: string) => (await st.listRuns({ tenant })).items.map((r) => r.id);
+      expect(await tenantIds('acme')).toEqual(['01aaaaaaaaaaaaaaaaaaaaaaa3', '01aaaaaaaaaaaaaaaaaaaaaaa2', '01aaaaaaaaaaaaaaaaaaaaaaa1']);
+      expect(await tenantIds('other')).toEqual(['01aaaaaaaaaaaaaaaaaaaaaaa6']);
+      expect(await tenantIds('5')).toEqual([]);
+      expect(await tenantIds('ac\u0000me')).toEqual([]);
+      // the runs are intact
+      expect((await st.getRun('01aaaaaaaaaaaaaaaaaaaaaaa2'))?.context).toEqual({ note: 'a\u0000b', tenant: 'acme' });
+      // and a run inserted now is found by its tenant too
+      const [fresh] = await st.insertRuns([makeRun({ definitionId: 'test.def', context: { tenant: 'acme', s: 'x\u0000' } })]);
+      expect((await tenantIds('acme'))[0]).toBe(fresh.run.id);
     } finally {
       await st.close();
     }

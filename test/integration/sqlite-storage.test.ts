@@ -215,7 +215,42 @@ describe('SqliteStorage (SQLite specifics)', () => {
     expect(await s.getDisabledDefinitions()).toEqual(new Set(['other.def']));
     const db = new Database(file, { readonly: true });
     try {
-      expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe('3');
+      expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('brings a database of version 3 up to date (migration 4): old runs are found by their tenant, through the tenant index', async () => {
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    migrateSqlite(
+      old,
+      SQLITE_MIGRATIONS.filter((m) => m.version <= 3),
+    );
+    const insert = old.prepare(
+      `INSERT INTO tasklane_runs (id, definition_id, name, status, context, created_on, due_at) VALUES (?, 'test.def', 'test.def', 'pending', ?, ?, 0)`,
+    );
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaa1', '{"tenant":"acme"}', new Date().toISOString());
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaa2', '{"tenant":"other"}', new Date().toISOString());
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaa3', '{"tenant":"acme","note":"a\\u0000b"}', new Date().toISOString());
+    insert.run('01aaaaaaaaaaaaaaaaaaaaaaa4', null, new Date().toISOString());
+    old.close();
+
+    const s = storage();
+    await s.init();
+    expect((await s.listRuns({ tenant: 'acme' })).items.map((r) => r.id)).toEqual(['01aaaaaaaaaaaaaaaaaaaaaaa3', '01aaaaaaaaaaaaaaaaaaaaaaa1']);
+    await s.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare("SELECT value FROM tasklane_meta WHERE key = 'schema_version'").pluck().get()).toBe(String(SQLITE_SCHEMA_VERSION));
+      // the statement listRuns sends for a tenant is served by the index, newest first
+      const plan = db
+        .prepare(
+          `EXPLAIN QUERY PLAN SELECT id FROM tasklane_runs WHERE json_extract(context, '$.tenant') = ? AND json_type(context, '$.tenant') = 'text' AND id < ? ORDER BY id DESC LIMIT ?`,
+        )
+        .all('acme', 'z', 51) as Array<{ detail: string }>;
+      expect(plan.map((p) => p.detail).join('; ')).toMatch(/USING (COVERING )?INDEX tasklane_runs_tenant/);
     } finally {
       db.close();
     }

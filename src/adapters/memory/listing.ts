@@ -9,6 +9,7 @@ import { cmp, lowerBound } from './sorted-ids';
 /**
  * listRuns of the memory storage: newest first, from the sorted ids of the definition, of the
  * parent's children, or of every run (read from the end), skipping removed runs' lingering ids.
+ * A tenant filter reads the runs one by one (there is no index on it here).
  */
 export function listRuns(index: MemoryIndex, query: StorageListRunsQuery): Page<RunRecord> {
   const limit = pageLimit(query.limit);
@@ -34,6 +35,7 @@ export function listRuns(index: MemoryIndex, query: StorageListRunsQuery): Page<
     if (statuses && !statuses.has(row.status)) continue;
     if (query.parentId !== undefined && row.parentId !== query.parentId) continue;
     if (query.scheduled !== undefined && (row.scheduledFor !== undefined) !== query.scheduled) continue;
+    if (query.tenant !== undefined && row.context?.tenant !== query.tenant) continue;
     if (items.length === limit) {
       cursor = items[items.length - 1].id;
       break;

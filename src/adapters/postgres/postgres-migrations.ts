@@ -153,6 +153,39 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'runs: tenant (context.tenant when a string), indexed for listRuns({ tenant })',
+    // A column rather than an index on context->>'tenant': PostgreSQL's json operators parse the
+    // whole value and fail on a \u0000 escape or a lone surrogate anywhere in it, which an index
+    // expression would turn into a failed insert. The insert sets the column (insert-row.ts).
+    // The backfill reads context.tenant where the context's text has no such escape. Where it has
+    // one, row by row: the escapes become U+FFFD first, and a tenant holding one is left out (as
+    // insert-row.ts leaves out a tenant PostgreSQL text cannot hold), as is a context that still
+    // cannot be read. The index covers only runs with a tenant: the others add no entry.
+    sql: (s) => `
+      alter table ${s}.runs add column tenant text collate "C";
+      update ${s}.runs set tenant = context->>'tenant'
+        where case when context is null or context::text ~ '\\\\u(0000|[dD][89a-fA-F])' then false
+                   else json_typeof(context->'tenant') = 'string' end;
+      do $$
+      declare
+        r record;
+        readable json;
+      begin
+        for r in select id, context from ${s}.runs where context::text ~ '\\\\u(0000|[dD][89a-fA-F])' loop
+          begin
+            readable := regexp_replace(r.context::text, '\\\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})', chr(65533), 'g')::json;
+            if json_typeof(readable->'tenant') = 'string' and position(chr(65533) in readable->>'tenant') = 0 then
+              update ${s}.runs set tenant = readable->>'tenant' where id = r.id;
+            end if;
+          exception when others then null;
+          end;
+        end loop;
+      end $$;
+      create index runs_tenant_idx on ${s}.runs (tenant, id) where tenant is not null;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

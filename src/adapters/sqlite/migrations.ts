@@ -127,6 +127,16 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 4,
+    name: 'runs by tenant (listRuns({ tenant }), a management principal with a tenant)',
+    // an index on the expression listRuns filters on, only over runs with a tenant: nothing to
+    // backfill, and run transitions never touch it (they do not change the context)
+    sql: `
+      CREATE INDEX tasklane_runs_tenant ON tasklane_runs (json_extract(context, '$.tenant'), id)
+        WHERE json_extract(context, '$.tenant') IS NOT NULL;
+    `,
+  },
 ];
 
 export const SQLITE_SCHEMA_VERSION = SQLITE_MIGRATIONS[SQLITE_MIGRATIONS.length - 1].version;

@@ -16,7 +16,7 @@ export function checkLimit(limit: unknown): number | undefined {
 export const ABORT_KEYS: ReadonlySet<'id' | 'message'> = new Set(['id', 'message'] as const);
 export const RESTART_KEYS: ReadonlySet<'message'> = new Set(['message'] as const);
 export const WAIT_KEYS: ReadonlySet<'timeout'> = new Set(['timeout'] as const);
-export const LIST_RUNS_KEYS: ReadonlySet<keyof ListRunsQuery> = new Set<keyof ListRunsQuery>(['definition', 'status', 'parentId', 'limit', 'cursor']);
+export const LIST_RUNS_KEYS: ReadonlySet<keyof ListRunsQuery> = new Set<keyof ListRunsQuery>(['definition', 'status', 'parentId', 'tenant', 'limit', 'cursor']);
 export const LIST_LOGS_KEYS: ReadonlySet<keyof ListLogsQuery> = new Set<keyof ListLogsQuery>(['runId', 'limit', 'cursor']);
 export const LIST_DEFINITIONS_KEYS: ReadonlySet<'includePrivate'> = new Set(['includePrivate'] as const);
 /** what listLogs answers as cursors (a line's sequence number) */

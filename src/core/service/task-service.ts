@@ -164,13 +164,15 @@ export class TaskService {
   }
 
   async listRuns(query: ListRunsQuery = {}): Promise<Page<TaskRun>> {
-    const q = readOptions(query, LIST_RUNS_KEYS, 'listRuns()', '{ definition?, status?, parentId?, limit?, cursor? }');
+    const q = readOptions(query, LIST_RUNS_KEYS, 'listRuns()', '{ definition?, status?, parentId?, tenant?, limit?, cursor? }');
     const statuses = q.status === undefined ? undefined : Array.isArray(q.status) ? [...(q.status as unknown[])] : [q.status];
     if (statuses?.some((s) => !STATUSES.includes(s as RunStatus))) throw new InvalidArgumentError(`status must be one of ${STATUSES.join(', ')}`);
     if (q.definition !== undefined && typeof q.definition !== 'string')
       throw new InvalidArgumentError(`listRuns(): definition must be a string, got ${describeKind(q.definition)}`);
     if (q.parentId !== undefined && typeof q.parentId !== 'string')
       throw new InvalidArgumentError(`listRuns(): parentId must be a string, got ${describeKind(q.parentId)}`);
+    if (q.tenant !== undefined && typeof q.tenant !== 'string')
+      throw new InvalidArgumentError(`listRuns(): tenant must be a string, got ${describeKind(q.tenant)}`);
     const limit = checkLimit(q.limit) ?? 50;
     const cursor = checkCursor(q.cursor);
     // a run id cursor (listRuns answers run ids): anything else was not returned by a previous call
@@ -184,6 +186,7 @@ export class TaskService {
       definition: q.definition,
       status: statuses as RunStatus[] | undefined,
       parentId: q.parentId,
+      tenant: q.tenant,
       limit,
       cursor,
     });

@@ -72,18 +72,14 @@ export const OPERATIONS: ReadonlyMap<string, Operation> = new Map<string, Operat
     (args, call) => {
       const where = (args.where ?? {}) as Args;
       const status = str(where.status);
-      return visiblePage(
-        call.principal,
-        (cursor) =>
-          call.deps.service.listRuns({
-            definition: str(where.definitionId),
-            status: status as TaskRun['status'] | undefined,
-            parentId: str(where.parentId),
-            limit: int(args.limit),
-            cursor,
-          }),
-        str(args.after),
-      );
+      return visiblePage(call.principal, call.deps.service, {
+        definition: str(where.definitionId),
+        status: status as TaskRun['status'] | undefined,
+        parentId: str(where.parentId),
+        tenant: str(where.tenant),
+        limit: int(args.limit),
+        cursor: str(args.after),
+      });
     },
   ],
   ['query.getTask', (args, call) => visibleRun(call, String(args.id))],

@@ -1,5 +1,6 @@
 import type { DefinitionInfo } from '../../api/task-options';
-import type { DefinitionStats, Page, TaskRun } from '../../api/types';
+import type { DefinitionStats, ListRunsQuery, Page, TaskRun } from '../../api/types';
+import type { TaskService } from '../../core/service/task-service';
 import type { Principal } from '../auth/principal';
 
 /** whether `principal` may see `run`: no tenant, or the run's context.tenant is its tenant */
@@ -7,26 +8,21 @@ export function visibleTo(principal: Principal, run: TaskRun | null): run is Tas
   return run !== null && (principal.tenant === undefined || run.context?.tenant === principal.tenant);
 }
 
-/** pages read at most to find a tenant's runs for one answer (a page may then be short, or empty with a cursor) */
-const MAX_PAGES_SCANNED = 20;
-
 /**
- * A page of runs the principal may see. Without a tenant it is storage's page. With one, runs of
- * other tenants are left out (storage has no index on context.tenant): pages are read until one
- * holds a visible run or MAX_PAGES_SCANNED were read; the answer's cursor continues after the last.
+ * The listRuns query that reads only what the principal may see: a principal with a tenant reads
+ * its tenant's runs (storage filters them, so pages are full); a `tenant` asked for beside it
+ * that is not its own matches nothing. Without one, the `tenant` asked for, if any.
  */
-export async function visiblePage(
-  principal: Principal,
-  read: (cursor: string | undefined) => Promise<Page<TaskRun>>,
-  after: string | undefined,
-): Promise<Page<TaskRun>> {
-  let cursor = after;
-  for (let pages = 0; ; pages++) {
-    const page = await read(cursor);
-    const items = principal.tenant === undefined ? page.items : page.items.filter((r) => visibleTo(principal, r));
-    cursor = page.cursor;
-    if (items.length > 0 || cursor === undefined || pages + 1 >= MAX_PAGES_SCANNED) return cursor === undefined ? { items } : { items, cursor };
-  }
+function visibleQuery(principal: Principal, query: ListRunsQuery): ListRunsQuery | null {
+  if (principal.tenant === undefined) return query;
+  if (query.tenant !== undefined && query.tenant !== principal.tenant) return null;
+  return { ...query, tenant: principal.tenant };
+}
+
+/** listRuns as the principal may see it (see {@link visibleQuery}) */
+export async function visiblePage(principal: Principal, service: Pick<TaskService, 'listRuns'>, query: ListRunsQuery): Promise<Page<TaskRun>> {
+  const visible = visibleQuery(principal, query);
+  return visible === null ? { items: [] } : service.listRuns(visible);
 }
 
 /** a definition as TaskDefinitionInfo resolves it (inputSchema is a field resolver) */

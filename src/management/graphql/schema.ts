@@ -60,7 +60,7 @@ export function buildSchema(deps: ManagementDeps, principalOf: (context: unknown
       const principal = principalOf(context);
       if (!principal) throw unauthenticated();
       const { limit, after } = args as { limit?: number; after?: string };
-      return await visiblePage(principal, (cursor) => deps.service.listRuns({ parentId: run.id, limit, cursor }), after);
+      return await visiblePage(principal, deps.service, { parentId: run.id, limit, cursor: after });
     } catch (err) {
       throw toGraphQLError(err, logger);
     }

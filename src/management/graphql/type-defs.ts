@@ -28,7 +28,7 @@ export const TYPE_DEFS = /* GraphQL */ `
     listDefinitions(includePrivate: Boolean): [TaskDefinitionInfo!]!
     "Null when unknown, or private for this caller."
     getDefinition(id: ID!): TaskDefinitionInfo
-    "Runs, newest first, by cursor. A tenant's pages may hold fewer than limit runs."
+    "Runs, newest first, by cursor. A caller with a tenant sees its tenant's runs only."
     listTasks(where: TaskRunsWhere, limit: Int, after: String): TaskRunPage!
     "Null when unknown or outside the caller's tenant."
     getTask(id: ID!): TaskRunInfo
@@ -65,6 +65,8 @@ export const TYPE_DEFS = /* GraphQL */ `
     "pending, running, success, failed or aborted"
     status: String
     parentId: ID
+    "runs whose context.tenant is this (a caller with a tenant: its own, or none)"
+    tenant: String
   }
 
   input TaskLogsWhere {

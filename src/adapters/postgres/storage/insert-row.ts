@@ -1,5 +1,5 @@
 import type { RunRecord } from '../../../ports/run-record';
-import { exactText, intMs, isoToMs, jsonText } from './column-values';
+import { exactText, intMs, isoToMs, jsonText, storable } from './column-values';
 import { compareText } from './compare-text';
 import { pgScalarArray, pgTextArray } from './pg-arrays';
 
@@ -63,6 +63,7 @@ export const INSERT_COLUMNS: readonly InsertColumn[] = [
   col('retry_policy', 'text', true, null, true),
   col('original_input', 'text', true, null, true),
   col('iteration_base', 'integer', true, 0),
+  col('tenant', 'text', true),
 ];
 
 function columnIndex(name: string): number {
@@ -113,7 +114,14 @@ export function toInsertRow(run: RunRecord): InsertRow {
     jsonText(run.retryPolicy),
     jsonText(run.originalInput),
     run.iterationBase ?? 0,
+    tenantOf(run),
   ];
+}
+
+/** the run's `context.tenant` when it is a string PostgreSQL text can hold (listRuns' tenant filter) */
+function tenantOf(run: RunRecord): string | null {
+  const tenant = run.context?.tenant;
+  return typeof tenant === 'string' && storable(tenant) ? tenant : null;
 }
 
 export function insertRowSize(row: InsertRow): number {

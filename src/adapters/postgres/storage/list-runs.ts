@@ -29,7 +29,12 @@ const STATUS_GROUPS: ReadonlyArray<{ statuses: RunStatus[]; predicate: string; f
 export async function listRuns(db: StorageConnections, query: StorageListRunsQuery): Promise<Page<RunRecord>> {
   const limit = clampLimit(query.limit);
   // text PostgreSQL cannot hold matches no stored run (and cannot be sent): an empty page
-  if ((query.definition !== undefined && !storable(query.definition)) || (query.parentId !== undefined && !storable(query.parentId))) return { items: [] };
+  if (
+    (query.definition !== undefined && !storable(query.definition)) ||
+    (query.parentId !== undefined && !storable(query.parentId)) ||
+    (query.tenant !== undefined && !storable(query.tenant))
+  )
+    return { items: [] };
   if (query.cursor !== undefined && !storable(query.cursor)) throw new InvalidArgumentError('Invalid run cursor: it was not returned by listRuns.');
   const s = db.s;
   const where: string[] = [];
@@ -40,6 +45,7 @@ export async function listRuns(db: StorageConnections, query: StorageListRunsQue
   };
   const statuses = query.status === undefined ? undefined : Array.isArray(query.status) ? query.status : [query.status];
   if (query.parentId !== undefined) where.push(`parent_id = ${param(query.parentId)}`);
+  if (query.tenant !== undefined) where.push(`tenant = ${param(query.tenant)}`);
   if (query.scheduled === true) where.push('scheduled_for is not null');
   if (query.scheduled === false) where.push('scheduled_for is null');
   if (query.cursor !== undefined && query.cursor !== '') where.push(`id < ${param(query.cursor)}`);

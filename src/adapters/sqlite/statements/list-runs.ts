@@ -42,6 +42,12 @@ export function prepareListRuns(db: Database.Database): ListRuns {
       where.push('parent_id = ?');
       params.push(query.parentId);
     }
+    if (query.tenant !== undefined) {
+      // served by tasklane_runs_tenant (migration 4): the expression is written as in the index
+      // (json_extract answers an object or array as its JSON text: only a string tenant matches)
+      where.push(`json_extract(context, '$.tenant') = ? AND json_type(context, '$.tenant') = 'text'`);
+      params.push(query.tenant);
+    }
     if (query.scheduled !== undefined) where.push(query.scheduled ? 'scheduled_for IS NOT NULL' : 'scheduled_for IS NULL');
     if (query.cursor !== undefined) {
       where.push('id < ?');
