@@ -18,6 +18,11 @@ export interface RunRecord extends TaskRun {
   abortRequested: boolean;
   /** times the run was taken up again after its lease expired */
   recoveries: number;
+  /**
+   * Set only on a record `claimRuns` answers, when that claim took the run up after its lease
+   * expired (its `recoveries` grew): the engine counts the recovery when it happens. Not stored.
+   */
+  recovered?: true;
   /** persisted log lines of this run */
   logCount: number;
   /** the run's own retry policy (`trigger({ retry })`), overriding its definition's */

@@ -167,7 +167,8 @@ export interface StorageListRunsQuery extends ListRunsQuery {
  *   (`leaseToken`, `leaseExpiresAt = now + leaseMs`, `nodeId`), `iterations + 1`, and `startedOn`
  *   set if it was not. Claimable are:
  *   (a) `running` runs that are parked (no lease) with `dueAt <= now`: resumed, no concurrency check;
- *   (b) `running` runs whose lease expired (`leaseExpiresAt < now`): `recoveries + 1`, `attempt + 1`;
+ *   (b) `running` runs whose lease expired (`leaseExpiresAt < now`): `recoveries + 1`, `attempt + 1`,
+ *       answered with `recovered: true`;
  *   (c) `pending` runs with `dueAt <= now`, whose `after` run (if any) is finished or missing,
  *       whose definition is not disabled, while the definition's running count (parked included)
  *       stays below the slot's `concurrency`: `attempt + 1`.

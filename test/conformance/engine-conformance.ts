@@ -28,6 +28,7 @@ import { assertNoLiveEngines, startHarness, type Harness } from '../helpers/engi
 import { ALL_TEST_TASKS, CountInput, CountTask, ForeverTask, NoopTask, SerialTask, SleepTask } from '../fixtures/tasks';
 import { describeRetriesLocalsRestart, RETRY_LOCALS_TASKS } from './engine-retries-locals';
 import { describeHardening, HARDENING_TASKS } from './engine-hardening';
+import { until } from '../helpers/wait';
 
 /** `storage`, and `another()`: a second handle on the same data, as a second node would open it */
 export type StorageFactory = () => Promise<{ storage: RunStorage; another: () => RunStorage; cleanup: () => Promise<void> }>;
@@ -233,14 +234,6 @@ async function countRuns(h: Harness): Promise<number> {
     cursor = page.cursor;
   } while (cursor);
   return n;
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The engine's behaviour (API.md sections 1-4), run unchanged against every storage adapter. */

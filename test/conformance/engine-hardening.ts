@@ -21,6 +21,7 @@ import { UNREADABLE_ERROR } from '../../src/core/coerce-error';
 import { MAX_DURATION_MS } from '../../src/util/duration';
 import { startHarness, type Harness } from '../helpers/engine-harness';
 import { NoopTask, Recorder, SleepTask } from '../fixtures/tasks';
+import { until } from '../helpers/wait';
 
 /**
  * Issue 8 (hardening): hostile values from callers and tasks end cleanly, durations are bounded,
@@ -292,14 +293,6 @@ export const HARDENING_TASKS = [
   LongSleepTask,
   ProgressMergeTask,
 ];
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** the code of what `fn` threw or rejected with ('none' when it did not fail, 'raw <Class>' for a non-tasklane error) */
 async function codeOf(fn: () => unknown): Promise<string> {

@@ -29,6 +29,7 @@ import { makeRun } from '../helpers/make-run';
 import { newRunId } from '../../src/util/ids';
 import type { Harness } from '../helpers/engine-harness';
 import { Recorder } from '../fixtures/tasks';
+import { until } from '../helpers/wait';
 
 /** start times (epoch ms) of each execution's first iteration, by the key in the input */
 const executions = new Map<string, number[]>();
@@ -215,14 +216,6 @@ class RestartableTask implements TaskDefinition<RestartableInput, string> {
 }
 
 export const RETRY_LOCALS_TASKS = [FlakyTask, StepsTask, CounterTask, LocalsProbeTask, RestartableTask];
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** the events of one kind for one run, as they come */
 function collect<E extends 'retrying' | 'aborted' | 'failed'>(

@@ -657,8 +657,9 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(ids(await claim({ nodeId: 'node-b' }))).toEqual([targeted.id]);
       });
 
-      it('takes up a run whose lease expired: recoveries+1, attempt+1, iterations+1, new token', async () => {
+      it('takes up a run whose lease expired: recoveries+1, attempt+1, iterations+1, new token, answered as recovered', async () => {
         const first = await running({}, T, 1000);
+        expect(first.recovered).toBeUndefined(); // a pending run's claim is not a recovery
         expect(await claim({ now: T + 1000, nodeId: 'node-b' })).toEqual([]); // expires at T+1000: not before
         const [again] = await claim({ now: T + 1001, nodeId: 'node-b', leaseMs: 2000 });
         expect(again).toMatchObject({
@@ -670,12 +671,16 @@ export function describeStorageConformance(name: string, factory: StorageFactory
           iterations: 2,
           leaseExpiresAt: T + 1001 + 2000,
           startedOn: iso(T),
+          recovered: true,
         });
         expect(again.leaseToken).not.toBe(first.leaseToken);
         // the old holder is fenced off
         expect(await update(first, { status: 'success', finishedOn: iso(T) })).toEqual({ ok: false, reason: 'lease_lost' });
         expect((await storage.renewLeases('node-a', [{ id: first.id, leaseToken: first.leaseToken as string }], T + 1002, 1000)).lost).toEqual([first.id]);
-        expect(await storage.getRun(first.id)).toEqual(again);
+        // `recovered` is the claim's answer, not stored
+        const { recovered: _answered, ...stored } = again;
+        expect(await storage.getRun(first.id)).toEqual(stored);
+        expect((await storage.getRun(first.id))?.recovered).toBeUndefined();
       });
 
       it('takes up expired leases even at the concurrency limit, and no pending run besides', async () => {
@@ -789,6 +794,7 @@ export function describeStorageConformance(name: string, factory: StorageFactory
         expect(await claim({ now: T + 4999 })).toEqual([]);
         const [resumed] = await claim({ now: T + 5000 });
         expect(resumed).toMatchObject({ id: run.id, iterations: 2, attempt: 1, recoveries: 0, input: { step: 2 }, startedOn: iso(T) });
+        expect(resumed.recovered).toBeUndefined(); // a parked run's resumption is not a recovery
       });
 
       it('releases a run back to pending (graceful stop): claimable again with attempt+1', async () => {

@@ -3,7 +3,10 @@
  * operation through a real server on a free port, errors with tasklane's codes, cursors, live events.
  */
 import { describeEachStorage } from '../reliability/storages';
+import { TOKENS, type RunStorage } from '../../src';
 import { RUN_FIELDS, startApi, type Api } from '../helpers/management-api';
+import { makeRun } from '../helpers/make-run';
+import { until } from '../helpers/wait';
 
 const TRIGGER = `mutation($definition: ID!, $input: JSON, $key: String, $delay: Int) {
   backgroundTasks { triggerTask(definition: $definition, input: $input, key: $key, delay: $delay) { ${RUN_FIELDS} } } }`;
@@ -308,6 +311,34 @@ describeEachStorage('management API', (kind) => {
     await api.gql(`mutation { backgroundTasks { restartDefinition(id: "mgmt.flaky") { id } } }`, {}, 'operator');
     const cleared = await api.gql<{ getDefinition: { locals: unknown } }>(`{ backgroundTasks { getDefinition(id: "mgmt.flaky") { locals } } }`, {}, 'viewer');
     expect(cleared.data!.backgroundTasks!.getDefinition.locals).toEqual({});
+  });
+
+  it('counts a lease recovery when this node takes the run up, not when the run ends', async () => {
+    // a run held by a node that died: running, its lease expired a second ago
+    const storage = api.harness.container.get<RunStorage>(TOKENS.Storage);
+    const now = Date.now();
+    const [{ run: held }] = await storage.insertRuns([
+      makeRun({
+        definitionId: 'mgmt.forever',
+        input: undefined,
+        status: 'running',
+        iterations: 1,
+        attempt: 1,
+        nodeId: 'dead-node',
+        leaseToken: 'dead-lease',
+        leaseExpiresAt: now - 1000,
+        startedOn: new Date(now - 5000).toISOString(),
+      }),
+    ]);
+    const recoveries = async () =>
+      /^tasklane_lease_recoveries_total\{definition="mgmt.forever"\} (\d+)$/m.exec(await (await api.http('/metrics', { who: 'viewer' })).text())?.[1];
+    await until(async () => (await api.harness.service.get(held.id))?.attempt === 2, 20_000);
+    // taken up here and still running (mgmt.forever runs until aborted): counted already, once
+    expect(await api.harness.service.get(held.id)).toMatchObject({ status: 'running', attempt: 2 });
+    await until(async () => (await recoveries()) === '1', 10_000);
+    await api.harness.service.abort({ id: held.id });
+    await api.harness.service.wait(held.id, { timeout: 10_000 });
+    expect(await recoveries()).toBe('1');
   });
 
   it('serves /healthz, /readyz and /metrics', async () => {

@@ -51,7 +51,9 @@ export function claimRuns(index: MemoryIndex, request: ClaimRequest): RunRecord[
       row.leaseToken = tokenBase + out.length.toString(36);
       row.leaseExpiresAt = leaseExpiresAt;
       index.addLease(row);
-      out.push(toRecord(row));
+      const record = toRecord(row);
+      if (found.kind === 'expired') record.recovered = true;
+      out.push(record);
       if (cursor.taken < cursor.max) still.push(cursor);
     }
     active = still;

@@ -234,9 +234,11 @@ export class SqliteStorage implements RunStorage {
   async claimRuns(request: ClaimRequest): Promise<RunRecord[]> {
     const q = this.prepared();
     if (!(request.limit >= 1) || request.slots.length === 0) return [];
-    const rows = await this.retry(() => q.claimRuns.immediate(request));
+    const { rows, recovered } = await this.retry(() => q.claimRuns.immediate(request));
     this.claimed.keep(rows);
-    return rows.map(toRecord);
+    const runs = rows.map(toRecord);
+    if (recovered.size > 0) for (const run of runs) if (recovered.has(run.id)) run.recovered = true;
+    return runs;
   }
 
   async updateIterations(updates: IterationUpdate[]): Promise<UpdateResult[]> {

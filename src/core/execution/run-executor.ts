@@ -102,7 +102,10 @@ export class RunExecutor implements ControllerHost, OutcomeWriter {
     exec.startedAt = performance.now();
     if (run.iterations === 1 && deps.transactions.size > 0) deps.transactions.seen(run.id); // claimed: its transaction committed
     if (run.iterations === 1 && deps.bus.has('started')) deps.bus.emit('started', { run: toPublicRun(run) });
-    if (run.iterations === 1 && deps.observers.on) deps.observers.started(run, now - run.dueAt);
+    if (deps.observers.on) {
+      if (run.iterations === 1) deps.observers.started(run, now - run.dueAt);
+      if (run.recovered) deps.observers.recovered(run);
+    }
 
     // refusals decided before run() is called
     const refusal = deps.outcomes.refusal(exec, run.definitionId !== 'inline' || deps.inline.has(run.id));

@@ -14,11 +14,13 @@ export interface EngineObserver {
   triggered?(run: RunRecord): void;
   /** a run's first iteration starts on this node, `pickupDelayMs` after it was due (engine time) */
   started?(run: RunRecord, pickupDelayMs: number): void;
+  /** this node took a run up after its lease expired (the node that held it died or stalled) */
+  recovered?(run: RunRecord): void;
   /** an iteration's code answered (or threw) on this node after `durationMs` */
   iterationEnded?(run: RunRecord, durationMs: number): void;
   /**
    * a run ended and this node recorded its end: each end is observed once in the cluster, on the
-   * node whose write ended it (the `recoveries` of the record count its lease recoveries)
+   * node whose write ended it
    */
   ended?(run: RunRecord): void;
   /** an abort took effect through this node: a pending run aborted, or a running one asked to stop */
@@ -56,6 +58,10 @@ export class ObserverSet implements Required<EngineObserver> {
 
   started(run: RunRecord, pickupDelayMs: number): void {
     this.each('started', (o) => o.started?.(run, pickupDelayMs));
+  }
+
+  recovered(run: RunRecord): void {
+    this.each('recovered', (o) => o.recovered?.(run));
   }
 
   iterationEnded(run: RunRecord, durationMs: number): void {

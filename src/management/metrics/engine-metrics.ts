@@ -14,7 +14,8 @@ const STATS_REUSE_MS = 500;
  * at scrape time. Per node: counters count what this node did (a run's end is counted by the node
  * that ended it, so sums over nodes are the cluster's); `tasklane_queue_size` is the store's count
  * (the same on every node: take the max); `tasklane_queue_peak` and `tasklane_runs_running` are
- * this node's. `tasklane_lease_recoveries_total` counts a run's recoveries when it ends.
+ * this node's. `tasklane_lease_recoveries_total` counts the runs this node took up after their
+ * lease expired, when it takes them up.
  */
 export class EngineMetrics {
   readonly registry = new Registry();
@@ -49,7 +50,7 @@ export class EngineMetrics {
     });
     const recoveries = new Counter({
       name: 'tasklane_lease_recoveries_total',
-      help: 'Lease recoveries (runs taken up again after their node died), counted when the run ends',
+      help: 'Lease recoveries: runs this node took up again after their lease expired (their node died or stalled)',
       labelNames: ['definition'],
       registers,
     });
@@ -106,12 +107,12 @@ export class EngineMetrics {
     this.stopObserving = access.observe({
       triggered: (run: RunRecord) => triggered.inc({ definition: run.definitionId }),
       started: (run: RunRecord, pickupDelayMs: number) => pickup.observe({ definition: run.definitionId }, seconds(pickupDelayMs)),
+      recovered: (run: RunRecord) => recoveries.inc({ definition: run.definitionId }),
       iterationEnded: (run: RunRecord, durationMs: number) => iteration.observe({ definition: run.definitionId }, seconds(durationMs)),
       ended: (run: RunRecord) => {
         runs.inc({ definition: run.definitionId, status: run.status });
         if (run.finishedOn)
           runDuration.observe({ definition: run.definitionId, status: run.status }, seconds(Date.parse(run.finishedOn) - Date.parse(run.createdOn)));
-        if (run.recoveries > 0) recoveries.inc({ definition: run.definitionId }, run.recoveries);
       },
       abortRequested: (run: RunRecord) => aborts.inc({ definition: run.definitionId }),
     });

@@ -6,7 +6,7 @@ import type { StorageConnections } from './connections';
 import { cols, toRecord, UNFINISHED, type RunRow } from './run-row';
 
 /** a claim's row: the run's columns, its rank within its definition, and its slot's position */
-type ClaimRow = RunRow & { claim_rn: number; claim_slot: number };
+type ClaimRow = RunRow & { claim_rn: number; claim_slot: number; claim_recovered: boolean };
 
 /**
  * The key of runs_running_lease_idx (migration 2): the lowest bigint for a parked run (no lease),
@@ -136,7 +136,7 @@ function claimSql(s: string): string {
         from chosen
         join slots sl on sl.definition_id = chosen.definition_id
         where r.id = chosen.id
-        returning ${cols('r')}, chosen.rn as claim_rn, chosen.slot as claim_slot
+        returning ${cols('r')}, chosen.rn as claim_rn, chosen.slot as claim_slot, chosen.recovered as claim_recovered
       )
       select * from claimed`;
 }
@@ -198,6 +198,7 @@ export class RunClaims {
     const runs = new Array<RunRecord>(rows.length);
     for (let i = 0; i < rows.length; i++) {
       runs[i] = toRecord(rows[i]);
+      if (rows[i].claim_recovered) runs[i].recovered = true;
       this.claimed.remember(rows[i]);
     }
     return runs;

@@ -4,7 +4,8 @@ import { newToken } from '../../../util/ids';
 import { NOT_FINISHED, RUN, RUN_SELECT, type RunRow } from '../run-row';
 
 /** the claimed rows, in the order picked; run in a `BEGIN IMMEDIATE` transaction */
-export type ClaimRuns = Database.Transaction<(request: ClaimRequest) => RunRow[]>;
+/** the claimed rows in claim order, and the ids of those taken up after their lease expired */
+export type ClaimRuns = Database.Transaction<(request: ClaimRequest) => { rows: RunRow[]; recovered: ReadonlySet<string> }>;
 
 type Candidate = { id: string; kind: 'expired' | 'parked' | 'pending' };
 
@@ -23,6 +24,8 @@ type Candidate = { id: string; kind: 'expired' | 'parked' | 'pending' };
  * The queries name their partial index (`INDEXED BY`): without statistics the planner prefers the
  * plain (definition_id, id) index, which walks every finished run of the definition.
  */
+const NONE: ReadonlySet<string> = new Set();
+
 export function prepareClaimRuns(db: Database.Database): ClaimRuns {
   // what a claim needs of the definitions (one small table): disabled ones, restart cut-offs
   const definitionStates = db.prepare<[], { definition_id: string; disabled: number; restart_cutoff: string | null }>(
@@ -86,7 +89,7 @@ export function prepareClaimRuns(db: Database.Database): ClaimRuns {
     )
     .raw();
 
-  return db.transaction((request: ClaimRequest): RunRow[] => {
+  return db.transaction((request: ClaimRequest): { rows: RunRow[]; recovered: ReadonlySet<string> } => {
     const { now, nodeId } = request;
     const limit = Math.floor(request.limit);
     const off = new Set<string>();
@@ -133,7 +136,7 @@ export function prepareClaimRuns(db: Database.Database): ClaimRuns {
       }
       if (!any) break;
     }
-    if (picked.length === 0) return [];
+    if (picked.length === 0) return { rows: [], recovered: NONE };
     const tokenBase = newToken();
     const startedOn = new Date(now).toISOString();
     const leaseExpiresAt = now + request.leaseMs;
@@ -161,6 +164,6 @@ export function prepareClaimRuns(db: Database.Database): ClaimRuns {
       out.push(row);
     }
     if (restarted.length > 0) markAbortRequestedMany.run(JSON.stringify(restarted));
-    return out;
+    return { rows: out, recovered: byKind.expired.length === 0 ? NONE : new Set(byKind.expired) };
   });
 }
