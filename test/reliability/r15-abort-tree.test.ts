@@ -133,7 +133,8 @@ describeEachStorage('R15 abort tree', (kind) => {
     expect(parent.status).toBe('aborted');
     const children = await childrenOf(a, parentId);
     const ended = await Promise.all(children.map((c) => a.service.wait(c.id, { timeout: 10_000 })));
-    expect(ended.filter((c) => c.status !== 'aborted').map((c) => `${c.name}:${c.status}`)).toEqual([]);
+    // (with where and how a run that did not end aborted ended, to tell a lost abort from a lost node)
+    expect(ended.filter((c) => c.status !== 'aborted').map((c) => `${c.name}:${c.status} on ${c.nodeId}: ${c.error?.code} ${c.error?.message}`)).toEqual([]);
     const late: string[] = [];
     const neverFired: string[] = [];
     const onReceiver: number[] = [];

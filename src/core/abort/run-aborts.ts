@@ -73,15 +73,22 @@ export class RunAborts {
     await this.abortChildren(id, message);
   }
 
-  /** `root`: the run abort() was called for (its descendants executing here see it at once) */
+  /** `root`: the run abort() was called for (it and its descendants executing here see it at once) */
   private async abortOne(id: string, message: string, root = false): Promise<RunRecord> {
     const { deps } = this;
+    if (root) {
+      // The contract's "at once" on the node that received abort(): the run, when it executes
+      // here and has not answered, and the runs executing here that descend from it see their
+      // abort now, with the message abortChildren gives them, not one storage round trip later
+      // (on PostgreSQL under load the round trip alone passed 100 ms). abort() aborts the
+      // descendants whatever storage answers for the run (finished too), and storage marks a run
+      // executing under a lease `abortRequested` (or it ends first, aborted by this signal).
+      const exec = deps.active.get(id);
+      if (exec !== undefined && !exec.settled) exec.requestAbort(message);
+      this.abortLocalDescendants(id, message);
+    }
     const result = await deps.storage.requestAbort(id, message, deps.clock.nowIso());
     if (result.kind === 'not_found') throw new TaskNotFoundError(id);
-    // Its abort is stored: the runs executing here that descend from it see theirs now, with the
-    // message abortChildren gives them, rather than once their listing and their own round trips
-    // are done (on PostgreSQL under load, 100 children took more than the contract's 100 ms)
-    if (root) this.abortLocalDescendants(id, message);
     await this.settle(result, message);
     return result.run;
   }
