@@ -38,7 +38,10 @@ export function RunPage({ id }: { id: string }) {
         next: (data) => {
           const event = data.backgroundTaskEvents;
           const update = runFromEvent(event);
-          setRun((current) => (current ? { ...current, ...update, progress: update.progress ?? current.progress } : current));
+          // a run that succeeded has no error: the one shown before its retry goes at once, not when
+          // the reload below answers (the page would say "Error" over a success meanwhile)
+          const cleared = event.type === 'done' ? { error: null } : {};
+          setRun((current) => (current ? { ...current, ...update, ...cleared, progress: update.progress ?? current.progress } : current));
           // output, error and children are not in the event's selection: read them once the run ends,
           // and when it goes back to pending for a retry (its error, when the retry is due)
           if (event.type === 'done' || event.type === 'failed' || event.type === 'aborted' || event.type === 'retrying') loaded.reload();
