@@ -146,6 +146,9 @@ describeEachStorage('management API', (kind) => {
   });
 
   it('aborts a run, disables and enables a definition, and answers stats and nodes', async () => {
+    const abortsCounted = async () =>
+      Number(/^tasklane_aborts_total\{definition="mgmt.forever"\} (\d+)$/m.exec(await (await api.http('/metrics', { who: 'viewer' })).text())?.[1] ?? 0);
+    const abortsBefore = await abortsCounted();
     const run = await trigger(api, 'mgmt.forever');
     await api.harness.service.wait(run.id, { timeout: 300 }).catch(() => undefined);
     const aborted = await api.gql<{ abortTask: Run }>(
@@ -157,6 +160,10 @@ describeEachStorage('management API', (kind) => {
     const ended = await api.harness.service.wait(run.id, { timeout: 10_000 });
     expect(ended.status).toBe('aborted');
     expect(ended.error?.message).toBe('stop it');
+    // the request is counted and logged once, whether the run's signal or storage's answer came first
+    expect(await abortsCounted()).toBe(abortsBefore + 1);
+    const lines = (await api.harness.service.listLogs({ runId: run.id })).items.map((l) => l.message);
+    expect(lines.filter((m) => m.startsWith('abort requested'))).toEqual(['abort requested: stop it']);
 
     const missing = await api.gql(`mutation { backgroundTasks { abortTask(id: "01hzzzzzzzzzzzzzzzzzzzzzzz") { id } } }`, {}, 'operator');
     expect(missing.status).toBe(404);

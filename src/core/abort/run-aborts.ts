@@ -84,28 +84,49 @@ export class RunAborts {
       // descendants whatever storage answers for the run (finished too), and storage marks a run
       // executing under a lease `abortRequested` (or it ends first, aborted by this signal).
       const exec = deps.active.get(id);
-      if (exec !== undefined && !exec.settled) exec.requestAbort(message);
+      if (exec !== undefined && !exec.settled) this.signalHere(exec, message);
       this.abortLocalDescendants(id, message);
     }
+    // a run whose signal this node fired is logged and counted already: storage may answer
+    // `finished` for it (the signal ended it first), or `requested`
+    const told = deps.active.get(id)?.abortTold === true;
     const result = await deps.storage.requestAbort(id, message, deps.clock.nowIso());
     if (result.kind === 'not_found') throw new TaskNotFoundError(id);
-    await this.settle(result, message);
+    await this.settle(result, message, told);
     return result.run;
+  }
+
+  /**
+   * Fires the signal of a run executing here for this node's abort(), before storage records the
+   * request: the request is logged on the run and counted now, while the run still executes.
+   */
+  private signalHere(exec: Execution, message: string): void {
+    this.requested(exec.run, message);
+    exec.abortTold = true;
+    exec.requestAbort(message);
+  }
+
+  /** an abort request reached a run: counted by the observers, and logged on the run */
+  private requested(run: RunRecord, message: string): void {
+    const { deps } = this;
+    if (deps.observers.on) deps.observers.abortRequested(run);
+    deps.runLog.log(deps.registry.get(run.definitionId), run, 'warn', `abort requested: ${message}`);
   }
 
   /**
    * What follows an abort recorded by storage: a run ended `aborted` left the backlog, is logged
    * and finalised (onAbort, announcement); a running one sees its abort here at once, and on the
    * other nodes through the distribution (its message kept with it for whichever node ends it).
+   * `told`: the request was already counted and logged (abort() found the run executing here).
    */
-  async settle(result: Exclude<AbortResult, { kind: 'not_found' }>, message: string): Promise<void> {
+  async settle(result: Exclude<AbortResult, { kind: 'not_found' }>, message: string, told = false): Promise<void> {
     const { deps } = this;
     const run = result.run;
     switch (result.kind) {
       case 'finished':
         return;
       case 'aborted': {
-        if (deps.observers.on) deps.observers.abortRequested(run);
+        if (deps.observers.on && !told) deps.observers.abortRequested(run);
         deps.backlog.left(run.definitionId); // a pending run left the backlog
         // it was pending (new, or waiting for its retry) unless it was parked between iterations
         if (run.iterations === run.iterationBase) deps.stats.pendingLeft(run.definitionId);
@@ -116,9 +137,7 @@ export class RunAborts {
         return;
       }
       case 'requested': {
-        if (deps.observers.on) deps.observers.abortRequested(run);
-        const def = deps.registry.get(run.definitionId);
-        deps.runLog.log(def, run, 'warn', `abort requested: ${message}`);
+        if (!told) this.requested(run, message);
         // the request is stored: a run executing here sees it at once (it holds the message itself)
         this.abortLocal(run.id, message);
         // kept with the run, so whichever other node ends it stores the message on the run
@@ -139,7 +158,12 @@ export class RunAborts {
       // follows, and a run answers under its own lease whether or not its request is stored yet.
       // Then the children of the page at once, not one store round trip after another: one by
       // one, on PostgreSQL with 100 children, the last signal fired 400 ms after abort() (R15: 100 ms).
-      for (const child of page.items) if (child.status === 'running') this.abortLocal(child.id, parentAbortedMessage(parentId, message));
+      for (const child of page.items) {
+        if (child.status !== 'running') continue;
+        const exec = this.deps.active.get(child.id);
+        if (exec !== undefined && !exec.settled && !exec.abortRequested) this.signalHere(exec, parentAbortedMessage(parentId, message));
+        else this.abortLocal(child.id, parentAbortedMessage(parentId, message));
+      }
       await Promise.all(
         page.items.map(async (child) => {
           await this.abortOne(child.id, parentAbortedMessage(parentId, message)).catch(() => undefined);
@@ -204,7 +228,10 @@ export class RunAborts {
       for (const exec of active.values()) {
         const parentId = exec.run.parentId;
         if (parentId === undefined || !parents.has(parentId)) continue;
-        if (!exec.abortRequested) exec.requestAbort(message === undefined ? undefined : parentAbortedMessage(parentId, message));
+        if (!exec.abortRequested) {
+          if (message !== undefined && !exec.settled) this.signalHere(exec, parentAbortedMessage(parentId, message));
+          else exec.requestAbort(message === undefined ? undefined : parentAbortedMessage(parentId, message));
+        }
         next.add(exec.run.id);
       }
       parents = next;

@@ -63,6 +63,8 @@ export class Execution implements BatchSink<UpdateResult> {
   /** an abort was asked for the run */
   abortRequested: boolean;
   abortMessage?: string;
+  /** this node's abort() fired the run's signal itself: the request is logged and counted already */
+  abortTold = false;
   /**
    * the message the run ends aborted with when no abort message is known, here or in storage: a
    * locals write refused because the definition was restarted (the restart's own message, stored
