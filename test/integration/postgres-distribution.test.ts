@@ -101,9 +101,9 @@ describeWithPostgres('PostgreSQL distribution', () => {
     expect(b.host.restarts.map((r) => r.definitionId)).toEqual(['x.job']);
     // a process that restarts a definition without starting its engine still tells the nodes
     const unstarted = postgresDistribution({ connectionString: PG_URL, schema, applicationName: schema });
-    const fromUnstarted = b.host.next('restart', (d) => d === 'y.job');
+    const fromUnstarted = [b, c].map((n) => n.host.next('restart', (d) => d === 'y.job'));
     await unstarted.publishRestart('y.job');
-    await fromUnstarted;
+    await Promise.all(fromUnstarted); // each node hears it in its own time (c after b, on a busy machine)
     expect(c.host.restarts.map((r) => r.definitionId)).toEqual(['x.job', 'y.job']);
     expect(a.host.errors).toEqual([]);
   });
@@ -134,12 +134,14 @@ describeWithPostgres('PostgreSQL distribution', () => {
   it("wakes a node when a delayed run comes due (local timer, from its own and other nodes' notices)", async () => {
     const a = await node('a');
     const b = await node('b');
-    const dueAt = Date.now() + 300;
-    const wokeA = a.host.next('wake', () => Date.now() >= dueAt, 3000);
-    const wokeB = b.host.next('wake', () => Date.now() >= dueAt, 3000);
+    // due far enough ahead that a busy machine's late sleep(100) still looks before it
+    const dueAt = Date.now() + 1500;
+    const wokeA = a.host.next('wake', () => Date.now() >= dueAt, 5000);
+    const wokeB = b.host.next('wake', () => Date.now() >= dueAt, 5000);
     a.dist.runnable([{ id: 'r1', definitionId: 'x.job', dueAt }]);
     await sleep(100);
     // nothing is due yet
+    expect(Date.now()).toBeLessThan(dueAt);
     expect(b.host.wakes.length).toBe(1); // the start-up wake only
     await Promise.all([wokeA, wokeB]);
     const lateA = Date.now() - dueAt;
