@@ -409,8 +409,11 @@ export function describeEngineConformance(name: string, factory: StorageFactory)
       }
       registerTasks(h.container, [ParkTask]);
       const run = await h.service.trigger({ definition: 'conf.park' });
-      await until(async () => (await h.service.get(run.id))?.iterations === 1 && (await h.service.get(run.id))?.status === 'running');
-      await new Promise((r) => setTimeout(r, 50));
+      // parked: its first iteration answered, the next is due in a minute
+      await until(async () => {
+        const r = await h.service.get(run.id);
+        return r?.status === 'running' && r.runAt !== undefined && Date.parse(r.runAt) > Date.now() + 30_000;
+      }, 10_000);
       const aborted = await h.service.abort({ id: run.id });
       expect(aborted.status).toBe('aborted');
     });

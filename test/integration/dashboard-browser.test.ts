@@ -407,8 +407,9 @@ test('a viewer finds no Trigger, Disable, Abort, Retry or Delete button; an admi
 });
 
 test('the nodes view lists this node; an expired token sends the page back to sign in', async () => {
-  // a second server on the same engine, with a token that expires a few seconds from now
-  const until = Date.now() + 6000;
+  // a second server on the same engine, with a token that expires some seconds from now (time to
+  // sign in and open the nodes view on a busy machine)
+  const until = Date.now() + 12_000;
   const token = 'short-1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d';
   const second = await serveManagement({
     container,

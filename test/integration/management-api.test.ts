@@ -150,7 +150,8 @@ describeEachStorage('management API', (kind) => {
       Number(/^tasklane_aborts_total\{definition="mgmt.forever"\} (\d+)$/m.exec(await (await api.http('/metrics', { who: 'viewer' })).text())?.[1] ?? 0);
     const abortsBefore = await abortsCounted();
     const run = await trigger(api, 'mgmt.forever');
-    await api.harness.service.wait(run.id, { timeout: 300 }).catch(() => undefined);
+    // running: its abort is requested (a pending run would end aborted at once, with another line)
+    await until(async () => (await api.harness.service.get(run.id))?.status === 'running', 10_000, 'the run to start');
     const aborted = await api.gql<{ abortTask: Run }>(
       `mutation($id: ID!) { backgroundTasks { abortTask(id: $id, message: "stop it") { id status } } }`,
       { id: run.id },
@@ -217,12 +218,16 @@ describeEachStorage('management API', (kind) => {
   });
 
   it("streams a run's live events and completes after its final event; a run already ended completes at once", async () => {
+    // the run waits (its definition disabled) until the subscription is open: events are not replayed
+    await api.harness.service.disable('mgmt.steps');
     const run = await trigger(api, 'mgmt.steps', { steps: 3, ms: 150 }, 'operator');
     const sub = api.subscribe(
       `subscription($id: ID!) { backgroundTaskEvents(taskId: $id) { type progress run { id status iterations progress } } }`,
       { id: run.id },
       'viewer',
     );
+    await until(() => api.server.handler.subscriptions === 1, 10_000, 'the subscription to open');
+    await api.harness.service.enable('mgmt.steps');
     await sub.ended;
     expect(sub.errors).toEqual([]);
     const types = sub.events.map((e) => e.type);
@@ -237,6 +242,7 @@ describeEachStorage('management API', (kind) => {
     await again.ended;
     expect(again.events).toEqual([]);
     expect(again.errors).toEqual([]);
+    await until(() => api.server.handler.subscriptions === 0, 10_000, 'the subscriptions to close');
 
     // an unknown run: refused before any stream opens
     const unknown = await api.http('/graphql', {
@@ -251,21 +257,20 @@ describeEachStorage('management API', (kind) => {
 
   it("streams the events of a definition's new runs", async () => {
     const sub = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "mgmt.echo") { type run { id definitionId status } } }`, {}, 'viewer');
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => api.server.handler.subscriptions === 1, 10_000, 'the subscription to open');
     await trigger(api, 'mgmt.fail');
     const run = await trigger(api, 'mgmt.echo', { count: 2 });
     await sub.until((events) => events.some((e) => e.type === 'done' && (e.run as Run).id === run.id));
     expect(sub.events.filter((e) => (e.run as Run).id === run.id).map((e) => e.type)).toEqual(['submitted', 'started', 'done']);
     expect(sub.events.every((e) => (e.run as Run).definitionId === 'mgmt.echo')).toBe(true);
     sub.dispose();
-    await new Promise((r) => setTimeout(r, 200));
-    expect(api.server.handler.subscriptions).toBe(0);
+    await until(() => api.server.handler.subscriptions === 0, 10_000, 'the subscription to close');
   });
 
   it('retries a run (retryTask), counts its retries, deletes finished runs only, restarts a definition, shows its locals', async () => {
     // a run retried by its policy: the retrying event, retries on the run, the metric, the locals
     const sub = api.subscribe(`subscription { backgroundTaskEvents(definitionId: "mgmt.flaky") { type error run { id retries status } } }`, {}, 'viewer');
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => api.server.handler.subscriptions === 1, 10_000, 'the subscription to open');
     const flaky = await trigger(api, 'mgmt.flaky');
     await sub.until((events) => events.some((e) => e.type === 'done'));
     sub.dispose();

@@ -175,7 +175,7 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
     }
     const committed = await begin();
     const run = await a.h.service.trigger({ definition: 'tx.followUp', input: { orderId: 'kept' }, transaction: committed });
-    const waited = a.h.service.wait(run.id, { timeout: 10_000 });
+    const waited = a.h.service.wait(run.id, { timeout: 20_000 });
     await sleep(300);
     expect(notices).toEqual([]); // held by the transaction
     const t0 = Date.now();
@@ -184,7 +184,7 @@ describeWithPostgres('transactional trigger on PostgreSQL (R06)', () => {
     const took = Date.now() - t0;
     expect(ended.status).toBe('success');
     expect(ended.nodeId).toBe('b');
-    expect(took).toBeLessThan(2000); // b's polls are 30 s apart: only the NOTIFY can have woken it
+    expect(took).toBeLessThan(10_000); // b's polls are 30 s apart: only the NOTIFY can have woken it (ms when idle; the bench has figures)
     expect(b.h.recorder.calls).toEqual(['kept']);
     expect(a.h.recorder.calls).toEqual([]);
     await sleep(100);

@@ -19,7 +19,8 @@ describeWithPostgres('R05 idempotent trigger race from 5 processes (PostgreSQL)'
   it('50 concurrent triggers with one key: one run, one id, one execution; after it ended the key gives a new run', async () => {
     const nodes = await h.cluster([{ nodeId: 'p1' }, { nodeId: 'p2' }, { nodeId: 'p3' }, { nodeId: 'p4' }]);
     const svc = h.client!.service;
-    const options = { definition: 'cluster.sink', input: { key: 'k1', ms: 1500 }, key: 'k1' };
+    // long enough that the 50 triggers, the read and the trigger after them end before it, on a busy machine
+    const options = { definition: 'cluster.sink', input: { key: 'k1', ms: 8000 }, key: 'k1' };
     const answers = await Promise.all([
       ...nodes.flatMap((n) => Array.from({ length: 10 }, () => n.call<TaskRun>('trigger', { options }))),
       ...Array.from({ length: 10 }, () => svc.trigger(options)),
@@ -39,7 +40,8 @@ describeWithPostgres('R05 idempotent trigger race from 5 processes (PostgreSQL)'
     expect((await sinkRows(h.schema)).map((r) => [r.key, r.run_id])).toEqual([['k1', id]]);
 
     // ended: the key is free, a new run is made (once, however many ask)
-    const after = await Promise.all(nodes.map((n) => n.call<TaskRun>('trigger', { options })));
+    const short = { ...options, input: { key: 'k1', ms: 100 } };
+    const after = await Promise.all(nodes.map((n) => n.call<TaskRun>('trigger', { options: short })));
     expect(new Set(after.map((r) => r.id)).size).toBe(1);
     expect(after[0].id).not.toBe(id);
     await svc.wait(after[0].id, { timeout: 20_000 });
