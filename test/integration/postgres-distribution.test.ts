@@ -258,7 +258,9 @@ describeWithPostgres('PostgreSQL distribution', () => {
 
   it('replaces a LISTEN connection killed with pg_terminate_backend, without duplicate subscriptions', async () => {
     const a = await node('a');
-    const b = await node('b', { heartbeatMs: 200 });
+    // the kill is seen through the connection's error, not a late answer to the liveness check:
+    // that check is given 5 s, so a busy machine does not replace the link once more
+    const b = await node('b', { heartbeatMs: 200, listenerTimeoutMs: 5000 });
     const pid = b.dist.listenerPid;
     expect(pid).toBeDefined();
     const errored = b.host.next('error');
@@ -290,10 +292,11 @@ describeWithPostgres('PostgreSQL distribution', () => {
     const b = await node('b', { heartbeatMs: 300, url: proxy.url });
     const before = b.dist.listenerStats.connects;
     expect(proxy.blackhole()).toBeGreaterThan(0);
-    const t0 = Date.now();
-    await b.host.next('error', undefined, 3000);
+    const t0 = performance.now();
+    const detected = await b.host.next('error', undefined, 3000);
+    // detected within two heartbeats (a margin of a second for a busy machine), then replaced
+    expect(detected - t0).toBeLessThan(2 * 300 + 1000);
     await waitFor(() => b.dist.listenerStats.connects > before && b.dist.listenerStats.connected, 5000, 'a new listener');
-    expect(Date.now() - t0).toBeLessThan(2 * 300 + 1000);
     const got = b.host.next('abort', (v) => v === 'after-blackhole');
     await a.dist.publishAbort('after-blackhole');
     await got;
