@@ -47,7 +47,7 @@ class FlakyInput {
   /** the first `failures` executions fail */
   @IsInt() @Min(0) failures!: number;
   /** how they fail */
-  @IsOptional() @IsIn(['throw', 'answer', 'no-retry', 'unretryable', 'hang', 'abortable', 'late-throw']) mode?: string;
+  @IsOptional() @IsIn(['throw', 'answer', 'no-retry', 'unretryable', 'hang', 'abortable']) mode?: string;
   /** refused by onBeforeTrigger */
   @IsOptional() @IsBoolean() refuse?: boolean;
 }
@@ -75,13 +75,31 @@ class FlakyTask implements TaskDefinition<FlakyInput, { executions: number; retr
         case 'abortable':
           await controller.sleep(10_000); // until aborted, then fails anyway
           throw new Error(`failed after abort ${n}`);
-        case 'late-throw':
-          await new Promise((r) => setTimeout(r, 400)); // not abortable: fails whatever happens meanwhile
-          break;
       }
       throw Object.assign(new Error(`fail ${n}`), { code: 'E_FLAKY' });
     }
     return controller.response.done({ executions: n, retries: run.retries });
+  }
+  onError({ error }: { error: RunError }) {
+    this.recorder.hooks.push(`onError:${error.message}`);
+  }
+  onAbort() {
+    this.recorder.hooks.push('onAbort');
+  }
+}
+
+/** the test holding a LateFailTask run releases it: the run fails then, not at a time */
+const lateFailReleases = new Map<string, () => void>();
+
+/** Its first execution fails when the test releases it; not abortable: it fails whatever happened meanwhile. */
+@Task({ id: 'conf.late-fail', title: 'Fails when released', input: FlakyInput, retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } } })
+class LateFailTask implements TaskDefinition<FlakyInput, void> {
+  constructor(@inject(Recorder) private readonly recorder: Recorder) {}
+  async run({ input, controller }: TaskRunParams<FlakyInput, void>) {
+    const n = started(input.key);
+    await new Promise<void>((resolve) => lateFailReleases.set(input.key, resolve));
+    if (n <= input.failures) throw Object.assign(new Error(`fail ${n}`), { code: 'E_FLAKY' });
+    return controller.response.done(undefined);
   }
   onError({ error }: { error: RunError }) {
     this.recorder.hooks.push(`onError:${error.message}`);
@@ -200,12 +218,21 @@ class RestartableInput {
 @Task({ id: 'conf.restartable', title: 'Restartable', input: RestartableInput })
 class RestartableTask implements TaskDefinition<RestartableInput, string> {
   static executions = 0;
+  /** the runs whose late write was refused */
+  static refused: string[] = [];
   constructor(@inject(Recorder) private readonly recorder: Recorder) {}
-  async run({ input, controller }: TaskRunParams<RestartableInput, string>) {
+  async run({ input, controller, run }: TaskRunParams<RestartableInput, string>) {
     RestartableTask.executions++;
     await controller.locals.update<number>('seen', (n) => (n ?? 0) + 1);
     const slept = await controller.sleep(input.ms);
-    if (input.lateWrite) await controller.locals.set('late', 'written after the restart');
+    if (input.lateWrite) {
+      try {
+        await controller.locals.set('late', 'written after the restart');
+      } catch (err) {
+        RestartableTask.refused.push(run.id);
+        throw err;
+      }
+    }
     if (!slept) return controller.response.aborted();
     if (input.fail) throw new Error('restartable failure');
     return controller.response.done('slept');
@@ -215,7 +242,7 @@ class RestartableTask implements TaskDefinition<RestartableInput, string> {
   }
 }
 
-export const RETRY_LOCALS_TASKS = [FlakyTask, StepsTask, CounterTask, LocalsProbeTask, RestartableTask];
+export const RETRY_LOCALS_TASKS = [FlakyTask, LateFailTask, StepsTask, CounterTask, LocalsProbeTask, RestartableTask];
 
 /** the events of one kind for one run, as they come */
 function collect<E extends 'retrying' | 'aborted' | 'failed'>(
@@ -338,16 +365,13 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
       const { h } = get();
       const key = freshKey();
       const storage = h.container.get<RunStorage>(TOKENS.Storage);
-      const run = await h.service.trigger({
-        definition: FlakyTask,
-        input: { key, failures: 5, mode: 'late-throw' },
-        retry: { attempts: 5, backoff: { type: 'fixed', delay: 60_000 } },
-      });
-      await until(() => executions.get(key)?.length === 1);
+      const run = await h.service.trigger({ definition: LateFailTask, input: { key, failures: 5 } });
+      await until(() => lateFailReleases.has(key));
       // as abort() on another node does: recorded in storage, the message kept with the run; this
-      // node has not heard of it (no broadcast) when its iteration fails
+      // node has not heard of it (no broadcast) when its iteration fails, right after
       expect((await storage.requestAbort(run.id, 'from elsewhere', new Date().toISOString())).kind).toBe('requested');
       await storage.setValue(run.id, 'tasklane:abort-message', 'from elsewhere');
+      lateFailReleases.get(key)!();
       const done = await h.service.wait(run.id, { timeout: 10_000 });
       expect(done).toMatchObject({ status: 'aborted', retries: 1, error: { message: 'from elsewhere', code: 'ABORTED' } });
       expect(h.recorder.hooks).toEqual(['onAbort']);
@@ -670,10 +694,10 @@ export function describeRetriesLocalsRestart(get: () => { h: Harness }): void {
         ['again', 'again'],
         [undefined, 'the definition "conf.restartable" was restarted'],
       ] as const) {
-        const run = await h.service.trigger({ definition: RestartableTask, input: { ms: 400, lateWrite: true } });
+        const run = await h.service.trigger({ definition: RestartableTask, input: { ms: 2000, lateWrite: true } });
         await until(async () => (await h.service.locals(RestartableTask)).seen === 1, 10_000);
         await restartElsewhere(); // the run's late write, after its sleep, is refused
-        await new Promise((r) => setTimeout(r, 600));
+        await until(() => RestartableTask.refused.includes(run.id), 10_000, 'the late write to be refused');
         if (message !== undefined) {
           // that node goes on: it asks for the run's abort and stores its message
           expect((await storage.requestAbort(run.id, message, new Date().toISOString())).kind).toBe('requested');

@@ -55,7 +55,26 @@ export interface RunAbortsDeps {
  * ends it stores the message abort() was given.
  */
 export class RunAborts {
+  /** aborts started by a run's end, which nobody awaits: engine.stop() waits for them (see settled) */
+  private readonly detached = new Set<Promise<void>>();
+
   constructor(private readonly deps: RunAbortsDeps) {}
+
+  /**
+   * Resolves once the aborts a run's end started are over (each is bounded: storage calls, and at
+   * most MESSAGE_WAIT_MS for a message): engine.stop() closes storage after them, not under them.
+   */
+  async settled(): Promise<void> {
+    while (this.detached.size > 0) await Promise.all([...this.detached]);
+  }
+
+  /** `work` never rejects (its failure is logged) */
+  private track(work: Promise<unknown>): void {
+    const done = work.then(() => {
+      this.detached.delete(done);
+    });
+    this.detached.add(done);
+  }
 
   /** abort() of one run: it, then its unfinished descendants; the run as storage answered */
   async abort(id: string, message: string): Promise<RunRecord> {
@@ -179,8 +198,10 @@ export class RunAborts {
    * after abort() listed its children, before it learned of the abort, is aborted now.
    */
   childrenOfEnded(run: RunRecord): void {
-    this.abortChildren(run.id, run.error?.message ?? DEFAULT_ABORT_MESSAGE).catch((err: unknown) =>
-      this.deps.logger.warn(`tasklane: aborting the children of ${run.id} failed`, { runId: run.id, ...errorFields(err) }),
+    this.track(
+      this.abortChildren(run.id, run.error?.message ?? DEFAULT_ABORT_MESSAGE).catch((err: unknown) =>
+        this.deps.logger.warn(`tasklane: aborting the children of ${run.id} failed`, { runId: run.id, ...errorFields(err) }),
+      ),
     );
   }
 
@@ -189,14 +210,16 @@ export class RunAborts {
    * whose notice had not arrived yet): it ends aborted now rather than at its due time.
    */
   retriedWhileAborting(exec: Execution, stored: RunRecord): void {
-    this.messageFor(exec)
-      .then((message) => this.abortAgain(stored.id, message ?? DEFAULT_ABORT_MESSAGE))
-      .catch((err: unknown) =>
-        this.deps.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, {
-          runId: stored.id,
-          ...errorFields(err),
-        }),
-      );
+    this.track(
+      this.messageFor(exec)
+        .then((message) => this.abortAgain(stored.id, message ?? DEFAULT_ABORT_MESSAGE))
+        .catch((err: unknown) =>
+          this.deps.logger.warn(`tasklane: aborting run ${stored.id}, whose abort came while it failed, failed; it ends aborted when due`, {
+            runId: stored.id,
+            ...errorFields(err),
+          }),
+        ),
+    );
   }
 
   /** an abort reached this node: fire the run's signal if it executes here */

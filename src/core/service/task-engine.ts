@@ -158,6 +158,9 @@ export class TaskEngine {
       if (wasRunning && graceful) await this.pool.idle(timeout);
       await this.pool.releaseAll();
       this.pool.stopTimers();
+      // aborts a run's end started (its children, a retry's abort): their storage calls and hooks
+      // come before storage closes; bounded, a hook that never returns cannot hold the stop
+      await settledWithin(this.deps.aborts.settled(), ABORTS_SETTLE_MS);
       await this.deps.batches.drain();
       if (wasRunning)
         await this.deps.distribution.stop().catch((err: unknown) => this.deps.logger.warn('tasklane: distribution stop failed', errorFields(err)));
@@ -302,4 +305,14 @@ export class TaskEngine {
       to,
     });
   }
+}
+
+/** how long stop() waits for the aborts a run's end started (see RunAborts.settled) */
+const ABORTS_SETTLE_MS = 10_000;
+
+/** `work`, or `ms` later, whichever comes first (its timer cleared either way) */
+async function settledWithin(work: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([work, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
