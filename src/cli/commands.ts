@@ -84,10 +84,13 @@ export async function definitions(io: Io): Promise<number | void> {
   );
 }
 
-export async function runs(io: Io, options: { definition?: string; status?: string; parent?: string; limit?: number }): Promise<number | void> {
+export async function runs(
+  io: Io,
+  options: { definition?: string; status?: string; parent?: string; tenant?: string; limit?: number },
+): Promise<number | void> {
   const { listTasks } = await io.api.request<{ listTasks: { items: RunView[]; cursor: string | null } }>(
     `query($where: TaskRunsWhere, $limit: Int) { backgroundTasks { listTasks(where: $where, limit: $limit) { items { ${RUN_FIELDS} } cursor } } }`,
-    { where: { definitionId: options.definition, status: options.status, parentId: options.parent }, limit: options.limit ?? 50 },
+    { where: { definitionId: options.definition, status: options.status, parentId: options.parent, tenant: options.tenant }, limit: options.limit ?? 50 },
   );
   if (io.json) return void io.out(json(listTasks.items));
   io.out(
@@ -104,7 +107,7 @@ export async function runs(io: Io, options: { definition?: string; status?: stri
       ]),
     ),
   );
-  if (listTasks.cursor) io.out(`(more: narrow with --definition/--status, or raise --limit)`);
+  if (listTasks.cursor) io.out(`(more: narrow with --definition/--status/--tenant, or raise --limit)`);
 }
 
 export async function run(io: Io, id: string): Promise<number | void> {

@@ -30,6 +30,7 @@ function program(): Command {
     .option('--definition <id>', 'of this definition')
     .option('--status <status>', 'pending, running, success, failed or aborted', commands.status)
     .option('--parent <id>', 'children of this run')
+    .option('--tenant <tenant>', 'whose context.tenant is this')
     .option('--limit <n>', 'at most this many (1-1000, default 50)', commands.positiveInt(1000))
     .action(act(commands.runs));
   p.command('run <id>').description('one run, whole').action(act(commands.run));

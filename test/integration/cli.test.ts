@@ -97,6 +97,11 @@ describe('tasklane CLI', () => {
     const table = await cli(['runs', '--definition', 'mgmt.echo'], { token: TOKENS.viewer });
     expect(table.stdout).toMatch(/RUN.*DEFINITION.*STATUS/);
     expect(table.stdout).toContain(id);
+    // --tenant: the runs whose context.tenant it is (filtered by storage), none of the others
+    const acme = await api.harness.service.trigger({ definition: 'mgmt.echo', input: { count: 1 }, context: { tenant: 'acme' } });
+    const tenants = await cli(['runs', '--tenant', 'acme', '--json'], { token: TOKENS.viewer });
+    expect(tenants.code).toBe(0);
+    expect((JSON.parse(tenants.stdout) as Array<{ id: string }>).map((r) => r.id)).toEqual([acme.id]);
 
     const tmp = tempDir();
     try {
