@@ -125,6 +125,16 @@ export class RunAborts {
     exec.requestAbort(message);
   }
 
+  /**
+   * A descendant executing here of a run being aborted: its signal fires; logged and counted now
+   * when this node's abort() gives its message and it was not aborting yet (`message` undefined:
+   * another node announced the abort, and logs it).
+   */
+  private signalDescendant(exec: Execution, message: string | undefined): void {
+    if (message !== undefined && !exec.settled && !exec.abortRequested) this.signalHere(exec, message);
+    else exec.requestAbort(message);
+  }
+
   /** an abort request reached a run: counted by the observers, and logged on the run */
   private requested(run: RunRecord, message: string): void {
     const { deps } = this;
@@ -178,10 +188,8 @@ export class RunAborts {
       // Then the children of the page at once, not one store round trip after another: one by
       // one, on PostgreSQL with 100 children, the last signal fired 400 ms after abort() (R15: 100 ms).
       for (const child of page.items) {
-        if (child.status !== 'running') continue;
-        const exec = this.deps.active.get(child.id);
-        if (exec !== undefined && !exec.settled && !exec.abortRequested) this.signalHere(exec, parentAbortedMessage(parentId, message));
-        else this.abortLocal(child.id, parentAbortedMessage(parentId, message));
+        const exec = child.status === 'running' ? this.deps.active.get(child.id) : undefined;
+        if (exec !== undefined) this.signalDescendant(exec, parentAbortedMessage(parentId, message));
       }
       await Promise.all(
         page.items.map(async (child) => {
@@ -251,10 +259,7 @@ export class RunAborts {
       for (const exec of active.values()) {
         const parentId = exec.run.parentId;
         if (parentId === undefined || !parents.has(parentId)) continue;
-        if (!exec.abortRequested) {
-          if (message !== undefined && !exec.settled) this.signalHere(exec, parentAbortedMessage(parentId, message));
-          else exec.requestAbort(message === undefined ? undefined : parentAbortedMessage(parentId, message));
-        }
+        if (!exec.abortRequested) this.signalDescendant(exec, message === undefined ? undefined : parentAbortedMessage(parentId, message));
         next.add(exec.run.id);
       }
       parents = next;
