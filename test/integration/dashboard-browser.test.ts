@@ -271,6 +271,7 @@ test('a run with a retry policy: its page follows it back to pending with its la
   await expectText(fact(page, 'Retries'), /^1$/);
   expect(await fact(page, 'Attempts').textContent()).toBe('2');
   await expectText(page.getByRole('list', { name: 'Log lines' }), /failed, retrying \(retry 1\)/);
+  await shot(page, 'run-retry-succeeded');
   await page.close();
 });
 
